@@ -1,0 +1,1 @@
+"""Thin typer commands; no logic lives here (DESIGN.md §1)."""

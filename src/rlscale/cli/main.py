@@ -1,0 +1,28 @@
+"""The ``rlscale`` command. Each subcommand lives in its own module and imports its heavy
+dependencies inside the function, so ``rlscale --help`` stays fast."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="rlscale",
+    help="Reinforcement-learning autoscaler for Kubernetes: simulate, evaluate against the HPA, "
+    "train, and run live.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+# Registration: one line per command module (keep alphabetical).
+from rlscale.cli import simulate as _simulate  # noqa: E402
+
+_simulate.register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""The one observation layout used by the environments and by the live controller.
+
+Every feature is scale-free: load is expressed in units of one pod's capacity relative to
+the replicas the service has, trends are log-ratios, latency is in SLO units. That is what
+lets one learned policy serve a 2-pod service and a 200-pod service (DESIGN.md §4).
+A test builds the vector from the same samples through the env path and the live path and
+compares them, so changing this file changes both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rlscale.core.signals import ScalingSignals
+from rlscale.core.spec import ServiceSpec
+
+#: Load history lags, in decision periods (15 s each by default: up to 4 minutes back).
+HISTORY_LAGS: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16)
+
+#: Feature names in vector order. Checkpoints store this list; a mismatch is refused.
+OBSERVATION_FEATURES: tuple[str, ...] = (
+    "load_per_desired",  # rate / (capacity * desired): utilisation once pending pods are ready
+    "load_per_ready",  # rate / (capacity * ready): utilisation now
+    "cpu_utilization",  # usage / request over ready pods
+    "ready_fraction",  # ready / desired
+    "pending_fraction",  # pending / desired
+    "backlog_drain_slo",  # backlog drain time in SLO units
+    "latency_p95_slo",  # p95 latency in SLO units
+    "dropped_fraction",  # dropped / offered
+    "replica_position",  # (desired - min) / (max - min)
+    "inv_desired",  # 1 / desired: how much one pod changes capacity
+    "load_of_max",  # rate / (capacity * max_replicas): headroom to the ceiling
+    *(f"load_trend_{lag}" for lag in HISTORY_LAGS),  # log(rate[t-lag] / rate[t])
+    "forecast_trend",  # log(forecast over the start-up horizon / rate[t]); 0 without a forecaster
+)
+
+_CLIP_HIGH = 10.0
+_TREND_CLIP = 3.0
+
+
+def observation_size() -> int:
+    return len(OBSERVATION_FEATURES)
+
+
+def _nan_to(x: np.ndarray, value: float) -> np.ndarray:
+    return np.where(np.isfinite(x), x, value)
+
+
+class ObservationBuilder:
+    """Turns a stream of :class:`ScalingSignals` into observation vectors, keeping the load
+    history each service needs for its trend features. Batched over ``num_envs``.
+
+    NaN signals (a missing live metric) become neutral values here; whether to act on
+    them at all is the safety guard's call.
+    """
+
+    def __init__(self, spec: ServiceSpec, num_envs: int = 1) -> None:
+        self.spec = spec
+        self.num_envs = num_envs
+        self._history_len = max(HISTORY_LAGS) + 1
+        self._rate_history = np.zeros((num_envs, self._history_len), dtype=np.float64)
+        self._fresh = np.ones(num_envs, dtype=bool)
+
+    def reset(self, mask: np.ndarray | None = None) -> None:
+        """Forget the load history of the masked services (all if ``mask`` is None)."""
+        if mask is None:
+            self._fresh[:] = True
+        else:
+            self._fresh[np.asarray(mask, dtype=bool)] = True
+
+    def build(self, signals: ScalingSignals, forecast_rps: np.ndarray | None = None) -> np.ndarray:
+        """Append this period's rate to the history and return the ``(n, D)`` float32 vector."""
+        spec = self.spec
+        capacity = spec.pod_capacity_rps
+        rate = np.maximum(_nan_to(np.asarray(signals.request_rate_rps, dtype=np.float64), 0.0), 0.0)
+        desired = np.maximum(np.asarray(signals.desired_replicas, dtype=np.float64), 1.0)
+        ready = np.maximum(_nan_to(np.asarray(signals.ready_replicas, dtype=np.float64), 0.0), 0.0)
+        pending = np.maximum(_nan_to(np.asarray(signals.pending_replicas, dtype=np.float64), 0.0), 0.0)
+
+        # history: roll left, newest at the end; fresh rows are filled with the current rate
+        self._rate_history[:, :-1] = self._rate_history[:, 1:]
+        self._rate_history[:, -1] = rate
+        if self._fresh.any():
+            self._rate_history[self._fresh] = rate[self._fresh, None]
+            self._fresh[:] = False
+
+        eps = 0.01 * capacity
+        log_now = np.log(rate + eps)
+        trends = [
+            np.clip(np.log(self._rate_history[:, -1 - lag] + eps) - log_now, -_TREND_CLIP, _TREND_CLIP)
+            for lag in HISTORY_LAGS
+        ]
+        if forecast_rps is None:
+            forecast_trend = np.zeros_like(rate)
+        else:
+            forecast = np.maximum(_nan_to(np.asarray(forecast_rps, dtype=np.float64), rate), 0.0)
+            forecast_trend = np.clip(np.log(forecast + eps) - log_now, -_TREND_CLIP, _TREND_CLIP)
+
+        span = max(spec.max_replicas - spec.min_replicas, 1)
+        columns = [
+            np.clip(rate / (capacity * desired), 0.0, _CLIP_HIGH),
+            np.clip(rate / (capacity * np.maximum(ready, 1.0)), 0.0, _CLIP_HIGH),
+            np.clip(_nan_to(np.asarray(signals.cpu_utilization, dtype=np.float64), 0.0), 0.0, _CLIP_HIGH),
+            np.clip(ready / desired, 0.0, 2.0),
+            np.clip(pending / desired, 0.0, 2.0),
+            np.clip(
+                _nan_to(np.asarray(signals.backlog_requests, dtype=np.float64), 0.0)
+                / (capacity * np.maximum(ready, 1.0) * spec.slo_latency_s),
+                0.0,
+                _CLIP_HIGH,
+            ),
+            np.clip(_nan_to(np.asarray(signals.latency_p95_s, dtype=np.float64), 0.0) / spec.slo_latency_s, 0.0, _CLIP_HIGH),
+            np.clip(_nan_to(np.asarray(signals.dropped_rps, dtype=np.float64), 0.0) / np.maximum(rate, eps), 0.0, 1.0),
+            np.clip((desired - spec.min_replicas) / span, 0.0, 1.0),
+            1.0 / desired,
+            np.clip(rate / (capacity * spec.max_replicas), 0.0, 2.0),
+            *trends,
+            forecast_trend,
+        ]
+        return np.stack(columns, axis=1).astype(np.float32)

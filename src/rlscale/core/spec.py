@@ -1,0 +1,41 @@
+"""What a scaler knows about the service it scales, offline and live alike."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """Static facts about one scaled service, shared by the simulator presets, the
+    policies and the live controller (where they come from flags or the custom resource).
+
+    ``pod_capacity_rps`` is the request rate one ready pod sustains at its CPU limit; it is
+    the unit the scale-free observations are expressed in.
+    """
+
+    name: str
+    pod_capacity_rps: float
+    slo_latency_s: float
+    min_replicas: int = 1
+    max_replicas: int = 20
+    step_s: float = 15.0
+    startup_delay_s: float = 45.0
+    cpu_request_cores: float = 1.0
+    memory_request_gib: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.pod_capacity_rps > 0:
+            raise ValueError(f"ServiceSpec {self.name!r}: pod_capacity_rps must be > 0, got {self.pod_capacity_rps}")
+        if not self.slo_latency_s > 0:
+            raise ValueError(f"ServiceSpec {self.name!r}: slo_latency_s must be > 0, got {self.slo_latency_s}")
+        if not 0 <= self.min_replicas <= self.max_replicas:
+            raise ValueError(
+                f"ServiceSpec {self.name!r}: need 0 <= min_replicas <= max_replicas, "
+                f"got {self.min_replicas}..{self.max_replicas}"
+            )
+        if not self.step_s > 0:
+            raise ValueError(f"ServiceSpec {self.name!r}: step_s must be > 0, got {self.step_s}")
+
+    def to_dict(self) -> dict[str, float | int | str]:
+        return asdict(self)
