@@ -6,6 +6,7 @@ from rlscale.core.decision import Decision, Reason
 from rlscale.core.observation import (
     OBSERVATION_FEATURES,
     ObservationBuilder,
+    observation_bounds,
     observation_size,
 )
 from rlscale.core.seeding import make_rng
@@ -23,5 +24,6 @@ __all__ = [
     "ServiceSpec",
     "SystemClock",
     "make_rng",
+    "observation_bounds",
     "observation_size",
 ]

@@ -42,6 +42,16 @@ def observation_size() -> int:
     return len(OBSERVATION_FEATURES)
 
 
+def observation_bounds() -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) float32 bounds of every feature, matching the clips in ``build`` (the
+    Gymnasium Box of the envs uses them)."""
+    trend = len(HISTORY_LAGS) + 1
+    low = [0.0] * 11 + [-_TREND_CLIP] * trend
+    high = [_CLIP_HIGH, _CLIP_HIGH, _CLIP_HIGH, 2.0, 2.0, _CLIP_HIGH, _CLIP_HIGH, 1.0, 1.0, 1.0, 2.0]
+    high += [_TREND_CLIP] * trend
+    return np.asarray(low, dtype=np.float32), np.asarray(high, dtype=np.float32)
+
+
 def _nan_to(x: np.ndarray, value: float) -> np.ndarray:
     return np.where(np.isfinite(x), x, value)
 
@@ -61,12 +71,19 @@ class ObservationBuilder:
         self._rate_history = np.zeros((num_envs, self._history_len), dtype=np.float64)
         self._fresh = np.ones(num_envs, dtype=bool)
 
-    def reset(self, mask: np.ndarray | None = None) -> None:
-        """Forget the load history of the masked services (all if ``mask`` is None)."""
-        if mask is None:
-            self._fresh[:] = True
-        else:
-            self._fresh[np.asarray(mask, dtype=bool)] = True
+    def reset(self, mask: np.ndarray | None = None, rate_rps: np.ndarray | None = None) -> None:
+        """Forget the load history of the masked services (all if ``mask`` is None).
+
+        With ``rate_rps`` (shape ``(n,)``) the history of those services is filled with it at
+        once, exactly as a ``build`` on a fresh row would, so a batched env can autoreset some
+        services mid-batch without a second ``build`` touching the others."""
+        sel = slice(None) if mask is None else np.asarray(mask, dtype=bool)
+        if rate_rps is None:
+            self._fresh[sel] = True
+            return
+        rate = np.maximum(_nan_to(np.asarray(rate_rps, dtype=np.float64), 0.0), 0.0)
+        self._rate_history[sel] = rate[sel, None]
+        self._fresh[sel] = False
 
     def build(self, signals: ScalingSignals, forecast_rps: np.ndarray | None = None) -> np.ndarray:
         """Append this period's rate to the history and return the ``(n, D)`` float32 vector."""

@@ -70,7 +70,16 @@ COUNT_COLUMN_NAMES: tuple[str, ...] = (
     "invocations",
 )
 #: Substrings that make a column a candidate value column when no exact name matches.
-VALUE_NAME_HINTS: tuple[str, ...] = ("request", "event", "count", "qps", "rps", "rate", "arrival", "invocation")
+VALUE_NAME_HINTS: tuple[str, ...] = (
+    "request",
+    "event",
+    "count",
+    "qps",
+    "rps",
+    "rate",
+    "arrival",
+    "invocation",
+)
 #: Substrings that mark a value column as a rate (requests per second) under ``kind="auto"``.
 RATE_NAME_HINTS: tuple[str, ...] = ("qps", "rps", "rate")
 #: 0/1 columns auto-detected as gap flags (1 = no real data in this row).
@@ -119,7 +128,11 @@ def _read_table(text: str, path: str, sep: str) -> pd.DataFrame:
         # pandas: "Error tokenizing data. C error: Expected 3 fields in line 5, saw 4"
         m = re.search(r"line (\d+), saw (\d+)", str(exc))
         if m:
-            raise _err(path, int(m.group(1)), f"wrong number of fields ({m.group(2)}, header has {header.count(sep) + 1})") from None
+            raise _err(
+                path,
+                int(m.group(1)),
+                f"wrong number of fields ({m.group(2)}, header has {header.count(sep) + 1})",
+            ) from None
         raise _err(path, None, f"not a valid CSV table ({exc})") from None
     df.columns = [str(c).strip() for c in df.columns]
     if df.shape[1] == 1:
@@ -159,7 +172,9 @@ def _choose_value_column(df: pd.DataFrame, path: str, requested: str | None, exc
     cols = [c for c in df.columns if c not in exclude]
     if requested is not None:
         if requested not in df.columns:
-            raise _err(path, 1, f"missing column: count column {requested!r} not in header {list(df.columns)}")
+            raise _err(
+                path, 1, f"missing column: count column {requested!r} not in header {list(df.columns)}"
+            )
         return requested
     exact = [c for c in cols if c.lower() in COUNT_COLUMN_NAMES]
     if len(exact) == 1:
@@ -220,7 +235,9 @@ def _times(df: pd.DataFrame, column: str, path: str) -> tuple[np.ndarray, pd.Tim
     if numeric.notna().any() and numeric.notna().sum() > len(text) // 2:
         i = int(np.flatnonzero(numeric.isna().to_numpy())[0])
         raise _err(
-            path, i + _FIRST_DATA_LINE, f"unparseable time value {text.iloc[i]!r} in {column!r} (expected seconds)"
+            path,
+            i + _FIRST_DATA_LINE,
+            f"unparseable time value {text.iloc[i]!r} in {column!r} (expected seconds)",
         )
     try:
         stamps = pd.to_datetime(text, format="ISO8601")
@@ -253,7 +270,11 @@ def _grid(seconds: np.ndarray, interval_s: float | None, path: str) -> tuple[np.
     nonpos = np.flatnonzero(diffs <= 0)
     if nonpos.size:
         i = int(nonpos[0]) + 1
-        problem = "duplicate timestamp" if diffs[i - 1] == 0 else "timestamps not sorted (earlier than the row above)"
+        problem = (
+            "duplicate timestamp"
+            if diffs[i - 1] == 0
+            else "timestamps not sorted (earlier than the row above)"
+        )
         raise _err(path, i + _FIRST_DATA_LINE, problem)
     if interval_s is None:
         if diffs.size == 0:
@@ -339,7 +360,9 @@ def load_trace(
         bad = np.flatnonzero((gap_values != 0) & (gap_values != 1))
         if bad.size:
             i = int(bad[0])
-            raise _err(spath, i + _FIRST_DATA_LINE, f"gap column {gcol!r} must be 0 or 1, got {gap_values[i]:g}")
+            raise _err(
+                spath, i + _FIRST_DATA_LINE, f"gap column {gcol!r} must be 0 or 1, got {gap_values[i]:g}"
+            )
         flags = gap_values == 1
 
     start_time: pd.Timestamp | None = None

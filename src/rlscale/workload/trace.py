@@ -25,7 +25,7 @@ class TraceError(ValueError):
     """A trace file or trace argument is malformed; the message names file, line and problem."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays inside: identity equality, hashable
 class Trace:
     """Requests per fixed interval, with a validity mask for gaps.
 
@@ -54,7 +54,9 @@ class Trace:
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.interval_s) and self.interval_s > 0):
-            raise TraceError(f"trace {self.name!r}: interval_s must be a positive number, got {self.interval_s}")
+            raise TraceError(
+                f"trace {self.name!r}: interval_s must be a positive number, got {self.interval_s}"
+            )
         counts = np.asarray(self.counts, dtype=np.float64).reshape(-1)
         if counts.size and (not np.all(np.isfinite(counts)) or counts.min() < 0):
             raise TraceError(f"trace {self.name!r}: counts must be finite and >= 0")

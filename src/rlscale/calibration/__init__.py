@@ -1,0 +1,1 @@
+"""rlscale.calibration: fit service presets to measured data and Prometheus history."""

@@ -1,0 +1,220 @@
+"""``rlscale run`` without the CLI: a validated :class:`RunConfig` for one target and the
+wiring of the real pieces (Prometheus source, scale actuator, policy or policy-server
+client, HPA fallback, guard, metrics, decision log) into a :class:`Controller`.
+
+Tests build controllers through :func:`build_controller`, so they run the same code path as
+the command.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rlscale.controller.client import PolicyClient, RemotePolicy, validate_http_url
+from rlscale.controller.decision_log import DecisionLog
+from rlscale.controller.loop import DEFAULT_REQUIRED_SIGNALS, Controller
+from rlscale.controller.telemetry import ControllerMetrics
+from rlscale.core.clock import Clock, SystemClock
+from rlscale.core.signals import ScalingSignals
+from rlscale.core.spec import ServiceSpec
+from rlscale.policies.base import Policy
+from rlscale.safety.guard import Guard, GuardConfig, RateLimits
+
+IN_CLUSTER = "in-cluster"
+# RFC 1123 label (namespace) and subdomain (deployment) names, as the API server validates them
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything ``rlscale run`` needs for one target. :meth:`validate` names the bad flag."""
+
+    namespace: str
+    deployment: str
+    prometheus_url: str
+    min_replicas: int
+    max_replicas: int
+    policy: str = "hpa"
+    interval_s: float = 15.0  # the HPA sync period (--horizontal-pod-autoscaler-sync-period)
+    dry_run: bool = False
+    kubeconfig: str | None = None  # a path, "in-cluster", or None for the default kubeconfig
+    metrics_port: int | None = None  # None: no /metrics; 0: any free port
+    metrics_addr: str = "127.0.0.1"
+    log_file: str | None = None  # None: stdout
+    server_url: str | None = None  # client mode: ask the policy server
+    server_token: str | None = None
+    server_timeout_s: float = 2.0
+    pod_capacity_rps: float = 10.0
+    slo_latency_s: float = 0.5
+    startup_delay_s: float = 45.0
+    stabilization_window_s: float = 300.0  # HPA default downscale stabilisation
+    rate_period_s: float = 15.0
+    max_step_up_pods: int | None = 4  # HPA scale-up default: 4 pods or 100 % per 15 s
+    max_step_up_percent: float | None = 100.0
+    max_step_down_pods: int | None = None
+    max_step_down_percent: float | None = None
+    fallback_hpa: bool = True
+    required_signals: tuple[str, ...] = DEFAULT_REQUIRED_SIGNALS
+    prometheus_timeout_s: float = 2.0
+    max_decisions: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> RunConfig:
+        problems = []
+        if not _DNS_LABEL.match(self.namespace or "") or len(self.namespace) > 63:
+            problems.append(f"--namespace {self.namespace!r} is not a valid namespace name (RFC 1123 label)")
+        if not _DNS_SUBDOMAIN.match(self.deployment or "") or len(self.deployment) > 253:
+            problems.append(f"--deployment {self.deployment!r} is not a valid object name (RFC 1123 subdomain)")
+        try:
+            validate_http_url(self.prometheus_url, "--prometheus URL")
+        except ValueError as exc:
+            problems.append(str(exc))
+        if self.server_url is not None:
+            try:
+                validate_http_url(self.server_url, "--server URL")
+            except ValueError as exc:
+                problems.append(str(exc))
+        if self.min_replicas < 0:
+            problems.append(f"--min must be >= 0, got {self.min_replicas}")
+        if self.min_replicas > self.max_replicas:
+            problems.append(f"--min ({self.min_replicas}) must be <= --max ({self.max_replicas})")
+        for flag, value in (
+            ("--interval", self.interval_s),
+            ("--pod-capacity-rps", self.pod_capacity_rps),
+            ("--slo", self.slo_latency_s),
+            ("--prometheus-timeout", self.prometheus_timeout_s),
+            ("--server-timeout", self.server_timeout_s),
+        ):
+            if not (math.isfinite(value) and value > 0):
+                problems.append(f"{flag} must be a positive number, got {value}")
+        if not 0 <= self.stabilization_window_s <= 3600:
+            problems.append(f"--stabilization-window must be in [0, 3600] s, got {self.stabilization_window_s}")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            problems.append(f"--metrics-port must be in [0, 65535], got {self.metrics_port}")
+        if self.kubeconfig not in (None, IN_CLUSTER) and not Path(self.kubeconfig).is_file():
+            problems.append(f"--kubeconfig {self.kubeconfig!r}: no such file (or use 'in-cluster')")
+        if self.log_file is not None and not Path(self.log_file).parent.is_dir():
+            problems.append(f"--log-file {self.log_file!r}: directory does not exist")
+        unknown = set(self.required_signals) - set(ScalingSignals.field_names())
+        if unknown:
+            problems.append(f"--require-signals: unknown {sorted(unknown)}; known: {ScalingSignals.field_names()}")
+        try:
+            self.rate_limits()
+        except ValueError as exc:
+            problems.append(f"--max-step-*: {exc}")
+        if self.max_decisions is not None and self.max_decisions < 1:
+            problems.append(f"--max-decisions must be >= 1, got {self.max_decisions}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def rate_limits(self) -> RateLimits | None:
+        limits = (self.max_step_up_pods, self.max_step_up_percent, self.max_step_down_pods, self.max_step_down_percent)
+        if all(v is None for v in limits):
+            return None
+        return RateLimits(
+            period_s=self.rate_period_s,
+            up_pods=self.max_step_up_pods,
+            up_percent=self.max_step_up_percent,
+            down_pods=self.max_step_down_pods,
+            down_percent=self.max_step_down_percent,
+        )
+
+    def service_spec(self) -> ServiceSpec:
+        return ServiceSpec(
+            name=self.deployment,
+            pod_capacity_rps=self.pod_capacity_rps,
+            slo_latency_s=self.slo_latency_s,
+            min_replicas=self.min_replicas,
+            max_replicas=self.max_replicas,
+            step_s=self.interval_s,
+            startup_delay_s=self.startup_delay_s,
+        )
+
+
+def load_policy(spec_text: str, service: ServiceSpec) -> Policy:
+    """A local policy from a spec string (``hpa``, ``keda:...``, ``learned:PATH``...), or a
+    ValueError naming the problem (unknown policy, corrupt or mismatched checkpoint)."""
+    from rlscale.policies import build_policy, parse_policy_spec
+
+    try:
+        return build_policy(parse_policy_spec(spec_text), service, 1)
+    except (ValueError, KeyError, OSError) as exc:
+        raise ValueError(f"--policy {spec_text!r}: {exc}") from exc
+
+
+def make_actuator(config: RunConfig) -> Any:
+    from rlscale.controller.actuator import ScaleActuator
+
+    if config.kubeconfig == IN_CLUSTER:
+        return ScaleActuator.in_cluster(dry_run=False)
+    return ScaleActuator.from_kubeconfig(config.kubeconfig, dry_run=False)
+
+
+def make_source(config: RunConfig) -> Any:
+    from rlscale.controller.metrics_source import PrometheusSource
+
+    return PrometheusSource(config.prometheus_url, timeout_s=config.prometheus_timeout_s)
+
+
+def build_controller(
+    config: RunConfig,
+    *,
+    clock: Clock | None = None,
+    source: Any = None,
+    actuator: Any = None,
+    logger: DecisionLog | None = None,
+    metrics: ControllerMetrics | None = None,
+) -> Controller:
+    """Wire the real pieces for ``config`` (any of them may be passed in instead)."""
+    config.validate()
+    spec = config.service_spec()
+    if config.server_url is not None:
+        client = PolicyClient(config.server_url, token=config.server_token, timeout_s=config.server_timeout_s)
+        policy: Any = RemotePolicy(client, spec, target=f"{config.namespace}/{config.deployment}")
+    else:
+        policy = load_policy(config.policy, spec)
+    fallback = load_policy("hpa", spec) if config.fallback_hpa else None
+    guard = Guard(
+        GuardConfig(
+            min_replicas=config.min_replicas,
+            max_replicas=config.max_replicas,
+            stabilization_window_s=config.stabilization_window_s,
+            rate_limits=config.rate_limits(),
+            fallback=config.fallback_hpa,
+            dry_run=config.dry_run,
+        )
+    )
+    return Controller(
+        namespace=config.namespace,
+        deployment=config.deployment,
+        spec=spec,
+        source=source if source is not None else make_source(config),
+        policy=policy,
+        guard=guard,
+        actuator=actuator if actuator is not None else make_actuator(config),
+        clock=clock if clock is not None else SystemClock(),
+        logger=logger if logger is not None else DecisionLog(config.log_file),
+        metrics=metrics if metrics is not None else ControllerMetrics(),
+        fallback=fallback,
+        required_signals=config.required_signals,
+    )
+
+
+def run(config: RunConfig, stop_event: threading.Event | None = None) -> int:
+    """Build the controller, serve its metrics, reconcile until stopped; returns decisions made."""
+    controller = build_controller(config)
+    if config.metrics_port is not None:
+        controller.metrics.serve(config.metrics_port, config.metrics_addr)
+    try:
+        return controller.run_forever(config.interval_s, stop_event, max_decisions=config.max_decisions)
+    finally:
+        controller.metrics.close()
+        if controller.logger is not None:
+            controller.logger.close()

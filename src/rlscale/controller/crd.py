@@ -1,0 +1,474 @@
+"""The ``RLAutoscaler`` custom resource: its CRD manifest (the single source of truth that
+``deploy/crd.yaml`` is generated from), the Python-side validation of a spec against the
+same OpenAPI v3 schema, and the typed, defaulted spec the operator acts on.
+
+Why validate in Python too: a real kube-apiserver enforces the schema (and the CEL rule)
+on every write, but an older cluster, an emulated one, or a CR created before a schema
+change can still carry a bad spec. The operator therefore re-checks each spec before it
+acts and reports a bad one in the CR's status and events, never with a scale write.
+
+Regenerate the YAML with ``python -m rlscale.controller.crd > deploy/crd.yaml``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+GROUP = "rlscale.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "RLAutoscaler"
+PLURAL = "rlautoscalers"
+SINGULAR = "rlautoscaler"
+SHORT_NAMES = ("rla",)
+CRD_NAME = f"{PLURAL}.{GROUP}"
+
+#: HPA defaults (kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/):
+#: 15 s sync period (--horizontal-pod-autoscaler-sync-period), 300 s scale-down
+#: stabilisation window, no scale-up stabilisation.
+DEFAULT_INTERVAL_S = 15.0
+DEFAULT_SCALE_DOWN_STABILIZATION_S = 300
+DEFAULT_SCALE_UP_STABILIZATION_S = 0
+#: HPA's behaviour API caps stabilizationWindowSeconds at one hour (autoscaling/v2 validation).
+MAX_STABILIZATION_S = 3600
+
+#: DNS-1123 label (Kubernetes object names of Deployments), ``k8s.io/apimachinery`` validation.
+DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+#: A policy spec as ``rlscale run --policy`` takes it: a registry name, then optional
+#: ``:argument`` (e.g. a model path) and ``?key=value&...`` options, no whitespace.
+POLICY_PATTERN = r"^[a-z][a-z0-9_-]*([:?][^\s]*)?$"
+
+#: CR field under ``spec.metrics.queries`` -> :class:`rlscale.core.ScalingSignals` field.
+QUERY_SIGNALS: dict[str, str] = {
+    "requestRate": "request_rate_rps",
+    "cpuUtilization": "cpu_utilization",
+    "latencyP95": "latency_p95_s",
+    "readyReplicas": "ready_replicas",
+    "pendingReplicas": "pending_replicas",
+    "desiredReplicas": "desired_replicas",
+    "backlog": "backlog_requests",
+    "droppedRate": "dropped_rps",
+}
+
+#: Status condition types, as the HPA reports them (autoscaling/v2 HorizontalPodAutoscalerConditionType),
+#: plus ``SpecValid`` for the operator's own spec check.
+CONDITION_ABLE_TO_SCALE = "AbleToScale"
+CONDITION_SCALING_ACTIVE = "ScalingActive"
+CONDITION_SCALING_LIMITED = "ScalingLimited"
+CONDITION_SPEC_VALID = "SpecValid"
+
+
+def _int(minimum: int | None = None, maximum: int | None = None, **extra: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer", **extra}
+    if minimum is not None:
+        schema["minimum"] = minimum
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return schema
+
+
+def _positive_number(description: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "number",
+        "minimum": 0,
+        "exclusiveMinimum": True,
+        "description": description,
+        **extra,
+    }
+
+
+@dataclass(frozen=True)
+class CelRule:
+    """An ``x-kubernetes-validations`` rule and the same check in Python (there is no CEL
+    evaluator in the live image; the rule set is tiny, so each rule carries its twin)."""
+
+    rule: str
+    message: str
+    check: Callable[[Mapping[str, Any]], bool]
+
+
+SPEC_RULES: tuple[CelRule, ...] = (
+    CelRule(
+        rule="!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",
+        message="minReplicas must be less than or equal to maxReplicas",
+        check=lambda spec: spec.get("minReplicas", 1) <= spec["maxReplicas"],
+    ),
+)
+
+
+def spec_schema() -> dict[str, Any]:
+    """OpenAPI v3 (structural) schema of ``spec``; defaults here are the operator's defaults."""
+    query = {"type": "string", "minLength": 1, "description": "PromQL expression."}
+    return {
+        "type": "object",
+        "required": ["scaleTargetRef", "maxReplicas", "slo"],
+        "x-kubernetes-validations": [{"rule": r.rule, "message": r.message} for r in SPEC_RULES],
+        "properties": {
+            "scaleTargetRef": {
+                "type": "object",
+                "description": "The workload whose scale subresource is patched.",
+                "required": ["apiVersion", "kind", "name"],
+                "properties": {
+                    "apiVersion": {"type": "string", "enum": ["apps/v1"]},
+                    "kind": {"type": "string", "enum": ["Deployment"]},
+                    "name": {"type": "string", "minLength": 1, "maxLength": 63, "pattern": DNS1123_LABEL},
+                },
+            },
+            "minReplicas": _int(0, description="Lower bound on replicas (0 allows scale to zero).", default=1),
+            "maxReplicas": _int(1, description="Upper bound on replicas; never written above."),
+            "policy": {
+                "type": "string",
+                "pattern": POLICY_PATTERN,
+                "default": "hpa",
+                "description": "Policy spec, as `rlscale run --policy` takes it (e.g. `hpa`, `learned:/models/p.onnx`).",
+            },
+            "slo": {
+                "type": "object",
+                "required": ["latencySeconds"],
+                "properties": {
+                    "latencySeconds": _positive_number("Latency objective of the service, seconds."),
+                    "quantile": {
+                        "type": "number",
+                        "minimum": 0,
+                        "maximum": 1,
+                        "exclusiveMinimum": True,
+                        "exclusiveMaximum": True,
+                        "default": 0.95,
+                        "description": "Quantile the latency objective applies to.",
+                    },
+                },
+            },
+            "service": {
+                "type": "object",
+                "description": "Facts about the service the policy needs (ServiceSpec).",
+                "properties": {
+                    "podCapacityRps": _positive_number(
+                        "Request rate one ready pod sustains, requests/s.", default=10.0
+                    ),
+                    "startupDelaySeconds": {"type": "number", "minimum": 0, "default": 45.0},
+                    "cpuRequestCores": _positive_number("CPU request of one pod, cores.", default=1.0),
+                },
+            },
+            "metrics": {
+                "type": "object",
+                "properties": {
+                    "prometheusUrl": {
+                        "type": "string",
+                        "pattern": r"^https?://[^\s]+$",
+                        "description": "Base URL of the Prometheus HTTP API.",
+                    },
+                    "timeoutSeconds": _positive_number("Per-query timeout, seconds.", default=2.0),
+                    "stalenessSeconds": _positive_number(
+                        "Samples older than this count as missing, seconds.", default=60.0
+                    ),
+                    "queries": {
+                        "type": "object",
+                        "description": "PromQL per signal; unset signals use the metrics source's defaults.",
+                        "properties": {name: dict(query) for name in QUERY_SIGNALS},
+                    },
+                },
+            },
+            "behavior": {
+                "type": "object",
+                "properties": {
+                    "scaleDownStabilizationSeconds": _int(
+                        0, MAX_STABILIZATION_S, default=DEFAULT_SCALE_DOWN_STABILIZATION_S
+                    ),
+                    "scaleUpStabilizationSeconds": _int(
+                        0, MAX_STABILIZATION_S, default=DEFAULT_SCALE_UP_STABILIZATION_S
+                    ),
+                    "maxScaleUpStep": _int(1, description="Most replicas added per decision."),
+                    "maxScaleDownStep": _int(1, description="Most replicas removed per decision."),
+                    "onMetricsFailure": {"type": "string", "enum": ["hold", "hpa"], "default": "hold"},
+                },
+            },
+            "intervalSeconds": {
+                "type": "number",
+                "minimum": 1,
+                "default": DEFAULT_INTERVAL_S,
+                "description": "Seconds between decisions (HPA sync period: 15).",
+            },
+            "dryRun": {
+                "type": "boolean",
+                "default": False,
+                "description": "Decide and record, but never patch the scale subresource.",
+            },
+        },
+    }
+
+
+def status_schema() -> dict[str, Any]:
+    reason = {
+        "type": "object",
+        "properties": {
+            "code": {"type": "string"},
+            "message": {"type": "string"},
+            "before": {"type": "integer", "nullable": True},
+            "after": {"type": "integer", "nullable": True},
+        },
+    }
+    condition = {
+        "type": "object",
+        "required": ["type", "status"],
+        "properties": {
+            "type": {"type": "string"},
+            "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+            "reason": {"type": "string"},
+            "message": {"type": "string"},
+            "lastTransitionTime": {"type": "string", "format": "date-time"},
+        },
+    }
+    return {
+        "type": "object",
+        "properties": {
+            "observedGeneration": {"type": "integer"},
+            "currentReplicas": {"type": "integer"},
+            "desiredReplicas": {"type": "integer"},
+            "decisions": {"type": "integer", "description": "Decisions taken since the operator started."},
+            "lastScaleTime": {"type": "string", "format": "date-time"},
+            "lastDecision": {
+                "type": "object",
+                "properties": {
+                    "time": {"type": "string", "format": "date-time"},
+                    "currentReplicas": {"type": "integer"},
+                    "proposedReplicas": {"type": "integer"},
+                    "finalReplicas": {"type": "integer"},
+                    "dryRun": {"type": "boolean"},
+                    "summary": {"type": "string"},
+                    "reasons": {"type": "array", "items": reason},
+                },
+            },
+            "conditions": {
+                "type": "array",
+                "items": condition,
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["type"],
+            },
+        },
+    }
+
+
+def crd_manifest() -> dict[str, Any]:
+    """The ``CustomResourceDefinition`` for ``rlautoscalers.rlscale.io``."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": CRD_NAME},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": SINGULAR,
+                "shortNames": list(SHORT_NAMES),
+                "categories": ["all", "autoscaling"],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [
+                        {"name": "Target", "type": "string", "jsonPath": ".spec.scaleTargetRef.name"},
+                        {"name": "Min", "type": "integer", "jsonPath": ".spec.minReplicas"},
+                        {"name": "Max", "type": "integer", "jsonPath": ".spec.maxReplicas"},
+                        {"name": "Desired", "type": "integer", "jsonPath": ".status.desiredReplicas"},
+                        {"name": "Last decision", "type": "string", "jsonPath": ".status.lastDecision.summary"},
+                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                    ],
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "Scales a Deployment with a learned (or baseline) policy behind a safety guard.",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec_schema(),
+                                "status": status_schema(),
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def render_crd_yaml() -> str:
+    """``deploy/crd.yaml`` as text (generated; a test checks the file matches)."""
+    import yaml
+
+    header = "# Generated by `python -m rlscale.controller.crd` from rlscale/controller/crd.py. Do not edit.\n"
+    return header + yaml.safe_dump(crd_manifest(), sort_keys=False, default_flow_style=False, width=120)
+
+
+# --------------------------------------------------------------------------------------
+# Validation
+
+
+class SpecError(ValueError):
+    """A custom resource's spec is invalid; ``problems`` lists one message per bad field."""
+
+    def __init__(self, problems: list[str], name: str = "") -> None:
+        self.problems = problems
+        where = f"RLAutoscaler {name}: " if name else ""
+        super().__init__(where + "; ".join(problems))
+
+
+def _strict(schema: Any) -> Any:
+    """A copy for jsonschema: objects with ``properties`` reject unknown keys (a typo like
+    ``minReplica`` would be pruned silently by the apiserver; here it is named), and
+    ``nullable`` becomes a ``null`` type alternative."""
+    if isinstance(schema, dict):
+        out = {k: _strict(v) for k, v in schema.items() if not k.startswith("x-kubernetes-")}
+        if out.get("type") == "object" and "properties" in out:
+            out.setdefault("additionalProperties", False)
+        if out.pop("nullable", False) and "type" in out:
+            out["type"] = [out["type"], "null"]
+        return out
+    if isinstance(schema, list):
+        return [_strict(v) for v in schema]
+    return schema
+
+
+def _path(parts: Any) -> str:
+    text = "spec"
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text
+
+
+def validate_spec(spec: Any) -> list[str]:
+    """Every problem with ``spec`` (the CR's ``.spec``), each naming its field; ``[]`` if valid.
+
+    Uses the CRD's own schema (OpenAPI v3.0 follows JSON Schema draft 4: boolean
+    ``exclusiveMinimum``) plus the CEL rules' Python twins.
+    """
+    import jsonschema
+
+    if not isinstance(spec, Mapping):
+        return [f"spec must be an object, got {type(spec).__name__}"]
+    validator = jsonschema.Draft4Validator(_strict(spec_schema()))
+    problems = []
+    for error in sorted(validator.iter_errors(dict(spec)), key=lambda e: list(map(str, e.absolute_path))):
+        problems.append(f"{_path(error.absolute_path)}: {error.message}")
+    if not problems:
+        # numbers that JSON can carry but a quantity cannot
+        for key in ("intervalSeconds",):
+            value = spec.get(key)
+            if isinstance(value, float) and not math.isfinite(value):
+                problems.append(f"spec.{key}: must be finite, got {value}")
+        for rule in SPEC_RULES:
+            if not rule.check(spec):
+                problems.append(f"spec: {rule.message} (rule: {rule.rule})")
+    return problems
+
+
+def _apply_defaults(schema: Mapping[str, Any], value: Any) -> Any:
+    """Fill ``default``s the way the apiserver does (only into objects that exist or have
+    defaults themselves)."""
+    if schema.get("type") != "object" or not isinstance(value, dict):
+        return value
+    out = dict(value)
+    for name, sub in schema.get("properties", {}).items():
+        if name not in out:
+            if "default" in sub:
+                out[name] = copy.deepcopy(sub["default"])
+            elif sub.get("type") == "object" and any(
+                "default" in s for s in sub.get("properties", {}).values()
+            ):
+                out[name] = {}
+        if name in out:
+            out[name] = _apply_defaults(sub, out[name])
+    return out
+
+
+def with_defaults(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``spec`` with the schema's defaults filled in (a no-op on a cluster that defaulted it)."""
+    return _apply_defaults(spec_schema(), copy.deepcopy(dict(spec)))
+
+
+@dataclass(frozen=True)
+class RLAutoscalerSpec:
+    """A validated, defaulted ``RLAutoscaler.spec`` in Python names and units."""
+
+    target_name: str
+    min_replicas: int
+    max_replicas: int
+    slo_latency_s: float
+    policy: str = "hpa"
+    target_kind: str = "Deployment"
+    target_api_version: str = "apps/v1"
+    slo_quantile: float = 0.95
+    pod_capacity_rps: float = 10.0
+    startup_delay_s: float = 45.0
+    cpu_request_cores: float = 1.0
+    prometheus_url: str | None = None
+    metrics_timeout_s: float = 2.0
+    metrics_staleness_s: float = 60.0
+    queries: dict[str, str] = field(default_factory=dict)  # ScalingSignals field -> PromQL
+    scale_down_stabilization_s: float = DEFAULT_SCALE_DOWN_STABILIZATION_S
+    scale_up_stabilization_s: float = DEFAULT_SCALE_UP_STABILIZATION_S
+    max_scale_up_step: int | None = None
+    max_scale_down_step: int | None = None
+    on_metrics_failure: str = "hold"
+    interval_s: float = DEFAULT_INTERVAL_S
+    dry_run: bool = False
+
+    @classmethod
+    def from_spec(cls, spec: Any, name: str = "") -> RLAutoscalerSpec:
+        """Validate and default ``spec``; raises :class:`SpecError` listing every problem."""
+        problems = validate_spec(spec)
+        if problems:
+            raise SpecError(problems, name)
+        s = with_defaults(spec)
+        target = s["scaleTargetRef"]
+        service = s.get("service", {})
+        metrics = s.get("metrics", {})
+        behavior = s.get("behavior", {})
+        return cls(
+            target_name=target["name"],
+            target_kind=target["kind"],
+            target_api_version=target["apiVersion"],
+            min_replicas=int(s["minReplicas"]),
+            max_replicas=int(s["maxReplicas"]),
+            policy=s["policy"],
+            slo_latency_s=float(s["slo"]["latencySeconds"]),
+            slo_quantile=float(s["slo"]["quantile"]),
+            pod_capacity_rps=float(service["podCapacityRps"]),
+            startup_delay_s=float(service["startupDelaySeconds"]),
+            cpu_request_cores=float(service["cpuRequestCores"]),
+            prometheus_url=metrics.get("prometheusUrl"),
+            metrics_timeout_s=float(metrics["timeoutSeconds"]),
+            metrics_staleness_s=float(metrics["stalenessSeconds"]),
+            queries={QUERY_SIGNALS[k]: v for k, v in metrics.get("queries", {}).items()},
+            scale_down_stabilization_s=float(behavior["scaleDownStabilizationSeconds"]),
+            scale_up_stabilization_s=float(behavior["scaleUpStabilizationSeconds"]),
+            max_scale_up_step=behavior.get("maxScaleUpStep"),
+            max_scale_down_step=behavior.get("maxScaleDownStep"),
+            on_metrics_failure=behavior["onMetricsFailure"],
+            interval_s=float(s["intervalSeconds"]),
+            dry_run=bool(s["dryRun"]),
+        )
+
+
+def policy_name(policy: str) -> str:
+    """The registry name of a policy spec (``learned:/m.onnx?x=1`` -> ``learned``)."""
+    match = re.match(r"^[a-z][a-z0-9_-]*", policy)
+    return match.group(0) if match else policy
+
+
+if __name__ == "__main__":  # pragma: no cover - generator entry point
+    import sys
+
+    sys.stdout.write(render_crd_yaml())

@@ -1,0 +1,304 @@
+"""The live control loop for one target: read the scale → read the metrics → signals and
+observation → policy → safety guard → patch (unless dry run) → log.
+
+Every fault is survived: an exception from the metrics source, the policy or the actuator is
+caught, counted in ``rlscale_errors_total{kind}``, recorded as a reason on the decision, and
+the next period runs as usual. Nothing that matters lives only in memory: the current replica
+count is re-read from the cluster every period, so a restarted controller picks up where
+the old one stopped (its guard seeds the stabilisation window with that count, like the HPA).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import math
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from rlscale.controller.decision_log import DecisionLog
+from rlscale.controller.telemetry import ControllerMetrics
+from rlscale.core.clock import Clock, SystemClock
+from rlscale.core.decision import Decision, Reason
+from rlscale.core.observation import ObservationBuilder
+from rlscale.core.signals import ScalingSignals
+from rlscale.core.spec import ServiceSpec
+from rlscale.policies.base import Policy
+from rlscale.safety.guard import Guard, GuardInput
+
+# HPA event reasons for the same failures (pkg/controller/podautoscaler/horizontal.go)
+FAILED_GET_SCALE = "FailedGetScale"
+FAILED_GET_METRICS = "FailedGetMetrics"
+FAILED_RESCALE = "FailedRescale"
+SUCCESSFUL_RESCALE = "SuccessfulRescale"
+
+#: Signals without which a decision is not trusted (the guard holds or follows the HPA up).
+#: Latency and backlog are optional: many exporters do not have them.
+DEFAULT_REQUIRED_SIGNALS: tuple[str, ...] = ("request_rate_rps", "cpu_utilization", "ready_replicas")
+
+_SIGNAL_FIELDS = ScalingSignals.field_names()
+
+
+class MetricsSource(Protocol):
+    """``read(namespace, deployment)`` returns a reading with ``.signals`` (a batch of one) and
+    per-signal health (see :func:`stale_signals_of`)."""
+
+    def read(self, namespace: str, deployment: str) -> Any: ...
+
+
+class ScaleActuator(Protocol):
+    """Reads and writes a Deployment's ``scale`` subresource."""
+
+    def get_replicas(self, namespace: str, name: str) -> int: ...
+
+    def set_replicas(self, namespace: str, name: str, replicas: int) -> Any: ...
+
+
+def stale_signals_of(reading: Any) -> tuple[str, ...]:
+    """Names of the signals a source reading marks unhealthy (stale, NaN, empty, timed out,
+    HTTP error), plus any signal whose value is NaN."""
+    bad: set[str] = set()
+    health = getattr(reading, "health", None)
+    if isinstance(health, dict):
+        for name, h in health.items():
+            ok = h if isinstance(h, bool) else getattr(h, "ok", None)
+            if ok is None and isinstance(h, str):
+                ok = h.lower() in ("ok", "fresh", "healthy")
+            if ok is False or ok is None:
+                bad.add(str(name))
+    signals = getattr(reading, "signals", None)
+    if isinstance(signals, ScalingSignals):
+        for name in _SIGNAL_FIELDS:
+            if name == "time_s":
+                continue
+            if not np.all(np.isfinite(np.asarray(getattr(signals, name), dtype=np.float64))):
+                bad.add(name)
+    return tuple(sorted(bad))
+
+
+def _unknown_signals(time_s: float, current: int) -> ScalingSignals:
+    values = {name: math.nan for name in _SIGNAL_FIELDS}
+    values.update(time_s=time_s, desired_replicas=float(current))
+    return ScalingSignals.single(**values)
+
+
+def _scalar(x: Any) -> float:
+    return float(np.asarray(x, dtype=np.float64).reshape(-1)[0])
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
+class Controller:
+    """One target's reconcile loop. Inject the pieces (a clock, a source, an actuator, a
+    policy, a guard), so the same code runs against a real cluster, the emulator, or fakes.
+
+    ``fallback`` is the ``hpa`` policy the guard falls back to when the policy fails;
+    ``required_signals`` are the signals whose staleness makes the guard hold.
+    """
+
+    def __init__(
+        self,
+        *,
+        namespace: str,
+        deployment: str,
+        spec: ServiceSpec,
+        source: MetricsSource,
+        policy: Policy,
+        guard: Guard,
+        actuator: ScaleActuator,
+        clock: Clock | None = None,
+        logger: DecisionLog | None = None,
+        metrics: ControllerMetrics | None = None,
+        fallback: Policy | None = None,
+        required_signals: Sequence[str] = DEFAULT_REQUIRED_SIGNALS,
+    ) -> None:
+        unknown = set(required_signals) - set(_SIGNAL_FIELDS)
+        if unknown:
+            raise ValueError(
+                f"required_signals: unknown signal names {sorted(unknown)}; known: {_SIGNAL_FIELDS}"
+            )
+        self.namespace = namespace
+        self.deployment = deployment
+        self.target = f"{namespace}/{deployment}"
+        self.spec = spec
+        self.source = source
+        self.policy = policy
+        self.guard = guard
+        self.actuator = actuator
+        self.clock = clock if clock is not None else SystemClock()
+        self.logger = logger
+        self.metrics = metrics if metrics is not None else ControllerMetrics()
+        self.fallback = fallback
+        self.required_signals = tuple(required_signals)
+        self.observations = ObservationBuilder(spec, num_envs=1)
+        self.last_observation: np.ndarray | None = None
+        self.last_decision: Decision | None = None
+        self._last_known_replicas: int | None = None
+        self._start_s = self.clock.now()
+        self.decisions_made = 0
+
+    # -- one period ------------------------------------------------------------------------
+    def reconcile_once(self) -> Decision:
+        started = time.perf_counter()
+        now_s = self.clock.now() - self._start_s
+        extra: list[Reason] = []
+        errors: list[str] = []
+
+        # 1. the scale subresource: the cluster's truth about the current replicas
+        try:
+            current = int(self.actuator.get_replicas(self.namespace, self.deployment))
+            self._last_known_replicas = current
+        except Exception as exc:  # the loop survives every fault
+            return self._cannot_read_scale(now_s, exc, started)
+
+        # 2. metrics
+        stale: tuple[str, ...]
+        try:
+            reading = self.source.read(self.namespace, self.deployment)
+            signals = reading.signals
+            if not isinstance(signals, ScalingSignals) or signals.num_envs != 1:
+                raise TypeError(
+                    f"metrics source returned {type(signals).__name__}, not ScalingSignals of one"
+                )
+            stale = tuple(s for s in stale_signals_of(reading) if s in self.required_signals)
+        except Exception as exc:
+            self.metrics.errors.labels(kind="metrics").inc()
+            errors.append(f"metrics: {_describe(exc)}")
+            extra.append(
+                Reason(FAILED_GET_METRICS, f"reading metrics failed: {_describe(exc)}", current, current)
+            )
+            signals = _unknown_signals(now_s, current)
+            stale = self.required_signals
+        # the scale subresource is authoritative for desired replicas; time is the controller's
+        signals = dataclasses.replace(
+            signals,
+            time_s=np.asarray([now_s], dtype=np.float64),
+            desired_replicas=np.asarray([float(current)], dtype=np.float64),
+        )
+        self.last_observation = self.observations.build(signals)[0]
+
+        # 3. policy, and the HPA it falls back to
+        proposal: Any = None
+        policy_error: str | None = None
+        try:
+            proposal = self.policy.act(signals)
+        except Exception as exc:
+            policy_error = _describe(exc)
+            self.metrics.errors.labels(kind="policy").inc()
+            errors.append(f"policy: {policy_error}")
+        fallback_proposal: Any = None
+        if self.fallback is not None:
+            try:
+                fallback_proposal = self.fallback.act(signals)
+            except Exception as exc:
+                self.metrics.errors.labels(kind="fallback").inc()
+                errors.append(f"fallback: {_describe(exc)}")
+
+        # 4. guard
+        inputs = {name: _scalar(getattr(signals, name)) for name in _SIGNAL_FIELDS}
+        decision = self.guard.review(
+            GuardInput(
+                time_s=now_s,
+                current_replicas=current,
+                proposal=proposal,
+                policy_error=policy_error,
+                stale_signals=stale,
+                fallback_proposal=fallback_proposal,
+                inputs=inputs,
+            )
+        )
+
+        # 5. actuate
+        patched = False
+        if not decision.dry_run and decision.final_replicas != current:
+            try:
+                self.actuator.set_replicas(self.namespace, self.deployment, decision.final_replicas)
+                patched = True
+                self._last_known_replicas = decision.final_replicas
+            except Exception as exc:
+                self.metrics.errors.labels(kind="actuator").inc()
+                errors.append(f"actuator: {_describe(exc)}")
+                extra.append(
+                    Reason(FAILED_RESCALE, f"patching the scale failed: {_describe(exc)}", current, current)
+                )
+        if extra:
+            decision = dataclasses.replace(decision, reasons=tuple(extra) + decision.reasons)
+        return self._finish(decision, started, patched=patched, errors=errors)
+
+    def _cannot_read_scale(self, now_s: float, exc: BaseException, started: float) -> Decision:
+        """Without the current replica count nothing may be written: hold (no patch)."""
+        self.metrics.errors.labels(kind="scale_read").inc()
+        known = self._last_known_replicas if self._last_known_replicas is not None else -1
+        decision = Decision(
+            time_s=now_s,
+            current_replicas=known,
+            proposed_replicas=-1,
+            final_replicas=known,
+            reasons=(Reason(FAILED_GET_SCALE, f"reading the scale failed: {_describe(exc)}", known, known),),
+            dry_run=self.guard.config.dry_run,
+        )
+        return self._finish(decision, started, patched=False, errors=[f"scale_read: {_describe(exc)}"])
+
+    def _finish(self, decision: Decision, started: float, *, patched: bool, errors: list[str]) -> Decision:
+        latency_s = time.perf_counter() - started
+        m = self.metrics
+        m.decisions.labels(target=self.target).inc()
+        m.latency.observe(latency_s)
+        for reason in decision.reasons:
+            m.interventions.labels(reason=reason.code).inc()
+        if decision.final_replicas >= 0:
+            m.desired.labels(target=self.target).set(decision.final_replicas)
+        self.last_decision = decision
+        self.decisions_made += 1
+        if self.logger is not None:
+            record = {
+                "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds"),
+                "target": self.target,
+                "policy": getattr(self.policy, "name", type(self.policy).__name__),
+                **decision.to_dict(),
+                "patched": patched,
+                "errors": errors,
+                "latency_s": latency_s,
+                "observation": None if self.last_observation is None else self.last_observation.tolist(),
+            }
+            try:
+                self.logger.write(record)
+            except Exception:  # a full disk must not stop scaling
+                m.errors.labels(kind="log").inc()
+        return decision
+
+    # -- the loop --------------------------------------------------------------------------
+    def run_forever(
+        self, interval_s: float, stop_event: threading.Event | None = None, max_decisions: int | None = None
+    ) -> int:
+        """Reconcile every ``interval_s`` seconds (on the controller's clock) until
+        ``stop_event`` is set or ``max_decisions`` were made; returns the number made."""
+        if not interval_s > 0:
+            raise ValueError(f"interval_s must be > 0, got {interval_s}")
+        stop = stop_event if stop_event is not None else threading.Event()
+        made = 0
+        next_s = self.clock.now()
+        while not stop.is_set() and (max_decisions is None or made < max_decisions):
+            try:
+                self.reconcile_once()
+            except Exception:  # belt and braces: reconcile_once already catches
+                self.metrics.errors.labels(kind="loop").inc()
+            made += 1
+            next_s += interval_s
+            wait_s = next_s - self.clock.now()
+            if wait_s < 0:  # fell behind (a slow API): skip ahead rather than burst
+                next_s = self.clock.now()
+                wait_s = 0.0
+            if isinstance(self.clock, SystemClock):
+                if stop.wait(wait_s):
+                    break
+            else:
+                self.clock.sleep(wait_s)
+        return made

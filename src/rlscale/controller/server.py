@@ -1,0 +1,560 @@
+"""The policy server (``rlscale serve``): the seed-001 server/client mode over HTTP JSON.
+
+``POST /v1/act`` answers an observation (or the ScalingSignals fields) with an action and a
+desired replica count; ``POST /v1/log_returns`` takes experience tuples; with online learning
+on, the served policy is refitted from that experience every ``update_interval_s``.
+``GET /healthz`` and ``GET /openapi.json`` (the OpenAPI 3 description of all of it).
+
+Binds 127.0.0.1 by default; an optional bearer token guards the ``/v1`` endpoints (health and
+the spec stay open for probes). A malformed request gets a 4xx with a JSON error naming the
+field, and the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import math
+import threading
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+from aiohttp import web
+
+from rlscale.controller.online import Experience, LinearQPolicy
+from rlscale.core.observation import OBSERVATION_FEATURES, ObservationBuilder, observation_size
+from rlscale.core.signals import ScalingSignals
+from rlscale.core.spec import ServiceSpec
+from rlscale.policies.base import Policy
+
+API_VERSION = "1.0.0"
+MAX_TARGET_LEN = 253  # a Kubernetes object name (DNS subdomain, RFC 1123)
+MAX_EXPERIENCES_PER_REQUEST = 10_000
+SIGNAL_FIELDS = ScalingSignals.field_names()
+
+
+class RequestError(Exception):
+    """A client mistake: becomes a 4xx JSON ``{"error": ..., "field": ...}``."""
+
+    def __init__(self, message: str, field: str | None = None, status: int = 422) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+def _number(value: Any, field: str, allow_null: bool = False) -> float:
+    if value is None and allow_null:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RequestError(f"{field} must be a number, got {type(value).__name__}", field)
+    if not math.isfinite(value):
+        raise RequestError(f"{field} must be finite, got {value}", field)
+    return float(value)
+
+
+def _vector(value: Any, field: str, size: int) -> np.ndarray:
+    if not isinstance(value, list):
+        raise RequestError(f"{field} must be a list of {size} numbers, got {type(value).__name__}", field)
+    if len(value) != size:
+        raise RequestError(
+            f"{field} must have {size} values (the observation layout), got {len(value)}", field
+        )
+    return np.array([_number(v, f"{field}[{i}]") for i, v in enumerate(value)], dtype=np.float32)
+
+
+def _object(body: Any, what: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise RequestError(f"{what} must be a JSON object, got {type(body).__name__}", None, 400)
+    return body
+
+
+def parse_signals(value: Any, field: str = "signals") -> ScalingSignals:
+    """A ScalingSignals batch of one from a JSON object; null means unknown (NaN)."""
+    if not isinstance(value, dict):
+        raise RequestError(f"{field} must be an object with the ScalingSignals fields", field)
+    obj: dict[str, Any] = value
+    unknown = sorted(set(obj) - set(SIGNAL_FIELDS))
+    if unknown:
+        raise RequestError(
+            f"{field}: unknown fields {unknown}; known: {list(SIGNAL_FIELDS)}", f"{field}.{unknown[0]}"
+        )
+    values: dict[str, float] = {"time_s": 0.0}
+    for name in SIGNAL_FIELDS:
+        if name in obj:
+            values[name] = _number(obj[name], f"{field}.{name}", allow_null=name != "desired_replicas")
+        elif name != "time_s":
+            raise RequestError(f"{field}.{name} is required (null if unknown)", f"{field}.{name}")
+    if values["desired_replicas"] < 0:
+        raise RequestError(f"{field}.desired_replicas must be >= 0", f"{field}.desired_replicas")
+    return ScalingSignals.single(**values)
+
+
+class PolicyService:
+    """The server's logic without HTTP, so it is testable directly.
+
+    Serves either a :class:`Policy` on signals (one instance per target from
+    ``policy_factory``, since policies keep per-service state) or an online
+    :class:`LinearQPolicy` on observations (built server-side from signals when needed).
+    """
+
+    def __init__(
+        self,
+        spec: ServiceSpec,
+        *,
+        policy_factory: Callable[[], Policy] | None = None,
+        online: LinearQPolicy | None = None,
+        buffer_size: int = 100_000,
+        min_batch: int = 1,
+    ) -> None:
+        if (policy_factory is None) == (online is None):
+            raise ValueError("PolicyService: give exactly one of policy_factory or online")
+        self.spec = spec
+        self.policy_factory = policy_factory
+        self.online = online
+        self.obs_size = observation_size()
+        if online is not None and online.obs_size != self.obs_size:
+            raise ValueError(
+                f"online policy expects {online.obs_size} features, the layout has {self.obs_size}"
+            )
+        self.buffer: deque[Experience] = deque(maxlen=buffer_size)
+        self.min_batch = min_batch
+        self._policies: dict[str, Policy] = {}
+        self._builders: dict[str, ObservationBuilder] = {}
+        self._new_since_update = 0
+        self._lock = threading.Lock()
+        self.updates = 0
+        if online is not None:
+            self._name = online.name
+        else:
+            assert policy_factory is not None
+            self._name = str(getattr(policy_factory(), "name", "policy"))  # builds once: fails early
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def version(self) -> int:
+        return self.online.version if self.online is not None else 0
+
+    def _policy(self, target: str) -> Policy:
+        if target not in self._policies:
+            assert self.policy_factory is not None
+            self._policies[target] = self.policy_factory()
+        return self._policies[target]
+
+    def act(self, body: Any) -> dict[str, Any]:
+        body = _object(body, "request body")
+        unknown = sorted(set(body) - {"target", "observation", "signals", "current_replicas"})
+        if unknown:
+            raise RequestError(f"unknown fields {unknown}", unknown[0])
+        target = body.get("target", "default")
+        if not isinstance(target, str) or not 0 < len(target) <= MAX_TARGET_LEN:
+            raise RequestError(
+                f"target must be a non-empty string of at most {MAX_TARGET_LEN} characters", "target"
+            )
+        if "observation" not in body and "signals" not in body:
+            raise RequestError(
+                "give 'observation' (a vector) or 'signals' (the ScalingSignals fields)", "observation"
+            )
+        obs = _vector(body["observation"], "observation", self.obs_size) if "observation" in body else None
+        signals = parse_signals(body["signals"]) if "signals" in body else None
+        current: int | None = None
+        if "current_replicas" in body:
+            cr = body["current_replicas"]
+            if isinstance(cr, bool) or not isinstance(cr, int) or cr < 0:
+                raise RequestError("current_replicas must be an integer >= 0", "current_replicas")
+            current = cr
+        elif signals is not None:
+            current = int(signals.desired_replicas[0])
+        with self._lock:
+            if self.online is None:
+                if signals is None:
+                    raise RequestError("the served policy reads ScalingSignals: give 'signals'", "signals")
+                desired = _one_count(self._policy(target).act(signals))
+                return {
+                    "action": desired,
+                    "desired_replicas": desired,
+                    "action_space": "replicas",
+                    **self._about(),
+                }
+            if obs is None:
+                assert signals is not None
+                builder = self._builders.setdefault(target, ObservationBuilder(self.spec, 1))
+                obs = builder.build(signals)[0]
+            if current is None:
+                # the layout carries 1/desired: recover the current count from it
+                inv = float(obs[OBSERVATION_FEATURES.index("inv_desired")])
+                if not inv > 0:
+                    raise RequestError(
+                        "current_replicas is required (observation inv_desired is not > 0)",
+                        "current_replicas",
+                    )
+                current = round(1.0 / inv)
+            action = self.online.act_observation(obs)
+            desired = self.online.desired_replicas(
+                action, current, self.spec.min_replicas, self.spec.max_replicas
+            )
+            return {"action": action, "desired_replicas": desired, "action_space": "delta", **self._about()}
+
+    def log_returns(self, body: Any) -> dict[str, Any]:
+        body = _object(body, "request body")
+        items = body.get("experiences")
+        if not isinstance(items, list) or not items:
+            raise RequestError(
+                "experiences must be a non-empty list of {obs, action, reward, next_obs, done}", "experiences"
+            )
+        if len(items) > MAX_EXPERIENCES_PER_REQUEST:
+            raise RequestError(
+                f"at most {MAX_EXPERIENCES_PER_REQUEST} experiences per request", "experiences", 413
+            )
+        n_actions = len(self.online.deltas) if self.online is not None else None
+        parsed = []
+        for i, item in enumerate(items):
+            f = f"experiences[{i}]"
+            if not isinstance(item, dict):
+                raise RequestError(f"{f} must be an object", f)
+            missing = [k for k in ("obs", "action", "reward", "next_obs", "done") if k not in item]
+            if missing:
+                raise RequestError(f"{f} is missing {missing}", f"{f}.{missing[0]}")
+            action = item["action"]
+            if isinstance(action, bool) or not isinstance(action, int) or action < 0:
+                raise RequestError(f"{f}.action must be an integer >= 0", f"{f}.action")
+            if n_actions is not None and action >= n_actions:
+                raise RequestError(f"{f}.action must be < {n_actions} (the delta actions)", f"{f}.action")
+            if not isinstance(item["done"], bool):
+                raise RequestError(f"{f}.done must be true or false", f"{f}.done")
+            parsed.append(
+                Experience(
+                    obs=_vector(item["obs"], f"{f}.obs", self.obs_size),
+                    action=action,
+                    reward=_number(item["reward"], f"{f}.reward"),
+                    next_obs=_vector(item["next_obs"], f"{f}.next_obs", self.obs_size),
+                    done=item["done"],
+                )
+            )
+        with self._lock:
+            self.buffer.extend(parsed)
+            self._new_since_update += len(parsed)
+            return {"accepted": len(parsed), "buffer_size": len(self.buffer), **self._about()}
+
+    def update(self) -> bool:
+        """Refit the online policy from the buffer if new experience arrived; True if it did."""
+        if self.online is None:
+            return False
+        with self._lock:
+            if self._new_since_update < self.min_batch:
+                return False
+            batch = list(self.buffer)
+            self._new_since_update = 0
+        online = LinearQPolicy(
+            self.online.obs_size,
+            self.online.deltas,
+            self.online.gamma,
+            self.online.ridge,
+            self.online.iterations,
+        )
+        online.weights = self.online.weights.copy()
+        online.update(batch)  # fit outside the lock; swap the weights in atomically
+        with self._lock:
+            self.online.weights = online.weights
+            self.online.version += 1
+            self.updates += 1
+        return True
+
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok", "buffer_size": len(self.buffer), "updates": self.updates, **self._about()}
+
+    def _about(self) -> dict[str, Any]:
+        return {"policy": self._name, "policy_version": self.version}
+
+
+def _one_count(value: Any) -> int:
+    arr = np.asarray(value).reshape(-1)
+    if arr.size != 1 or not np.isfinite(arr[0]):
+        raise ValueError(f"served policy returned {value!r}, not one replica count")
+    return int(arr[0])
+
+
+def openapi_spec() -> dict[str, Any]:
+    """The OpenAPI 3 description served at ``/openapi.json``."""
+    number_or_null = {"type": "number", "nullable": True}
+    signals = {
+        "type": "object",
+        "description": "One period's ScalingSignals (rlscale.core.signals); null = unknown.",
+        "properties": {
+            name: ({"type": "number"} if name in ("time_s", "desired_replicas") else number_or_null)
+            for name in SIGNAL_FIELDS
+        },
+        "required": [n for n in SIGNAL_FIELDS if n != "time_s"],
+        "additionalProperties": False,
+    }
+    size = observation_size()
+    vector = {
+        "type": "array",
+        "items": {"type": "number"},
+        "minItems": size,
+        "maxItems": size,
+        "description": f"The observation layout: {', '.join(OBSERVATION_FEATURES)}",
+    }
+    error = {
+        "type": "object",
+        "properties": {"error": {"type": "string"}, "field": {"type": "string", "nullable": True}},
+        "required": ["error"],
+    }
+    errors = {
+        str(code): {
+            "description": text,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for code, text in (
+            (400, "Malformed JSON"),
+            (401, "Missing or wrong bearer token"),
+            (422, "Invalid field"),
+        )
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "rlscale policy server",
+            "version": API_VERSION,
+            "description": "Act on observations and learn from logged returns (seed-001 server/client mode).",
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Signals": signals,
+                "Observation": vector,
+                "Error": error,
+                "ActRequest": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "target": {"type": "string", "maxLength": MAX_TARGET_LEN},
+                        "observation": {"$ref": "#/components/schemas/Observation"},
+                        "signals": {"$ref": "#/components/schemas/Signals"},
+                        "current_replicas": {"type": "integer", "minimum": 0},
+                    },
+                },
+                "ActResponse": {
+                    "type": "object",
+                    "required": ["action", "desired_replicas"],
+                    "properties": {
+                        "action": {"type": "integer"},
+                        "desired_replicas": {"type": "integer", "minimum": 0},
+                        "action_space": {"type": "string", "enum": ["delta", "replicas"]},
+                        "policy": {"type": "string"},
+                        "policy_version": {"type": "integer"},
+                    },
+                },
+                "Experience": {
+                    "type": "object",
+                    "required": ["obs", "action", "reward", "next_obs", "done"],
+                    "properties": {
+                        "obs": {"$ref": "#/components/schemas/Observation"},
+                        "action": {"type": "integer", "minimum": 0},
+                        "reward": {"type": "number"},
+                        "next_obs": {"$ref": "#/components/schemas/Observation"},
+                        "done": {"type": "boolean"},
+                    },
+                },
+                "LogReturnsRequest": {
+                    "type": "object",
+                    "required": ["experiences"],
+                    "properties": {
+                        "experiences": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": MAX_EXPERIENCES_PER_REQUEST,
+                            "items": {"$ref": "#/components/schemas/Experience"},
+                        }
+                    },
+                },
+            },
+        },
+        "paths": {
+            "/v1/act": {
+                "post": {
+                    "summary": "Desired replicas for one target",
+                    "security": [{"bearer": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/ActRequest"}}
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "The action",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/ActResponse"}}
+                            },
+                        },
+                        **errors,
+                    },
+                }
+            },
+            "/v1/log_returns": {
+                "post": {
+                    "summary": "Log experience tuples for online learning",
+                    "security": [{"bearer": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/LogReturnsRequest"}}
+                        },
+                    },
+                    "responses": {"200": {"description": "Accepted"}, **errors},
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness and the served policy's version",
+                    "security": [],
+                    "responses": {"200": {"description": "Healthy"}},
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "security": [],
+                    "responses": {"200": {"description": "OpenAPI 3"}},
+                }
+            },
+        },
+    }
+
+
+def _error(status: int, message: str, field: str | None = None) -> web.Response:
+    return web.json_response({"error": message, "field": field}, status=status)
+
+
+def make_app(
+    service: PolicyService, token: str | None = None, update_interval_s: float | None = None
+) -> web.Application:
+    """The aiohttp application. ``update_interval_s`` enables the periodic online update."""
+
+    @web.middleware
+    async def guard(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if token is not None and request.path.startswith("/v1/"):
+            given = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return _error(
+                    401, "missing or wrong bearer token (Authorization: Bearer <token>)", "Authorization"
+                )
+        try:
+            return await handler(request)
+        except RequestError as exc:
+            return _error(exc.status, exc.message, exc.field)
+        except web.HTTPException as exc:
+            return _error(exc.status, exc.reason)
+        except Exception as exc:  # a bad policy answer must not take the server down
+            return _error(500, f"{type(exc).__name__}: {exc}")
+
+    async def body_of(request: web.Request) -> Any:
+        if request.content_type != "application/json":
+            raise RequestError(
+                f"Content-Type must be application/json, got {request.content_type}", None, 415
+            )
+        try:
+            return json.loads(await request.text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RequestError(f"request body is not valid JSON: {exc}", None, 400) from exc
+
+    async def act(request: web.Request) -> web.Response:
+        return web.json_response(service.act(await body_of(request)))
+
+    async def log_returns(request: web.Request) -> web.Response:
+        return web.json_response(service.log_returns(await body_of(request)))
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response(service.health())
+
+    spec = openapi_spec()
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.json_response(spec)
+
+    app = web.Application(middlewares=[guard], client_max_size=16 * 1024 * 1024)
+    app.router.add_post("/v1/act", act)
+    app.router.add_post("/v1/log_returns", log_returns)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/openapi.json", openapi)
+
+    if update_interval_s is not None and service.online is not None:
+        if not update_interval_s > 0:
+            raise ValueError(f"update_interval_s must be > 0, got {update_interval_s}")
+
+        async def updater(app: web.Application) -> Any:
+            async def loop() -> None:
+                while True:
+                    await asyncio.sleep(update_interval_s)
+                    try:
+                        await asyncio.to_thread(service.update)
+                    except FloatingPointError:
+                        pass  # kept the previous policy; try again with more data
+
+            task = asyncio.create_task(loop())
+            yield
+            task.cancel()
+
+        app.cleanup_ctx.append(updater)
+    return app
+
+
+class BackgroundServer:
+    """Runs an aiohttp app on its own event loop in a daemon thread (tests, benchmarks, and
+    anything that embeds the server next to a synchronous controller)."""
+
+    def __init__(self, app: web.Application, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app, self.host, self.port = app, host, port
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="policy-server", daemon=True)
+        self._runner: web.AppRunner | None = None
+        self._error: BaseException | None = None
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._runner = web.AppRunner(self.app)
+            self._loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, self.host, self.port)
+            self._loop.run_until_complete(site.start())
+            sockets = site._server.sockets  # type: ignore[union-attr]
+            self.port = int(sockets[0].getsockname()[1])
+        except BaseException as exc:  # re-raised in start()
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(self._runner.cleanup())
+
+    def start(self) -> BackgroundServer:
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

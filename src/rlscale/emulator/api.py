@@ -1,0 +1,398 @@
+"""The Kubernetes REST API, as far as the controller, kopf and the tests use it.
+
+Paths follow the apiserver exactly (``/api/v1/namespaces/{ns}/pods``,
+``/apis/{group}/{version}/namespaces/{ns}/{plural}/{name}[/{subresource}]``), errors are
+``Status`` objects with ``reason`` and ``code``, list responses carry the collection's
+``resourceVersion``, and ``?watch=true`` streams newline-delimited JSON watch events
+(https://kubernetes.io/docs/reference/using-api/api-concepts/).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from rlscale.emulator import resources as res
+from rlscale.emulator.faults import FaultInjector, reason_for
+from rlscale.emulator.selectors import parse_field_selector, parse_label_selector
+from rlscale.emulator.store import ApiError, JsonObj, ObjectStore, ResourceType, status_object
+
+log = logging.getLogger(__name__)
+
+#: The apiserver ends a watch after a random 30-60 min (``--min-request-timeout`` 1800 s);
+#: the emulator uses the lower end when the client sets no ``timeoutSeconds``.
+DEFAULT_WATCH_TIMEOUT_S = 1800.0
+#: How often an idle watch with ``allowWatchBookmarks`` gets a BOOKMARK (the apiserver sends
+#: them about once a minute; shorter here so short tests see them).
+BOOKMARK_INTERVAL_S = 5.0
+
+
+class ClusterHooks(Protocol):
+    """What the API layer asks of the simulated cluster."""
+
+    def on_deployment_written(self, namespace: str, name: str) -> None: ...
+
+    def metrics_text(self) -> tuple[bytes, str]: ...
+
+
+def _json(body: JsonObj, status: int = 200) -> web.Response:
+    return web.Response(body=json.dumps(body).encode(), status=status, content_type="application/json")
+
+
+def _error(exc: ApiError) -> web.Response:
+    return _json(exc.status(), exc.code)
+
+
+def _truthy(value: str | None) -> bool:
+    return value is not None and value.lower() in ("true", "1", "yes")
+
+
+class KubeApi:
+    """Builds the aiohttp application for one store."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        faults: FaultInjector,
+        hooks: ClusterHooks | None = None,
+        token: str | None = None,
+    ) -> None:
+        self.store = store
+        self.faults = faults
+        self.hooks = hooks
+        self.token = token
+        self.request_count = 0
+
+    # -- application ------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware])
+        app.router.add_get("/version", lambda r: _json(dict(res.KUBERNETES_VERSION)))
+        app.router.add_get("/healthz", self._ok)
+        app.router.add_get("/readyz", self._ok)
+        app.router.add_get("/livez", self._ok)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/api", lambda r: _json(res.api_versions()))
+        app.router.add_get("/apis", lambda r: _json(res.api_group_list()))
+        app.router.add_route("*", "/api/{tail:.*}", self._core)
+        app.router.add_route("*", "/apis/{tail:.*}", self._grouped)
+        return app
+
+    async def _ok(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        if self.hooks is None:
+            return web.Response(text="")
+        body, content_type = self.hooks.metrics_text()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    @web.middleware
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
+        self.request_count += 1
+        path = request.path
+        if self.token is not None and path not in ("/metrics", "/healthz", "/readyz", "/livez"):
+            if request.headers.get("Authorization", "") != f"Bearer {self.token}":
+                return _json(status_object(401, "Unauthorized", "Unauthorized"), 401)
+        fault = self.faults.take(request.method, path)
+        if fault is not None:
+            if fault.delay_s > 0:
+                await asyncio.sleep(fault.delay_s)
+            if fault.status is not None:
+                code = fault.status
+                msg = f"injected fault: {code} {reason_for(code)} for {request.method} {path}"
+                return _json(status_object(code, reason_for(code), msg), code)
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return _error(exc)
+        except json.JSONDecodeError as exc:
+            return _error(ApiError(400, "BadRequest", f"request body is not valid JSON: {exc}"))
+
+    # -- routing ----------------------------------------------------------------------
+    async def _core(self, request: web.Request) -> web.StreamResponse:
+        parts = [p for p in request.match_info["tail"].split("/") if p]
+        if not parts:
+            return _json(res.api_versions())
+        version, rest = parts[0], parts[1:]
+        return await self._dispatch(request, "", version, rest)
+
+    async def _grouped(self, request: web.Request) -> web.StreamResponse:
+        parts = [p for p in request.match_info["tail"].split("/") if p]
+        if not parts:
+            return _json(res.api_group_list())
+        if len(parts) == 1:
+            group = res.api_group(parts[0])
+            if group is None:
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            return _json(group)
+        return await self._dispatch(request, parts[0], parts[1], parts[2:])
+
+    async def _dispatch(self, request: web.Request, group: str, version: str, rest: list[str]) -> web.StreamResponse:
+        if not rest:
+            listing = res.api_resource_list(group, version)
+            if listing is None or request.method != "GET":
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            return _json(listing)
+        namespace: str | None = None
+        if rest[0] == "namespaces" and len(rest) >= 3:
+            namespace, rest = rest[1], rest[2:]
+        plural, name, sub = rest[0], rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None
+        if len(rest) > 3:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        rtype = res.find_type(group, version, plural)
+        if rtype is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if namespace is not None and not rtype.namespaced:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if sub is not None and sub not in rtype.subresources:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        method = request.method
+        if name is None:
+            if method == "GET":
+                if _truthy(request.query.get("watch")):
+                    return await self._watch(request, rtype, namespace)
+                return self._list(request, rtype, namespace)
+            if method == "POST":
+                if rtype.namespaced and namespace is None:
+                    raise ApiError(405, "MethodNotAllowed", "POST to a namespaced resource needs a namespace path")
+                obj = await self._body(request)
+                created = self.store.create(rtype, namespace, obj)
+                self._written(rtype, created)
+                return _json(created, 201)
+            raise ApiError(405, "MethodNotAllowed", f"method {method} is not supported on a collection")
+        if rtype.namespaced and namespace is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if sub == "scale":
+            return await self._scale(request, rtype, namespace, name)
+        if method == "GET":
+            return _json(self.store.get(rtype, namespace, name))
+        if method == "PUT":
+            obj = await self._body(request)
+            written = self.store.replace(rtype, namespace, name, obj, subresource=sub)
+            self._written(rtype, written)
+            return _json(written)
+        if method == "PATCH":
+            current = self.store.get(rtype, namespace, name)
+            body = await self._body(request, allow_list=True)
+            patched = res.apply_patch(rtype, current, request.headers.get("Content-Type", ""), body)
+            # optimistic concurrency only when the patch itself carries a resourceVersion
+            sent_rv = _patch_rv(body)
+            if sent_rv is None:
+                patched.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
+            written = self.store.replace(rtype, namespace, name, patched, subresource=sub)
+            self._written(rtype, written)
+            return _json(written)
+        if method == "DELETE":
+            deleted = self.store.delete(rtype, namespace, name)
+            self._written(rtype, deleted)
+            return _json(deleted)
+        raise ApiError(405, "MethodNotAllowed", f"method {method} is not supported")
+
+    def _written(self, rtype: ResourceType, obj: JsonObj) -> None:
+        if rtype is res.DEPLOYMENTS and self.hooks is not None:
+            meta = obj["metadata"]
+            self.hooks.on_deployment_written(meta["namespace"], meta["name"])
+
+    @staticmethod
+    async def _body(request: web.Request, allow_list: bool = False) -> Any:
+        raw = await request.read()
+        if not raw:
+            raise ApiError(400, "BadRequest", "request body is empty")
+        body = json.loads(raw)
+        if not isinstance(body, dict) and not (allow_list and isinstance(body, list)):
+            raise ApiError(400, "BadRequest", "request body must be a JSON object")
+        return body
+
+    # -- list and watch ---------------------------------------------------------------
+    @staticmethod
+    def _predicate(request: web.Request) -> Callable[[JsonObj], bool]:
+        try:
+            labels = parse_label_selector(request.query.get("labelSelector", ""))
+            fields = parse_field_selector(request.query.get("fieldSelector", ""))
+        except ValueError as exc:
+            raise ApiError(400, "BadRequest", str(exc)) from exc
+        return lambda obj: labels(obj.get("metadata", {}).get("labels") or {}) and fields(obj)
+
+    def _list(self, request: web.Request, rtype: ResourceType, namespace: str | None) -> web.Response:
+        items = self.store.list(rtype, namespace, self._predicate(request))
+        for item in items:  # list items omit kind/apiVersion on the apiserver; keep them (harmless)
+            item.setdefault("kind", rtype.kind)
+        return _json(
+            {
+                "kind": f"{rtype.kind}List",
+                "apiVersion": rtype.api_version,
+                "metadata": {"resourceVersion": str(self.store.resource_version), "continue": ""},
+                "items": items,
+            }
+        )
+
+    async def _watch(self, request: web.Request, rtype: ResourceType, namespace: str | None) -> web.StreamResponse:
+        predicate = self._predicate(request)
+        rv_param = request.query.get("resourceVersion", "")
+        timeout_s = float(request.query.get("timeoutSeconds", DEFAULT_WATCH_TIMEOUT_S))
+        bookmarks = _truthy(request.query.get("allowWatchBookmarks"))
+        initial_events = _truthy(request.query.get("sendInitialEvents"))
+
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+
+        async def send(type_: str, obj: JsonObj) -> None:
+            await response.write(json.dumps({"type": type_, "object": obj}).encode() + b"\n")
+
+        # Snapshot and subscribe with no await in between, so no event is lost or doubled.
+        backlog: list[tuple[str, JsonObj]] = []
+        if rv_param in ("", "0") or initial_events:
+            backlog = [("ADDED", obj) for obj in self.store.list(rtype, namespace, predicate)]
+        else:
+            try:
+                since = int(rv_param)
+            except ValueError:
+                raise ApiError(400, "BadRequest", f"invalid resourceVersion {rv_param!r}") from None
+            if since < self.store.oldest_resumable_rv:
+                await send(
+                    "ERROR",
+                    status_object(410, "Expired", f"too old resource version: {since} ({self.store.oldest_resumable_rv})"),
+                )
+                return response
+            backlog = [
+                (e.type, e.obj) for e in self.store.events_since(rtype, namespace, since) if predicate(e.obj)
+            ]
+        current_rv = self.store.resource_version
+        watcher = self.store.subscribe(rtype, namespace)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        try:
+            for type_, obj in backlog:
+                await send(type_, obj)
+            if initial_events:
+                await send(
+                    "BOOKMARK",
+                    {
+                        "kind": rtype.kind,
+                        "apiVersion": rtype.api_version,
+                        "metadata": {
+                            "resourceVersion": str(current_rv),
+                            "annotations": {"k8s.io/initial-events-end": "true"},
+                        },
+                    },
+                )
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    event = await asyncio.wait_for(watcher.queue.get(), min(remaining, BOOKMARK_INTERVAL_S))
+                except TimeoutError:
+                    if bookmarks:
+                        await send(
+                            "BOOKMARK",
+                            {
+                                "kind": rtype.kind,
+                                "apiVersion": rtype.api_version,
+                                "metadata": {"resourceVersion": str(self.store.resource_version)},
+                            },
+                        )
+                    continue
+                if event is None:  # server shutting down
+                    break
+                if event.type == "DELETED" or predicate(event.obj):
+                    await send(event.type, event.obj)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self.store.unsubscribe(watcher)
+        return response
+
+    # -- the scale subresource --------------------------------------------------------
+    async def _scale(self, request: web.Request, rtype: ResourceType, namespace: str | None, name: str) -> web.Response:
+        deployment = self.store.get(rtype, namespace, name)
+        scale = scale_of(deployment)
+        if request.method == "GET":
+            return _json(scale)
+        if request.method == "PUT":
+            new_scale = await self._body(request)
+        elif request.method == "PATCH":
+            body = await self._body(request, allow_list=True)
+            new_scale = res.apply_patch(rtype, scale, request.headers.get("Content-Type", ""), body)
+            if _patch_rv(body) is None:
+                new_scale.setdefault("metadata", {})["resourceVersion"] = scale["metadata"]["resourceVersion"]
+        else:
+            raise ApiError(405, "MethodNotAllowed", f"method {request.method} is not supported on scale")
+        replicas = new_scale.get("spec", {}).get("replicas")
+        if isinstance(replicas, bool) or not isinstance(replicas, int):
+            raise ApiError(
+                422,
+                "Invalid",
+                f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: {json.dumps(replicas)}: '
+                "must be an integer",
+                {"name": name, "group": "autoscaling", "kind": "Scale"},
+            )
+        if replicas < 0:
+            raise ApiError(
+                422,
+                "Invalid",
+                f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: {replicas}: '
+                "must be greater than or equal to 0",
+                {
+                    "name": name,
+                    "group": "autoscaling",
+                    "kind": "Scale",
+                    "causes": [
+                        {
+                            "reason": "FieldValueInvalid",
+                            "message": f"Invalid value: {replicas}: must be greater than or equal to 0",
+                            "field": "spec.replicas",
+                        }
+                    ],
+                },
+            )
+        sent_rv = new_scale.get("metadata", {}).get("resourceVersion")
+        updated = dict(deployment)
+        updated["spec"] = {**deployment.get("spec", {}), "replicas": replicas}
+        updated["metadata"] = {**deployment["metadata"], "resourceVersion": sent_rv}
+        written = self.store.replace(rtype, namespace, name, updated)
+        self._written(rtype, written)
+        return _json(scale_of(written))
+
+
+def _patch_rv(body: Any) -> str | None:
+    """The resourceVersion a patch asserts, if any (merge patch ``metadata.resourceVersion``
+    or a JSON-patch ``test``/``replace`` of ``/metadata/resourceVersion``)."""
+    if isinstance(body, dict):
+        rv = (body.get("metadata") or {}).get("resourceVersion")
+        return None if rv in (None, "") else str(rv)
+    if isinstance(body, list):
+        for op in body:
+            if isinstance(op, dict) and op.get("path") == "/metadata/resourceVersion" and op.get("op") in ("test", "replace"):
+                return str(op.get("value"))
+    return None
+
+
+def scale_of(deployment: JsonObj) -> JsonObj:
+    """The ``autoscaling/v1 Scale`` view of a deployment (same name, uid and resourceVersion)."""
+    meta = deployment["metadata"]
+    match = (deployment.get("spec", {}).get("selector") or {}).get("matchLabels") or {}
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+            "resourceVersion": meta["resourceVersion"],
+            "creationTimestamp": meta.get("creationTimestamp"),
+        },
+        "spec": {"replicas": int(deployment.get("spec", {}).get("replicas", 1))},
+        "status": {
+            "replicas": int((deployment.get("status") or {}).get("replicas", 0)),
+            "selector": ",".join(f"{k}={v}" for k, v in sorted(match.items())),
+        },
+    }

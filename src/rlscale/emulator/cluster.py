@@ -1,0 +1,583 @@
+"""The emulated cluster: Deployments and Pods in the object store, driven in real time by
+the simulator's service model, and the exporters' view of it for Prometheus.
+
+Each emulated service is one Deployment (``app=<name>``). Every ``step_s / speedup`` wall
+seconds the cluster advances one step of ``step_s`` simulated seconds: pods whose start-up
+delay has elapsed become Running and Ready, the ready pods serve the offered load
+(:class:`rlscale.emulator.model.ServiceModel`), and the Deployment's status is updated.
+Pods follow ``spec.replicas`` as soon as it changes (the ReplicaSet controller is fast
+next to a pod's start-up): new pods are Pending, surplus pods are deleted not-ready first,
+then newest first (ReplicaSet ``ActivePodsWithRanks`` ordering).
+
+Metrics are in the names real exporters use (docs/live.md lists them). Counters advance
+continuously at the current step's *simulated per-second* rates over *wall* time, so
+``rate()`` in Prometheus reads the simulated request rate whatever the speed-up; a speed-up
+compresses the load curve and the start-up delays in time, not the rates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from rlscale.core.spec import ServiceSpec
+from rlscale.emulator import resources as res
+from rlscale.emulator.model import LATENCY_BUCKETS_S, ServiceModel, StepOutcome
+from rlscale.emulator.store import JsonObj, ObjectStore, now_rfc3339
+from rlscale.sim.params import ServiceParams
+
+#: Offered load in requests per simulated second at a simulated time (seconds since start).
+LoadCurve = Callable[[float], float]
+
+NODE_NAME = "emulated-node-0"
+CONTAINER_IMAGE = "rlscale/emulated-service:latest"
+
+
+def fast_params(name: str = "fast") -> ServiceParams:
+    """A small, deterministic service for tests: 1 s steps, pods ready 2 s after creation,
+    10 req/s per pod (``mu = (1.0 - 0.05) / 0.095``), no metric lag, fluid arrivals (so a
+    known load gives a known rate)."""
+    spec = ServiceSpec(
+        name=name,
+        pod_capacity_rps=10.0,
+        slo_latency_s=0.5,
+        min_replicas=1,
+        max_replicas=10,
+        step_s=1.0,
+        startup_delay_s=2.0,
+        cpu_request_cores=1.0,
+        memory_request_gib=0.25,
+    )
+    return ServiceParams(
+        spec=spec,
+        base_latency_s=0.01,
+        startup_delay_min_s=2.0,
+        startup_delay_max_s=2.0,
+        cpu_per_request_core_s=0.095,
+        cpu_limit_cores=1.0,
+        cpu_idle_cores=0.05,
+        queue_bound_requests=1.0e4,
+        request_timeout_s=5.0,
+        metric_lag_steps=0,
+        poisson_arrivals=False,
+        description="emulator fast test preset",
+    )
+
+
+def resolve_params(preset: str) -> ServiceParams:
+    """``fast`` (the emulator's test preset) or any simulator preset / service JSON file."""
+    if preset == "fast":
+        return fast_params()
+    from rlscale.sim.presets import load_service
+
+    return load_service(preset)
+
+
+def constant_load(rps: float) -> LoadCurve:
+    if not (math.isfinite(rps) and rps >= 0):
+        raise ValueError(f"constant_load: rps must be finite and >= 0, got {rps}")
+    return lambda t_s: rps
+
+
+def rise_and_fall_load(low_rps: float, peak_rps: float, period_s: float) -> LoadCurve:
+    """``low + (peak - low)·sin²(π t / period)``: starts low, peaks at ``period/2``, repeats."""
+    if not (0 <= low_rps <= peak_rps and period_s > 0):
+        raise ValueError(
+            f"rise_and_fall_load: need 0 <= low_rps <= peak_rps and period_s > 0, got {low_rps}, {peak_rps}, {period_s}"
+        )
+    return lambda t_s: low_rps + (peak_rps - low_rps) * math.sin(math.pi * t_s / period_s) ** 2
+
+
+def trace_load(rate_rps: np.ndarray, interval_s: float, *, peak_rps: float | None = None, loop: bool = True) -> LoadCurve:
+    """Linear interpolation of a per-interval rate series (e.g. ``Trace.rate_rps``), optionally
+    rescaled so its maximum is ``peak_rps``; loops at the end unless ``loop=False``."""
+    rate = np.asarray(rate_rps, dtype=np.float64).reshape(-1)
+    if rate.size == 0 or not np.all(np.isfinite(rate)) or rate.min() < 0:
+        raise ValueError("trace_load: rate series must be non-empty, finite and >= 0")
+    if peak_rps is not None:
+        top = float(rate.max())
+        rate = rate * (peak_rps / top) if top > 0 else rate
+    grid = np.arange(rate.size) * float(interval_s)
+    duration = rate.size * float(interval_s)
+
+    def load(t_s: float) -> float:
+        t = t_s % duration if loop else min(t_s, duration)
+        return float(np.interp(t, grid, rate))
+
+    return load
+
+
+@dataclass
+class EmulatedService:
+    """One simulated service, served as Deployment ``namespace/name``."""
+
+    name: str
+    params: ServiceParams
+    load: LoadCurve
+    namespace: str = "default"
+    initial_replicas: int | None = None  # default: spec.min_replicas
+
+
+@dataclass
+class _Pod:
+    name: str
+    created_step: int
+    ready_step: int
+    ready: bool = False
+    cpu_seconds: float = 0.0  # counter value at ``t_last`` of the service
+    memory_bytes: float = 0.0
+
+
+@dataclass
+class _ServiceState:
+    svc: EmulatedService
+    model: ServiceModel
+    template_hash: str
+    pods: list[_Pod] = field(default_factory=list)
+    # counters at the last step, and their current per-second rates (see module doc)
+    requests_total: float = 0.0
+    dropped_total: float = 0.0
+    latency_count: float = 0.0
+    latency_sum: float = 0.0
+    bucket_totals: list[float] = field(default_factory=lambda: [0.0] * len(LATENCY_BUCKETS_S))
+    last: StepOutcome | None = None
+    offered_now_rps: float = 0.0
+
+
+class Cluster:
+    """The simulated side of the emulator. All methods run on the emulator's event loop
+    thread except :meth:`snapshot` and :meth:`collect`, which take the lock."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        services: list[EmulatedService],
+        *,
+        step_s: float,
+        speedup: float = 1.0,
+        seed: int = 0,
+        default_params: ServiceParams | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not (step_s > 0 and speedup > 0):
+            raise ValueError(f"Cluster: step_s and speedup must be > 0, got {step_s}, {speedup}")
+        self.store = store
+        self.step_s = float(step_s)
+        self.speedup = float(speedup)
+        self.rng = np.random.default_rng(seed)
+        self.clock = clock
+        self.default_params = default_params or fast_params("default")
+        self.steps = 0
+        self._lock = threading.RLock()
+        self._services: dict[tuple[str, str], _ServiceState] = {}
+        self._t_last = clock()
+        self._writing = False
+        for svc in services:
+            self.add_service(svc)
+
+    # -- setup ------------------------------------------------------------------------
+    @property
+    def sim_time_s(self) -> float:
+        return self.steps * self.step_s
+
+    @property
+    def wall_step_s(self) -> float:
+        return self.step_s / self.speedup
+
+    def add_service(self, svc: EmulatedService) -> None:
+        """Create the service's namespace (if needed), Deployment and initial pods."""
+        params = svc.params
+        if params.spec.name != svc.name:
+            params = replace(params, spec=replace(params.spec, name=svc.name))
+            svc = replace(svc, params=params)
+        if abs(params.step_s - self.step_s) > 1e-9:
+            raise ValueError(
+                f"service {svc.name!r}: its step_s {params.step_s} differs from the cluster's {self.step_s}; "
+                "one cluster steps all services together"
+            )
+        replicas = params.spec.min_replicas if svc.initial_replicas is None else svc.initial_replicas
+        with self._lock:
+            self._ensure_namespace(svc.namespace)
+            state = _ServiceState(
+                svc=svc,
+                model=ServiceModel(params, self.rng),
+                template_hash=hashlib.sha1(f"{svc.namespace}/{svc.name}".encode()).hexdigest()[:10],
+            )
+            self._services[(svc.namespace, svc.name)] = state
+            if self.store.peek(res.DEPLOYMENTS, svc.namespace, svc.name) is None:
+                self._writing = True
+                try:
+                    self.store.create(res.DEPLOYMENTS, svc.namespace, self._deployment_manifest(svc, replicas))
+                finally:
+                    self._writing = False
+            self._reconcile_pods(state, initial=True)
+            self._write_deployment_status(state)
+
+    def _ensure_namespace(self, namespace: str) -> None:
+        if self.store.peek(res.NAMESPACES, None, namespace) is None:
+            self.store.create(
+                res.NAMESPACES,
+                None,
+                {"metadata": {"name": namespace}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}},
+            )
+
+    @staticmethod
+    def _container(svc: EmulatedService) -> JsonObj:
+        spec = svc.params.spec
+        cpu_m = round(spec.cpu_request_cores * 1000)
+        mem_mi = round(spec.memory_request_gib * 1024)
+        limit_m = round(float(svc.params.cpu_limit_cores) * 1000)
+        return {
+            "name": svc.name,
+            "image": CONTAINER_IMAGE,
+            "ports": [{"containerPort": 8080, "protocol": "TCP", "name": "http"}],
+            "resources": {
+                "requests": {"cpu": f"{cpu_m}m", "memory": f"{mem_mi}Mi"},
+                "limits": {"cpu": f"{limit_m}m", "memory": f"{mem_mi}Mi"},
+            },
+        }
+
+    def _deployment_manifest(self, svc: EmulatedService, replicas: int) -> JsonObj:
+        labels = {"app": svc.name}
+        return {
+            "metadata": {"name": svc.name, "namespace": svc.namespace, "labels": labels},
+            "spec": {
+                "replicas": int(replicas),
+                "selector": {"matchLabels": labels},
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+                "template": {"metadata": {"labels": labels}, "spec": {"containers": [self._container(svc)]}},
+            },
+        }
+
+    # -- API hooks ----------------------------------------------------------------------
+    def on_deployment_written(self, namespace: str, name: str) -> None:
+        """Called by the API after any write to a Deployment: follow spec.replicas now."""
+        if self._writing:
+            return
+        with self._lock:
+            key = (namespace, name)
+            if self.store.peek(res.DEPLOYMENTS, namespace, name) is None:  # deleted
+                state = self._services.pop(key, None)
+                if state is not None:
+                    for pod in state.pods:
+                        self._delete_pod(state, pod)
+                return
+            if key not in self._services:  # created through the API: idle service, default model
+                params = replace(self.default_params, spec=replace(self.default_params.spec, name=name))
+                svc = EmulatedService(name=name, params=params, load=constant_load(0.0), namespace=namespace)
+                self._services[key] = _ServiceState(
+                    svc=svc,
+                    model=ServiceModel(params, self.rng),
+                    template_hash=hashlib.sha1(f"{namespace}/{name}".encode()).hexdigest()[:10],
+                )
+            state = self._services[key]
+            self._reconcile_pods(state)
+            self._write_deployment_status(state)
+
+    # -- pods -------------------------------------------------------------------------
+    def _desired(self, state: _ServiceState) -> int:
+        dep = self.store.peek(res.DEPLOYMENTS, state.svc.namespace, state.svc.name)
+        return int((dep or {}).get("spec", {}).get("replicas", 0) or 0)
+
+    def _startup_steps(self, params: ServiceParams) -> int:
+        lo, hi = float(params.startup_delay_min_s), float(params.startup_delay_max_s)
+        delay = lo if hi <= lo else float(self.rng.uniform(lo, hi))
+        return max(1, math.ceil(delay / self.step_s - 1e-9))  # rounded up to whole steps, as the sim
+
+    def _reconcile_pods(self, state: _ServiceState, initial: bool = False) -> None:
+        desired = self._desired(state)
+        while len(state.pods) < desired:
+            startup = 0 if initial else self._startup_steps(state.svc.params)
+            pod = _Pod(
+                name=f"{state.svc.name}-{state.template_hash}-{self.rng.integers(16**5):05x}",
+                created_step=self.steps,
+                ready_step=self.steps + startup,
+                ready=initial,
+            )
+            state.pods.append(pod)
+            self.store.create(res.PODS, state.svc.namespace, self._pod_manifest(state, pod))
+        if len(state.pods) > desired:
+            # ReplicaSet deletion ranking: not-ready before ready, then newest first.
+            ranked = sorted(state.pods, key=lambda p: (p.ready, -p.created_step))
+            for pod in ranked[: len(state.pods) - desired]:
+                self._delete_pod(state, pod)
+
+    def _delete_pod(self, state: _ServiceState, pod: _Pod) -> None:
+        state.pods.remove(pod)
+        if self.store.peek(res.PODS, state.svc.namespace, pod.name) is not None:
+            self.store.delete(res.PODS, state.svc.namespace, pod.name)
+
+    def _pod_manifest(self, state: _ServiceState, pod: _Pod) -> JsonObj:
+        svc = state.svc
+        return {
+            "metadata": {
+                "name": pod.name,
+                "namespace": svc.namespace,
+                "labels": {"app": svc.name, "pod-template-hash": state.template_hash},
+                "ownerReferences": [
+                    {
+                        "apiVersion": "apps/v1",
+                        "kind": "ReplicaSet",
+                        "name": f"{svc.name}-{state.template_hash}",
+                        "uid": hashlib.sha1(state.template_hash.encode()).hexdigest()[:8],
+                        "controller": True,
+                    }
+                ],
+            },
+            "spec": {"nodeName": NODE_NAME, "containers": [self._container(svc)]},
+            "status": self._pod_status(svc, pod),
+        }
+
+    @staticmethod
+    def _pod_status(svc: EmulatedService, pod: _Pod) -> JsonObj:
+        ready = "True" if pod.ready else "False"
+        container: JsonObj = {
+            "name": svc.name,
+            "image": CONTAINER_IMAGE,
+            "imageID": f"docker.io/{CONTAINER_IMAGE}@sha256:{hashlib.sha256(CONTAINER_IMAGE.encode()).hexdigest()}" if pod.ready else "",
+            "ready": pod.ready,
+            "restartCount": 0,
+        }
+        if pod.ready:
+            container["started"] = True
+            container["state"] = {"running": {"startedAt": now_rfc3339()}}
+        else:
+            container["started"] = False
+            container["state"] = {"waiting": {"reason": "ContainerCreating"}}
+        return {
+            "phase": "Running" if pod.ready else "Pending",
+            "conditions": [
+                {"type": "PodScheduled", "status": "True"},
+                {"type": "Initialized", "status": "True"},
+                {"type": "ContainersReady", "status": ready},
+                {"type": "Ready", "status": ready},
+            ],
+            "containerStatuses": [container],
+            "hostIP": "10.0.0.1",
+            "podIP": "10.244.0.%d" % (abs(hash(pod.name)) % 250 + 2),
+            "qosClass": "Burstable",
+        }
+
+    def _write_deployment_status(self, state: _ServiceState) -> None:
+        dep = self.store.peek(res.DEPLOYMENTS, state.svc.namespace, state.svc.name)
+        if dep is None:
+            return
+        n = len(state.pods)
+        ready = sum(p.ready for p in state.pods)
+        desired = self._desired(state)
+        available = "True" if ready >= desired or ready >= 1 else "False"
+        status = {
+            "observedGeneration": dep["metadata"].get("generation", 1),
+            "replicas": n,
+            "updatedReplicas": n,
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            "conditions": [
+                {"type": "Available", "status": available, "reason": "MinimumReplicasAvailable"},
+                {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
+            ],
+        }
+        if n - ready > 0:
+            status["unavailableReplicas"] = n - ready
+        if dep.get("status") != status:
+            self._writing = True
+            try:
+                self.store.replace(res.DEPLOYMENTS, state.svc.namespace, state.svc.name, {"status": status}, subresource="status")
+            finally:
+                self._writing = False
+
+    # -- stepping ---------------------------------------------------------------------
+    def step(self) -> None:
+        """Advance every service by one step (``step_s`` simulated seconds)."""
+        with self._lock:
+            now = self.clock()
+            self._commit_counters(now)
+            self.steps += 1
+            t_sim = self.sim_time_s
+            for state in list(self._services.values()):
+                self._reconcile_pods(state)
+                for pod in state.pods:
+                    if not pod.ready and pod.ready_step <= self.steps:
+                        pod.ready = True
+                        obj = self.store.peek(res.PODS, state.svc.namespace, pod.name)
+                        if obj is not None:
+                            self.store.replace(
+                                res.PODS,
+                                state.svc.namespace,
+                                pod.name,
+                                {"status": self._pod_status(state.svc, pod)},
+                                subresource="status",
+                            )
+                ready = sum(p.ready for p in state.pods)
+                offered = max(0.0, float(state.svc.load(t_sim)))
+                state.offered_now_rps = offered
+                state.last = state.model.step(offered, ready, self.step_s)
+                self._write_deployment_status(state)
+
+    def _commit_counters(self, now: float) -> None:
+        """Fold the counters' progress since the last step into their stored values."""
+        elapsed = max(0.0, now - self._t_last)
+        self._t_last = now
+        for state in self._services.values():
+            out = state.last
+            if out is None:
+                continue
+            state.requests_total += out.offered_rps * elapsed
+            state.dropped_total += out.dropped_rps * elapsed
+            state.latency_count += out.served_rps * elapsed
+            state.latency_sum += out.served_rps * out.mean_latency_s * elapsed
+            for i, frac in enumerate(out.bucket_fractions):
+                state.bucket_totals[i] += out.served_rps * frac * elapsed
+            for pod in state.pods:
+                if pod.ready:
+                    pod.cpu_seconds += out.cpu_cores_per_ready_pod * elapsed
+
+    # -- views --------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, dict[str, float]]:
+        """Current per-service state, keyed ``namespace/name`` (for tests and the CLI)."""
+        with self._lock:
+            out = {}
+            for (ns, name), state in self._services.items():
+                last = state.last
+                out[f"{ns}/{name}"] = {
+                    "sim_time_s": self.sim_time_s,
+                    "desired_replicas": float(self._desired(state)),
+                    "pods": float(len(state.pods)),
+                    "ready_replicas": float(sum(p.ready for p in state.pods)),
+                    "offered_rps": state.offered_now_rps,
+                    "served_rps": last.served_rps if last else 0.0,
+                    "dropped_rps": last.dropped_rps if last else 0.0,
+                    "backlog_requests": last.backlog_requests if last else 0.0,
+                    "latency_p95_s": last.latency_p95_s if last else float("nan"),
+                    "cpu_cores_per_ready_pod": last.cpu_cores_per_ready_pod if last else 0.0,
+                }
+            return out
+
+    def collect(self) -> list:  # list[prometheus_client.Metric]
+        """The exporters' metric families at this instant (counters interpolated, see module doc)."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+        with self._lock:
+            elapsed = max(0.0, self.clock() - self._t_last)
+            cpu = CounterMetricFamily(
+                "container_cpu_usage_seconds_total",
+                "Cumulative cpu time consumed in seconds (cAdvisor).",
+                labels=["namespace", "pod", "container", "image", "node"],
+            )
+            mem = GaugeMetricFamily(
+                "container_memory_working_set_bytes",
+                "Current working set in bytes (cAdvisor).",
+                labels=["namespace", "pod", "container", "image", "node"],
+            )
+            spec_rep = GaugeMetricFamily(
+                "kube_deployment_spec_replicas", "Number of desired pods for a deployment.", labels=["namespace", "deployment"]
+            )
+            st_rep = GaugeMetricFamily(
+                "kube_deployment_status_replicas", "The number of replicas per deployment.", labels=["namespace", "deployment"]
+            )
+            st_ready = GaugeMetricFamily(
+                "kube_deployment_status_replicas_ready",
+                "The number of ready replicas per deployment.",
+                labels=["namespace", "deployment"],
+            )
+            st_avail = GaugeMetricFamily(
+                "kube_deployment_status_replicas_available",
+                "The number of available replicas per deployment.",
+                labels=["namespace", "deployment"],
+            )
+            requests = GaugeMetricFamily(
+                "kube_pod_container_resource_requests",
+                "The number of requested request resource by a container.",
+                labels=["namespace", "pod", "container", "node", "resource", "unit"],
+            )
+            pod_ready = GaugeMetricFamily(
+                "kube_pod_status_ready", "Describes whether the pod is ready to serve requests.", labels=["namespace", "pod", "condition"]
+            )
+            pod_phase = GaugeMetricFamily(
+                "kube_pod_status_phase", "The pods current phase.", labels=["namespace", "pod", "phase"]
+            )
+            http_total = CounterMetricFamily(
+                "http_requests_total", "Requests received by the service's ingress.", labels=["namespace", "service"]
+            )
+            http_dropped = CounterMetricFamily(
+                "http_requests_dropped_total",
+                "Requests dropped (queue overflow or timeout) by the service.",
+                labels=["namespace", "service"],
+            )
+            hist = HistogramMetricFamily(
+                "http_request_duration_seconds", "Latency of served requests.", labels=["namespace", "service"]
+            )
+            sim_time = GaugeMetricFamily("rlscale_emulator_sim_time_seconds", "Simulated seconds since start.")
+            sim_time.add_metric([], self.sim_time_s)
+            offered_g = GaugeMetricFamily(
+                "rlscale_emulator_offered_load_rps",
+                "Offered load of the current step, req per simulated second (ground truth).",
+                labels=["namespace", "service"],
+            )
+            for (ns, name), state in self._services.items():
+                out = state.last
+                spec = state.svc.params.spec
+                desired = self._desired(state)
+                ready_n = sum(p.ready for p in state.pods)
+                spec_rep.add_metric([ns, name], desired)
+                st_rep.add_metric([ns, name], len(state.pods))
+                st_ready.add_metric([ns, name], ready_n)
+                st_avail.add_metric([ns, name], ready_n)
+                offered_g.add_metric([ns, name], state.offered_now_rps)
+                mem_per_pod = spec.memory_request_gib * 2**30 * (0.6 + 0.2 * (out.cpu_cores_per_ready_pod if out else 0.0))
+                for pod in state.pods:
+                    requests.add_metric([ns, pod.name, name, NODE_NAME, "cpu", "core"], spec.cpu_request_cores)
+                    requests.add_metric(
+                        [ns, pod.name, name, NODE_NAME, "memory", "byte"], spec.memory_request_gib * 2**30
+                    )
+                    for cond in ("true", "false", "unknown"):
+                        value = 1.0 if (cond == "true") == pod.ready and cond != "unknown" else 0.0
+                        pod_ready.add_metric([ns, pod.name, cond], value)
+                    for phase in ("Pending", "Running", "Succeeded", "Failed", "Unknown"):
+                        on = (phase == "Running") if pod.ready else (phase == "Pending")
+                        pod_phase.add_metric([ns, pod.name, phase], 1.0 if on else 0.0)
+                    if pod.ready:  # cAdvisor has no series until the container runs
+                        rate = out.cpu_cores_per_ready_pod if out else 0.0
+                        labels = [ns, pod.name, name, CONTAINER_IMAGE, NODE_NAME]
+                        cpu.add_metric(labels, pod.cpu_seconds + rate * elapsed)
+                        mem.add_metric(labels, mem_per_pod)
+                served = out.served_rps if out else 0.0
+                http_total.add_metric([ns, name], state.requests_total + (out.offered_rps if out else 0.0) * elapsed)
+                http_dropped.add_metric([ns, name], state.dropped_total + (out.dropped_rps if out else 0.0) * elapsed)
+                count = state.latency_count + served * elapsed
+                buckets = [
+                    (_le(bound), state.bucket_totals[i] + served * (out.bucket_fractions[i] if out else 0.0) * elapsed)
+                    for i, bound in enumerate(LATENCY_BUCKETS_S)
+                ]
+                buckets.append(("+Inf", count))
+                hist.add_metric(
+                    [ns, name],
+                    buckets=buckets,
+                    sum_value=state.latency_sum + served * (out.mean_latency_s if out else 0.0) * elapsed,
+                )
+            return [
+                cpu,
+                mem,
+                spec_rep,
+                st_rep,
+                st_ready,
+                st_avail,
+                requests,
+                pod_ready,
+                pod_phase,
+                http_total,
+                http_dropped,
+                hist,
+                sim_time,
+                offered_g,
+            ]
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))

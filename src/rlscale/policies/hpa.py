@@ -1,0 +1,662 @@
+"""The Kubernetes Horizontal Pod Autoscaler, reproduced exactly (reference/autoscalers.md §1).
+
+Three levels, each usable alone:
+
+* the per-pod **replica calculator** (``replicas_for_utilization``, ``replicas_for_average_value``,
+  ``replicas_for_external_average_value``, ``replicas_for_value``): pure functions mirroring
+  ``replica_calculator.go`` (integer-percent utilisation, ``ceil(ratio·readyPodCount)``,
+  missing/unready pods and the conservative re-computation, §1.3–1.5);
+* the **normaliser** :class:`HPANormalizer`: ``horizontal.go``'s reconcile steps around the
+  metric proposal (initial recommendation, min/max/disabled pre-checks, invalid-metric rule,
+  Path A ``behavior: nil`` or Path B ``behavior`` stabilisation and rate limits, scale events),
+  batched over envs, with ``wipe()`` for a controller restart (§1.2, §1.6);
+* :class:`HPAPolicy`: the :class:`~rlscale.policies.base.Policy` on :class:`ScalingSignals`,
+  a vectorised CPU-utilisation proposal (equal to the per-pod calculator on the simulator's
+  identical pods; a test checks it) feeding the normaliser.
+
+Why exact: the HPA is the baseline every result is read against, and its quirks (the
+integer percent, the inclusive tolerance, the 2×/4 cap of Path A against Path B's +4/100 %,
+the 300 s rolling max) decide how many pods it runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Literal
+
+import numpy as np
+
+from rlscale.core.signals import ScalingSignals
+from rlscale.core.spec import ServiceSpec
+from rlscale.policies._common import (
+    TIME_EPS_S,
+    TimedRing,
+    as_count,
+    check_batch,
+    current_replicas,
+    env_mask,
+    resolve_bounds,
+)
+
+# --- constants (reference/autoscalers.md §1.1) -------------------------------------------------
+#: ``--horizontal-pod-autoscaler-sync-period`` default (config/v1alpha1/defaults.go).
+HPA_SYNC_PERIOD_S = 15.0
+#: ``--horizontal-pod-autoscaler-tolerance`` default, both directions (same file).
+HPA_TOLERANCE = 0.1
+#: ``--horizontal-pod-autoscaler-downscale-stabilization`` default (same file).
+HPA_DOWNSCALE_STABILIZATION_S = 300.0
+#: ``scaleUpLimitFactor`` / ``scaleUpLimitMinimum`` (horizontal.go, Path A only).
+HPA_SCALE_UP_LIMIT_FACTOR = 2.0
+HPA_SCALE_UP_LIMIT_MINIMUM = 4.0
+#: ``DefaultCPUUtilization`` (pkg/apis/autoscaling): the metric when none is given.
+HPA_DEFAULT_CPU_UTILIZATION_PCT = 80
+#: ``HPAScalingRules`` API limits: stabilizationWindowSeconds ∈ [0, 3600], periodSeconds ≤ 1800.
+HPA_MAX_STABILIZATION_S = 3600.0
+HPA_MAX_POLICY_PERIOD_S = 1800.0
+
+SelectPolicy = Literal["Max", "Min", "Disabled"]
+PolicyType = Literal["Pods", "Percent"]
+
+
+# --- the replica calculator (§1.3–1.5) --------------------------------------------------------
+
+
+class PodStatus(IntEnum):
+    """How ``groupPods`` classifies a pod (§1.4)."""
+
+    READY = 0  # counted in readyPodCount with its metric
+    UNREADY = 1  # Pending, or not ready for CPU: excluded, 0 on a scale-up re-computation
+    MISSING = 2  # no metric sample: fallback value on the re-computation
+    IGNORED = 3  # deleted or Failed: dropped entirely
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """``Tolerances{scaleDown, scaleUp}``; ``is_within`` is inclusive on both bounds."""
+
+    up: float = HPA_TOLERANCE
+    down: float = HPA_TOLERANCE
+
+    def __post_init__(self) -> None:
+        if not (self.up >= 0 and 0 <= self.down <= 1):
+            raise ValueError(f"HPA tolerances must satisfy up >= 0 and 0 <= down <= 1, got {self}")
+
+    def is_within(self, ratio: float) -> bool:
+        return (1.0 - self.down) <= ratio <= (1.0 + self.up)
+
+
+class MetricUnavailable(RuntimeError):
+    """The metric cannot produce a proposal this sync (no pods, no ready samples, no data).
+    The reconcile treats it as an invalid metric (§1.2 step 3)."""
+
+
+@dataclass(frozen=True)
+class MetricProposal:
+    """One metric's replica proposal and the usage the HPA status would report (the
+    *original* utilisation %, or the average milli-value)."""
+
+    replicas: int
+    usage: int
+    ratio: float
+
+
+def _statuses(status: Sequence[int] | np.ndarray, n: int, what: str) -> np.ndarray:
+    s = np.asarray(status, dtype=np.int64)
+    if s.shape != (n,):
+        raise ValueError(f"{what}: status must have one entry per pod ({n}), got shape {s.shape}")
+    if np.any((s < 0) | (s > 3)):
+        raise ValueError(f"{what}: status values must be PodStatus (0..3), got {sorted(set(s.tolist()))}")
+    return s
+
+
+def replicas_for_utilization(
+    usage_millicores: Sequence[int] | np.ndarray,
+    request_millicores: Sequence[int] | np.ndarray,
+    status: Sequence[int] | np.ndarray,
+    target_utilization_pct: int,
+    current_replicas: int,
+    tolerances: Tolerances = Tolerances(),
+) -> MetricProposal:
+    """``GetResourceReplicas``: a Resource metric with a ``Utilization`` target.
+
+    Per pod: its usage and request (integer milli-units; a MISSING pod's usage is ignored),
+    and its :class:`PodStatus`. ``utilization% = floor(100·Σusage/Σrequest)`` over the pods
+    with metrics; outside the tolerance ``desired = ceil(ratio·readyPodCount)``. If pods are
+    missing, or unready on a scale-up, the conservative re-computation of §1.5 runs: missing
+    pods count ``max(100, target)`` % of their request on a scale-down and 0 on a scale-up,
+    unready pods 0 on a scale-up; no change if the new ratio is within tolerance or flips
+    direction, or if the new count moves against it. Raises :class:`MetricUnavailable` when no
+    pod, or no ready pod with a sample, exists.
+    """
+    usage = np.asarray(usage_millicores, dtype=np.int64)
+    request = np.asarray(request_millicores, dtype=np.int64)
+    n = usage.shape[0]
+    if request.shape != usage.shape:
+        raise ValueError(f"replicas_for_utilization: {usage.shape[0]} usages but {request.shape[0]} requests")
+    st = _statuses(status, n, "replicas_for_utilization")
+    if target_utilization_pct <= 0:
+        raise ValueError(f"replicas_for_utilization: target_utilization_pct must be > 0, got {target_utilization_pct}")
+    if n == 0:
+        raise MetricUnavailable("no pods returned by selector while calculating replica count")
+    ready = st == PodStatus.READY
+    unready = st == PodStatus.UNREADY
+    missing = st == PodStatus.MISSING
+    if not ready.any():
+        raise MetricUnavailable("did not receive metrics for targeted pods (pods might be unready)")
+    request_total = int(request[ready].sum())
+    if request_total <= 0:
+        raise MetricUnavailable("no metrics returned matched known pods (zero requests)")
+    utilization = (int(usage[ready].sum()) * 100) // request_total
+    ratio = utilization / target_utilization_pct
+    ready_count = int(ready.sum())
+    scale_up_with_unready = bool(unready.any()) and ratio > 1.0
+    if not scale_up_with_unready and not missing.any():
+        if tolerances.is_within(ratio):
+            return MetricProposal(current_replicas, utilization, ratio)
+        return MetricProposal(math.ceil(ratio * ready_count), utilization, ratio)
+
+    counted = ready.copy()
+    values = np.where(ready, usage, 0)
+    if missing.any():
+        if ratio < 1.0:
+            fallback_pct = max(100, target_utilization_pct)
+            values = np.where(missing, request * fallback_pct // 100, values)
+            counted |= missing
+        elif ratio > 1.0:
+            values = np.where(missing, 0, values)
+            counted |= missing
+    if scale_up_with_unready:
+        values = np.where(unready, 0, values)
+        counted |= unready
+    new_utilization = (int(values[counted].sum()) * 100) // int(request[counted].sum())
+    new_ratio = new_utilization / target_utilization_pct
+    if tolerances.is_within(new_ratio) or (ratio < 1.0 < new_ratio) or (ratio > 1.0 > new_ratio):
+        return MetricProposal(current_replicas, utilization, ratio)
+    new_replicas = math.ceil(new_ratio * int(counted.sum()))
+    if (new_ratio < 1.0 and new_replicas > current_replicas) or (new_ratio > 1.0 and new_replicas < current_replicas):
+        return MetricProposal(current_replicas, utilization, ratio)
+    return MetricProposal(new_replicas, utilization, ratio)
+
+
+def replicas_for_average_value(
+    values_milli: Sequence[int] | np.ndarray,
+    status: Sequence[int] | np.ndarray,
+    target_milli: int,
+    current_replicas: int,
+    tolerances: Tolerances = Tolerances(),
+) -> MetricProposal:
+    """``calcPlainMetricReplicas``: a Resource ``AverageValue`` or a Pods metric.
+
+    ``avg = floor(Σvalue/n)`` (integer milli) over pods with samples, ``ratio = avg/target``;
+    same fast and slow paths as the utilisation case, except that missing pods count exactly
+    the target on a scale-down.
+    """
+    vals = np.asarray(values_milli, dtype=np.int64)
+    n = vals.shape[0]
+    st = _statuses(status, n, "replicas_for_average_value")
+    if target_milli <= 0:
+        raise ValueError(f"replicas_for_average_value: target_milli must be > 0, got {target_milli}")
+    if n == 0:
+        raise MetricUnavailable("no pods returned by selector while calculating replica count")
+    ready = st == PodStatus.READY
+    unready = st == PodStatus.UNREADY
+    missing = st == PodStatus.MISSING
+    if not ready.any():
+        raise MetricUnavailable("did not receive metrics for targeted pods (pods might be unready)")
+    ready_count = int(ready.sum())
+    avg = int(vals[ready].sum()) // ready_count
+    ratio = avg / target_milli
+    scale_up_with_unready = bool(unready.any()) and ratio > 1.0
+    if not scale_up_with_unready and not missing.any():
+        if tolerances.is_within(ratio):
+            return MetricProposal(current_replicas, avg, ratio)
+        return MetricProposal(math.ceil(ratio * ready_count), avg, ratio)
+    counted = ready.copy()
+    values = np.where(ready, vals, 0)
+    if missing.any():
+        if ratio < 1.0:
+            values = np.where(missing, target_milli, values)
+            counted |= missing
+        elif ratio > 1.0:
+            values = np.where(missing, 0, values)
+            counted |= missing
+    if scale_up_with_unready:
+        values = np.where(unready, 0, values)
+        counted |= unready
+    n_counted = int(counted.sum())
+    new_ratio = (int(values[counted].sum()) // n_counted) / target_milli
+    if tolerances.is_within(new_ratio) or (ratio < 1.0 < new_ratio) or (ratio > 1.0 > new_ratio):
+        return MetricProposal(current_replicas, avg, ratio)
+    new_replicas = math.ceil(new_ratio * n_counted)
+    if (new_ratio < 1.0 and new_replicas > current_replicas) or (new_ratio > 1.0 and new_replicas < current_replicas):
+        return MetricProposal(current_replicas, avg, ratio)
+    return MetricProposal(new_replicas, avg, ratio)
+
+
+def replicas_for_external_average_value(
+    total_milli: int, target_milli: int, status_replicas: int, tolerances: Tolerances = Tolerances()
+) -> MetricProposal:
+    """``GetExternalPerPodMetricReplicas`` (KEDA's default): tolerance test on
+    ``total/(target·statusReplicas)``; outside it ``desired = ceil(total/target)``,
+    independent of the current count, so it also works from 0 replicas."""
+    if target_milli <= 0:
+        raise ValueError(f"replicas_for_external_average_value: target_milli must be > 0, got {target_milli}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = float(np.float64(total_milli) / (np.float64(target_milli) * np.float64(status_replicas)))
+    replicas = status_replicas
+    if not tolerances.is_within(ratio):
+        replicas = math.ceil(total_milli / target_milli)
+    usage = math.ceil(total_milli / status_replicas) if status_replicas else 0
+    return MetricProposal(replicas, usage, ratio)
+
+
+def replicas_for_value(
+    value_milli: int, target_milli: int, current_replicas: int, ready_pods: int, tolerances: Tolerances = Tolerances()
+) -> MetricProposal:
+    """Object / External ``Value`` target (``getUsageRatioReplicaCount``):
+    ``desired = ceil(ratio·readyPods)`` outside tolerance; from 0 replicas ``ceil(ratio)``."""
+    if target_milli <= 0:
+        raise ValueError(f"replicas_for_value: target_milli must be > 0, got {target_milli}")
+    ratio = value_milli / target_milli
+    if current_replicas == 0:
+        return MetricProposal(math.ceil(ratio), value_milli, ratio)
+    if tolerances.is_within(ratio):
+        return MetricProposal(current_replicas, value_milli, ratio)
+    return MetricProposal(math.ceil(ratio * ready_pods), value_milli, ratio)
+
+
+def combine_metric_proposals(
+    proposals: np.ndarray, valid: np.ndarray, spec_replicas: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``computeReplicasForMetrics`` (§1.2 step 3), batched: ``proposals``/``valid`` are
+    ``(n, metrics)``. Returns ``(replicas, ok)``: the maximum valid proposal, and ``ok`` False
+    (do nothing this sync) when every metric failed, or when some failed and the valid
+    maximum is below ``spec.replicas`` (fail safe, kubernetes#99514)."""
+    p = np.asarray(proposals, dtype=np.int64)
+    v = np.asarray(valid, dtype=bool)
+    if p.ndim != 2 or p.shape != v.shape:
+        raise ValueError(f"combine_metric_proposals: proposals {p.shape} and valid {v.shape} must be equal 2-D shapes")
+    best = np.where(v, p, np.iinfo(np.int64).min).max(axis=1)
+    n_invalid = (~v).sum(axis=1)
+    ok = ~((n_invalid >= p.shape[1]) | ((n_invalid > 0) & (best < np.asarray(spec_replicas, dtype=np.int64))))
+    return np.where(ok, best, np.asarray(spec_replicas, dtype=np.int64)), ok
+
+
+# --- behavior (§1.1 defaults, §1.6 Path B) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScalingPolicy:
+    """``HPAScalingPolicy``: at most ``value`` pods or percent per ``period_s``."""
+
+    type: PolicyType
+    value: int
+    period_s: float
+
+    def __post_init__(self) -> None:
+        if self.type not in ("Pods", "Percent"):
+            raise ValueError(f"HPA scaling policy type must be 'Pods' or 'Percent', got {self.type!r}")
+        if not self.value > 0:
+            raise ValueError(f"HPA scaling policy value must be > 0, got {self.value}")
+        if not 0 < self.period_s <= HPA_MAX_POLICY_PERIOD_S:
+            raise ValueError(f"HPA scaling policy periodSeconds must be in (0, 1800], got {self.period_s}")
+
+
+@dataclass(frozen=True)
+class ScalingRules:
+    """``HPAScalingRules`` for one direction. ``stabilization_window_s=None`` on scale-down is
+    filled from the controller flag (``maybeInitScaleDownStabilizationWindow``)."""
+
+    policies: tuple[ScalingPolicy, ...]
+    stabilization_window_s: float | None = None
+    select_policy: SelectPolicy = "Max"
+
+    def __post_init__(self) -> None:
+        if self.select_policy not in ("Max", "Min", "Disabled"):
+            raise ValueError(f"HPA selectPolicy must be Max, Min or Disabled, got {self.select_policy!r}")
+        w = self.stabilization_window_s
+        if w is not None and not 0 <= w <= HPA_MAX_STABILIZATION_S:
+            raise ValueError(f"HPA stabilizationWindowSeconds must be in [0, 3600], got {w}")
+        if not self.policies and self.select_policy != "Disabled":
+            raise ValueError("HPA scaling rules need at least one policy unless selectPolicy is Disabled")
+
+    @property
+    def longest_period_s(self) -> float:
+        return max((p.period_s for p in self.policies), default=0.0)
+
+
+def _default_scale_up() -> ScalingRules:
+    # v2/defaults.go: scaleUpLimitMinimumPods=4, scaleUpLimitPercent=100, scaleUpPeriod=15, window 0.
+    return ScalingRules((ScalingPolicy("Pods", 4, 15.0), ScalingPolicy("Percent", 100, 15.0)), 0.0, "Max")
+
+
+def _default_scale_down() -> ScalingRules:
+    # v2/defaults.go: Percent 100 / 15 s, Max, window nil (controller flag, 300 s).
+    return ScalingRules((ScalingPolicy("Percent", 100, 15.0),), None, "Max")
+
+
+@dataclass(frozen=True)
+class HPABehavior:
+    """``spec.behavior``. ``HPABehavior()`` is the API default (Path B with default rules)."""
+
+    scale_up: ScalingRules = field(default_factory=_default_scale_up)
+    scale_down: ScalingRules = field(default_factory=_default_scale_down)
+
+
+# --- the normaliser (§1.2, §1.6) --------------------------------------------------------------
+
+
+class HPANormalizer:
+    """``horizontal.go``'s reconcile around the metric proposal, for ``num_envs`` HPAs.
+
+    Holds what the controller keeps in memory per HPA: the timestamped recommendations and
+    (Path B only) the scale-up/scale-down events. ``behavior=None`` is Path A (rolling max
+    over ``downscale_stabilization_s``, inclusive of samples exactly that old, then the
+    ``max(2·current, 4)`` per-sync cap); otherwise Path B (separate windows with strictly-newer
+    samples, then per-period rate limits counting events strictly newer than now − period).
+    """
+
+    def __init__(
+        self,
+        num_envs: int,
+        min_replicas: int,
+        max_replicas: int,
+        behavior: HPABehavior | None = None,
+        downscale_stabilization_s: float = HPA_DOWNSCALE_STABILIZATION_S,
+    ) -> None:
+        if num_envs <= 0:
+            raise ValueError(f"HPANormalizer: num_envs must be > 0, got {num_envs}")
+        if not 0 <= min_replicas <= max_replicas:
+            raise ValueError(f"HPANormalizer: need 0 <= min_replicas <= max_replicas, got {min_replicas}..{max_replicas}")
+        if not 0 <= downscale_stabilization_s <= HPA_MAX_STABILIZATION_S:
+            raise ValueError(f"HPANormalizer: downscale_stabilization_s must be in [0, 3600], got {downscale_stabilization_s}")
+        self.num_envs = num_envs
+        self.min_replicas = int(min_replicas)
+        self.max_replicas = int(max_replicas)
+        self.behavior = behavior
+        self.downscale_stabilization_s = float(downscale_stabilization_s)
+        if behavior is not None:
+            self.up_window_s = float(behavior.scale_up.stabilization_window_s or 0.0)
+            w = behavior.scale_down.stabilization_window_s
+            self.down_window_s = float(downscale_stabilization_s if w is None else w)
+        self._has_history = np.zeros(num_envs, dtype=bool)
+        self._recs = TimedRing(num_envs)
+        self._up_events = TimedRing(num_envs)
+        self._down_events = TimedRing(num_envs)
+
+    def wipe(self, mask: np.ndarray | None = None) -> None:
+        """Forget recommendations and scale events (a controller-manager restart or failover)."""
+        m = env_mask(mask, self.num_envs, "HPANormalizer")
+        self._has_history[m] = False
+        self._recs.clear(m)
+        self._up_events.clear(m)
+        self._down_events.clear(m)
+
+    def reconcile(
+        self,
+        now_s: np.ndarray,
+        current_replicas: np.ndarray,
+        proposal: np.ndarray,
+        proposal_ok: np.ndarray,
+        mask: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """One reconcile of the masked envs; returns the new ``spec.replicas`` for every env
+        (unchanged outside ``mask``). ``proposal_ok`` False means the metric step said "do
+        nothing" (all metrics failed, or some failed on a scale-down)."""
+        n = self.num_envs
+        now = np.broadcast_to(np.asarray(now_s, dtype=np.float64), (n,))
+        cur = np.broadcast_to(np.asarray(current_replicas, dtype=np.int64), (n,))
+        prop = np.broadcast_to(np.asarray(proposal, dtype=np.int64), (n,))
+        ok = np.broadcast_to(np.asarray(proposal_ok, dtype=bool), (n,))
+        active = env_mask(mask, n, "HPANormalizer")
+        out = cur.copy()
+
+        # Step 1: an initial recommendation (current, now) if the HPA has no history.
+        fresh = np.flatnonzero(active & ~self._has_history)
+        if fresh.size:
+            self._recs.store(fresh, now[fresh], cur[fresh], now[fresh])
+            self._has_history[fresh] = True
+
+        # Step 2: pre-checks, which bypass the metrics, stabilisation and rate limits.
+        disabled = active & (cur == 0) & (self.min_replicas != 0)
+        above = active & ~disabled & (cur > self.max_replicas)
+        below = active & ~disabled & ~above & (cur < self.min_replicas)
+        out[above] = self.max_replicas
+        out[below] = self.min_replicas
+        # Step 3/4: metric path; a failed metric step returns before any normalisation.
+        run = np.flatnonzero(active & ~disabled & ~above & ~below & ok)
+        if run.size:
+            if self.behavior is None:
+                out[run] = self._normalize_path_a(run, now[run], cur[run], prop[run])
+            else:
+                out[run] = self._normalize_path_b(run, now[run], cur[run], prop[run])
+        # Step 5: scale events (kept only when behavior is set).
+        if self.behavior is not None:
+            changed = active & (out != cur)
+            self._store_events(np.flatnonzero(changed & (out > cur)), now, out - cur, up=True)
+            self._store_events(np.flatnonzero(changed & (out < cur)), now, cur - out, up=False)
+        return out
+
+    # Path A --------------------------------------------------------------------------------
+    def _normalize_path_a(self, rows: np.ndarray, now: np.ndarray, cur: np.ndarray, prop: np.ndarray) -> np.ndarray:
+        cutoff = now - self.downscale_stabilization_s
+        # not Before(cutoff): a sample exactly window-old still counts. With a zero window the
+        # Go code's initial recommendation of this same reconcile is nanoseconds older than the
+        # cutoff, so nothing but the proposal counts; equal simulated timestamps must not.
+        inside = self._recs.in_window(rows, cutoff, inclusive=self.downscale_stabilization_s > 0)
+        stabilized = np.maximum(prop, np.where(inside, self._recs.values[rows], np.iinfo(np.int64).min).max(axis=1))
+        self._recs.store(rows, now, prop, cutoff)
+        # convertDesiredReplicasWithRules: int32(max(2·cur, 4)) then min with maxReplicas.
+        up_limit = np.maximum(HPA_SCALE_UP_LIMIT_FACTOR * cur, HPA_SCALE_UP_LIMIT_MINIMUM).astype(np.int64)
+        max_allowed = np.minimum(up_limit, self.max_replicas)
+        return np.where(stabilized < self.min_replicas, self.min_replicas, np.minimum(stabilized, max_allowed))
+
+    # Path B --------------------------------------------------------------------------------
+    def _normalize_path_b(self, rows: np.ndarray, now: np.ndarray, cur: np.ndarray, prop: np.ndarray) -> np.ndarray:
+        assert self.behavior is not None
+        imin, imax = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+        vals = self._recs.values[rows]
+        up_in = self._recs.in_window(rows, now - self.up_window_s, inclusive=False)
+        down_in = self._recs.in_window(rows, now - self.down_window_s, inclusive=False)
+        up_rec = np.minimum(prop, np.where(up_in, vals, imax).min(axis=1))
+        down_rec = np.maximum(prop, np.where(down_in, vals, imin).max(axis=1))
+        stabilized = np.minimum(np.maximum(cur, up_rec), down_rec)
+        self._recs.store(rows, now, prop, now - max(self.up_window_s, self.down_window_s))
+
+        out = stabilized.copy()
+        up = stabilized > cur
+        if up.any():
+            limit = np.maximum(self._rate_limit(rows, now, cur, self.behavior.scale_up, up=True), cur)
+            out = np.where(up, np.minimum(stabilized, np.minimum(limit, self.max_replicas)), out)
+        down = stabilized < cur
+        if down.any():
+            floor = np.minimum(self._rate_limit(rows, now, cur, self.behavior.scale_down, up=False), cur)
+            out = np.where(down, np.maximum(stabilized, np.maximum(floor, self.min_replicas)), out)
+        return out
+
+    def _changes_in_period(self, ring: TimedRing, rows: np.ndarray, now: np.ndarray, period_s: float) -> np.ndarray:
+        inside = ring.in_window(rows, now - period_s, inclusive=False)  # After(cutoff)
+        return np.where(inside, ring.values[rows], 0).sum(axis=1)
+
+    def _rate_limit(self, rows: np.ndarray, now: np.ndarray, cur: np.ndarray, rules: ScalingRules, up: bool) -> np.ndarray:
+        """``calculateScaleUpLimitWithScalingRules`` / ``calculateScaleDownLimitWithBehaviors``."""
+        if rules.select_policy == "Disabled":
+            return cur.copy()
+        proposals = []
+        for pol in rules.policies:
+            added = self._changes_in_period(self._up_events, rows, now, pol.period_s)
+            removed = self._changes_in_period(self._down_events, rows, now, pol.period_s)
+            start = cur - added + removed
+            if up:
+                if pol.type == "Pods":
+                    proposals.append(start + pol.value)
+                else:  # rounded up so a small count can still grow
+                    proposals.append(np.ceil(start * (1.0 + pol.value / 100.0)).astype(np.int64))
+            elif pol.type == "Pods":
+                proposals.append(start - pol.value)
+            else:  # int32(float) truncates
+                proposals.append(np.trunc(start * (1.0 - pol.value / 100.0)).astype(np.int64))
+        stacked = np.stack(proposals)
+        # Up: Max takes the largest limit. Down: Max (largest change) takes the smallest floor.
+        if up:
+            return stacked.max(axis=0) if rules.select_policy == "Max" else stacked.min(axis=0)
+        return stacked.min(axis=0) if rules.select_policy == "Max" else stacked.max(axis=0)
+
+    def _store_events(self, rows: np.ndarray, now: np.ndarray, change: np.ndarray, up: bool) -> None:
+        if rows.size == 0 or self.behavior is None:
+            return
+        rules = self.behavior.scale_up if up else self.behavior.scale_down
+        ring = self._up_events if up else self._down_events
+        ring.store(rows, now[rows], change[rows], now[rows] - rules.longest_period_s)
+
+
+# --- the policy on ScalingSignals ----------------------------------------------------------
+
+
+def utilization_proposal_homogeneous(
+    ready_pods: np.ndarray,
+    unready_pods: np.ndarray,
+    usage_millicores_per_pod: np.ndarray,
+    request_millicores: int,
+    target_utilization_pct: int,
+    current_replicas: np.ndarray,
+    tolerances: Tolerances = Tolerances(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`replicas_for_utilization` vectorised for identical pods (every ready pod uses
+    ``usage_millicores_per_pod``, every pod requests ``request_millicores``, no missing pods).
+    Returns ``(replicas, ok)``; ``ok`` is False where the metric is unavailable (no ready pod
+    or no usage sample)."""
+    ready = np.asarray(ready_pods, dtype=np.int64)
+    unready = np.asarray(unready_pods, dtype=np.int64)
+    usage = np.asarray(usage_millicores_per_pod, dtype=np.int64)
+    cur = np.asarray(current_replicas, dtype=np.int64)
+    ok = ready > 0
+    # floor(100·R·u/(R·req)) == floor(100·u/req): the pod count cancels exactly in integers.
+    util = (100 * usage) // request_millicores
+    ratio = util / target_utilization_pct
+    ready_f = ready.astype(np.float64)
+    within = ((1.0 - tolerances.down) <= ratio) & (ratio <= (1.0 + tolerances.up))
+    fast = np.where(within, cur, np.ceil(ratio * ready_f).astype(np.int64))
+    slow_needed = (unready > 0) & (ratio > 1.0)
+    counted = ready + unready
+    safe_counted = np.maximum(counted, 1)
+    new_util = (100 * ready * usage) // (safe_counted * request_millicores)
+    new_ratio = new_util / target_utilization_pct
+    new_within = ((1.0 - tolerances.down) <= new_ratio) & (new_ratio <= (1.0 + tolerances.up))
+    hold = new_within | (new_ratio < 1.0)  # ratio > 1 here, so newRatio < 1 is a direction flip
+    new_replicas = np.ceil(new_ratio * counted.astype(np.float64)).astype(np.int64)
+    hold |= (new_ratio > 1.0) & (new_replicas < cur)
+    slow = np.where(hold, cur, new_replicas)
+    return np.where(slow_needed, slow, fast), ok
+
+
+class HPAPolicy:
+    """The HPA on CPU utilisation, as a batched :class:`Policy`.
+
+    Mapping from :class:`ScalingSignals` (the simulator's pods are identical):
+    ``currentReplicas`` = ``desired_replicas`` (scale.spec.replicas); ready pods =
+    ``ready_replicas``, each using ``cpu_utilization × request``; pending pods are *unready*
+    (0 in the scale-up re-computation); no pod is *missing*; NaN utilisation or no ready pod is
+    a failed metric, so the HPA does nothing that sync. Time comes from ``signals.time_s``; the
+    HPA reconciles an env when ``sync_period_s`` has passed since its last reconcile and
+    returns ``desired_replicas`` unchanged otherwise (with the default 15 s decision period
+    and 15 s sync it reconciles every call).
+
+    ``behavior``: ``None`` (Path A, like ``autoscaling/v1``), ``"default"`` (Path B with API
+    defaults) or an :class:`HPABehavior`. Tolerances may differ per direction
+    (``HPAConfigurableTolerance``).
+    """
+
+    name = "hpa"
+
+    def __init__(
+        self,
+        spec: ServiceSpec,
+        num_envs: int = 1,
+        *,
+        target_utilization_pct: int = HPA_DEFAULT_CPU_UTILIZATION_PCT,
+        tolerance: float = HPA_TOLERANCE,
+        tolerance_up: float | None = None,
+        tolerance_down: float | None = None,
+        sync_period_s: float = HPA_SYNC_PERIOD_S,
+        downscale_stabilization_s: float = HPA_DOWNSCALE_STABILIZATION_S,
+        behavior: HPABehavior | Literal["nil", "default"] | None = None,
+        min_replicas: int | None = None,
+        max_replicas: int | None = None,
+    ) -> None:
+        if num_envs <= 0:
+            raise ValueError(f"hpa: num_envs must be > 0, got {num_envs}")
+        if not 0 < target_utilization_pct:
+            raise ValueError(f"hpa: target_utilization_pct must be > 0, got {target_utilization_pct}")
+        if int(target_utilization_pct) != target_utilization_pct:
+            raise ValueError(f"hpa: target_utilization_pct is a whole percent (int32 in the API), got {target_utilization_pct}")
+        if not sync_period_s > 0:
+            raise ValueError(f"hpa: sync_period_s must be > 0, got {sync_period_s}")
+        if behavior == "nil":
+            behavior = None
+        elif behavior == "default":
+            behavior = HPABehavior()
+        elif behavior is not None and not isinstance(behavior, HPABehavior):
+            raise ValueError(f"hpa: behavior must be None, 'nil', 'default' or an HPABehavior, got {behavior!r}")
+        self.spec = spec
+        self.num_envs = int(num_envs)
+        self.target_utilization_pct = int(target_utilization_pct)
+        self.tolerances = Tolerances(
+            up=tolerance if tolerance_up is None else tolerance_up,
+            down=tolerance if tolerance_down is None else tolerance_down,
+        )
+        self.sync_period_s = float(sync_period_s)
+        self.min_replicas, self.max_replicas = resolve_bounds(spec, min_replicas, max_replicas, "hpa")
+        self.request_millicores = round(spec.cpu_request_cores * 1000)
+        if self.request_millicores <= 0:
+            raise ValueError(f"hpa: spec.cpu_request_cores must be > 0 for a Utilization target, got {spec.cpu_request_cores}")
+        self.normalizer = HPANormalizer(
+            self.num_envs, self.min_replicas, self.max_replicas, behavior, downscale_stabilization_s
+        )
+        self._next_sync_s = np.full(self.num_envs, -np.inf)
+
+    @property
+    def behavior(self) -> HPABehavior | None:
+        return self.normalizer.behavior
+
+    def reset(self, mask: np.ndarray | None = None) -> None:
+        m = env_mask(mask, self.num_envs, self.name)
+        self.normalizer.wipe(m)
+        self._next_sync_s[m] = -np.inf
+
+    def wipe(self, mask: np.ndarray | None = None) -> None:
+        """A controller restart: history is lost, the sync schedule is not."""
+        self.normalizer.wipe(mask)
+
+    def proposals(self, signals: ScalingSignals) -> tuple[np.ndarray, np.ndarray]:
+        """The CPU metric's proposal and validity per env (before normalisation)."""
+        cur = current_replicas(signals)
+        util = np.asarray(signals.cpu_utilization, dtype=np.float64)
+        finite = np.isfinite(util)
+        usage_m = np.where(finite, np.rint(np.where(finite, util, 0.0) * self.request_millicores), 0).astype(np.int64)
+        usage_m = np.maximum(usage_m, 0)
+        replicas, ok = utilization_proposal_homogeneous(
+            as_count(signals.ready_replicas),
+            as_count(signals.pending_replicas),
+            usage_m,
+            self.request_millicores,
+            self.target_utilization_pct,
+            cur,
+            self.tolerances,
+        )
+        return replicas, ok & finite
+
+    def act(self, signals: ScalingSignals) -> np.ndarray:
+        check_batch(signals, self.num_envs, self.name)
+        now = np.asarray(signals.time_s, dtype=np.float64)
+        cur = current_replicas(signals)
+        due = now >= self._next_sync_s - TIME_EPS_S
+        if not due.any():
+            return cur
+        proposal, ok = self.proposals(signals)
+        out = self.normalizer.reconcile(now, cur, proposal, ok, mask=due)
+        self._next_sync_s = np.where(due, now + self.sync_period_s, self._next_sync_s)
+        return out.astype(np.int64)

@@ -1,0 +1,337 @@
+"""M/M/c queueing in closed form, vectorised and numerically stable (DESIGN.md §3).
+
+Each ready pod is one exponential server (rate ``mu``); arrivals are Poisson at ``lambda``;
+the offered load is ``a = lambda / mu`` erlangs. Given that a request must wait (probability
+Erlang C), its wait is exponential with rate ``theta = c·mu − lambda``, so the sojourn time
+``T = W + S`` is a mixture of ``Exp(mu)`` and a hypoexponential, whose survival function is
+
+    P(T > t) = e^{−mu t} · [1 + C · mu · t · f((theta − mu)·t)],   f(x) = (1 − e^{−x}) / x,
+
+which covers the special case ``theta = mu`` (``c − 1 − a = 0``: ``f = 1``) without a 0/0.
+
+Erlang B is computed by its forward recursion (stable, no overflow) for small ``c`` and in log
+space through the Poisson pmf/cdf (``gammaln``/``gammaincc``) for large ``c``, so it is valid
+for thousands of servers. Erlang C follows from B: ``C = c·B / (c − a·(1 − B))``.
+
+The per-step latency of the simulator is ``base + U + T`` with ``U ~ Uniform(0, width)`` (the
+fluid drain time of a backlog across the step); ``latency_survival_params`` and
+``latency_quantile_params`` are the exact survival function and quantile of that law.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+#: Below this many servers Erlang B uses the forward recursion (cheaper than gammaincc).
+_RECURSION_MAX_SERVERS = 64
+#: |(theta − mu)·t| below this uses the series of f(x) (cancellation otherwise).
+_SERIES_EPS = 1e-4
+
+
+def erlang_b(c: np.ndarray | int, a: np.ndarray | float) -> np.ndarray:
+    """Erlang B blocking probability for ``c`` servers and offered load ``a`` erlangs."""
+    c_arr = np.asarray(c, dtype=np.float64)
+    a_arr = np.asarray(a, dtype=np.float64)
+    c_arr, a_arr = np.broadcast_arrays(c_arr, a_arr)
+    if np.any(c_arr < 0) or np.any(a_arr < 0):
+        raise ValueError("erlang_b: c and a must be >= 0")
+    out = np.ones(c_arr.shape, dtype=np.float64)
+    if c_arr.size == 0:
+        return out
+    small = c_arr <= _RECURSION_MAX_SERVERS
+    if np.any(small):
+        cs, as_ = c_arr[small], a_arr[small]
+        b = np.ones_like(cs)
+        for k in range(1, int(cs.max()) + 1):
+            ab = as_ * b
+            b = np.where(cs >= k, ab / (k + ab), b)
+        out[small] = b
+    big = ~small
+    if np.any(big):
+        cb, ab = c_arr[big], a_arr[big]
+        with np.errstate(divide="ignore"):
+            log_pmf = cb * np.log(ab) - ab - special.gammaln(cb + 1.0)
+            log_cdf = np.log(special.gammaincc(cb + 1.0, ab))
+        b = np.exp(log_pmf - log_cdf)
+        out[big] = np.where(ab > 0, np.minimum(b, 1.0), 0.0)
+    return out
+
+
+def erlang_c(c: np.ndarray | int, a: np.ndarray | float) -> np.ndarray:
+    """Probability that an arriving request waits in M/M/c (Erlang C). 1 when ``a >= c``.
+
+    Hand values: ``erlang_c(1, rho) = rho``; ``erlang_c(2, 1) = 1/3``.
+    """
+    c_arr = np.asarray(c, dtype=np.float64)
+    a_arr = np.asarray(a, dtype=np.float64)
+    c_arr, a_arr = np.broadcast_arrays(c_arr, a_arr)
+    b = erlang_b(c_arr, a_arr)
+    stable = a_arr < c_arr
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cw = c_arr * b / (c_arr - a_arr * (1.0 - b))
+    return np.where(stable, np.clip(cw, 0.0, 1.0), 1.0)
+
+
+def _hypo_term(t: np.ndarray, mu: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(e^{-mu t}, h)`` with ``h = (e^{-mu t} − e^{-theta t}) / (theta − mu)`` computed stably
+    (``h = e^{-mu t}·t·f((theta − mu) t)``)."""
+    e_mu = np.exp(-mu * t)
+    d = theta - mu
+    x = d * t
+    small = np.abs(x) < _SERIES_EPS
+    d_safe = np.where(small, 1.0, d)
+    direct = (e_mu - np.exp(-theta * t)) / d_safe
+    series = e_mu * t * (1.0 - 0.5 * x + x * x / 6.0)
+    return e_mu, np.where(small, series, direct)
+
+
+def sojourn_survival(
+    t_s: np.ndarray, wait_prob: np.ndarray, wait_rate: np.ndarray, service_rate: np.ndarray
+) -> np.ndarray:
+    """P(T > t) for ``T = W + S``: ``W`` is 0 w.p. ``1 − wait_prob`` else ``Exp(wait_rate)``,
+    ``S ~ Exp(service_rate)``. 1 for ``t < 0``."""
+    t = np.maximum(np.asarray(t_s, dtype=np.float64), 0.0)
+    e_mu, h = _hypo_term(t, service_rate, wait_rate)
+    g = e_mu + wait_prob * service_rate * h
+    return np.where(np.asarray(t_s) < 0, 1.0, np.clip(g, 0.0, 1.0))
+
+
+def _sojourn_density(
+    t: np.ndarray, wait_prob: np.ndarray, wait_rate: np.ndarray, service_rate: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(survival, density) of the sojourn time at ``t >= 0``."""
+    e_mu, h = _hypo_term(t, service_rate, wait_rate)
+    surv = e_mu + wait_prob * service_rate * h
+    dens = (1.0 - wait_prob) * service_rate * e_mu + wait_prob * service_rate * wait_rate * h
+    return surv, dens
+
+
+def _mmc_parts(
+    c: np.ndarray | int, arrival_rps: np.ndarray | float, mu_rps: np.ndarray | float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    c_arr = np.asarray(c, dtype=np.float64)
+    lam = np.asarray(arrival_rps, dtype=np.float64)
+    mu = np.asarray(mu_rps, dtype=np.float64)
+    c_arr, lam, mu = np.broadcast_arrays(c_arr, lam, mu)
+    if np.any(mu <= 0):
+        raise ValueError("mu_rps must be > 0")
+    if np.any(lam < 0):
+        raise ValueError("arrival_rps must be >= 0")
+    a = lam / mu
+    stable = a < c_arr
+    cw = erlang_c(c_arr, a)
+    theta = np.where(stable, c_arr * mu - lam, mu)
+    return cw, theta, mu, stable
+
+
+def mmc_sojourn_survival(
+    t_s: np.ndarray | float,
+    c: np.ndarray | int,
+    arrival_rps: np.ndarray | float,
+    mu_rps: np.ndarray | float,
+) -> np.ndarray:
+    """P(sojourn > t) in M/M/c (waiting + exponential service); 1 where the queue is unstable."""
+    cw, theta, mu, stable = _mmc_parts(c, arrival_rps, mu_rps)
+    surv = sojourn_survival(np.asarray(t_s, dtype=np.float64), cw, theta, mu)
+    return np.where(stable, surv, 1.0)
+
+
+def mmc_waiting_survival(
+    t_s: np.ndarray | float, c: np.ndarray | int, arrival_rps: np.ndarray | float, mu_rps: np.ndarray | float
+) -> np.ndarray:
+    """P(W > t) = C(c, a)·exp(−(c·mu − lambda)·t) for t >= 0."""
+    cw, theta, _, stable = _mmc_parts(c, arrival_rps, mu_rps)
+    t = np.asarray(t_s, dtype=np.float64)
+    return np.where(stable, np.where(t < 0, 1.0, cw * np.exp(-theta * np.maximum(t, 0.0))), 1.0)
+
+
+def latency_survival_params(
+    x_s: np.ndarray | float,
+    base_s: np.ndarray,
+    width_s: np.ndarray,
+    wait_prob: np.ndarray,
+    wait_rate: np.ndarray,
+    service_rate: np.ndarray,
+) -> np.ndarray:
+    """P(L > x) for ``L = base + U(0, width) + T`` (``T`` as in :func:`sojourn_survival`).
+
+    Where ``width > 0`` the model has ``wait_prob = 0`` (a backlog replaces M/M/c waiting),
+    and the survival is the uniform average of ``e^{−mu·v}``: ``(K(z) − K(z − w)) / w`` with
+    ``K`` its antiderivative (``K(v) = v`` for ``v < 0``, ``(1 − e^{−mu v})/mu`` after).
+    """
+    z = np.asarray(x_s, dtype=np.float64) - base_s
+    surv, _ = _latency_surv_dens(z, width_s, wait_prob, wait_rate, service_rate)
+    return surv
+
+
+def _latency_surv_dens(
+    z: np.ndarray, width: np.ndarray, wait_prob: np.ndarray, wait_rate: np.ndarray, mu: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    zp = np.maximum(z, 0.0)
+    s0, d0 = _sojourn_density(zp, wait_prob, wait_rate, mu)
+    s0 = np.where(z < 0, 1.0, s0)
+    d0 = np.where(z < 0, 0.0, d0)
+    has_width = width > 0
+    if np.any(has_width):
+        w = np.where(has_width, width, 1.0)
+        zw = z - w
+        e0 = np.exp(-mu * zp)
+        e1 = np.exp(-mu * np.maximum(zw, 0.0))
+        k0 = np.where(z < 0, z, (1.0 - e0) / mu)
+        k1 = np.where(zw < 0, zw, (1.0 - e1) / mu)
+        su = (k0 - k1) / w
+        g0 = np.where(z < 0, 1.0, e0)
+        g1 = np.where(zw < 0, 1.0, e1)
+        du = (g1 - g0) / w
+        s0 = np.where(has_width, su, s0)
+        d0 = np.where(has_width, du, d0)
+    return np.clip(s0, 0.0, 1.0), np.maximum(d0, 0.0)
+
+
+def latency_quantile_params(
+    q: float | np.ndarray,
+    base_s: np.ndarray,
+    width_s: np.ndarray,
+    wait_prob: np.ndarray,
+    wait_rate: np.ndarray,
+    service_rate: np.ndarray,
+    iterations: int = 40,
+    rtol: float = 1e-10,
+) -> np.ndarray:
+    """The ``q``-quantile of ``base + U(0, width) + T``: safeguarded Newton on the log survival
+    inside a bracket that always holds the root (bisection when Newton leaves it).
+
+    Bracket: ``L >= base + S`` gives ``lo = base − ln(p)/mu`` and a union bound gives
+    ``hi = base + width − ln(p/2)/wait_rate − ln(p/2)/mu`` with ``p = 1 − q``. Newton on
+    ``ln P(L > x)`` is exact for an exponential tail, so a few iterations usually suffice;
+    iteration stops early once every bracket is within ``rtol``.
+    """
+    q_arr, base_s, width_s, wait_prob, wait_rate, service_rate = np.broadcast_arrays(
+        *(np.asarray(v, dtype=np.float64) for v in (q, base_s, width_s, wait_prob, wait_rate, service_rate))
+    )
+    if np.any((q_arr <= 0) | (q_arr >= 1)):
+        raise ValueError("quantile level q must be in (0, 1)")
+    p = 1.0 - q_arr
+    log_p = np.log(p)
+    lo = np.maximum(-log_p / service_rate, 0.0)
+    hi = width_s - np.log(0.5 * p) / service_rate
+    hi = hi + np.where(wait_prob > 0, -np.log(0.5 * p) / wait_rate, 0.0)
+    x = lo.copy()
+    for _ in range(iterations):
+        surv, dens = _latency_surv_dens(x, width_s, wait_prob, wait_rate, service_rate)
+        above = surv > p  # root is to the right
+        lo = np.where(above, x, lo)
+        hi = np.where(above, hi, x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = (np.log(np.maximum(surv, 1e-300)) - log_p) * surv / dens
+        x_new = x + step
+        bad = ~np.isfinite(x_new) | (x_new <= lo) | (x_new >= hi)
+        x = np.where(bad, 0.5 * (lo + hi), x_new)
+        if np.all(hi - lo <= rtol * np.maximum(hi, 1e-12)) or np.all(np.abs(step) <= rtol * np.maximum(x, 1e-12)):
+            break
+    return base_s + x
+
+
+def mmc_sojourn_quantile(
+    q: float | np.ndarray,
+    c: np.ndarray | int,
+    arrival_rps: np.ndarray | float,
+    mu_rps: np.ndarray | float,
+) -> np.ndarray:
+    """The ``q``-quantile of the M/M/c sojourn time; ``inf`` where the queue is unstable."""
+    cw, theta, mu, stable = _mmc_parts(c, arrival_rps, mu_rps)
+    zeros = np.zeros(np.broadcast_shapes(cw.shape, np.shape(q)))
+    quant = latency_quantile_params(q, zeros, zeros, cw, theta, mu)
+    return np.where(stable, quant, np.inf)
+
+
+def min_replicas_for_slo(
+    arrival_rps: np.ndarray | float,
+    params: object,
+    max_violation_fraction: float = 0.05,
+    *,
+    max_replicas: int | None = None,
+) -> np.ndarray:
+    """The smallest replica count ``c`` whose fraction of requests slower than the SLO is at
+    most ``max_violation_fraction`` under M/M/c at ``arrival_rps`` (plus ``base_latency_s``).
+
+    This is the *demand* the oracle and the SPEC elasticity metrics use. ``params`` is a
+    :class:`~rlscale.sim.params.ServiceParams` (scalar or per-env fields broadcast against
+    ``arrival_rps``). The result is at least ``spec.min_replicas``; it is capped at
+    ``max_replicas`` (default: unbounded), and where no ``c`` can meet the target (the SLO is
+    below ``base + service-time`` quantile) the cap, or ``spec.max_replicas`` when uncapped, is
+    returned. For the ``linear`` latency model the SLO is met when ``base + rho·slope <= SLO``.
+    Vectorised exponential + binary search over ``c``.
+    """
+    from rlscale.sim.params import ServiceParams
+
+    if not isinstance(params, ServiceParams):
+        raise TypeError("min_replicas_for_slo: params must be ServiceParams")
+    if not 0 < max_violation_fraction < 1:
+        raise ValueError(f"max_violation_fraction must be in (0, 1), got {max_violation_fraction}")
+    lam = np.asarray(arrival_rps, dtype=np.float64)
+    if np.any(~np.isfinite(lam)) or np.any(lam < 0):
+        raise ValueError("arrival_rps must be finite and >= 0")
+    spec = params.spec
+    mu = np.asarray(params.mu_rps, dtype=np.float64)
+    base = np.asarray(params.base_latency_s, dtype=np.float64)
+    lam, mu, base = np.broadcast_arrays(lam, mu, base)
+    slope = np.broadcast_to(np.asarray(params.linear_latency_slope_s, dtype=np.float64), lam.shape)
+    slo = float(spec.slo_latency_s)
+    min_c = int(spec.min_replicas)
+    infeasible_value = int(max_replicas if max_replicas is not None else spec.max_replicas)
+    a = lam / mu
+    budget = slo - base
+    if params.latency_model == "linear":
+        # seed 000: RT = base + min(rho, 1)·slope <= SLO  <=>  c >= a·slope / budget
+        with np.errstate(divide="ignore", invalid="ignore"):
+            need = np.where(budget >= slope, np.ceil(a - 1e-12), np.ceil(a * slope / budget - 1e-9))
+        need = np.where(budget <= 0, infeasible_value, np.maximum(need, 1.0))
+        out = np.maximum(need, min_c)
+        if max_replicas is not None:
+            out = np.minimum(out, max_replicas)
+        return out.astype(np.int64)
+
+    target = max_violation_fraction
+
+    def ok(c: np.ndarray) -> np.ndarray:
+        stable = a < c
+        surv = mmc_sojourn_survival(budget, np.where(stable, c, a + 1.0), lam, mu)
+        return stable & (surv <= target)
+
+    # even infinitely many servers leave the service time: P(S > budget) = e^{-mu·budget}
+    infeasible = (budget <= 0) | (np.exp(-mu * np.maximum(budget, 0.0)) > target)
+    lo = np.maximum(np.floor(a) + 1.0, max(min_c, 1))  # smallest stable candidate
+    lo = np.where(lam == 0, float(min_c), lo)
+    lo_ok = ok(lo) | (lam == 0)
+    # exponential search for an upper bound that meets the target
+    step = np.ones_like(lo)
+    hi = lo.copy()
+    found = lo_ok | infeasible
+    for _ in range(64):
+        if np.all(found):
+            break
+        cand = lo + step
+        good = ok(cand)
+        hi = np.where(found, hi, cand)
+        newly = ~found & good
+        found = found | newly
+        step = np.where(found, step, step * 2.0)
+    # binary search in (last failing, hi]
+    bad_lo = np.where(lo_ok, lo - 1.0, np.maximum(lo, hi - np.maximum(step / 2.0, 1.0)))
+    bad_lo = np.where(lo_ok, bad_lo, np.minimum(bad_lo, hi - 1.0))
+    hi = np.where(lo_ok, lo, hi)
+    for _ in range(64):
+        gap = hi - bad_lo
+        if np.all((gap <= 1) | infeasible):
+            break
+        mid = np.floor(0.5 * (hi + bad_lo))
+        active = (gap > 1) & ~infeasible
+        good = ok(mid)
+        hi = np.where(active & good, mid, hi)
+        bad_lo = np.where(active & ~good, mid, bad_lo)
+    out = np.where(infeasible, infeasible_value, np.maximum(hi, min_c))
+    if max_replicas is not None:
+        out = np.minimum(out, max_replicas)
+    return out.astype(np.int64)
