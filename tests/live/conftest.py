@@ -67,7 +67,9 @@ def free_port() -> int:
 class PrometheusServer:
     """A Debian ``prometheus`` child process with a temp config and TSDB."""
 
-    def __init__(self, binary: str, workdir: Path, targets: list[str], scrape_interval_s: float = 1.0) -> None:
+    def __init__(
+        self, binary: str, workdir: Path, targets: list[str], scrape_interval_s: float = 1.0
+    ) -> None:
         self.binary = binary
         self.workdir = workdir
         self.targets = list(targets)
@@ -79,7 +81,11 @@ class PrometheusServer:
         self.process: subprocess.Popen[bytes] | None = None
         interval = f"{int(scrape_interval_s * 1000)}ms"
         config = {
-            "global": {"scrape_interval": interval, "evaluation_interval": interval, "scrape_timeout": interval},
+            "global": {
+                "scrape_interval": interval,
+                "evaluation_interval": interval,
+                "scrape_timeout": interval,
+            },
             "scrape_configs": [
                 {
                     "job_name": "emulator",
@@ -95,7 +101,7 @@ class PrometheusServer:
     def start(self, timeout_s: float = 20.0) -> PrometheusServer:
         if self.process is not None and self.process.poll() is None:
             return self
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [
                 self.binary,
@@ -167,7 +173,9 @@ class PrometheusServer:
                 if predicate(last):
                     return last
             time.sleep(0.25)
-        raise AssertionError(f"prometheus: {expr!r} did not satisfy the condition within {timeout_s} s (last {last})")
+        raise AssertionError(
+            f"prometheus: {expr!r} did not satisfy the condition within {timeout_s} s (last {last})"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -183,7 +183,9 @@ def test_some_fail_with_scale_down_holds_but_scale_up_proceeds() -> None:
 
 
 def test_max_over_valid_metrics() -> None:
-    reps, ok = combine_metric_proposals(np.array([[3, 6, 99]]), np.array([[True, True, False]]), np.array([2]))
+    reps, ok = combine_metric_proposals(
+        np.array([[3, 6, 99]]), np.array([[True, True, False]]), np.array([2])
+    )
     assert ok[0] and reps[0] == 6
 
 
@@ -204,14 +206,18 @@ def test_homogeneous_vectorised_path_matches_per_pod_calculator() -> None:
     oks = np.empty(n, dtype=bool)
     for tgt in np.unique(target):
         sel = target == tgt
-        r, o = utilization_proposal_homogeneous(ready[sel], unready[sel], usage[sel], request, int(tgt), cur[sel])
+        r, o = utilization_proposal_homogeneous(
+            ready[sel], unready[sel], usage[sel], request, int(tgt), cur[sel]
+        )
         reps[sel], oks[sel] = r, o
     checked = 0
     for i in range(n):
         status = [R] * ready[i] + [U] * unready[i]
         usages = [usage[i]] * ready[i] + [0] * unready[i]
         try:
-            expected = replicas_for_utilization(usages, [request] * len(status), status, int(target[i]), int(cur[i]))
+            expected = replicas_for_utilization(
+                usages, [request] * len(status), status, int(target[i]), int(cur[i])
+            )
         except MetricUnavailable:
             assert not oks[i]
             continue

@@ -14,7 +14,9 @@ from rlscale.policies.base import Policy
 from rlscale.policies.hpa import HPABehavior, HPANormalizer, HPAPolicy, ScalingPolicy, ScalingRules
 
 
-def act(policy: HPAPolicy, t: float, cur: int, util: float, ready: int | None = None, pending: int = 0) -> int:
+def act(
+    policy: HPAPolicy, t: float, cur: int, util: float, ready: int | None = None, pending: int = 0
+) -> int:
     s = make_signals(
         time_s=t,
         desired_replicas=cur,
@@ -36,8 +38,12 @@ def test_is_a_policy(service: ServiceSpec) -> None:
     assert p.name == "hpa" and p.num_envs == 1
 
 
-@pytest.mark.parametrize(("cur", "util", "path_a", "path_b"), [(1, 10.0, 4, 5), (3, 2.5, 6, 7), (10, 2.5, 20, 20)])
-def test_scale_up_caps_both_paths(service: ServiceSpec, cur: int, util: float, path_a: int, path_b: int) -> None:
+@pytest.mark.parametrize(
+    ("cur", "util", "path_a", "path_b"), [(1, 10.0, 4, 5), (3, 2.5, 6, 7), (10, 2.5, 20, 20)]
+)
+def test_scale_up_caps_both_paths(
+    service: ServiceSpec, cur: int, util: float, path_a: int, path_b: int
+) -> None:
     assert act(hpa(service), 0.0, cur, util) == path_a
     assert act(hpa(service, behavior="default"), 0.0, cur, util) == path_b
 
@@ -203,7 +209,12 @@ def test_batch_matches_independent_runs(service: ServiceSpec) -> None:
             pending = rng.integers(0, 3, n)
             ready = np.maximum(cur - pending, 0)
             s = make_signals(
-                n, time_s=15.0 * k, desired_replicas=cur, ready_replicas=ready, pending_replicas=pending, cpu_utilization=util
+                n,
+                time_s=15.0 * k,
+                desired_replicas=cur,
+                ready_replicas=ready,
+                pending_replicas=pending,
+                cpu_utilization=util,
             )
             out = batched.act(s)
             expected = [int(singles[i].act(s.select(i))[0]) for i in range(n)]

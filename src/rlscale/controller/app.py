@@ -18,6 +18,7 @@ from typing import Any
 from rlscale.controller.client import PolicyClient, RemotePolicy, validate_http_url
 from rlscale.controller.decision_log import DecisionLog
 from rlscale.controller.loop import DEFAULT_REQUIRED_SIGNALS, Controller
+from rlscale.controller.policy_loader import ReloadingPolicy
 from rlscale.controller.telemetry import ControllerMetrics
 from rlscale.core.clock import Clock, SystemClock
 from rlscale.core.signals import ScalingSignals
@@ -60,10 +61,16 @@ class RunConfig:
     max_step_down_pods: int | None = None
     max_step_down_percent: float | None = None
     fallback_hpa: bool = True
+    fallback_policy: str = "hpa"  # the spec of the HPA the guard falls back to (e.g. hpa:target=70)
     required_signals: tuple[str, ...] = DEFAULT_REQUIRED_SIGNALS
     prometheus_timeout_s: float = 2.0
+    api_timeout_s: float = 5.0  # one Kubernetes API request
+    api_max_attempts: int = 5  # retries on 409 conflicts and transient 5xx, with backoff
     max_decisions: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    policy_retry_s: float = 30.0  # how often a policy whose checkpoint failed to load is retried
+    #: PromQL overrides per signal and ``window`` (MetricQueries fields; defaults for the usual exporters)
+    metric_queries: dict[str, Any] = field(default_factory=dict)
+    staleness_s: float = 60.0
 
     def validate(self) -> RunConfig:
         problems = []
@@ -90,6 +97,7 @@ class RunConfig:
             ("--slo", self.slo_latency_s),
             ("--prometheus-timeout", self.prometheus_timeout_s),
             ("--server-timeout", self.server_timeout_s),
+            ("--api-timeout", self.api_timeout_s),
         ):
             if not (math.isfinite(value) and value > 0):
                 problems.append(f"{flag} must be a positive number, got {value}")
@@ -108,6 +116,14 @@ class RunConfig:
             self.rate_limits()
         except ValueError as exc:
             problems.append(f"--max-step-*: {exc}")
+        try:
+            from rlscale.controller.metrics_source import MetricQueries
+
+            MetricQueries.from_dict(self.metric_queries, "--metric-queries")
+        except ValueError as exc:
+            problems.append(str(exc))
+        if not self.staleness_s > 0:
+            problems.append(f"--staleness must be > 0, got {self.staleness_s}")
         if self.max_decisions is not None and self.max_decisions < 1:
             problems.append(f"--max-decisions must be >= 1, got {self.max_decisions}")
         if problems:
@@ -138,13 +154,48 @@ class RunConfig:
         )
 
 
-def load_policy(spec_text: str, service: ServiceSpec) -> Policy:
-    """A local policy from a spec string (``hpa``, ``keda:...``, ``learned:PATH``...), or a
-    ValueError naming the problem (unknown policy, corrupt or mismatched checkpoint)."""
+def read_metric_queries(path: str | None, window: str | None = None) -> dict[str, Any]:
+    """The ``--metric-queries`` JSON file (an object of MetricQueries fields) plus ``--metric-window``."""
+    import json
+
+    queries: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ValueError(f"--metric-queries {path}: {exc.strerror or exc}") from exc
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--metric-queries {path}:{exc.lineno}: not JSON ({exc.msg})") from exc
+        if not isinstance(data, dict):
+            raise ValueError(f"--metric-queries {path}: must be a JSON object of signal -> PromQL")
+        queries.update(data)
+    if window is not None:
+        queries["window"] = window
+    return queries
+
+
+def load_policy(spec_text: str, service: ServiceSpec, *, reloading: bool = False, retry_s: float = 30.0) -> Policy:
+    """A local policy from a spec string (``hpa``, ``keda:...``, ``learned:PATH``...).
+
+    An unknown policy or bad parameters raise a ValueError naming ``--policy``. With
+    ``reloading``, a corrupt or mismatched checkpoint does not: the policy is returned
+    unloaded, raises on ``act`` (the guard falls back to the HPA) and is retried every
+    ``retry_s`` (see :mod:`rlscale.controller.policy_loader`).
+    """
     from rlscale.policies import build_policy, parse_policy_spec
 
     try:
-        return build_policy(parse_policy_spec(spec_text), service, 1)
+        parsed = parse_policy_spec(spec_text)
+    except (ValueError, KeyError) as exc:
+        raise ValueError(f"--policy {spec_text!r}: {exc}") from exc
+
+    def factory() -> Policy:
+        return build_policy(parsed, service, 1)
+
+    try:
+        if reloading:
+            return ReloadingPolicy(factory, service, name=spec_text, retry_s=retry_s)
+        return factory()
     except (ValueError, KeyError, OSError) as exc:
         raise ValueError(f"--policy {spec_text!r}: {exc}") from exc
 
@@ -152,15 +203,27 @@ def load_policy(spec_text: str, service: ServiceSpec) -> Policy:
 def make_actuator(config: RunConfig) -> Any:
     from rlscale.controller.actuator import ScaleActuator
 
+    kwargs: dict[str, Any] = {
+        "min_replicas": config.min_replicas,
+        "max_replicas": config.max_replicas,
+        "dry_run": config.dry_run,
+        "request_timeout_s": config.api_timeout_s,
+        "max_attempts": config.api_max_attempts,
+    }
     if config.kubeconfig == IN_CLUSTER:
-        return ScaleActuator.in_cluster(dry_run=False)
-    return ScaleActuator.from_kubeconfig(config.kubeconfig, dry_run=False)
+        return ScaleActuator.from_config(None, in_cluster=True, **kwargs)
+    return ScaleActuator.from_config(config.kubeconfig, **kwargs)
 
 
 def make_source(config: RunConfig) -> Any:
-    from rlscale.controller.metrics_source import PrometheusSource
+    from rlscale.controller.metrics_source import MetricQueries, PrometheusSource
 
-    return PrometheusSource(config.prometheus_url, timeout_s=config.prometheus_timeout_s)
+    return PrometheusSource(
+        config.prometheus_url,
+        MetricQueries.from_dict(config.metric_queries, "--metric-queries"),
+        timeout_s=config.prometheus_timeout_s,
+        staleness_s=config.staleness_s,
+    )
 
 
 def build_controller(
@@ -179,8 +242,8 @@ def build_controller(
         client = PolicyClient(config.server_url, token=config.server_token, timeout_s=config.server_timeout_s)
         policy: Any = RemotePolicy(client, spec, target=f"{config.namespace}/{config.deployment}")
     else:
-        policy = load_policy(config.policy, spec)
-    fallback = load_policy("hpa", spec) if config.fallback_hpa else None
+        policy = load_policy(config.policy, spec, reloading=True, retry_s=config.policy_retry_s)
+    fallback = load_policy(config.fallback_policy, spec) if config.fallback_hpa else None
     guard = Guard(
         GuardConfig(
             min_replicas=config.min_replicas,

@@ -30,10 +30,9 @@ CRD_NAME = f"{PLURAL}.{GROUP}"
 
 #: HPA defaults (kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/):
 #: 15 s sync period (--horizontal-pod-autoscaler-sync-period), 300 s scale-down
-#: stabilisation window, no scale-up stabilisation.
+#: stabilisation window.
 DEFAULT_INTERVAL_S = 15.0
 DEFAULT_SCALE_DOWN_STABILIZATION_S = 300
-DEFAULT_SCALE_UP_STABILIZATION_S = 0
 #: HPA's behaviour API caps stabilizationWindowSeconds at one hour (autoscaling/v2 validation).
 MAX_STABILIZATION_S = 3600
 
@@ -43,17 +42,41 @@ DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 #: ``:argument`` (e.g. a model path) and ``?key=value&...`` options, no whitespace.
 POLICY_PATTERN = r"^[a-z][a-z0-9_-]*([:?][^\s]*)?$"
 
-#: CR field under ``spec.metrics.queries`` -> :class:`rlscale.core.ScalingSignals` field.
-QUERY_SIGNALS: dict[str, str] = {
+#: CR field under ``spec.metrics.queries`` -> :class:`rlscale.controller.metrics_source.MetricQueries`
+#: field (PromQL templates with ``$namespace``, ``$deployment``, ``$window``).
+QUERY_FIELDS: dict[str, str] = {
     "requestRate": "request_rate_rps",
+    "cpuUsageCores": "cpu_usage_cores",
+    "cpuRequestsCores": "cpu_requests_cores",
     "cpuUtilization": "cpu_utilization",
     "latencyP95": "latency_p95_s",
     "readyReplicas": "ready_replicas",
-    "pendingReplicas": "pending_replicas",
     "desiredReplicas": "desired_replicas",
-    "backlog": "backlog_requests",
+    "pendingReplicas": "pending_replicas",
     "droppedRate": "dropped_rps",
+    "backlog": "backlog_requests",
+    "freshness": "freshness_s",
 }
+#: Signals a spec may require fresh before the guard trusts a decision (ScalingSignals fields).
+SIGNAL_NAMES: tuple[str, ...] = (
+    "request_rate_rps",
+    "cpu_utilization",
+    "latency_p95_s",
+    "ready_replicas",
+    "pending_replicas",
+    "backlog_requests",
+    "dropped_rps",
+)
+#: Same as ``rlscale.controller.loop.DEFAULT_REQUIRED_SIGNALS`` (a test keeps them equal).
+DEFAULT_REQUIRED_SIGNALS: tuple[str, ...] = ("request_rate_rps", "cpu_utilization", "ready_replicas")
+#: HPA behaviour defaults (autoscaling/v2 ``defaults.go``): scale up by at most 4 pods or
+#: 100 % per 15 s; scale-down unlimited per period (stabilisation slows it).
+DEFAULT_PERIOD_S = 15.0
+DEFAULT_SCALE_UP_PODS = 4
+DEFAULT_SCALE_UP_PERCENT = 100.0
+#: Prometheus range for rate(): four scrapes at the usual 15 s interval (metrics_source.py).
+DEFAULT_WINDOW = "1m"
+PROMETHEUS_DURATION = r"^([0-9]+(ms|s|m|h|d|w|y))+$"
 
 #: Status condition types, as the HPA reports them (autoscaling/v2 HorizontalPodAutoscalerConditionType),
 #: plus ``SpecValid`` for the operator's own spec check.
@@ -131,16 +154,7 @@ def spec_schema() -> dict[str, Any]:
                 "type": "object",
                 "required": ["latencySeconds"],
                 "properties": {
-                    "latencySeconds": _positive_number("Latency objective of the service, seconds."),
-                    "quantile": {
-                        "type": "number",
-                        "minimum": 0,
-                        "maximum": 1,
-                        "exclusiveMinimum": True,
-                        "exclusiveMaximum": True,
-                        "default": 0.95,
-                        "description": "Quantile the latency objective applies to.",
-                    },
+                    "latencySeconds": _positive_number("p95 latency objective of the service, seconds."),
                 },
             },
             "service": {
@@ -150,8 +164,12 @@ def spec_schema() -> dict[str, Any]:
                     "podCapacityRps": _positive_number(
                         "Request rate one ready pod sustains, requests/s.", default=10.0
                     ),
-                    "startupDelaySeconds": {"type": "number", "minimum": 0, "default": 45.0},
-                    "cpuRequestCores": _positive_number("CPU request of one pod, cores.", default=1.0),
+                    "startupDelaySeconds": {
+                        "type": "number",
+                        "minimum": 0,
+                        "default": 45.0,
+                        "description": "Seconds from pod creation to Ready.",
+                    },
                 },
             },
             "metrics": {
@@ -159,32 +177,62 @@ def spec_schema() -> dict[str, Any]:
                 "properties": {
                     "prometheusUrl": {
                         "type": "string",
-                        "pattern": r"^https?://[^\s]+$",
-                        "description": "Base URL of the Prometheus HTTP API.",
+                        "pattern": r"^https?://[^\s/]+(/[^\s]*)?$",
+                        "description": "Prometheus HTTP API base URL (default: the operator's --prometheus).",
                     },
                     "timeoutSeconds": _positive_number("Per-query timeout, seconds.", default=2.0),
                     "stalenessSeconds": _positive_number(
                         "Samples older than this count as missing, seconds.", default=60.0
                     ),
+                    "window": {
+                        "type": "string",
+                        "pattern": PROMETHEUS_DURATION,
+                        "default": DEFAULT_WINDOW,
+                        "description": "Range of rate() in the queries ($window).",
+                    },
                     "queries": {
                         "type": "object",
-                        "description": "PromQL per signal; unset signals use the metrics source's defaults.",
-                        "properties": {name: dict(query) for name in QUERY_SIGNALS},
+                        "description": "PromQL per signal ($namespace, $deployment, $window are substituted); "
+                        "unset ones use the defaults for kube-state-metrics, cAdvisor and http_requests_total.",
+                        "properties": {name: dict(query) for name in QUERY_FIELDS},
+                    },
+                    "requiredSignals": {
+                        "type": "array",
+                        "items": {"type": "string", "enum": list(SIGNAL_NAMES)},
+                        "default": list(DEFAULT_REQUIRED_SIGNALS),
+                        "description": "Signals that must be fresh; otherwise the guard holds.",
                     },
                 },
             },
             "behavior": {
                 "type": "object",
+                "description": "Safety guard settings (HPA behavior semantics).",
                 "properties": {
                     "scaleDownStabilizationSeconds": _int(
                         0, MAX_STABILIZATION_S, default=DEFAULT_SCALE_DOWN_STABILIZATION_S
                     ),
-                    "scaleUpStabilizationSeconds": _int(
-                        0, MAX_STABILIZATION_S, default=DEFAULT_SCALE_UP_STABILIZATION_S
+                    "periodSeconds": {
+                        "type": "number",
+                        "minimum": 0,
+                        "exclusiveMinimum": True,
+                        "maximum": 1800,
+                        "default": DEFAULT_PERIOD_S,
+                        "description": "Period of the max-step limits, seconds (HPA periodSeconds).",
+                    },
+                    "maxScaleUpPods": _int(1, default=DEFAULT_SCALE_UP_PODS),
+                    "maxScaleUpPercent": _positive_number(
+                        "Most percent added per period.", default=DEFAULT_SCALE_UP_PERCENT
                     ),
-                    "maxScaleUpStep": _int(1, description="Most replicas added per decision."),
-                    "maxScaleDownStep": _int(1, description="Most replicas removed per decision."),
-                    "onMetricsFailure": {"type": "string", "enum": ["hold", "hpa"], "default": "hold"},
+                    "maxScaleDownPods": _int(1, description="Most pods removed per period (unset: no limit)."),
+                    "maxScaleDownPercent": _positive_number(
+                        "Most percent removed per period (unset: no limit).", maximum=100
+                    ),
+                    "onPolicyFailure": {
+                        "type": "string",
+                        "enum": ["hpa", "hold"],
+                        "default": "hpa",
+                        "description": "Fall back to the HPA algorithm, or hold, when the policy fails.",
+                    },
                 },
             },
             "intervalSeconds": {
@@ -409,19 +457,21 @@ class RLAutoscalerSpec:
     policy: str = "hpa"
     target_kind: str = "Deployment"
     target_api_version: str = "apps/v1"
-    slo_quantile: float = 0.95
     pod_capacity_rps: float = 10.0
     startup_delay_s: float = 45.0
-    cpu_request_cores: float = 1.0
     prometheus_url: str | None = None
     metrics_timeout_s: float = 2.0
     metrics_staleness_s: float = 60.0
-    queries: dict[str, str] = field(default_factory=dict)  # ScalingSignals field -> PromQL
+    metrics_window: str = DEFAULT_WINDOW
+    queries: dict[str, str] = field(default_factory=dict)  # MetricQueries field -> PromQL template
+    required_signals: tuple[str, ...] = DEFAULT_REQUIRED_SIGNALS
     scale_down_stabilization_s: float = DEFAULT_SCALE_DOWN_STABILIZATION_S
-    scale_up_stabilization_s: float = DEFAULT_SCALE_UP_STABILIZATION_S
-    max_scale_up_step: int | None = None
-    max_scale_down_step: int | None = None
-    on_metrics_failure: str = "hold"
+    rate_period_s: float = DEFAULT_PERIOD_S
+    max_scale_up_pods: int | None = DEFAULT_SCALE_UP_PODS
+    max_scale_up_percent: float | None = DEFAULT_SCALE_UP_PERCENT
+    max_scale_down_pods: int | None = None
+    max_scale_down_percent: float | None = None
+    fallback_hpa: bool = True
     interval_s: float = DEFAULT_INTERVAL_S
     dry_run: bool = False
 
@@ -444,19 +494,21 @@ class RLAutoscalerSpec:
             max_replicas=int(s["maxReplicas"]),
             policy=s["policy"],
             slo_latency_s=float(s["slo"]["latencySeconds"]),
-            slo_quantile=float(s["slo"]["quantile"]),
             pod_capacity_rps=float(service["podCapacityRps"]),
             startup_delay_s=float(service["startupDelaySeconds"]),
-            cpu_request_cores=float(service["cpuRequestCores"]),
             prometheus_url=metrics.get("prometheusUrl"),
             metrics_timeout_s=float(metrics["timeoutSeconds"]),
             metrics_staleness_s=float(metrics["stalenessSeconds"]),
-            queries={QUERY_SIGNALS[k]: v for k, v in metrics.get("queries", {}).items()},
+            metrics_window=str(metrics["window"]),
+            queries={QUERY_FIELDS[k]: v for k, v in metrics.get("queries", {}).items()},
+            required_signals=tuple(metrics["requiredSignals"]),
             scale_down_stabilization_s=float(behavior["scaleDownStabilizationSeconds"]),
-            scale_up_stabilization_s=float(behavior["scaleUpStabilizationSeconds"]),
-            max_scale_up_step=behavior.get("maxScaleUpStep"),
-            max_scale_down_step=behavior.get("maxScaleDownStep"),
-            on_metrics_failure=behavior["onMetricsFailure"],
+            rate_period_s=float(behavior["periodSeconds"]),
+            max_scale_up_pods=behavior.get("maxScaleUpPods"),
+            max_scale_up_percent=behavior.get("maxScaleUpPercent"),
+            max_scale_down_pods=behavior.get("maxScaleDownPods"),
+            max_scale_down_percent=behavior.get("maxScaleDownPercent"),
+            fallback_hpa=behavior["onPolicyFailure"] == "hpa",
             interval_s=float(s["intervalSeconds"]),
             dry_run=bool(s["dryRun"]),
         )

@@ -208,10 +208,14 @@ def run_loadgen(config: LoadgenConfig) -> LoadgenReport:
     done = gevent.event.Event()
 
     class TraceShape(LoadTestShape):
-        """One pacing user for the replay's duration, then stop."""
+        """The trace's timeline: one pacing user (which reads the rate from here) until the
+        replay and its last responses are done, then stop."""
+
+        def rate_at(self, wall_s: float) -> float:
+            return schedule.rate_at(wall_s)
 
         def tick(self) -> tuple[int, float] | None:
-            return (1, 1.0) if self.get_run_time() < schedule.duration_s else None
+            return None if done.is_set() else (1, 1.0)
 
     class Pacer(FastHttpUser):
         wait_time = constant(0)
@@ -255,7 +259,7 @@ def run_loadgen(config: LoadgenConfig) -> LoadgenReport:
                         sent_at_s.append(now_s)
                         greenlets.append(gevent.spawn(self._one))
                     next_due += 1.0 if config.arrivals == "uniform" else float(rng.exponential())
-                rate = schedule.rate_at(now_s)
+                rate = self.environment.shape_class.rate_at(now_s)
                 wait_s = (next_due - due) / rate if rate > 0 else _PACER_MAX_SLEEP_S
                 gevent.sleep(min(max(wait_s, 0.0), _PACER_MAX_SLEEP_S))
             gevent.joinall(greenlets, timeout=config.timeout_s)
@@ -266,11 +270,8 @@ def run_loadgen(config: LoadgenConfig) -> LoadgenReport:
     env = Environment(user_classes=[Pacer], shape_class=TraceShape(), host=host)
     runner = env.create_local_runner()
     runner.start_shape()
-    _t=time.perf_counter()
     done.wait(timeout=schedule.duration_s + config.timeout_s + 10.0)
-    print("DBG done", time.perf_counter()-_t, start, file=sys.stderr)
     runner.quit()
-    print("DBG quit", time.perf_counter()-_t, file=sys.stderr)
     duration_s = start.get("end", schedule.duration_s)
     seconds = int(math.ceil(schedule.duration_s))
     per_second = np.bincount(np.asarray(sent_at_s, dtype=np.int64), minlength=seconds)[:seconds] if sent_at_s else []

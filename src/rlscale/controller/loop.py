@@ -80,6 +80,17 @@ def stale_signals_of(reading: Any) -> tuple[str, ...]:
     return tuple(sorted(bad))
 
 
+def _unhealthy_reasons(reading: Any) -> dict[str, str]:
+    """``{signal: why}`` for the unhealthy signals of a reading (``SourceReading.unhealthy``)."""
+    unhealthy = getattr(reading, "unhealthy", None)
+    if callable(unhealthy):
+        try:
+            return {str(k): str(v) for k, v in unhealthy().items()}
+        except Exception:
+            return {}
+    return {}
+
+
 def _unknown_signals(time_s: float, current: int) -> ScalingSignals:
     values = {name: math.nan for name in _SIGNAL_FIELDS}
     values.update(time_s=time_s, desired_replicas=float(current))
@@ -160,6 +171,7 @@ class Controller:
 
         # 2. metrics
         stale: tuple[str, ...]
+        health: dict[str, str] = {}
         try:
             reading = self.source.read(self.namespace, self.deployment)
             signals = reading.signals
@@ -167,7 +179,11 @@ class Controller:
                 raise TypeError(
                     f"metrics source returned {type(signals).__name__}, not ScalingSignals of one"
                 )
-            stale = tuple(s for s in stale_signals_of(reading) if s in self.required_signals)
+            why = _unhealthy_reasons(reading)
+            stale = tuple(
+                f"{s} ({why[s]})" if s in why else s for s in stale_signals_of(reading) if s in self.required_signals
+            )
+            health = why
         except Exception as exc:
             self.metrics.errors.labels(kind="metrics").inc()
             errors.append(f"metrics: {_describe(exc)}")
@@ -230,7 +246,7 @@ class Controller:
                 )
         if extra:
             decision = dataclasses.replace(decision, reasons=tuple(extra) + decision.reasons)
-        return self._finish(decision, started, patched=patched, errors=errors)
+        return self._finish(decision, started, patched=patched, errors=errors, health=health)
 
     def _cannot_read_scale(self, now_s: float, exc: BaseException, started: float) -> Decision:
         """Without the current replica count nothing may be written: hold (no patch)."""
@@ -246,7 +262,15 @@ class Controller:
         )
         return self._finish(decision, started, patched=False, errors=[f"scale_read: {_describe(exc)}"])
 
-    def _finish(self, decision: Decision, started: float, *, patched: bool, errors: list[str]) -> Decision:
+    def _finish(
+        self,
+        decision: Decision,
+        started: float,
+        *,
+        patched: bool,
+        errors: list[str],
+        health: dict[str, str] | None = None,
+    ) -> Decision:
         latency_s = time.perf_counter() - started
         m = self.metrics
         m.decisions.labels(target=self.target).inc()
@@ -265,6 +289,7 @@ class Controller:
                 **decision.to_dict(),
                 "patched": patched,
                 "errors": errors,
+                "unhealthy_signals": health or {},
                 "latency_s": latency_s,
                 "observation": None if self.last_observation is None else self.last_observation.tolist(),
             }

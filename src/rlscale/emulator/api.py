@@ -71,16 +71,25 @@ class KubeApi:
     # -- application ------------------------------------------------------------------
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
-        app.router.add_get("/version", lambda r: _json(dict(res.KUBERNETES_VERSION)))
+        app.router.add_get("/version", self._version)
         app.router.add_get("/healthz", self._ok)
         app.router.add_get("/readyz", self._ok)
         app.router.add_get("/livez", self._ok)
         app.router.add_get("/metrics", self._metrics)
-        app.router.add_get("/api", lambda r: _json(res.api_versions()))
-        app.router.add_get("/apis", lambda r: _json(res.api_group_list()))
+        app.router.add_get("/api", self._api_versions)
+        app.router.add_get("/apis", self._api_groups)
         app.router.add_route("*", "/api/{tail:.*}", self._core)
         app.router.add_route("*", "/apis/{tail:.*}", self._grouped)
         return app
+
+    async def _version(self, request: web.Request) -> web.Response:
+        return _json(dict(res.KUBERNETES_VERSION))
+
+    async def _api_versions(self, request: web.Request) -> web.Response:
+        return _json(res.api_versions())
+
+    async def _api_groups(self, request: web.Request) -> web.Response:
+        return _json(res.api_group_list())
 
     async def _ok(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -134,7 +143,9 @@ class KubeApi:
             return _json(group)
         return await self._dispatch(request, parts[0], parts[1], parts[2:])
 
-    async def _dispatch(self, request: web.Request, group: str, version: str, rest: list[str]) -> web.StreamResponse:
+    async def _dispatch(
+        self, request: web.Request, group: str, version: str, rest: list[str]
+    ) -> web.StreamResponse:
         if not rest:
             listing = res.api_resource_list(group, version)
             if listing is None or request.method != "GET":
@@ -161,7 +172,9 @@ class KubeApi:
                 return self._list(request, rtype, namespace)
             if method == "POST":
                 if rtype.namespaced and namespace is None:
-                    raise ApiError(405, "MethodNotAllowed", "POST to a namespaced resource needs a namespace path")
+                    raise ApiError(
+                        405, "MethodNotAllowed", "POST to a namespaced resource needs a namespace path"
+                    )
                 obj = await self._body(request)
                 created = self.store.create(rtype, namespace, obj)
                 self._written(rtype, created)
@@ -233,7 +246,9 @@ class KubeApi:
             }
         )
 
-    async def _watch(self, request: web.Request, rtype: ResourceType, namespace: str | None) -> web.StreamResponse:
+    async def _watch(
+        self, request: web.Request, rtype: ResourceType, namespace: str | None
+    ) -> web.StreamResponse:
         predicate = self._predicate(request)
         rv_param = request.query.get("resourceVersion", "")
         timeout_s = float(request.query.get("timeoutSeconds", DEFAULT_WATCH_TIMEOUT_S))
@@ -259,7 +274,11 @@ class KubeApi:
             if since < self.store.oldest_resumable_rv:
                 await send(
                     "ERROR",
-                    status_object(410, "Expired", f"too old resource version: {since} ({self.store.oldest_resumable_rv})"),
+                    status_object(
+                        410,
+                        "Expired",
+                        f"too old resource version: {since} ({self.store.oldest_resumable_rv})",
+                    ),
                 )
                 return response
             backlog = [
@@ -312,7 +331,9 @@ class KubeApi:
         return response
 
     # -- the scale subresource --------------------------------------------------------
-    async def _scale(self, request: web.Request, rtype: ResourceType, namespace: str | None, name: str) -> web.Response:
+    async def _scale(
+        self, request: web.Request, rtype: ResourceType, namespace: str | None, name: str
+    ) -> web.Response:
         deployment = self.store.get(rtype, namespace, name)
         scale = scale_of(deployment)
         if request.method == "GET":
@@ -371,7 +392,11 @@ def _patch_rv(body: Any) -> str | None:
         return None if rv in (None, "") else str(rv)
     if isinstance(body, list):
         for op in body:
-            if isinstance(op, dict) and op.get("path") == "/metadata/resourceVersion" and op.get("op") in ("test", "replace"):
+            if (
+                isinstance(op, dict)
+                and op.get("path") == "/metadata/resourceVersion"
+                and op.get("op") in ("test", "replace")
+            ):
                 return str(op.get("value"))
     return None
 

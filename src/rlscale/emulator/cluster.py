@@ -94,7 +94,9 @@ def rise_and_fall_load(low_rps: float, peak_rps: float, period_s: float) -> Load
     return lambda t_s: low_rps + (peak_rps - low_rps) * math.sin(math.pi * t_s / period_s) ** 2
 
 
-def trace_load(rate_rps: np.ndarray, interval_s: float, *, peak_rps: float | None = None, loop: bool = True) -> LoadCurve:
+def trace_load(
+    rate_rps: np.ndarray, interval_s: float, *, peak_rps: float | None = None, loop: bool = True
+) -> LoadCurve:
     """Linear interpolation of a per-interval rate series (e.g. ``Trace.rate_rps``), optionally
     rescaled so its maximum is ``peak_rps``; loops at the end unless ``loop=False``."""
     rate = np.asarray(rate_rps, dtype=np.float64).reshape(-1)
@@ -213,7 +215,9 @@ class Cluster:
             if self.store.peek(res.DEPLOYMENTS, svc.namespace, svc.name) is None:
                 self._writing = True
                 try:
-                    self.store.create(res.DEPLOYMENTS, svc.namespace, self._deployment_manifest(svc, replicas))
+                    self.store.create(
+                        res.DEPLOYMENTS, svc.namespace, self._deployment_manifest(svc, replicas)
+                    )
                 finally:
                     self._writing = False
             self._reconcile_pods(state, initial=True)
@@ -224,7 +228,11 @@ class Cluster:
             self.store.create(
                 res.NAMESPACES,
                 None,
-                {"metadata": {"name": namespace}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}},
+                {
+                    "metadata": {"name": namespace},
+                    "spec": {"finalizers": ["kubernetes"]},
+                    "status": {"phase": "Active"},
+                },
             )
 
     @staticmethod
@@ -250,7 +258,10 @@ class Cluster:
             "spec": {
                 "replicas": int(replicas),
                 "selector": {"matchLabels": labels},
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+                "strategy": {
+                    "type": "RollingUpdate",
+                    "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+                },
                 "template": {"metadata": {"labels": labels}, "spec": {"containers": [self._container(svc)]}},
             },
         }
@@ -340,7 +351,9 @@ class Cluster:
         container: JsonObj = {
             "name": svc.name,
             "image": CONTAINER_IMAGE,
-            "imageID": f"docker.io/{CONTAINER_IMAGE}@sha256:{hashlib.sha256(CONTAINER_IMAGE.encode()).hexdigest()}" if pod.ready else "",
+            "imageID": f"docker.io/{CONTAINER_IMAGE}@sha256:{hashlib.sha256(CONTAINER_IMAGE.encode()).hexdigest()}"
+            if pod.ready
+            else "",
             "ready": pod.ready,
             "restartCount": 0,
         }
@@ -360,7 +373,7 @@ class Cluster:
             ],
             "containerStatuses": [container],
             "hostIP": "10.0.0.1",
-            "podIP": "10.244.0.%d" % (abs(hash(pod.name)) % 250 + 2),
+            "podIP": f"10.244.0.{int(hashlib.sha1(pod.name.encode()).hexdigest(), 16) % 250 + 2}",
             "qosClass": "Burstable",
         }
 
@@ -388,7 +401,13 @@ class Cluster:
         if dep.get("status") != status:
             self._writing = True
             try:
-                self.store.replace(res.DEPLOYMENTS, state.svc.namespace, state.svc.name, {"status": status}, subresource="status")
+                self.store.replace(
+                    res.DEPLOYMENTS,
+                    state.svc.namespace,
+                    state.svc.name,
+                    {"status": status},
+                    subresource="status",
+                )
             finally:
                 self._writing = False
 
@@ -476,10 +495,14 @@ class Cluster:
                 labels=["namespace", "pod", "container", "image", "node"],
             )
             spec_rep = GaugeMetricFamily(
-                "kube_deployment_spec_replicas", "Number of desired pods for a deployment.", labels=["namespace", "deployment"]
+                "kube_deployment_spec_replicas",
+                "Number of desired pods for a deployment.",
+                labels=["namespace", "deployment"],
             )
             st_rep = GaugeMetricFamily(
-                "kube_deployment_status_replicas", "The number of replicas per deployment.", labels=["namespace", "deployment"]
+                "kube_deployment_status_replicas",
+                "The number of replicas per deployment.",
+                labels=["namespace", "deployment"],
             )
             st_ready = GaugeMetricFamily(
                 "kube_deployment_status_replicas_ready",
@@ -497,13 +520,17 @@ class Cluster:
                 labels=["namespace", "pod", "container", "node", "resource", "unit"],
             )
             pod_ready = GaugeMetricFamily(
-                "kube_pod_status_ready", "Describes whether the pod is ready to serve requests.", labels=["namespace", "pod", "condition"]
+                "kube_pod_status_ready",
+                "Describes whether the pod is ready to serve requests.",
+                labels=["namespace", "pod", "condition"],
             )
             pod_phase = GaugeMetricFamily(
                 "kube_pod_status_phase", "The pods current phase.", labels=["namespace", "pod", "phase"]
             )
             http_total = CounterMetricFamily(
-                "http_requests_total", "Requests received by the service's ingress.", labels=["namespace", "service"]
+                "http_requests_total",
+                "Requests received by the service's ingress.",
+                labels=["namespace", "service"],
             )
             http_dropped = CounterMetricFamily(
                 "http_requests_dropped_total",
@@ -511,9 +538,13 @@ class Cluster:
                 labels=["namespace", "service"],
             )
             hist = HistogramMetricFamily(
-                "http_request_duration_seconds", "Latency of served requests.", labels=["namespace", "service"]
+                "http_request_duration_seconds",
+                "Latency of served requests.",
+                labels=["namespace", "service"],
             )
-            sim_time = GaugeMetricFamily("rlscale_emulator_sim_time_seconds", "Simulated seconds since start.")
+            sim_time = GaugeMetricFamily(
+                "rlscale_emulator_sim_time_seconds", "Simulated seconds since start."
+            )
             sim_time.add_metric([], self.sim_time_s)
             offered_g = GaugeMetricFamily(
                 "rlscale_emulator_offered_load_rps",
@@ -530,9 +561,15 @@ class Cluster:
                 st_ready.add_metric([ns, name], ready_n)
                 st_avail.add_metric([ns, name], ready_n)
                 offered_g.add_metric([ns, name], state.offered_now_rps)
-                mem_per_pod = spec.memory_request_gib * 2**30 * (0.6 + 0.2 * (out.cpu_cores_per_ready_pod if out else 0.0))
+                mem_per_pod = (
+                    spec.memory_request_gib
+                    * 2**30
+                    * (0.6 + 0.2 * (out.cpu_cores_per_ready_pod if out else 0.0))
+                )
                 for pod in state.pods:
-                    requests.add_metric([ns, pod.name, name, NODE_NAME, "cpu", "core"], spec.cpu_request_cores)
+                    requests.add_metric(
+                        [ns, pod.name, name, NODE_NAME, "cpu", "core"], spec.cpu_request_cores
+                    )
                     requests.add_metric(
                         [ns, pod.name, name, NODE_NAME, "memory", "byte"], spec.memory_request_gib * 2**30
                     )
@@ -548,11 +585,18 @@ class Cluster:
                         cpu.add_metric(labels, pod.cpu_seconds + rate * elapsed)
                         mem.add_metric(labels, mem_per_pod)
                 served = out.served_rps if out else 0.0
-                http_total.add_metric([ns, name], state.requests_total + (out.offered_rps if out else 0.0) * elapsed)
-                http_dropped.add_metric([ns, name], state.dropped_total + (out.dropped_rps if out else 0.0) * elapsed)
+                http_total.add_metric(
+                    [ns, name], state.requests_total + (out.offered_rps if out else 0.0) * elapsed
+                )
+                http_dropped.add_metric(
+                    [ns, name], state.dropped_total + (out.dropped_rps if out else 0.0) * elapsed
+                )
                 count = state.latency_count + served * elapsed
                 buckets = [
-                    (_le(bound), state.bucket_totals[i] + served * (out.bucket_fractions[i] if out else 0.0) * elapsed)
+                    (
+                        _le(bound),
+                        state.bucket_totals[i] + served * (out.bucket_fractions[i] if out else 0.0) * elapsed,
+                    )
                     for i, bound in enumerate(LATENCY_BUCKETS_S)
                 ]
                 buckets.append(("+Inf", count))
@@ -581,3 +625,44 @@ class Cluster:
 
 def _le(bound: float) -> str:
     return repr(float(bound))
+
+
+#: Where a trace's peak lands by default: this fraction of the service's capacity at
+#: max_replicas (DESIGN.md §3: traces are rescaled to the service, peak → a stated fraction
+#: of max_replicas capacity), leaving headroom so a good scaler can keep up.
+DEFAULT_PEAK_FRACTION = 0.8
+
+
+def make_service(
+    name: str = "web",
+    preset: str = "fast",
+    *,
+    namespace: str = "default",
+    trace: str | None = None,
+    load_rps: float | None = None,
+    peak_fraction: float = DEFAULT_PEAK_FRACTION,
+    wave_period_s: float = 600.0,
+    initial_replicas: int | None = None,
+) -> EmulatedService:
+    """One service from CLI-style options. Load, in order: a constant ``load_rps``; a ``trace``
+    (a name, ``synthetic:...`` spec or CSV path for :func:`rlscale.workload.registry.get_trace`)
+    rescaled so its peak is ``peak_fraction`` of capacity at max_replicas; else a
+    rising-and-falling wave between 10 % and ``peak_fraction`` of that capacity."""
+    params = replace(resolve_params(preset), spec=replace(resolve_params(preset).spec, name=name))
+    if not 0 < peak_fraction <= 2:
+        raise ValueError(f"peak_fraction must be in (0, 2], got {peak_fraction}")
+    peak = peak_fraction * params.spec.pod_capacity_rps * params.spec.max_replicas
+    if load_rps is not None:
+        load = constant_load(load_rps)
+    elif trace is not None:
+        from rlscale.workload.registry import get_trace
+
+        tr = get_trace(trace)
+        load = trace_load(tr.rate_rps, tr.interval_s, peak_rps=peak)
+    else:
+        load = rise_and_fall_load(
+            0.1 * params.spec.pod_capacity_rps * params.spec.max_replicas, peak, wave_period_s
+        )
+    return EmulatedService(
+        name=name, params=params, load=load, namespace=namespace, initial_replicas=initial_replicas
+    )

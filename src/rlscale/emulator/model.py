@@ -114,9 +114,16 @@ class ServiceModel:
             )
             fractions = tuple(float(f) for f in np.clip(1.0 - surv, 0.0, 1.0))
             mean = base + 0.5 * width + 1.0 / mu + (wait_prob / wait_rate if wait_prob > 0 else 0.0)
-            grid = np.linspace(0.0, base + width + 20.0 / mu + (20.0 / wait_rate if wait_prob > 0 else 0.0), 4096)
+            grid = np.linspace(
+                0.0, base + width + 20.0 / mu + (20.0 / wait_rate if wait_prob > 0 else 0.0), 4096
+            )
             s = latency_survival_params(
-                grid, np.asarray(base), np.asarray(width), np.asarray(wait_prob), np.asarray(wait_rate), np.asarray(mu)
+                grid,
+                np.asarray(base),
+                np.asarray(width),
+                np.asarray(wait_prob),
+                np.asarray(wait_rate),
+                np.asarray(mu),
             )
             p95 = float(grid[min(int(np.searchsorted(-s, -0.05)), grid.size - 1)])
         else:

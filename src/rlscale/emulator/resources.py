@@ -16,7 +16,9 @@ from rlscale.emulator.store import ApiError, JsonObj, ResourceType
 NAMESPACES = ResourceType("", "v1", "namespaces", "Namespace", False, "namespace", ("ns",), ("status",))
 PODS = ResourceType("", "v1", "pods", "Pod", True, "pod", ("po",), ("status",))
 CORE_EVENTS = ResourceType("", "v1", "events", "Event", True, "event", ("ev",))
-DEPLOYMENTS = ResourceType("apps", "v1", "deployments", "Deployment", True, "deployment", ("deploy",), ("scale", "status"))
+DEPLOYMENTS = ResourceType(
+    "apps", "v1", "deployments", "Deployment", True, "deployment", ("deploy",), ("scale", "status")
+)
 LEASES = ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True, "lease")
 EVENTS_V1 = ResourceType("events.k8s.io", "v1", "events", "Event", True, "event", ("ev",))
 CRDS = ResourceType(
@@ -53,7 +55,12 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
 )
 
 #: The version string /version reports: the Kubernetes minor the emulated API follows.
-KUBERNETES_VERSION = {"major": "1", "minor": "30", "gitVersion": "v1.30.0-rlscale-emulator", "platform": "linux/amd64"}
+KUBERNETES_VERSION = {
+    "major": "1",
+    "minor": "30",
+    "gitVersion": "v1.30.0-rlscale-emulator",
+    "platform": "linux/amd64",
+}
 
 
 def find_type(group: str, version: str, plural: str) -> ResourceType | None:
@@ -203,7 +210,9 @@ def _merge_key(items: list[Any]) -> str | None:
 def _merge_list(current: list[Any], patch: list[Any], key: str | None) -> list[Any]:
     result = copy.deepcopy(current)
     for item in patch:
-        index = next((i for i, c in enumerate(result) if isinstance(c, dict) and c.get(key) == item.get(key)), None)
+        index = next(
+            (i for i, c in enumerate(result) if isinstance(c, dict) and c.get(key) == item.get(key)), None
+        )
         if item.get("$patch") == "delete":
             if index is not None:
                 result.pop(index)
@@ -224,7 +233,9 @@ def json_patch(target: Any, operations: Any) -> Any:
     try:
         return jsonpatch.apply_patch(target, operations)
     except jsonpatch.JsonPatchTestFailed as exc:
-        raise ApiError(422, "Invalid", f"the server rejected our request due to an error in our request: {exc}") from exc
+        raise ApiError(
+            422, "Invalid", f"the server rejected our request due to an error in our request: {exc}"
+        ) from exc
     except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:  # type: ignore[attr-defined]
         raise ApiError(422, "Invalid", f"json patch could not be applied: {exc}") from exc
 

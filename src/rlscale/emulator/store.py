@@ -248,7 +248,9 @@ class ObjectStore:
             raise conflict(rtype, name)
         if meta.get("name") not in (None, name):
             raise ApiError(
-                400, "BadRequest", f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
+                400,
+                "BadRequest",
+                f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})",
             )
         if subresource == "status":
             new = copy.deepcopy(current)

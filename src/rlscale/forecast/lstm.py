@@ -105,7 +105,7 @@ class LSTMForecaster:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)  # seed 000: grad-clip 1.0
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             if log_every and step % log_every == 0:
                 print(f"forecaster step {step}: loss {np.mean(losses[-log_every:]):.4f}")
         self.net.eval()

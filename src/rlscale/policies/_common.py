@@ -55,7 +55,9 @@ def clamp_replicas(values: np.ndarray, spec: ServiceSpec) -> np.ndarray:
     return np.clip(np.asarray(values, dtype=np.int64), spec.min_replicas, spec.max_replicas)
 
 
-def resolve_bounds(spec: ServiceSpec, min_replicas: int | None, max_replicas: int | None, policy: str) -> tuple[int, int]:
+def resolve_bounds(
+    spec: ServiceSpec, min_replicas: int | None, max_replicas: int | None, policy: str
+) -> tuple[int, int]:
     lo = spec.min_replicas if min_replicas is None else int(min_replicas)
     hi = spec.max_replicas if max_replicas is None else int(max_replicas)
     if not 0 <= lo <= hi:

@@ -138,7 +138,9 @@ def replicas_for_utilization(
         raise ValueError(f"replicas_for_utilization: {usage.shape[0]} usages but {request.shape[0]} requests")
     st = _statuses(status, n, "replicas_for_utilization")
     if target_utilization_pct <= 0:
-        raise ValueError(f"replicas_for_utilization: target_utilization_pct must be > 0, got {target_utilization_pct}")
+        raise ValueError(
+            f"replicas_for_utilization: target_utilization_pct must be > 0, got {target_utilization_pct}"
+        )
     if n == 0:
         raise MetricUnavailable("no pods returned by selector while calculating replica count")
     ready = st == PodStatus.READY
@@ -176,7 +178,9 @@ def replicas_for_utilization(
     if tolerances.is_within(new_ratio) or (ratio < 1.0 < new_ratio) or (ratio > 1.0 > new_ratio):
         return MetricProposal(current_replicas, utilization, ratio)
     new_replicas = math.ceil(new_ratio * int(counted.sum()))
-    if (new_ratio < 1.0 and new_replicas > current_replicas) or (new_ratio > 1.0 and new_replicas < current_replicas):
+    if (new_ratio < 1.0 and new_replicas > current_replicas) or (
+        new_ratio > 1.0 and new_replicas < current_replicas
+    ):
         return MetricProposal(current_replicas, utilization, ratio)
     return MetricProposal(new_replicas, utilization, ratio)
 
@@ -231,7 +235,9 @@ def replicas_for_average_value(
     if tolerances.is_within(new_ratio) or (ratio < 1.0 < new_ratio) or (ratio > 1.0 > new_ratio):
         return MetricProposal(current_replicas, avg, ratio)
     new_replicas = math.ceil(new_ratio * n_counted)
-    if (new_ratio < 1.0 and new_replicas > current_replicas) or (new_ratio > 1.0 and new_replicas < current_replicas):
+    if (new_ratio < 1.0 and new_replicas > current_replicas) or (
+        new_ratio > 1.0 and new_replicas < current_replicas
+    ):
         return MetricProposal(current_replicas, avg, ratio)
     return MetricProposal(new_replicas, avg, ratio)
 
@@ -254,7 +260,11 @@ def replicas_for_external_average_value(
 
 
 def replicas_for_value(
-    value_milli: int, target_milli: int, current_replicas: int, ready_pods: int, tolerances: Tolerances = Tolerances()
+    value_milli: int,
+    target_milli: int,
+    current_replicas: int,
+    ready_pods: int,
+    tolerances: Tolerances = Tolerances(),
 ) -> MetricProposal:
     """Object / External ``Value`` target (``getUsageRatioReplicaCount``):
     ``desired = ceil(ratio·readyPods)`` outside tolerance; from 0 replicas ``ceil(ratio)``."""
@@ -278,7 +288,9 @@ def combine_metric_proposals(
     p = np.asarray(proposals, dtype=np.int64)
     v = np.asarray(valid, dtype=bool)
     if p.ndim != 2 or p.shape != v.shape:
-        raise ValueError(f"combine_metric_proposals: proposals {p.shape} and valid {v.shape} must be equal 2-D shapes")
+        raise ValueError(
+            f"combine_metric_proposals: proposals {p.shape} and valid {v.shape} must be equal 2-D shapes"
+        )
     best = np.where(v, p, np.iinfo(np.int64).min).max(axis=1)
     n_invalid = (~v).sum(axis=1)
     ok = ~((n_invalid >= p.shape[1]) | ((n_invalid > 0) & (best < np.asarray(spec_replicas, dtype=np.int64))))
@@ -370,9 +382,13 @@ class HPANormalizer:
         if num_envs <= 0:
             raise ValueError(f"HPANormalizer: num_envs must be > 0, got {num_envs}")
         if not 0 <= min_replicas <= max_replicas:
-            raise ValueError(f"HPANormalizer: need 0 <= min_replicas <= max_replicas, got {min_replicas}..{max_replicas}")
+            raise ValueError(
+                f"HPANormalizer: need 0 <= min_replicas <= max_replicas, got {min_replicas}..{max_replicas}"
+            )
         if not 0 <= downscale_stabilization_s <= HPA_MAX_STABILIZATION_S:
-            raise ValueError(f"HPANormalizer: downscale_stabilization_s must be in [0, 3600], got {downscale_stabilization_s}")
+            raise ValueError(
+                f"HPANormalizer: downscale_stabilization_s must be in [0, 3600], got {downscale_stabilization_s}"
+            )
         self.num_envs = num_envs
         self.min_replicas = int(min_replicas)
         self.max_replicas = int(max_replicas)
@@ -441,21 +457,29 @@ class HPANormalizer:
         return out
 
     # Path A --------------------------------------------------------------------------------
-    def _normalize_path_a(self, rows: np.ndarray, now: np.ndarray, cur: np.ndarray, prop: np.ndarray) -> np.ndarray:
+    def _normalize_path_a(
+        self, rows: np.ndarray, now: np.ndarray, cur: np.ndarray, prop: np.ndarray
+    ) -> np.ndarray:
         cutoff = now - self.downscale_stabilization_s
         # not Before(cutoff): a sample exactly window-old still counts. With a zero window the
         # Go code's initial recommendation of this same reconcile is nanoseconds older than the
         # cutoff, so nothing but the proposal counts; equal simulated timestamps must not.
         inside = self._recs.in_window(rows, cutoff, inclusive=self.downscale_stabilization_s > 0)
-        stabilized = np.maximum(prop, np.where(inside, self._recs.values[rows], np.iinfo(np.int64).min).max(axis=1))
+        stabilized = np.maximum(
+            prop, np.where(inside, self._recs.values[rows], np.iinfo(np.int64).min).max(axis=1)
+        )
         self._recs.store(rows, now, prop, cutoff)
         # convertDesiredReplicasWithRules: int32(max(2·cur, 4)) then min with maxReplicas.
         up_limit = np.maximum(HPA_SCALE_UP_LIMIT_FACTOR * cur, HPA_SCALE_UP_LIMIT_MINIMUM).astype(np.int64)
         max_allowed = np.minimum(up_limit, self.max_replicas)
-        return np.where(stabilized < self.min_replicas, self.min_replicas, np.minimum(stabilized, max_allowed))
+        return np.where(
+            stabilized < self.min_replicas, self.min_replicas, np.minimum(stabilized, max_allowed)
+        )
 
     # Path B --------------------------------------------------------------------------------
-    def _normalize_path_b(self, rows: np.ndarray, now: np.ndarray, cur: np.ndarray, prop: np.ndarray) -> np.ndarray:
+    def _normalize_path_b(
+        self, rows: np.ndarray, now: np.ndarray, cur: np.ndarray, prop: np.ndarray
+    ) -> np.ndarray:
         assert self.behavior is not None
         imin, imax = np.iinfo(np.int64).min, np.iinfo(np.int64).max
         vals = self._recs.values[rows]
@@ -477,11 +501,15 @@ class HPANormalizer:
             out = np.where(down, np.maximum(stabilized, np.maximum(floor, self.min_replicas)), out)
         return out
 
-    def _changes_in_period(self, ring: TimedRing, rows: np.ndarray, now: np.ndarray, period_s: float) -> np.ndarray:
+    def _changes_in_period(
+        self, ring: TimedRing, rows: np.ndarray, now: np.ndarray, period_s: float
+    ) -> np.ndarray:
         inside = ring.in_window(rows, now - period_s, inclusive=False)  # After(cutoff)
         return np.where(inside, ring.values[rows], 0).sum(axis=1)
 
-    def _rate_limit(self, rows: np.ndarray, now: np.ndarray, cur: np.ndarray, rules: ScalingRules, up: bool) -> np.ndarray:
+    def _rate_limit(
+        self, rows: np.ndarray, now: np.ndarray, cur: np.ndarray, rules: ScalingRules, up: bool
+    ) -> np.ndarray:
         """``calculateScaleUpLimitWithScalingRules`` / ``calculateScaleDownLimitWithBehaviors``."""
         if rules.select_policy == "Disabled":
             return cur.copy()
@@ -592,7 +620,9 @@ class HPAPolicy:
         if not 0 < target_utilization_pct:
             raise ValueError(f"hpa: target_utilization_pct must be > 0, got {target_utilization_pct}")
         if int(target_utilization_pct) != target_utilization_pct:
-            raise ValueError(f"hpa: target_utilization_pct is a whole percent (int32 in the API), got {target_utilization_pct}")
+            raise ValueError(
+                f"hpa: target_utilization_pct is a whole percent (int32 in the API), got {target_utilization_pct}"
+            )
         if not sync_period_s > 0:
             raise ValueError(f"hpa: sync_period_s must be > 0, got {sync_period_s}")
         if behavior == "nil":
@@ -600,7 +630,9 @@ class HPAPolicy:
         elif behavior == "default":
             behavior = HPABehavior()
         elif behavior is not None and not isinstance(behavior, HPABehavior):
-            raise ValueError(f"hpa: behavior must be None, 'nil', 'default' or an HPABehavior, got {behavior!r}")
+            raise ValueError(
+                f"hpa: behavior must be None, 'nil', 'default' or an HPABehavior, got {behavior!r}"
+            )
         self.spec = spec
         self.num_envs = int(num_envs)
         self.target_utilization_pct = int(target_utilization_pct)
@@ -612,7 +644,9 @@ class HPAPolicy:
         self.min_replicas, self.max_replicas = resolve_bounds(spec, min_replicas, max_replicas, "hpa")
         self.request_millicores = round(spec.cpu_request_cores * 1000)
         if self.request_millicores <= 0:
-            raise ValueError(f"hpa: spec.cpu_request_cores must be > 0 for a Utilization target, got {spec.cpu_request_cores}")
+            raise ValueError(
+                f"hpa: spec.cpu_request_cores must be > 0 for a Utilization target, got {spec.cpu_request_cores}"
+            )
         self.normalizer = HPANormalizer(
             self.num_envs, self.min_replicas, self.max_replicas, behavior, downscale_stabilization_s
         )
@@ -636,7 +670,9 @@ class HPAPolicy:
         cur = current_replicas(signals)
         util = np.asarray(signals.cpu_utilization, dtype=np.float64)
         finite = np.isfinite(util)
-        usage_m = np.where(finite, np.rint(np.where(finite, util, 0.0) * self.request_millicores), 0).astype(np.int64)
+        usage_m = np.where(finite, np.rint(np.where(finite, util, 0.0) * self.request_millicores), 0).astype(
+            np.int64
+        )
         usage_m = np.maximum(usage_m, 0)
         replicas, ok = utilization_proposal_homogeneous(
             as_count(signals.ready_replicas),

@@ -51,7 +51,8 @@ class GuardInput:
 
     ``proposal`` is whatever the policy returned (an int, a float, an array of one, None if
     it raised); the validate step decides whether it is usable. ``stale_signals`` names the
-    signals the metrics source could not read fresh (stale, NaN, empty, timed out).
+    signals the metrics source could not read fresh, with why where known
+    (``"cpu_utilization (timeout)"``: stale, NaN, empty, timed out).
     ``fallback_proposal`` is the ``hpa`` policy's proposal on the same signals, or None
     where it could not be computed.
     """

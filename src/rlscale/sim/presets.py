@@ -117,6 +117,10 @@ def _lipari2025() -> ServiceParams:
 
 
 PRESETS: dict[str, ServiceParams] = {"web": _web(), "lipari2025": _lipari2025()}
+# Calibrated TeaStore model (sim/teastore.py, issue 6): registered here so ``--service teastore`` works.
+from rlscale.sim.teastore import teastore_preset  # noqa: E402
+
+PRESETS["teastore"] = teastore_preset()
 DEFAULT_PRESET = "web"
 
 

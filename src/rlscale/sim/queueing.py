@@ -226,7 +226,7 @@ def latency_quantile_params(
         with np.errstate(divide="ignore", invalid="ignore"):
             step = (np.log(np.maximum(surv, 1e-300)) - log_p) * surv / dens
         x_new = x + step
-        bad = ~np.isfinite(x_new) | (x_new <= lo) | (x_new >= hi)
+        bad = ~np.isfinite(x_new) | (x_new < lo) | (x_new > hi)
         x = np.where(bad, 0.5 * (lo + hi), x_new)
         if np.all(hi - lo <= rtol * np.maximum(hi, 1e-12)) or np.all(np.abs(step) <= rtol * np.maximum(x, 1e-12)):
             break

@@ -1,0 +1,94 @@
+"""``rlscale emulate``: an emulated Kubernetes cluster on loopback, driven by the simulator."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        name="emulate",
+        help="Serve an emulated Kubernetes API + /metrics on 127.0.0.1, driven by the simulator, until Ctrl-C.",
+    )(emulate)
+
+
+def emulate(
+    service: str = typer.Option(
+        "fast",
+        "--service",
+        help="Service preset: 'fast' (1 s steps, 2 s start-up), a simulator preset (web, ...) or a JSON file.",
+    ),
+    name: str = typer.Option("web", "--name", help="Deployment name of the emulated service."),
+    namespace: str = typer.Option("default", "--namespace", help="Namespace of the Deployment."),
+    trace: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--trace", help="Load from a trace: a name (nasa, ...), 'synthetic:<kind>?k=v' or a CSV path."
+    ),
+    load_rps: float | None = typer.Option(
+        None, "--load-rps", help="Constant load, req/s (instead of a trace)."
+    ),
+    peak_fraction: float = typer.Option(
+        0.8, "--peak-fraction", help="Trace/wave peak as a fraction of the capacity at max replicas."
+    ),
+    wave_period_s: float = typer.Option(
+        600.0, "--wave-period", help="Period of the default rising-and-falling load, simulated seconds."
+    ),
+    replicas: int | None = typer.Option(
+        None, "--replicas", help="Initial replicas (default: the preset's min)."
+    ),
+    speedup: float = typer.Option(
+        1.0, "--speedup", help="Simulated seconds per wall second (rates are unchanged)."
+    ),
+    port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (0: a free one)."),
+    kubeconfig: str = typer.Option(
+        "rlscale-emulator.kubeconfig",
+        "--kubeconfig",
+        help="Where to write the kubeconfig for the emulated cluster.",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of arrivals and start-up delays."),
+) -> None:
+    """Run until Ctrl-C; prints the kubeconfig path and the metrics URL to scrape."""
+    import asyncio
+
+    from rich.console import Console
+
+    from rlscale.emulator import Emulator
+    from rlscale.emulator.cluster import make_service
+
+    console = Console()
+    if speedup <= 0:
+        raise typer.BadParameter(f"--speedup must be > 0, got {speedup}", param_hint="--speedup")
+    try:
+        svc = make_service(
+            name,
+            service,
+            namespace=namespace,
+            trace=trace,
+            load_rps=load_rps,
+            peak_fraction=peak_fraction,
+            wave_period_s=wave_period_s,
+            initial_replicas=replicas,
+        )
+        emu = Emulator([svc], speedup=speedup, port=port, seed=seed)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+    async def main() -> None:
+        await emu.start_async()
+        path = emu.write_kubeconfig(kubeconfig, namespace=namespace)
+        console.print(f"API server   {emu.url}")
+        console.print(f"kubeconfig   {path.resolve()}")
+        console.print(f"metrics      {emu.metrics_url}")
+        console.print(
+            f"deployment   {namespace}/{name} (preset {service}, step {emu.cluster.step_s} s, speed-up {speedup}x)"
+        )
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await emu.stop_async()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        console.print("stopped")

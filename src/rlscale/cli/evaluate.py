@@ -1,0 +1,119 @@
+"""``rlscale evaluate``: every policy on the same windows, seeds and service; report.json,
+report.md and plots (issue 3). The logic lives in :mod:`rlscale.evaluation.harness`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+EXIT_BAD_INPUT = 2
+
+
+def evaluate(
+    trace: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trace",
+            help="Trace to evaluate on (repeatable): a named trace (nasa, twitter, twitter-15s, alibaba-lora, "
+            "alibaba-gateway), 'synthetic:<kind>[?seed=..&steps=..]', or a CSV path. "
+            "Default: the bundled NASA trace, 4 windows of its test part (August 1995).",
+        ),
+    ] = None,
+    column: Annotated[
+        str | None, typer.Option("--column", help="Count column of every CSV trace given (named traces have fixed columns).")
+    ] = None,
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--policy",
+            help="Policy SPEC (repeatable): hpa, hpa:target=60, hpa-frontier, keda, kpa, threshold, "
+            "static:replicas=5, predictive, oracle, learned, learned:PATH. Default: hpa, hpa-frontier, keda, "
+            "kpa, predictive, oracle and the shipped learned policy if one exists. The oracle is always added.",
+        ),
+    ] = None,
+    service: Annotated[
+        str, typer.Option("--service", help="Service preset (web, lipari2025) or a service JSON file.")
+    ] = "web",
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per window (arrival randomness); mean ± 95 % CI over them.")] = 5,
+    window_hours: Annotated[
+        float | None, typer.Option("--window-hours", help="Window length in hours with --windows (default 6).")
+    ] = None,
+    windows: Annotated[
+        int | None,
+        typer.Option(
+            "--windows",
+            help="Evaluate N windows of --window-hours from each trace's test split (default: each trace whole; "
+            "4 windows for the default NASA trace).",
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Report directory (report.json, report.md, PNG plots).")] = Path(
+        "reports/evaluate"
+    ),
+    json_out: Annotated[bool, typer.Option("--json", help="Print report.json to stdout (the table goes to stderr).")] = False,
+) -> None:
+    """Evaluate policies against the HPA frontier and the clairvoyant oracle."""
+    from rich.console import Console
+
+    from rlscale.evaluation.harness import EvaluateConfig, EvaluationInputError, prepare, run_and_write
+    from rlscale.evaluation.report import report_json_text
+
+    err = Console(stderr=True)
+    config = EvaluateConfig(
+        traces=list(trace or []),
+        column=column,
+        policies=list(policy or []),
+        service=service,
+        seeds=seeds,
+        window_hours=window_hours,
+        windows=windows,
+        out=out,
+    )
+    try:
+        prep = prepare(config)
+    except EvaluationInputError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=EXIT_BAD_INPUT) from None
+    report, path = run_and_write(prep, progress=True)
+    console = err if json_out else Console()
+    _print_table(console, report)
+    console.print(f"report: {path} (and report.md, plots in {path.parent})", highlight=False)
+    if json_out:
+        sys.stdout.write(report_json_text(report))
+        sys.stdout.flush()
+
+
+def _print_table(console: object, report: dict) -> None:
+    from rich.table import Table
+
+    def fmt(stat: dict | None, scale: float = 1.0, digits: int = 3) -> str:
+        if not stat or stat.get("mean") is None:
+            return "—"
+        text = f"{stat['mean'] * scale:.{digits}g}"
+        if stat.get("ci95") is not None:
+            text += f" ±{stat['ci95'] * scale:.2g}"
+        return text
+
+    for trace in dict.fromkeys(r["trace"] for r in report["results"]):
+        table = Table(title=f"{trace} ({report['service'].get('name')}, {report['seeds']} seeds)")
+        for col in ("policy", "viol. %", "p95 s", "cost $", "avg repl.", "act./h", "vs frontier", "vs oracle", "gap closed"):
+            table.add_column(col, justify="left" if col == "policy" else "right")
+        for r in (r for r in report["results"] if r["trace"] == trace):
+            table.add_row(
+                r["policy"],
+                fmt(r["slo_violation_rate"], 100),
+                fmt(r["p95_latency_s"]),
+                fmt(r["cost_usd"]),
+                fmt(r["avg_replicas"]),
+                fmt(r["scaling_actions_per_hour"]),
+                fmt(r["cost_vs_hpa_frontier"]),
+                fmt(r["cost_vs_oracle"]),
+                fmt(r["hpa_oracle_gap_closed"]),
+            )
+        console.print(table)  # type: ignore[attr-defined]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate)

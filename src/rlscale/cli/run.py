@@ -1,0 +1,167 @@
+"""``rlscale run``: the live controller for one target, configured by flags or RLSCALE_* variables."""
+
+from __future__ import annotations
+
+from typing import Optional  # noqa: UP035 - typer reads the annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="run", help="Run the live autoscaler for one Deployment (reads Prometheus, patches its scale).")(run)
+
+
+def run(
+    namespace: str = typer.Option(..., "--namespace", envvar="RLSCALE_NAMESPACE", help="Namespace of the Deployment."),
+    deployment: str = typer.Option(..., "--deployment", envvar="RLSCALE_DEPLOYMENT", help="Deployment to scale."),
+    prometheus: str = typer.Option(
+        ..., "--prometheus", envvar="RLSCALE_PROMETHEUS", help="Prometheus base URL, e.g. http://prometheus:9090."
+    ),
+    policy: str = typer.Option(
+        "hpa", "--policy", envvar="RLSCALE_POLICY", help="Policy spec: hpa, keda, kpa, learned:PATH ... (see `rlscale policies`)."
+    ),
+    min_replicas: int = typer.Option(..., "--min", envvar="RLSCALE_MIN", help="Never fewer replicas than this."),
+    max_replicas: int = typer.Option(..., "--max", envvar="RLSCALE_MAX", help="Never more replicas than this."),
+    interval_s: float = typer.Option(
+        15.0, "--interval", envvar="RLSCALE_INTERVAL", help="Seconds between decisions (HPA sync period: 15)."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run/--apply", envvar="RLSCALE_DRY_RUN", help="Shadow mode: decide and log, never patch."
+    ),
+    kubeconfig: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--kubeconfig", envvar="RLSCALE_KUBECONFIG", help="Kubeconfig path, or 'in-cluster' (default: ~/.kube/config)."
+    ),
+    metrics_port: Optional[int] = typer.Option(  # noqa: UP045
+        None, "--metrics-port", envvar="RLSCALE_METRICS_PORT", help="Serve the controller's own /metrics on this port."
+    ),
+    metrics_addr: str = typer.Option(
+        "127.0.0.1", "--metrics-addr", envvar="RLSCALE_METRICS_ADDR", help="Address for /metrics (0.0.0.0 in a pod)."
+    ),
+    log_file: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--log-file", envvar="RLSCALE_LOG_FILE", help="Append JSON-lines decision logs here (default: stdout)."
+    ),
+    server: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--server", envvar="RLSCALE_SERVER", help="Client mode: ask this policy server (rlscale serve) instead."
+    ),
+    server_token: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--server-token", envvar="RLSCALE_SERVER_TOKEN", help="Bearer token for the policy server."
+    ),
+    pod_capacity_rps: float = typer.Option(
+        10.0, "--pod-capacity-rps", envvar="RLSCALE_POD_CAPACITY_RPS", help="Requests/s one pod sustains."
+    ),
+    slo_s: float = typer.Option(0.5, "--slo", envvar="RLSCALE_SLO", help="Latency SLO in seconds (p95)."),
+    stabilization_s: float = typer.Option(
+        300.0, "--stabilization-window", envvar="RLSCALE_STABILIZATION_WINDOW", help="Downscale stabilisation, s (HPA: 300)."
+    ),
+    max_step_up_pods: Optional[int] = typer.Option(  # noqa: UP045
+        4, "--max-step-up-pods", envvar="RLSCALE_MAX_STEP_UP_PODS", help="Max pods added per period (HPA: 4)."
+    ),
+    max_step_up_percent: Optional[float] = typer.Option(  # noqa: UP045
+        100.0, "--max-step-up-percent", envvar="RLSCALE_MAX_STEP_UP_PERCENT", help="Max percent added per period (HPA: 100)."
+    ),
+    max_step_down_pods: Optional[int] = typer.Option(  # noqa: UP045
+        None, "--max-step-down-pods", envvar="RLSCALE_MAX_STEP_DOWN_PODS", help="Max pods removed per period."
+    ),
+    max_step_down_percent: Optional[float] = typer.Option(  # noqa: UP045
+        None, "--max-step-down-percent", envvar="RLSCALE_MAX_STEP_DOWN_PERCENT", help="Max percent removed per period."
+    ),
+    rate_period_s: float = typer.Option(
+        15.0, "--max-step-period", envvar="RLSCALE_MAX_STEP_PERIOD", help="Period of the --max-step-* limits, s."
+    ),
+    no_fallback: bool = typer.Option(
+        False, "--no-fallback", help="Hold instead of falling back to the HPA when the policy fails."
+    ),
+    fallback_policy: str = typer.Option(
+        "hpa", "--fallback-policy", envvar="RLSCALE_FALLBACK_POLICY", help="The HPA spec to fall back to (hpa:target=70...)."
+    ),
+    require_signals: str = typer.Option(
+        "request_rate_rps,cpu_utilization,ready_replicas",
+        "--require-signals",
+        envvar="RLSCALE_REQUIRE_SIGNALS",
+        help="Comma-separated signals whose staleness makes the guard hold.",
+    ),
+    prometheus_timeout_s: float = typer.Option(
+        2.0, "--prometheus-timeout", envvar="RLSCALE_PROMETHEUS_TIMEOUT", help="Timeout of one Prometheus query, s."
+    ),
+    metric_queries: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--metric-queries", envvar="RLSCALE_METRIC_QUERIES", help="JSON file of PromQL per signal (MetricQueries fields)."
+    ),
+    metric_window: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--metric-window", envvar="RLSCALE_METRIC_WINDOW", help="rate() window of the default queries (default 1m)."
+    ),
+    staleness_s: float = typer.Option(
+        60.0, "--staleness", envvar="RLSCALE_STALENESS", help="Metrics older than this (s) are stale: the guard holds."
+    ),
+    api_timeout_s: float = typer.Option(
+        5.0, "--api-timeout", envvar="RLSCALE_API_TIMEOUT", help="Timeout of one Kubernetes API request, s."
+    ),
+    max_decisions: Optional[int] = typer.Option(  # noqa: UP045
+        None, "--max-decisions", help="Stop after this many decisions (demos, tests)."
+    ),
+) -> None:
+    """Reads metrics every --interval, asks the policy, passes the answer through the safety
+    guard (hold/fallback, bounds, stabilisation, max step, dry run) and patches the scale."""
+    import signal
+    import threading
+
+    from rlscale.controller.app import RunConfig, read_metric_queries, run as run_controller
+
+    try:
+        queries = read_metric_queries(metric_queries, metric_window)
+    except ValueError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+    config = RunConfig(
+        namespace=namespace,
+        deployment=deployment,
+        prometheus_url=prometheus,
+        policy=policy,
+        min_replicas=min_replicas,
+        max_replicas=max_replicas,
+        interval_s=interval_s,
+        dry_run=dry_run,
+        kubeconfig=kubeconfig,
+        metrics_port=metrics_port,
+        metrics_addr=metrics_addr,
+        log_file=log_file,
+        server_url=server,
+        server_token=server_token,
+        pod_capacity_rps=pod_capacity_rps,
+        slo_latency_s=slo_s,
+        stabilization_window_s=stabilization_s,
+        rate_period_s=rate_period_s,
+        max_step_up_pods=max_step_up_pods,
+        max_step_up_percent=max_step_up_percent,
+        max_step_down_pods=max_step_down_pods,
+        max_step_down_percent=max_step_down_percent,
+        fallback_hpa=not no_fallback,
+        fallback_policy=fallback_policy,
+        required_signals=tuple(s.strip() for s in require_signals.split(",") if s.strip()),
+        prometheus_timeout_s=prometheus_timeout_s,
+        max_decisions=max_decisions,
+        metric_queries=queries,
+        staleness_s=staleness_s,
+        api_timeout_s=api_timeout_s,
+    )
+    stop = threading.Event()
+    try:
+        config.validate()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        run_controller(config, stop)
+    except ValueError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except KeyboardInterrupt:
+        stop.set()
+
+
+def main() -> None:
+    """``python -m rlscale.cli.run ...``: the controller alone (the container entry point)."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
+    app.command()(run)
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""``rlscale serve``: the policy server (HTTP JSON, OpenAPI at /openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Optional  # noqa: UP035 - typer reads the annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="serve", help="Serve a policy over HTTP JSON (act, log_returns, online learning).")(serve)
+
+
+def serve(
+    policy: str = typer.Option(
+        "online", "--policy", envvar="RLSCALE_POLICY", help="'online' (learns from /v1/log_returns) or a policy spec (hpa, learned:PATH ...)."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", envvar="RLSCALE_SERVE_HOST", help="Bind address (loopback by default)."),
+    port: int = typer.Option(8080, "--port", envvar="RLSCALE_SERVE_PORT", help="TCP port."),
+    token: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--token", envvar="RLSCALE_SERVE_TOKEN", help="Require 'Authorization: Bearer TOKEN' on /v1/*."
+    ),
+    min_replicas: int = typer.Option(1, "--min", help="Lowest replica count the server answers."),
+    max_replicas: int = typer.Option(20, "--max", help="Highest replica count the server answers."),
+    pod_capacity_rps: float = typer.Option(10.0, "--pod-capacity-rps", help="Requests/s one pod sustains."),
+    slo_s: float = typer.Option(0.5, "--slo", help="Latency SLO in seconds."),
+    update_interval_s: float = typer.Option(
+        30.0, "--update-interval", help="Seconds between online updates from logged experience ('online' only)."
+    ),
+) -> None:
+    """Run until interrupted."""
+    from aiohttp import web
+
+    from rlscale.controller.app import load_policy
+    from rlscale.controller.online import LinearQPolicy
+    from rlscale.controller.server import PolicyService, make_app
+    from rlscale.core import ServiceSpec, observation_size
+
+    try:
+        if not 0 <= port <= 65535:
+            raise ValueError(f"--port must be in [0, 65535], got {port}")
+        spec = ServiceSpec("served", pod_capacity_rps, slo_s, min_replicas, max_replicas)
+        if policy == "online":
+            service = PolicyService(spec, online=LinearQPolicy(observation_size()))
+        else:
+            load_policy(policy, spec)  # fail now, with the flag named, not at the first request
+            service = PolicyService(spec, policy_factory=lambda: load_policy(policy, spec))
+        app = make_app(service, token=token, update_interval_s=update_interval_s)
+    except ValueError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    web.run_app(app, host=host, port=port, print=lambda msg: typer.echo(msg, err=True))

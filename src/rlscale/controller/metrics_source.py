@@ -1,0 +1,484 @@
+"""Scaling signals from Prometheus, with every way a metric can be wrong detected and named.
+
+One PromQL expression per signal (:class:`MetricQueries`), templated by ``$namespace``,
+``$deployment`` and ``$window``; the defaults fit the usual exporters (cAdvisor,
+kube-state-metrics, an ingress/app exporting ``http_requests_total`` and an
+``http_request_duration_seconds`` histogram; docs/live.md). ``read`` never raises for an
+expected fault: a signal that is stale, NaN/Inf, empty, timed out or behind an HTTP error comes
+back as NaN with a named reason, and the safety guard decides whether to hold or fall back.
+
+Staleness: an instant query's result carries the *evaluation* time, not the sample's, so the
+age of the data is measured by a separate ``freshness`` expression (by default
+``time() - max(timestamp(kube_deployment_spec_replicas{...}))``: seconds since the target's
+newest raw sample). When the scrape target vanishes, Prometheus writes staleness markers and
+the queries turn empty, which is reported as ``empty``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import socket
+import string
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from rlscale.core.signals import ScalingSignals
+
+# -- health reasons ---------------------------------------------------------------------
+OK = "ok"
+STALE = "stale"  # newest sample older than staleness_s
+NAN = "nan"  # the value is NaN (e.g. histogram_quantile over no traffic, 0/0)
+INF = "inf"
+EMPTY = "empty"  # the query matched no series
+TIMEOUT = "timeout"  # no answer within timeout_s (or Prometheus' own query timeout)
+HTTP_ERROR = "http_error"  # 5xx/4xx from Prometheus
+BAD_RESPONSE = "bad_response"  # not JSON, or not the Prometheus API shape
+QUERY_ERROR = "query_error"  # Prometheus answered status=error (bad PromQL, evaluation error)
+CONNECTION_ERROR = "connection_error"  # refused / reset: Prometheus is down
+MULTIPLE_SERIES = "multiple_series"  # the expression must aggregate to one series
+UNCONFIGURED = "unconfigured"  # no query for an optional signal
+
+#: Names of the signals a reading reports health for (ScalingSignals fields but time_s).
+SIGNALS: tuple[str, ...] = tuple(f for f in ScalingSignals.field_names() if f != "time_s")
+
+_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_PLACEHOLDERS = {"namespace", "deployment", "window"}
+_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+
+
+@dataclass(frozen=True)
+class MetricQueries:
+    """One PromQL expression per signal. ``$namespace``, ``$deployment`` and ``$window`` are
+    substituted (``string.Template``, so PromQL's ``{}`` need no escaping). Optional signals
+    may be ``None``: latency then reads NaN (unknown), backlog 0 (the live path cannot see a
+    queue; ScalingSignals' convention). ``cpu_utilization``, when set, replaces
+    ``cpu_usage_cores / cpu_requests_cores``.
+
+    The default ``window`` of 1m is four scrapes at Prometheus' usual 15 s interval (rate()
+    needs at least two samples; the Prometheus docs recommend a range of at least four
+    scrape intervals); tests scraping every 1 s use a few seconds.
+    """
+
+    request_rate_rps: str = (
+        'sum(rate(http_requests_total{namespace="$namespace",service="$deployment"}[$window]))'
+    )
+    cpu_usage_cores: str = (
+        "sum(rate(container_cpu_usage_seconds_total"
+        '{namespace="$namespace",pod=~"$deployment-.*",container!="",container!="POD"}[$window]))'
+    )
+    # CPU requested by *ready* pods only: utilisation "over ready pods" as the HPA computes it.
+    cpu_requests_cores: str = (
+        'sum(kube_pod_container_resource_requests{namespace="$namespace",pod=~"$deployment-.*",'
+        'resource="cpu",unit="core"} * on(namespace, pod) group_left() '
+        'kube_pod_status_ready{namespace="$namespace",pod=~"$deployment-.*",condition="true"})'
+    )
+    cpu_utilization: str | None = None
+    latency_p95_s: str | None = (
+        "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket"
+        '{namespace="$namespace",service="$deployment"}[$window])))'
+    )
+    ready_replicas: str = (
+        'sum(kube_deployment_status_replicas_ready{namespace="$namespace",deployment="$deployment"})'
+    )
+    desired_replicas: str = (
+        'sum(kube_deployment_spec_replicas{namespace="$namespace",deployment="$deployment"})'
+    )
+    pending_replicas: str | None = (
+        'sum(kube_pod_status_ready{namespace="$namespace",pod=~"$deployment-.*",condition="false"}) or vector(0)'
+    )
+    dropped_rps: str | None = (
+        'sum(rate(http_requests_dropped_total{namespace="$namespace",service="$deployment"}[$window]))'
+    )
+    backlog_requests: str | None = None
+    freshness_s: str | None = (
+        'time() - max(timestamp(kube_deployment_spec_replicas{namespace="$namespace",deployment="$deployment"}))'
+    )
+    window: str = "1m"
+
+    def __post_init__(self) -> None:
+        if not _DURATION.match(self.window):
+            raise ValueError(
+                f"MetricQueries.window: {self.window!r} is not a Prometheus duration (e.g. 30s, 1m)"
+            )
+        for f in fields(self):
+            if f.name == "window":
+                continue
+            value = getattr(self, f.name)
+            if value is None:
+                if f.name in (
+                    "request_rate_rps",
+                    "cpu_usage_cores",
+                    "cpu_requests_cores",
+                    "ready_replicas",
+                    "desired_replicas",
+                ):
+                    raise ValueError(f"MetricQueries.{f.name}: a query is required")
+                continue
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"MetricQueries.{f.name}: must be a non-empty PromQL string, got {value!r}")
+            try:
+                names = {
+                    m.group("named") or m.group("braced") for m in string.Template.pattern.finditer(value)
+                }
+            except (ValueError, AttributeError):
+                names = set()
+            names.discard(None)
+            unknown = names - _PLACEHOLDERS
+            if unknown:
+                raise ValueError(
+                    f"MetricQueries.{f.name}: unknown placeholder(s) {sorted('$' + n for n in unknown)}; "
+                    f"known: $namespace, $deployment, $window"
+                )
+            if value.count("(") != value.count(")") or value.count("{") != value.count("}"):
+                raise ValueError(f"MetricQueries.{f.name}: unbalanced brackets in {value!r}")
+
+    def render(self, signal: str, namespace: str, deployment: str) -> str | None:
+        """The query for ``signal`` with the target substituted (None when unconfigured)."""
+        template = getattr(self, signal)
+        if template is None:
+            return None
+        return string.Template(template).substitute(
+            namespace=namespace, deployment=deployment, window=self.window
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "<metric queries>") -> MetricQueries:
+        """From a CR's ``spec.metrics`` or a JSON file: unknown keys are an error naming ``source``."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(
+                f"{source}: unknown metric query field(s) {sorted(unknown)}; known: {sorted(known)}"
+            )
+        try:
+            return cls(**dict(data))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{source}: {exc}") from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SignalHealth:
+    """Whether one signal is usable, and if not why (one of the reason constants above)."""
+
+    ok: bool
+    reason: str = OK
+    detail: str = ""
+    value: float = math.nan
+    age_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SourceReading:
+    """``signals`` (a batch of one; a bad signal is NaN) and ``health`` per signal name."""
+
+    signals: ScalingSignals
+    health: dict[str, SignalHealth] = field(default_factory=dict)
+    queried_at_s: float = 0.0
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(h.ok for h in self.health.values())
+
+    def unhealthy(self) -> dict[str, str]:
+        """``{signal: reason}`` for every signal that is not usable."""
+        return {name: h.reason for name, h in self.health.items() if not h.ok}
+
+
+class PrometheusError(Exception):
+    """A query failed; ``reason`` is one of the health reasons."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def _validate_name(kind: str, value: str) -> None:
+    # DNS-1123 names only: they are pasted into PromQL, so anything else could alter the query.
+    if not _DNS1123.match(value) or len(value) > 253:
+        raise ValueError(
+            f"{kind} {value!r} is not a valid Kubernetes name (DNS-1123: lower-case a-z, 0-9, '-', '.')"
+        )
+
+
+class PrometheusSource:
+    """Reads :class:`ScalingSignals` for one Deployment from the Prometheus HTTP API.
+
+    ``timeout_s`` bounds each HTTP request (and is passed to Prometheus as its query timeout);
+    queries run in parallel so a slow Prometheus costs one timeout per read, not one per
+    signal. ``staleness_s``: data older than this is ``stale``. ``clock`` gives ``time_s``
+    (seconds since the source was made, by default).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        queries: MetricQueries | None = None,
+        *,
+        timeout_s: float = 2.0,
+        staleness_s: float = 60.0,
+        headers: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        parsed = urllib.parse.urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"PrometheusSource: url must be http(s)://host[:port][/prefix], got {url!r}")
+        if not timeout_s > 0:
+            raise ValueError(f"PrometheusSource: timeout_s must be > 0, got {timeout_s}")
+        if not staleness_s > 0:
+            raise ValueError(f"PrometheusSource: staleness_s must be > 0, got {staleness_s}")
+        self.url = url.rstrip("/")
+        self.queries = queries or MetricQueries()
+        self.timeout_s = float(timeout_s)
+        self.staleness_s = float(staleness_s)
+        self.headers = dict(headers or {})
+        self.clock = clock
+        self._t0 = clock()
+        self._pool = ThreadPoolExecutor(max_workers=10, thread_name_prefix="prometheus-query")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- HTTP ---------------------------------------------------------------------------
+    def _get(self, path: str, params: Mapping[str, str]) -> Any:
+        query = dict(params)
+        query.setdefault("timeout", f"{max(1, math.ceil(self.timeout_s * 1000))}ms")
+        url = f"{self.url}{path}?{urllib.parse.urlencode(query)}"
+        req = urllib.request.Request(url, headers={"Accept": "application/json", **self.headers})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as rsp:
+                raw = rsp.read()
+        except urllib.error.HTTPError as exc:
+            body = exc.read()[:300].decode(errors="replace")
+            if exc.code in (400, 422):  # Prometheus: bad query / cannot execute, body has the error
+                try:
+                    message = json.loads(body).get("error", body)
+                except ValueError:
+                    message = body
+                raise PrometheusError(QUERY_ERROR, f"HTTP {exc.code}: {message}") from None
+            if exc.code == 503 and "timeout" in body.lower():
+                raise PrometheusError(TIMEOUT, f"HTTP 503 (query timed out): {body}") from None
+            raise PrometheusError(HTTP_ERROR, f"HTTP {exc.code}: {body}") from None
+        except TimeoutError as exc:
+            raise PrometheusError(TIMEOUT, f"no answer within {self.timeout_s} s") from exc
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError | socket.timeout):
+                raise PrometheusError(TIMEOUT, f"no answer within {self.timeout_s} s") from exc
+            raise PrometheusError(CONNECTION_ERROR, str(exc.reason)) from exc
+        except (ConnectionError, OSError) as exc:
+            raise PrometheusError(CONNECTION_ERROR, str(exc)) from exc
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise PrometheusError(BAD_RESPONSE, f"not JSON: {raw[:120]!r}") from None
+        if not isinstance(body, dict) or body.get("status") not in ("success", "error"):
+            raise PrometheusError(BAD_RESPONSE, f"not a Prometheus API response: {str(body)[:120]}")
+        if body["status"] == "error":
+            reason = TIMEOUT if body.get("errorType") == "timeout" else QUERY_ERROR
+            raise PrometheusError(reason, f"{body.get('errorType')}: {body.get('error')}")
+        data = body.get("data")
+        if not isinstance(data, dict) or "resultType" not in data or "result" not in data:
+            raise PrometheusError(BAD_RESPONSE, f"response has no data.resultType/result: {str(body)[:120]}")
+        return data
+
+    def query(self, expr: str) -> float:
+        """Instant query of an expression that must give one number (a scalar or a vector of
+        one series). Raises :class:`PrometheusError` with a reason otherwise."""
+        data = self._get("/api/v1/query", {"query": expr})
+        kind, result = data["resultType"], data["result"]
+        try:
+            if kind == "scalar":
+                value = float(result[1])
+            elif kind == "vector":
+                if len(result) == 0:
+                    raise PrometheusError(EMPTY, f"no series for {expr}")
+                if len(result) > 1:
+                    labels = [r.get("metric", {}) for r in result[:3]]
+                    raise PrometheusError(
+                        MULTIPLE_SERIES, f"{len(result)} series (aggregate the query): {labels}"
+                    )
+                value = float(result[0]["value"][1])
+            else:
+                raise PrometheusError(BAD_RESPONSE, f"expected a vector or scalar, got {kind}")
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise PrometheusError(BAD_RESPONSE, f"malformed sample in {str(result)[:120]}") from exc
+        return value
+
+    def query_range(
+        self, expr: str, start_s: float, end_s: float, step_s: float
+    ) -> list[tuple[float, float]]:
+        """Range query (unix seconds) of a one-series expression: ``[(t, value), ...]``."""
+        if not (end_s >= start_s and step_s > 0):
+            raise ValueError(f"query_range: need end >= start and step > 0, got {start_s}, {end_s}, {step_s}")
+        data = self._get(
+            "/api/v1/query_range",
+            {"query": expr, "start": repr(start_s), "end": repr(end_s), "step": repr(step_s)},
+        )
+        if data["resultType"] != "matrix":
+            raise PrometheusError(BAD_RESPONSE, f"expected a matrix, got {data['resultType']}")
+        result = data["result"]
+        if not result:
+            raise PrometheusError(EMPTY, f"no series for {expr}")
+        if len(result) > 1:
+            raise PrometheusError(MULTIPLE_SERIES, f"{len(result)} series (aggregate the query)")
+        try:
+            return [(float(t), float(v)) for t, v in result[0]["values"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PrometheusError(BAD_RESPONSE, "malformed matrix") from exc
+
+    def history(
+        self, namespace: str, deployment: str, signal: str, duration_s: float, step_s: float
+    ) -> list[tuple[float, float]]:
+        """A signal's recent past (e.g. to warm up the observation builder's load history)."""
+        _validate_name("namespace", namespace)
+        _validate_name("deployment", deployment)
+        expr = self.queries.render(signal, namespace, deployment)
+        if expr is None:
+            raise PrometheusError(UNCONFIGURED, f"no query for {signal}")
+        end = time.time()
+        return self.query_range(expr, end - duration_s, end, step_s)
+
+    # -- the reading ------------------------------------------------------------------
+    def _measure(self, expr: str | None) -> SignalHealth:
+        if expr is None:
+            return SignalHealth(ok=False, reason=UNCONFIGURED)
+        try:
+            value = self.query(expr)
+        except PrometheusError as exc:
+            return SignalHealth(ok=False, reason=exc.reason, detail=exc.detail)
+        if math.isnan(value):
+            return SignalHealth(ok=False, reason=NAN, detail=expr, value=value)
+        if math.isinf(value):
+            return SignalHealth(ok=False, reason=INF, detail=expr, value=value)
+        return SignalHealth(ok=True, value=value)
+
+    def read(self, namespace: str, deployment: str) -> SourceReading:
+        """All signals for ``namespace/deployment`` now. Bad names raise ValueError; every
+        metric fault is reported in ``health`` instead of raised."""
+        _validate_name("namespace", namespace)
+        _validate_name("deployment", deployment)
+        started = self.clock()
+        q = self.queries
+        wanted = [
+            "request_rate_rps",
+            "cpu_usage_cores",
+            "cpu_requests_cores",
+            "cpu_utilization",
+            "latency_p95_s",
+            "ready_replicas",
+            "desired_replicas",
+            "pending_replicas",
+            "dropped_rps",
+            "backlog_requests",
+            "freshness_s",
+        ]
+        exprs = {name: q.render(name, namespace, deployment) for name in wanted}
+        if q.cpu_utilization is not None:
+            exprs["cpu_usage_cores"] = exprs["cpu_requests_cores"] = None
+        futures = {
+            name: self._pool.submit(self._measure, expr) for name, expr in exprs.items() if expr is not None
+        }
+        raw: dict[str, SignalHealth] = {}
+        for name in wanted:
+            if name in futures:
+                raw[name] = futures[name].result()
+            else:
+                raw[name] = SignalHealth(ok=False, reason=UNCONFIGURED)
+
+        health: dict[str, SignalHealth] = {}
+        for name in (
+            "request_rate_rps",
+            "latency_p95_s",
+            "ready_replicas",
+            "desired_replicas",
+            "pending_replicas",
+            "dropped_rps",
+            "backlog_requests",
+        ):
+            health[name] = raw[name]
+        if q.cpu_utilization is not None:
+            health["cpu_utilization"] = raw["cpu_utilization"]
+        else:
+            usage, requests = raw["cpu_usage_cores"], raw["cpu_requests_cores"]
+            if not usage.ok:
+                health["cpu_utilization"] = usage
+            elif not requests.ok:
+                health["cpu_utilization"] = requests
+            elif requests.value <= 0:
+                health["cpu_utilization"] = SignalHealth(
+                    ok=False, reason=NAN, detail="no CPU requested by ready pods (usage / 0)"
+                )
+            else:
+                health["cpu_utilization"] = SignalHealth(ok=True, value=usage.value / requests.value)
+        if q.backlog_requests is None:
+            # ScalingSignals: backlog is 0 where the live path cannot see it.
+            health["backlog_requests"] = SignalHealth(ok=True, reason=UNCONFIGURED, value=0.0)
+
+        # staleness applies to every signal that read fine
+        fresh = raw["freshness_s"]
+        if q.freshness_s is not None:
+            stale_reason: SignalHealth | None = None
+            if fresh.ok and fresh.value > self.staleness_s:
+                stale_reason = SignalHealth(
+                    ok=False,
+                    reason=STALE,
+                    detail=f"newest sample is {fresh.value:.1f} s old (> {self.staleness_s} s)",
+                    age_s=fresh.value,
+                )
+            elif not fresh.ok and fresh.reason == EMPTY:
+                stale_reason = SignalHealth(
+                    ok=False, reason=STALE, detail="no recent sample of the target (freshness query empty)"
+                )
+            if stale_reason is not None:
+                for name, h in list(health.items()):
+                    if h.ok and h.reason != UNCONFIGURED:
+                        health[name] = SignalHealth(
+                            ok=False,
+                            reason=STALE,
+                            detail=stale_reason.detail,
+                            value=h.value,
+                            age_s=stale_reason.age_s,
+                        )
+            elif fresh.ok:
+                health = {
+                    n: (SignalHealth(h.ok, h.reason, h.detail, h.value, fresh.value) if h.ok else h)
+                    for n, h in health.items()
+                }
+        if q.latency_p95_s is None:
+            health["latency_p95_s"] = SignalHealth(ok=False, reason=UNCONFIGURED)
+
+        values = {name: (h.value if h.ok else math.nan) for name, h in health.items()}
+        time_s = self.clock() - self._t0
+        signals = ScalingSignals.single(time_s=time_s, **{name: values[name] for name in SIGNALS})
+        return SourceReading(
+            signals=signals, health=health, queried_at_s=started, duration_s=self.clock() - started
+        )
+
+
+def reading_to_dict(reading: SourceReading) -> dict[str, Any]:
+    """JSON-ready form of a reading (decision logs)."""
+    return {
+        "signals": {
+            name: float(np.asarray(getattr(reading.signals, name))[0])
+            for name in ScalingSignals.field_names()
+        },
+        "health": {name: h.to_dict() for name, h in reading.health.items()},
+        "duration_s": reading.duration_s,
+    }

@@ -1,0 +1,656 @@
+"""``rlscale operator``: a kopf operator that runs one live control loop per ``RLAutoscaler``.
+
+The operator is thin wiring (DESIGN.md §8): for each custom resource a kopf daemon turns the
+spec into the same :class:`~rlscale.controller.app.RunConfig` that ``rlscale run`` takes,
+builds the same :class:`~rlscale.controller.loop.Controller` (Prometheus source, policy,
+HPA fallback, safety guard, scale actuator) with :func:`~rlscale.controller.app.build_controller`,
+and calls ``reconcile_once`` every ``spec.intervalSeconds``. What it adds is what a custom
+resource needs: spec validation with the CRD's schema (a bad spec is reported in status and
+events and never scales anything), status with the last decision and HPA-style conditions,
+Kubernetes events on scale, and leader election over a Lease so that of several replicas
+exactly one acts (:mod:`rlscale.controller.operator_lease`).
+
+kopf runs standalone (no KopfPeering): followers keep watching and keep their daemons
+alive, but a daemon does nothing while its replica is not the leader, and the actuator
+refuses a write from a non-leader as a last line of defence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rlscale.controller.app import IN_CLUSTER, RunConfig, build_controller, make_actuator
+from rlscale.controller.crd import (
+    CONDITION_ABLE_TO_SCALE,
+    CONDITION_SCALING_ACTIVE,
+    CONDITION_SCALING_LIMITED,
+    CONDITION_SPEC_VALID,
+    GROUP,
+    PLURAL,
+    VERSION,
+    RLAutoscalerSpec,
+    SpecError,
+)
+from rlscale.controller.decision_log import DecisionLog
+from rlscale.controller.loop import Controller
+from rlscale.controller.operator_lease import LeaseConfig, LeaseElector
+from rlscale.controller.telemetry import ControllerMetrics
+from rlscale.core.clock import Clock, SystemClock
+from rlscale.core.decision import Decision
+
+log = logging.getLogger(__name__)
+
+#: Finalizer kopf puts on each RLAutoscaler while its daemon runs (kopf needs one for daemons).
+FINALIZER = "rlscale.io/operator"
+
+# HPA reasons (pkg/controller/podautoscaler/horizontal.go) and the guard's codes they map to.
+_LIMIT_CODES = ("TooFewReplicas", "TooManyReplicas", "ScaleUpLimit", "ScaleDownLimit")
+_METRICS_FAILURE_CODES = ("FailedGetMetrics", "StaleMetrics")
+
+
+class NotLeaderError(RuntimeError):
+    """A replica that is not (or no longer) the leader tried to patch a scale."""
+
+
+# --------------------------------------------------------------------------------------
+# Configuration
+
+
+def _default_identity() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """Settings of one operator replica (flags of ``rlscale operator``)."""
+
+    namespace: str = "default"
+    kubeconfig: str | None = None  # a path, "in-cluster", or None for the default kubeconfig
+    prometheus_url: str | None = None  # default for CRs without spec.metrics.prometheusUrl
+    identity: str = field(default_factory=_default_identity)
+    lease_name: str = "rlscale-operator"
+    lease_duration_s: int = 15
+    #: > 1 only against an emulated cluster running that many times faster than real time
+    #: (`rlscale emulate --speedup`): intervals and the controller's clock are scaled with it.
+    time_scale: float = 1.0
+    log_file: str | None = None  # decision log (JSON lines); None: stdout
+    metrics_port: int | None = None
+    metrics_addr: str = "127.0.0.1"
+    #: kopf watches CRDs and namespaces to follow cluster changes; off keeps RBAC smaller.
+    scanning: bool = True
+    release_on_exit: bool = True  # give the lease up on a clean stop (client-go ReleaseOnCancel)
+
+    def validate(self) -> OperatorConfig:
+        problems = []
+        if not self.namespace:
+            problems.append("--namespace must not be empty")
+        if self.lease_duration_s < 2:
+            problems.append(f"--lease-duration must be >= 2 s, got {self.lease_duration_s}")
+        if not self.time_scale > 0:
+            problems.append(f"--time-scale must be > 0, got {self.time_scale}")
+        if self.kubeconfig not in (None, IN_CLUSTER) and not os.path.isfile(self.kubeconfig):
+            problems.append(f"--kubeconfig {self.kubeconfig!r}: no such file (or use 'in-cluster')")
+        if self.prometheus_url is not None and not self.prometheus_url.startswith(("http://", "https://")):
+            problems.append(f"--prometheus must be an http(s) URL, got {self.prometheus_url!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def lease(self) -> LeaseConfig:
+        return LeaseConfig.scaled(self.namespace, self.lease_name, self.lease_duration_s)
+
+
+class ScaledClock:
+    """A clock running ``scale`` times faster than ``base``: the controller sees emulated
+    seconds when the emulator runs faster than real time."""
+
+    def __init__(self, scale: float, base: Clock | None = None) -> None:
+        self.scale = float(scale)
+        self.base = base or SystemClock()
+
+    def now(self) -> float:
+        return self.base.now() * self.scale
+
+    def sleep(self, seconds: float) -> None:
+        self.base.sleep(seconds / self.scale)
+
+
+#: Messages from RunConfig.validate name flags; a CR's user needs the field.
+_FLAG_TO_FIELD = {
+    "--policy": "spec.policy",
+    "--min ": "spec.minReplicas ",
+    "--max ": "spec.maxReplicas ",
+    "--prometheus URL": "spec.metrics.prometheusUrl",
+    "--deployment": "spec.scaleTargetRef.name",
+    "--interval": "spec.intervalSeconds",
+    "--pod-capacity-rps": "spec.service.podCapacityRps",
+    "--slo": "spec.slo.latencySeconds",
+    "--max-step-*": "spec.behavior",
+    "--stabilization-window": "spec.behavior.scaleDownStabilizationSeconds",
+    "--prometheus-timeout": "spec.metrics.timeoutSeconds",
+}
+
+
+def _field_names(message: str) -> str:
+    for flag, name in _FLAG_TO_FIELD.items():
+        message = message.replace(flag, name)
+    return message
+
+
+def run_config_for(
+    spec: RLAutoscalerSpec, namespace: str, config: OperatorConfig
+) -> tuple[RunConfig, dict[str, Any]]:
+    """The ``rlscale run`` configuration of one CR, and the PrometheusSource options it adds
+    (per-signal queries, window, staleness). Raises :class:`SpecError` naming CR fields."""
+    url = spec.prometheus_url or config.prometheus_url
+    if url is None:
+        raise SpecError(["spec.metrics.prometheusUrl: unset, and the operator has no --prometheus default"])
+    run = RunConfig(
+        namespace=namespace,
+        deployment=spec.target_name,
+        prometheus_url=url,
+        min_replicas=spec.min_replicas,
+        max_replicas=spec.max_replicas,
+        policy=spec.policy,
+        interval_s=spec.interval_s,
+        dry_run=spec.dry_run,
+        kubeconfig=config.kubeconfig,
+        pod_capacity_rps=spec.pod_capacity_rps,
+        slo_latency_s=spec.slo_latency_s,
+        startup_delay_s=spec.startup_delay_s,
+        stabilization_window_s=spec.scale_down_stabilization_s,
+        rate_period_s=spec.rate_period_s,
+        max_step_up_pods=spec.max_scale_up_pods,
+        max_step_up_percent=spec.max_scale_up_percent,
+        max_step_down_pods=spec.max_scale_down_pods,
+        max_step_down_percent=spec.max_scale_down_percent,
+        fallback_hpa=spec.fallback_hpa,
+        required_signals=spec.required_signals,
+        prometheus_timeout_s=spec.metrics_timeout_s,
+    )
+    try:
+        run.validate()
+    except ValueError as exc:
+        raise SpecError([_field_names(p) for p in str(exc).split("; ")]) from None
+    source_options = {"queries": {**spec.queries, "window": spec.metrics_window}, "staleness_s": spec.metrics_staleness_s}
+    return run, source_options
+
+
+# --------------------------------------------------------------------------------------
+# Status
+
+
+def _rfc3339(when: dt.datetime | None = None) -> str:
+    when = when or dt.datetime.now(dt.UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def summarize(decision: Decision) -> str:
+    """One line for the printer column: ``3->5 (ScaleUpLimit)``."""
+    codes = ",".join(dict.fromkeys(r.code for r in decision.reasons)) or "NoChange"
+    return f"{decision.current_replicas}->{decision.final_replicas} ({codes})"
+
+
+def scaled(decision: Decision) -> bool:
+    """Whether the decision was written to the scale subresource."""
+    failed = any(r.code in ("FailedRescale", "FailedGetScale") for r in decision.reasons)
+    return decision.changed and not decision.dry_run and not failed
+
+
+def decision_conditions(decision: Decision) -> dict[str, tuple[str, str, str]]:
+    """HPA-style conditions ``type -> (status, reason, message)`` for one decision."""
+    codes = {r.code: r.message for r in decision.reasons}
+    out: dict[str, tuple[str, str, str]] = {}
+    if "FailedGetScale" in codes:
+        out[CONDITION_ABLE_TO_SCALE] = ("False", "FailedGetScale", codes["FailedGetScale"])
+    elif "FailedRescale" in codes:
+        out[CONDITION_ABLE_TO_SCALE] = ("False", "FailedUpdateScale", codes["FailedRescale"])
+    elif decision.dry_run:
+        out[CONDITION_ABLE_TO_SCALE] = ("True", "DryRun", "dryRun is set: decisions are recorded, never applied")
+    elif "ScaleDownStabilized" in codes:
+        out[CONDITION_ABLE_TO_SCALE] = ("True", "ScaleDownStabilized", codes["ScaleDownStabilized"])
+    elif scaled(decision):
+        out[CONDITION_ABLE_TO_SCALE] = (
+            "True",
+            "SucceededRescale",
+            f"the scale was updated to {decision.final_replicas}",
+        )
+    else:
+        out[CONDITION_ABLE_TO_SCALE] = ("True", "ReadyForNewScale", "recommended size matches current size")
+    failing = [c for c in _METRICS_FAILURE_CODES if c in codes]
+    if failing:
+        out[CONDITION_SCALING_ACTIVE] = ("False", "FailedGetMetrics", codes[failing[0]])
+    elif "FailedGetScale" not in codes:
+        out[CONDITION_SCALING_ACTIVE] = ("True", "ValidMetricFound", "the policy decided from fresh metrics")
+    limits = [c for c in _LIMIT_CODES if c in codes]
+    if limits:
+        out[CONDITION_SCALING_LIMITED] = ("True", limits[0], codes[limits[0]])
+    else:
+        out[CONDITION_SCALING_LIMITED] = ("False", "DesiredWithinRange", "the desired count is within the acceptable range")
+    return out
+
+
+def merge_conditions(
+    previous: list[Mapping[str, Any]] | None, updates: Mapping[str, tuple[str, str, str]], now: str
+) -> list[dict[str, Any]]:
+    """New condition list: ``lastTransitionTime`` moves only when a status flips (API conventions)."""
+    by_type = {c["type"]: dict(c) for c in previous or [] if isinstance(c, Mapping) and "type" in c}
+    for kind, (status, reason, message) in updates.items():
+        old = by_type.get(kind)
+        transition = now if old is None or old.get("status") != status else old.get("lastTransitionTime", now)
+        by_type[kind] = {
+            "type": kind,
+            "status": status,
+            "reason": reason,
+            "message": message[:1024],
+            "lastTransitionTime": transition,
+        }
+    order = [CONDITION_SPEC_VALID, CONDITION_ABLE_TO_SCALE, CONDITION_SCALING_ACTIVE, CONDITION_SCALING_LIMITED]
+    return sorted(by_type.values(), key=lambda c: order.index(c["type"]) if c["type"] in order else len(order))
+
+
+def decision_status(decision: Decision, decisions: int, generation: int | None) -> dict[str, Any]:
+    """The status fields of one decision (conditions are merged separately)."""
+    status: dict[str, Any] = {
+        "currentReplicas": decision.current_replicas,
+        "desiredReplicas": decision.final_replicas,
+        "decisions": decisions,
+        "lastDecision": {
+            "time": _rfc3339(),
+            "currentReplicas": decision.current_replicas,
+            "proposedReplicas": decision.proposed_replicas,
+            "finalReplicas": decision.final_replicas,
+            "dryRun": decision.dry_run,
+            "summary": summarize(decision),
+            "reasons": [
+                {k: v for k, v in r.to_dict().items() if v is not None} | {"message": r.message[:1024]}
+                for r in decision.reasons
+            ],
+        },
+    }
+    if generation is not None:
+        status["observedGeneration"] = generation
+    if scaled(decision):
+        status["lastScaleTime"] = _rfc3339()
+    return status
+
+
+# --------------------------------------------------------------------------------------
+# Kubernetes plumbing
+
+
+def load_client_configuration(kubeconfig: str | None) -> Any:
+    """A ``kubernetes.client.Configuration`` from a kubeconfig path, ``in-cluster``, or the default."""
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    if kubeconfig == IN_CLUSTER:
+        config.load_incluster_config(client_configuration=configuration)
+    else:
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    return configuration
+
+
+def connection_info(configuration: Any, namespace: str) -> Any:
+    """kopf credentials from the official client's configuration (one source of truth)."""
+    import kopf
+
+    token = None
+    auth = (configuration.api_key or {}).get("authorization") or (configuration.api_key or {}).get("BearerToken")
+    if auth:
+        token = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else auth
+    return kopf.ConnectionInfo(
+        server=configuration.host,
+        ca_path=configuration.ssl_ca_cert,
+        insecure=not configuration.verify_ssl,
+        username=configuration.username or None,
+        password=configuration.password or None,
+        scheme="Bearer" if token else None,
+        token=token,
+        certificate_path=configuration.cert_file,
+        private_key_path=configuration.key_file,
+        default_namespace=namespace,
+    )
+
+
+class LeaderGatedActuator:
+    """Wraps a scale actuator: reads always, writes only while this replica leads."""
+
+    def __init__(self, inner: Any, is_leader: Callable[[], bool]) -> None:
+        self.inner = inner
+        self.is_leader = is_leader
+
+    def get_replicas(self, namespace: str, name: str) -> int:
+        return self.inner.get_replicas(namespace, name)
+
+    def set_replicas(self, namespace: str, name: str, replicas: int) -> Any:
+        if not self.is_leader():
+            raise NotLeaderError(f"not the leader: refusing to scale {namespace}/{name} to {replicas}")
+        return self.inner.set_replicas(namespace, name, replicas)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+ControllerFactory = Callable[[RLAutoscalerSpec, str, "Operator"], Controller]
+
+
+@dataclass
+class _Target:
+    """What the operator keeps per RLAutoscaler between periods."""
+
+    key: str = ""  # the spec it was built from (JSON)
+    controller: Controller | None = None
+    leader_term: int = -1
+    invalid: str | None = None  # the spec problem last reported
+    conditions: list[dict[str, Any]] | None = None
+    decisions: int = 0
+
+
+class Operator:
+    """One operator replica. ``run()`` blocks; ``start()``/``stop()`` run it in a thread
+    (tests run two at once against the emulator)."""
+
+    def __init__(
+        self,
+        config: OperatorConfig,
+        *,
+        controller_factory: ControllerFactory | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = config.validate()
+        self.clock = clock or SystemClock()
+        self.controller_factory = controller_factory or default_controller_factory
+        self.metrics = ControllerMetrics()
+        self.decision_log = DecisionLog(config.log_file)
+        self.targets: dict[str, _Target] = {}
+        self._configuration: Any = None
+        self._api_client: Any = None
+        self.elector: LeaseElector | None = None
+        self.stop_flag = threading.Event()
+        self.ready_flag = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self.registry = self._build_registry()
+
+    # ---------------------------------------------------------------- kube clients
+    @property
+    def configuration(self) -> Any:
+        if self._configuration is None:
+            self._configuration = load_client_configuration(self.config.kubeconfig)
+        return self._configuration
+
+    @property
+    def api_client(self) -> Any:
+        if self._api_client is None:
+            from kubernetes import client
+
+            self._api_client = client.ApiClient(self.configuration)
+        return self._api_client
+
+    @property
+    def is_leader(self) -> bool:
+        return self.elector is not None and self.elector.is_leader
+
+    # ---------------------------------------------------------------- kopf wiring
+    def _build_registry(self) -> Any:
+        import kopf
+
+        registry = kopf.OperatorRegistry()
+        operator = self
+
+        @kopf.on.startup(registry=registry)
+        def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+            settings.posting.level = logging.WARNING  # events only for what we post explicitly
+            settings.persistence.finalizer = FINALIZER
+            settings.scanning.disabled = not operator.config.scanning
+            settings.watching.server_timeout = 300
+            settings.networking.request_timeout = 30
+
+        @kopf.on.login(registry=registry)
+        def login(**_: Any) -> Any:
+            operator._configuration = None  # re-read: in-cluster tokens rotate
+            return connection_info(operator.configuration, operator.config.namespace)
+
+        @kopf.daemon(GROUP, VERSION, PLURAL, registry=registry, cancellation_timeout=10.0)
+        async def autoscale(
+            stopped: Any, name: str, namespace: str, spec: Any, meta: Any, status: Any, body: Any, **_: Any
+        ) -> None:
+            await operator._daemon(stopped, name, namespace, spec, meta, status, body)
+
+        return registry
+
+    async def _elect_forever(self) -> None:
+        from kubernetes import client
+
+        self.elector = LeaseElector(
+            client.CoordinationV1Api(self.api_client), self.config.lease(), self.config.identity
+        )
+        period_s = self.elector.config.retry_period_s
+        while True:
+            was = self.elector.is_leader
+            now = await asyncio.to_thread(self.elector.try_acquire_or_renew)
+            if now != was:
+                log.info("%s: %s leader", self.config.identity, "became" if now else "is no longer")
+            await asyncio.sleep(period_s)
+
+    async def run_async(self) -> None:
+        import kopf
+
+        elect = asyncio.create_task(self._elect_forever())
+        try:
+            await kopf.operator(
+                registry=self.registry,
+                standalone=True,
+                clusterwide=False,
+                namespaces=[self.config.namespace],
+                stop_flag=self.stop_flag,
+                ready_flag=self.ready_flag,
+            )
+        finally:
+            elect.cancel()
+            try:
+                await elect
+            except (asyncio.CancelledError, Exception):
+                pass
+            if self.config.release_on_exit and self.elector is not None:
+                await asyncio.to_thread(self.elector.release)
+
+    def run(self) -> None:
+        """Run until :attr:`stop_flag` is set (or SIGINT/SIGTERM when on the main thread)."""
+        if self.config.metrics_port is not None:
+            self.metrics.serve(self.config.metrics_port, self.config.metrics_addr)
+        try:
+            asyncio.run(self.run_async())
+        finally:
+            self.metrics.close()
+            self.decision_log.close()
+
+    def start(self, timeout_s: float = 30.0) -> Operator:
+        """Run in a daemon thread; returns once kopf is watching."""
+
+        def target() -> None:
+            try:
+                self.run()
+            except BaseException as exc:  # surfaced through .error and wait_ready
+                self.error = exc
+                log.exception("operator %s failed", self.config.identity)
+                self.ready_flag.set()
+
+        self._thread = threading.Thread(target=target, name=f"operator-{self.config.identity}", daemon=True)
+        self._thread.start()
+        if not self.ready_flag.wait(timeout_s):
+            raise RuntimeError(f"operator {self.config.identity} not ready within {timeout_s} s")
+        if self.error is not None:
+            raise RuntimeError(f"operator {self.config.identity} failed to start: {self.error}") from self.error
+        return self
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self.stop_flag.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    # ---------------------------------------------------------------- per CR
+    async def _daemon(
+        self, stopped: Any, name: str, namespace: str, spec: Any, meta: Any, status: Any, body: Any
+    ) -> None:
+        import kopf
+
+        key = f"{namespace}/{name}"
+        target = self.targets.setdefault(key, _Target())
+        if target.conditions is None:
+            target.conditions = list((status or {}).get("conditions") or [])
+        idle_s = 1.0 / self.config.time_scale
+        while not stopped:
+            if not self.is_leader:
+                await stopped.wait(min(idle_s, self.config.lease().retry_period_s))
+                continue
+            spec_dict = json.loads(json.dumps(dict(spec)))  # a snapshot of kopf's live view
+            generation = meta.get("generation")
+            spec_key = json.dumps(spec_dict, sort_keys=True)
+            if spec_key != target.key or target.leader_term != self.elector.transitions:
+                target.key = spec_key
+                target.leader_term = self.elector.transitions if self.elector else -1
+                target.controller = None
+                try:
+                    parsed = RLAutoscalerSpec.from_spec(spec_dict, key)
+                    target.controller = await asyncio.to_thread(self.controller_factory, parsed, namespace, self)
+                except SpecError as exc:
+                    await self._report_invalid(target, body, name, namespace, generation, exc.problems)
+                except Exception as exc:  # anything else that stops a controller being built
+                    await self._report_invalid(target, body, name, namespace, generation, [f"{type(exc).__name__}: {exc}"])
+                else:
+                    target.invalid = None
+            controller = target.controller
+            if controller is None:  # invalid spec: wait for an edit
+                await stopped.wait(idle_s)
+                continue
+            decision = await asyncio.to_thread(controller.reconcile_once)
+            target.decisions += 1
+            await self._report(target, body, name, namespace, generation, decision)
+            await stopped.wait(controller_interval_s(controller, self.config.time_scale))
+        kopf.info(body, reason="Stopped", message=f"operator {self.config.identity} stopped managing {key}")
+
+    async def _patch_status(self, name: str, namespace: str, status: dict[str, Any]) -> None:
+        from kubernetes import client
+
+        api = client.CustomObjectsApi(self.api_client)
+        try:
+            await asyncio.to_thread(
+                api.patch_namespaced_custom_object_status, GROUP, VERSION, namespace, PLURAL, name, {"status": status}
+            )
+        except Exception as exc:  # status is best effort; the next period writes it again
+            log.warning("status of %s/%s not written: %s", namespace, name, exc)
+
+    async def _report_invalid(
+        self, target: _Target, body: Any, name: str, namespace: str, generation: Any, problems: list[str]
+    ) -> None:
+        import kopf
+
+        message = "; ".join(problems)
+        now = _rfc3339()
+        target.conditions = merge_conditions(
+            target.conditions,
+            {
+                CONDITION_SPEC_VALID: ("False", "InvalidSpec", message),
+                CONDITION_SCALING_ACTIVE: ("False", "InvalidSpec", "the spec is invalid; nothing is scaled"),
+            },
+            now,
+        )
+        status: dict[str, Any] = {"conditions": target.conditions}
+        if generation is not None:
+            status["observedGeneration"] = generation
+        await self._patch_status(name, namespace, status)
+        if target.invalid != message:
+            kopf.warn(body, reason="InvalidSpec", message=message)
+            log.warning("RLAutoscaler %s/%s: invalid spec: %s", namespace, name, message)
+            target.invalid = message
+        self.decision_log.write(
+            {"time": now, "autoscaler": f"{namespace}/{name}", "invalid_spec": problems, "patched": False}
+        )
+
+    async def _report(
+        self, target: _Target, body: Any, name: str, namespace: str, generation: Any, decision: Decision
+    ) -> None:
+        import kopf
+
+        updates = decision_conditions(decision)
+        updates[CONDITION_SPEC_VALID] = ("True", "Valid", "the spec passed validation")
+        before = {c["type"]: c.get("status") for c in target.conditions or []}
+        target.conditions = merge_conditions(target.conditions, updates, _rfc3339())
+        status = decision_status(decision, target.decisions, generation)
+        status["conditions"] = target.conditions
+        await self._patch_status(name, namespace, status)
+        reasons = "; ".join(f"{r.code}: {r.message}" for r in decision.reasons) or "no guard intervention"
+        if scaled(decision):
+            kopf.info(
+                body,
+                reason="SuccessfulRescale",
+                message=f"New size: {decision.final_replicas}; was {decision.current_replicas}; {reasons}",
+            )
+        for cond in target.conditions:  # warnings only on a transition, not every period
+            if cond["status"] == "False" and before.get(cond["type"]) != "False" and cond["type"] != CONDITION_SPEC_VALID:
+                kopf.warn(body, reason=cond["reason"], message=cond["message"])
+
+
+def controller_interval_s(controller: Controller, time_scale: float) -> float:
+    """Wall seconds until the next reconcile."""
+    return float(controller.spec.step_s) / time_scale
+
+
+def default_controller_factory(spec: RLAutoscalerSpec, namespace: str, operator: Operator) -> Controller:
+    """The same wiring as ``rlscale run``: :func:`build_controller` with a leader-gated
+    actuator, the CR's PromQL, the operator's shared metrics and decision log."""
+    from rlscale.controller.metrics_source import MetricQueries, PrometheusSource
+
+    run, source_options = run_config_for(spec, namespace, operator.config)
+    try:
+        queries = MetricQueries.from_dict(source_options["queries"], source="spec.metrics.queries")
+    except ValueError as exc:
+        raise SpecError([str(exc)]) from None
+    clock: Clock = operator.clock if operator.config.time_scale == 1.0 else ScaledClock(operator.config.time_scale, operator.clock)
+    source = PrometheusSource(
+        run.prometheus_url,
+        queries,
+        timeout_s=run.prometheus_timeout_s,
+        staleness_s=source_options["staleness_s"],
+        clock=clock.now,
+    )
+    actuator = LeaderGatedActuator(make_actuator(run), lambda: operator.is_leader)
+    try:
+        return build_controller(
+            run,
+            clock=clock,
+            source=source,
+            actuator=actuator,
+            logger=operator.decision_log,
+            metrics=operator.metrics,
+        )
+    except ValueError as exc:
+        raise SpecError([_field_names(str(exc))]) from None
+
+
+__all__ = [
+    "FINALIZER",
+    "LeaderGatedActuator",
+    "NotLeaderError",
+    "Operator",
+    "OperatorConfig",
+    "ScaledClock",
+    "decision_conditions",
+    "decision_status",
+    "default_controller_factory",
+    "merge_conditions",
+    "run_config_for",
+    "summarize",
+]

@@ -1,0 +1,72 @@
+"""Loading the live policy so that a corrupt or mismatched checkpoint is a *fault*, not a crash.
+
+A policy spec that cannot mean anything (unknown name, bad parameters) is a bad flag and is
+refused at start. A checkpoint that is corrupt, truncated or built for another observation
+layout (``CheckpointError``) is a fault the controller survives: :class:`ReloadingPolicy`
+raises the load error from ``act`` (the guard records ``PolicyError`` and falls back to the
+HPA) and tries to load again every ``retry_s``, so fixing the file recovers without a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from rlscale.core.clock import Clock, SystemClock
+from rlscale.core.signals import ScalingSignals
+from rlscale.core.spec import ServiceSpec
+from rlscale.nets.checkpoint import CheckpointError
+from rlscale.policies.base import Policy
+
+#: How often a policy that failed to load is tried again (seconds).
+DEFAULT_RETRY_S = 30.0
+
+
+class PolicyUnavailable(RuntimeError):
+    """The policy could not be loaded; the message says why (file and problem)."""
+
+
+class ReloadingPolicy:
+    """A Policy that loads lazily and keeps retrying after a checkpoint error."""
+
+    def __init__(
+        self,
+        factory: Callable[[], Policy],
+        spec: ServiceSpec,
+        name: str,
+        retry_s: float = DEFAULT_RETRY_S,
+        clock: Clock | None = None,
+    ) -> None:
+        self.factory = factory
+        self.spec = spec
+        self.num_envs = 1
+        self.name = name
+        self.retry_s = float(retry_s)
+        self.clock = clock if clock is not None else SystemClock()
+        self.inner: Policy | None = None
+        self.load_error: str | None = None
+        self._last_try_s: float | None = None
+        self._try_load()
+
+    def _try_load(self) -> None:
+        self._last_try_s = self.clock.now()
+        try:
+            self.inner = self.factory()
+            self.load_error = None
+        except (CheckpointError, OSError) as exc:
+            self.inner = None
+            self.load_error = f"{type(exc).__name__}: {exc}"
+
+    def act(self, signals: ScalingSignals) -> np.ndarray:
+        if self.inner is None and (
+            self._last_try_s is None or self.clock.now() - self._last_try_s >= self.retry_s
+        ):
+            self._try_load()
+        if self.inner is None:
+            raise PolicyUnavailable(f"policy {self.name!r} is not loaded ({self.load_error}); retrying every {self.retry_s:g} s")
+        return self.inner.act(signals)
+
+    def reset(self, mask: np.ndarray | None = None) -> None:
+        if self.inner is not None:
+            self.inner.reset(mask)

@@ -1,0 +1,118 @@
+"""The learned policy: a trained network run in NumPy from a safe checkpoint.
+
+Imported by the live controller, so no torch, gymnasium, simulator or envs here (import-linter
+enforces it): the checkpoint is read by the torch-free :mod:`rlscale.nets.checkpoint`, the
+network runs in :mod:`rlscale.nets.forward` (a few matrix products: well under the 2 ms
+decision budget, see bench/quality.py), and the raw action goes through the same pure decoder
+(:func:`rlscale.core.actions.decode_action`) the training env used, with the same
+:class:`~rlscale.core.ObservationBuilder` — so a checkpoint means the same thing offline and live.
+
+Names: ``learned`` is the policy shipped in the package (``rlscale/data/policies/default``);
+``learned:PATH`` loads the checkpoint directory at PATH.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlscale.core.actions import ActionConfig, decode_action
+from rlscale.core.observation import OBSERVATION_FEATURES, ObservationBuilder
+from rlscale.core.signals import ScalingSignals
+from rlscale.core.spec import ServiceSpec
+from rlscale.nets.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from rlscale.nets.forward import deterministic_action, mlp_forward
+
+#: Package-relative folder of the shipped default policy.
+DEFAULT_POLICY_DIR = ("data", "policies", "default")
+
+
+def default_policy_path() -> Path:
+    """Where the shipped default checkpoint lives inside the installed package."""
+    root = resources.files("rlscale")
+    for part in DEFAULT_POLICY_DIR:
+        root = root / part
+    return Path(str(root))
+
+
+class LearnedPolicy:
+    """A :class:`~rlscale.policies.base.Policy` backed by a checkpoint (deterministic)."""
+
+    def __init__(self, spec: ServiceSpec, num_envs: int = 1, path: str | os.PathLike[str] | None = None) -> None:
+        self.spec = spec
+        self.num_envs = int(num_envs)
+        self.path = Path(path) if path is not None else default_policy_path()
+        self.checkpoint: Checkpoint = load_checkpoint(self.path, expected_features=OBSERVATION_FEATURES)
+        meta = self.checkpoint.metadata
+        try:
+            self.action_config = ActionConfig.from_dict(dict(meta["action"]))
+        except (ValueError, TypeError) as exc:
+            raise CheckpointError(f"{self.path}/metadata.json: bad 'action' field ({exc})") from exc
+        if meta.get("observation", {}).get("forecast", False):
+            raise CheckpointError(
+                f"{self.path}/metadata.json: this policy was trained with a load forecast in its "
+                "observation; the live path has no forecaster, so it cannot be served"
+            )
+        self.name = "learned" if path is None else f"learned:{self.path}"
+        self._network = meta["network"]
+        self._tensors = self.checkpoint.tensors
+        self._layers = self.checkpoint.layers
+        self._builder = ObservationBuilder(spec, self.num_envs)
+
+    def observe(self, signals: ScalingSignals) -> np.ndarray:
+        """The observation batch for these signals (advances the load history)."""
+        return self._builder.build(signals)
+
+    def raw_action(self, observations: np.ndarray) -> np.ndarray:
+        """The network's deterministic action for an observation batch (before decoding)."""
+        return deterministic_action(mlp_forward(self._tensors, self._layers, observations), self._network)
+
+    def act(self, signals: ScalingSignals) -> np.ndarray:
+        if signals.num_envs != self.num_envs:
+            raise ValueError(f"{self.name}: got signals for {signals.num_envs} services, built for {self.num_envs}")
+        action = self.raw_action(self.observe(signals))
+        return decode_action(self.action_config, action, signals, self.spec)
+
+    def reset(self, mask: np.ndarray | None = None) -> None:
+        self._builder.reset(mask)
+
+    def describe(self) -> dict[str, Any]:
+        """What the controller logs about the policy it serves."""
+        meta = self.checkpoint.metadata
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "algorithm": meta["algorithm"],
+            "action": meta["action"],
+            "training_command": meta["training"].get("command"),
+        }
+
+
+def make_learned_policy(spec: ServiceSpec, num_envs: int = 1, path: str | None = None, **_: Any) -> LearnedPolicy:
+    """Registry factory: ``learned`` (shipped default) or ``learned:PATH``."""
+    return LearnedPolicy(spec, num_envs, path)
+
+
+LEARNED_PARAMS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"path": {"type": "string", "description": "checkpoint directory (default: shipped policy)"}},
+    "additionalProperties": False,
+}
+
+
+def _register() -> None:
+    try:
+        from rlscale.policies.registry import register_policy
+    except ImportError:  # registry not available (yet): LearnedPolicy is still usable directly
+        return
+    try:
+        register_policy("learned", make_learned_policy, LEARNED_PARAMS_SCHEMA)
+    except (ValueError, KeyError):  # already registered
+        pass
+
+
+_register()
