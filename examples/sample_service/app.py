@@ -33,7 +33,10 @@ MAX_CPU_MS = 10_000.0
 REGISTRY = CollectorRegistry()
 REQUESTS = Counter("http_requests", "HTTP requests served.", ["method", "code"], registry=REGISTRY)
 DURATION = Histogram(
-    "http_request_duration_seconds", "Time from request read to response sent.", buckets=BUCKETS_S, registry=REGISTRY
+    "http_request_duration_seconds",
+    "Time from request read to response sent.",
+    buckets=BUCKETS_S,
+    registry=REGISTRY,
 )
 
 

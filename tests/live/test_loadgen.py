@@ -104,15 +104,19 @@ def test_replay_is_open_loop_and_matches_the_trace(slow_server: _Server) -> None
     assert len(per_second) == 4
     assert [abs(a - b) <= 2 for a, b in zip(per_second, [20, 40, 60, 80], strict=True)] == [True] * 4
     assert report.latency_s["p50"] >= 0.25  # measured, not assumed
-    assert report.latency_s["p50"] <= report.latency_s["p95"] <= report.latency_s["p99"] <= report.latency_s["max"]
+    assert (
+        report.latency_s["p50"]
+        <= report.latency_s["p95"]
+        <= report.latency_s["p99"]
+        <= report.latency_s["max"]
+    )
 
 
 def test_cli_poisson_replay_with_rate_cap(tmp_path) -> None:
+    import typer
     from typer.testing import CliRunner
 
     from rlscale.cli.loadgen import register
-
-    import typer
 
     app = typer.Typer()
     register(app)
@@ -121,7 +125,20 @@ def test_cli_poisson_replay_with_rate_cap(tmp_path) -> None:
         out = tmp_path / "report.json"
         result = CliRunner().invoke(
             app,
-            ["loadgen", "--trace", RAMP, "--url", server.url, "--max-rps", "50", "--seed", "3", "--json", "-o", str(out)],
+            [
+                "loadgen",
+                "--trace",
+                RAMP,
+                "--url",
+                server.url,
+                "--max-rps",
+                "50",
+                "--seed",
+                "3",
+                "--json",
+                "-o",
+                str(out),
+            ],
         )
         assert result.exit_code == 0, result.output
         report = json.loads(out.read_text())

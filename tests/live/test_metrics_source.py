@@ -36,8 +36,6 @@ TEST_QUERIES = MetricQueries(window="5s")
 # -- a real Prometheus ------------------------------------------------------------------
 @pytest.mark.prometheus
 def test_reads_known_load_and_replicas(emulator: Any, prometheus: Any) -> None:
-    from conftest import WEB_LOAD_RPS
-
     # make sure the target is scraped and the rate window is full (at least 5 s of samples)
     prometheus.wait_for('up{job="emulator"}', lambda v: v == 1.0)
     prometheus.wait_for(
@@ -45,9 +43,11 @@ def test_reads_known_load_and_replicas(emulator: Any, prometheus: Any) -> None:
     )
     source = PrometheusSource(prometheus.url, TEST_QUERIES, timeout_s=2.0, staleness_s=10.0)
     reading = source.read("default", "web")
+    offered_rps = emulator.snapshot()["default/web"]["offered_rps"]  # the emulator's ground truth
+    assert offered_rps == 25.0
     sig = reading.signals
     assert reading.unhealthy() == {}, reading.health
-    assert float(sig.request_rate_rps[0]) == pytest.approx(WEB_LOAD_RPS, rel=0.15)
+    assert float(sig.request_rate_rps[0]) == pytest.approx(offered_rps, rel=0.15)
     assert float(sig.desired_replicas[0]) == 2.0
     assert float(sig.ready_replicas[0]) == 2.0
     assert float(sig.pending_replicas[0]) == 0.0

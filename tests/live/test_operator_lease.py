@@ -22,7 +22,9 @@ def coordination(kubeconfig: Path):
 
 
 def _candidates(api, name: str, n: int = 2) -> list[tuple[LeaseElector, ManualClock]]:
-    cfg = LeaseConfig(namespace="default", name=name, lease_duration_s=15, renew_deadline_s=10.0, retry_period_s=2.0)
+    cfg = LeaseConfig(
+        namespace="default", name=name, lease_duration_s=15, renew_deadline_s=10.0, retry_period_s=2.0
+    )
     out = []
     for i in range(n):
         clock = ManualClock(1000.0)
@@ -85,7 +87,7 @@ def test_stale_write_loses_with_409(coordination) -> None:
     resourceVersion and the API server refuses it, so there is never a second leader."""
     from kubernetes.client.exceptions import ApiException
 
-    (a, _), (b, clock_b) = _candidates(coordination, "election-race")
+    (a, _), (b, _) = _candidates(coordination, "election-race")
     assert a.try_acquire_or_renew() is True
     stale = coordination.read_namespaced_lease("election-race", "default")
     assert a.try_acquire_or_renew() is True  # a renews: the resourceVersion moves on

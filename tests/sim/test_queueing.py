@@ -145,3 +145,23 @@ def test_min_replicas_for_slo_large_counts():
     assert np.all(need > np.array([1.0e5, 5.0e5]) / mu)
     budget = params.spec.slo_latency_s - params.base_latency_s
     assert mmc_sojourn_survival(budget, need - 1, np.array([1.0e5, 5.0e5]), mu).min() > 0.05
+
+
+def test_fast_quantile_matches_robust_quantile():
+    from rlscale.sim.queueing import latency_quantile_fast
+
+    rng = np.random.default_rng(0)
+    n = 20_000
+    c = rng.integers(1, 40, n).astype(float)
+    mu = rng.uniform(0.5, 200, n)
+    rho = rng.uniform(0, 0.9999, n) ** 0.3
+    lam = rho * c * mu
+    cw = erlang_c(c, lam / mu)
+    sat = rng.random(n) < 0.3
+    width = np.where(sat, rng.exponential(2, n) * rng.integers(0, 2, n), 0.0)
+    wp = np.where(sat, 0.0, cw)
+    wr = np.where(sat, mu, c * mu - lam)
+    base = rng.uniform(0, 0.1, n)
+    exact = latency_quantile_params(0.95, base, width, wp, wr, mu, iterations=200, rtol=1e-15)
+    fast = latency_quantile_fast(0.95, base, width, wp, wr, mu)
+    np.testing.assert_allclose(fast, exact, rtol=1e-7)

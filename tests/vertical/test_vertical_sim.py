@@ -84,7 +84,7 @@ def test_conservation_and_cost_from_requests() -> None:
     rng = np.random.default_rng(1)
     st = vs.init_state(params, n, rng.integers(1, 9, n), rng.choice([0.3, 0.6, 0.9], n), rng.choice([200.0, 700.0], n))
     backlog = st.backlog.copy()
-    for t in range(30):
+    for _t in range(30):
         r = rng.integers(1, 9, n)
         cpu = rng.choice([0.3, 0.6, 0.9], n)
         heap = rng.choice([200.0, 700.0], n)

@@ -14,9 +14,13 @@ def register(app: typer.Typer) -> None:
 
 def loadgen(
     trace: str = typer.Option(
-        ..., "--trace", help="Trace to replay: a name (nasa, twitter, ...), 'synthetic:<kind>?k=v' or a CSV path."
+        ...,
+        "--trace",
+        help="Trace to replay: a name (nasa, twitter, ...), 'synthetic:<kind>?k=v' or a CSV path.",
     ),
-    url: str = typer.Option(..., "--url", help="Endpoint to send GET requests to, e.g. http://127.0.0.1:8080/work."),
+    url: str = typer.Option(
+        ..., "--url", help="Endpoint to send GET requests to, e.g. http://127.0.0.1:8080/work."
+    ),
     speedup: float = typer.Option(
         1.0, "--speedup", help="Replay the trace's timeline this many times faster (rates unchanged)."
     ),
@@ -27,7 +31,9 @@ def loadgen(
     rate_scale: float = typer.Option(1.0, "--rate-scale", help="Multiply the trace's rates by this factor."),
     offset_s: float = typer.Option(0.0, "--offset", help="Start this many trace seconds into the trace."),
     arrivals: str = typer.Option(
-        "poisson", "--arrivals", help="'poisson' (random arrivals at the trace's rate) or 'uniform' (evenly spaced)."
+        "poisson",
+        "--arrivals",
+        help="'poisson' (random arrivals at the trace's rate) or 'uniform' (evenly spaced).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the Poisson arrival times."),
     max_inflight: int = typer.Option(

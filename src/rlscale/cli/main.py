@@ -17,19 +17,23 @@ app = typer.Typer(
 # Registration: one line per command module (keep alphabetical).
 from rlscale.cli import emulate as _emulate  # noqa: E402
 from rlscale.cli import evaluate as _evaluate  # noqa: E402
+from rlscale.cli import export as _export  # noqa: E402
 from rlscale.cli import loadgen as _loadgen  # noqa: E402
 from rlscale.cli import operator as _operator  # noqa: E402
 from rlscale.cli import run as _run  # noqa: E402
 from rlscale.cli import serve as _serve  # noqa: E402
 from rlscale.cli import simulate as _simulate  # noqa: E402
+from rlscale.cli import train as _train  # noqa: E402
 
 _emulate.register(app)
 _evaluate.register(app)
+_export.register(app)
 _loadgen.register(app)
 _operator.register(app)
 _run.register(app)
 _serve.register(app)
 _simulate.register(app)
+_train.register(app)
 
 
 def main() -> None:

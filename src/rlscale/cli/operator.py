@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional  # noqa: UP035 - typer reads the annotations
+from typing import Optional
 
 import typer
 
@@ -16,10 +16,16 @@ def register(app: typer.Typer) -> None:
 
 def operator(
     namespace: str = typer.Option(
-        "default", "--namespace", envvar="RLSCALE_NAMESPACE", help="Namespace to watch (the operator is namespace-scoped)."
+        "default",
+        "--namespace",
+        envvar="RLSCALE_NAMESPACE",
+        help="Namespace to watch (the operator is namespace-scoped).",
     ),
     kubeconfig: Optional[str] = typer.Option(  # noqa: UP045
-        None, "--kubeconfig", envvar="RLSCALE_KUBECONFIG", help="Kubeconfig path, or 'in-cluster' (default: ~/.kube/config)."
+        None,
+        "--kubeconfig",
+        envvar="RLSCALE_KUBECONFIG",
+        help="Kubeconfig path, or 'in-cluster' (default: ~/.kube/config).",
     ),
     prometheus: Optional[str] = typer.Option(  # noqa: UP045
         None,
@@ -28,13 +34,22 @@ def operator(
         help="Prometheus URL for RLAutoscalers without spec.metrics.prometheusUrl.",
     ),
     identity: Optional[str] = typer.Option(  # noqa: UP045
-        None, "--identity", envvar="RLSCALE_IDENTITY", help="Leader-election identity (default: hostname-pid-random; use the pod name)."
+        None,
+        "--identity",
+        envvar="RLSCALE_IDENTITY",
+        help="Leader-election identity (default: hostname-pid-random; use the pod name).",
     ),
     lease_name: str = typer.Option(
-        "rlscale-operator", "--lease-name", envvar="RLSCALE_LEASE_NAME", help="Name of the coordination.k8s.io Lease."
+        "rlscale-operator",
+        "--lease-name",
+        envvar="RLSCALE_LEASE_NAME",
+        help="Name of the coordination.k8s.io Lease.",
     ),
     lease_duration_s: int = typer.Option(
-        15, "--lease-duration", envvar="RLSCALE_LEASE_DURATION", help="Lease duration, s (client-go default 15)."
+        15,
+        "--lease-duration",
+        envvar="RLSCALE_LEASE_DURATION",
+        help="Lease duration, s (client-go default 15).",
     ),
     time_scale: float = typer.Option(
         1.0,
@@ -43,13 +58,22 @@ def operator(
         help="Only for an emulated cluster run faster than real time (rlscale emulate --speedup): same factor.",
     ),
     log_file: Optional[str] = typer.Option(  # noqa: UP045
-        None, "--log-file", envvar="RLSCALE_LOG_FILE", help="Append JSON-lines decision logs here (default: stdout)."
+        None,
+        "--log-file",
+        envvar="RLSCALE_LOG_FILE",
+        help="Append JSON-lines decision logs here (default: stdout).",
     ),
     metrics_port: Optional[int] = typer.Option(  # noqa: UP045
-        None, "--metrics-port", envvar="RLSCALE_METRICS_PORT", help="Serve the operator's own /metrics on this port."
+        None,
+        "--metrics-port",
+        envvar="RLSCALE_METRICS_PORT",
+        help="Serve the operator's own /metrics on this port.",
     ),
     metrics_addr: str = typer.Option(
-        "127.0.0.1", "--metrics-addr", envvar="RLSCALE_METRICS_ADDR", help="Address for /metrics (0.0.0.0 in a pod)."
+        "127.0.0.1",
+        "--metrics-addr",
+        envvar="RLSCALE_METRICS_ADDR",
+        help="Address for /metrics (0.0.0.0 in a pod).",
     ),
     scanning: bool = typer.Option(
         True,

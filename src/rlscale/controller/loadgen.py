@@ -103,7 +103,9 @@ class RateSchedule:
             rates = np.minimum(rates, max_rps)
         first = int(offset_s // interval_s)
         if first >= rates.size:
-            raise LoadgenError(f"--offset {offset_s} s is past the end of the trace ({rates.size * interval_s} s)")
+            raise LoadgenError(
+                f"--offset {offset_s} s is past the end of the trace ({rates.size * interval_s} s)"
+            )
         self.rate_rps = rates[first:]
         self.step_wall_s = interval_s / speedup  # wall seconds per trace step
         full_s = self.rate_rps.size * self.step_wall_s
@@ -273,8 +275,10 @@ def run_loadgen(config: LoadgenConfig) -> LoadgenReport:
     done.wait(timeout=schedule.duration_s + config.timeout_s + 10.0)
     runner.quit()
     duration_s = start.get("end", schedule.duration_s)
-    seconds = int(math.ceil(schedule.duration_s))
-    per_second = np.bincount(np.asarray(sent_at_s, dtype=np.int64), minlength=seconds)[:seconds] if sent_at_s else []
+    seconds = math.ceil(schedule.duration_s)
+    per_second = (
+        np.bincount(np.asarray(sent_at_s, dtype=np.int64), minlength=seconds)[:seconds] if sent_at_s else []
+    )
     sent = len(sent_at_s)
     return LoadgenReport(
         url=config.url,
@@ -334,4 +338,3 @@ def _main(argv: list[str]) -> int:
     report = run_loadgen(config)
     write_json_atomic(Path(argv[1]), report.to_dict())
     return 0
-

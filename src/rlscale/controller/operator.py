@@ -138,6 +138,9 @@ _FLAG_TO_FIELD = {
     "--max-step-*": "spec.behavior",
     "--stabilization-window": "spec.behavior.scaleDownStabilizationSeconds",
     "--prometheus-timeout": "spec.metrics.timeoutSeconds",
+    "--metric-queries": "spec.metrics.queries",
+    "--staleness": "spec.metrics.stalenessSeconds",
+    "--require-signals": "spec.metrics.requiredSignals",
 }
 
 
@@ -147,11 +150,9 @@ def _field_names(message: str) -> str:
     return message
 
 
-def run_config_for(
-    spec: RLAutoscalerSpec, namespace: str, config: OperatorConfig
-) -> tuple[RunConfig, dict[str, Any]]:
-    """The ``rlscale run`` configuration of one CR, and the PrometheusSource options it adds
-    (per-signal queries, window, staleness). Raises :class:`SpecError` naming CR fields."""
+def run_config_for(spec: RLAutoscalerSpec, namespace: str, config: OperatorConfig) -> RunConfig:
+    """The ``rlscale run`` configuration of one CR (one behaviour whichever way the loop
+    runs). Raises :class:`SpecError` naming the CR's fields."""
     url = spec.prometheus_url or config.prometheus_url
     if url is None:
         raise SpecError(["spec.metrics.prometheusUrl: unset, and the operator has no --prometheus default"])
@@ -175,15 +176,17 @@ def run_config_for(
         max_step_down_pods=spec.max_scale_down_pods,
         max_step_down_percent=spec.max_scale_down_percent,
         fallback_hpa=spec.fallback_hpa,
+        fallback_policy=spec.fallback_policy,
         required_signals=spec.required_signals,
         prometheus_timeout_s=spec.metrics_timeout_s,
+        metric_queries={**spec.queries, "window": spec.metrics_window},
+        staleness_s=spec.metrics_staleness_s,
     )
     try:
         run.validate()
     except ValueError as exc:
         raise SpecError([_field_names(p) for p in str(exc).split("; ")]) from None
-    source_options = {"queries": {**spec.queries, "window": spec.metrics_window}, "staleness_s": spec.metrics_staleness_s}
-    return run, source_options
+    return run
 
 
 # --------------------------------------------------------------------------------------
@@ -216,7 +219,11 @@ def decision_conditions(decision: Decision) -> dict[str, tuple[str, str, str]]:
     elif "FailedRescale" in codes:
         out[CONDITION_ABLE_TO_SCALE] = ("False", "FailedUpdateScale", codes["FailedRescale"])
     elif decision.dry_run:
-        out[CONDITION_ABLE_TO_SCALE] = ("True", "DryRun", "dryRun is set: decisions are recorded, never applied")
+        out[CONDITION_ABLE_TO_SCALE] = (
+            "True",
+            "DryRun",
+            "dryRun is set: decisions are recorded, never applied",
+        )
     elif "ScaleDownStabilized" in codes:
         out[CONDITION_ABLE_TO_SCALE] = ("True", "ScaleDownStabilized", codes["ScaleDownStabilized"])
     elif scaled(decision):
@@ -236,7 +243,11 @@ def decision_conditions(decision: Decision) -> dict[str, tuple[str, str, str]]:
     if limits:
         out[CONDITION_SCALING_LIMITED] = ("True", limits[0], codes[limits[0]])
     else:
-        out[CONDITION_SCALING_LIMITED] = ("False", "DesiredWithinRange", "the desired count is within the acceptable range")
+        out[CONDITION_SCALING_LIMITED] = (
+            "False",
+            "DesiredWithinRange",
+            "the desired count is within the acceptable range",
+        )
     return out
 
 
@@ -255,8 +266,15 @@ def merge_conditions(
             "message": message[:1024],
             "lastTransitionTime": transition,
         }
-    order = [CONDITION_SPEC_VALID, CONDITION_ABLE_TO_SCALE, CONDITION_SCALING_ACTIVE, CONDITION_SCALING_LIMITED]
-    return sorted(by_type.values(), key=lambda c: order.index(c["type"]) if c["type"] in order else len(order))
+    order = [
+        CONDITION_SPEC_VALID,
+        CONDITION_ABLE_TO_SCALE,
+        CONDITION_SCALING_ACTIVE,
+        CONDITION_SCALING_LIMITED,
+    ]
+    return sorted(
+        by_type.values(), key=lambda c: order.index(c["type"]) if c["type"] in order else len(order)
+    )
 
 
 def decision_status(decision: Decision, decisions: int, generation: int | None) -> dict[str, Any]:
@@ -306,7 +324,9 @@ def connection_info(configuration: Any, namespace: str) -> Any:
     import kopf
 
     token = None
-    auth = (configuration.api_key or {}).get("authorization") or (configuration.api_key or {}).get("BearerToken")
+    auth = (configuration.api_key or {}).get("authorization") or (configuration.api_key or {}).get(
+        "BearerToken"
+    )
     if auth:
         token = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else auth
     return kopf.ConnectionInfo(
@@ -492,7 +512,9 @@ class Operator:
         if not self.ready_flag.wait(timeout_s):
             raise RuntimeError(f"operator {self.config.identity} not ready within {timeout_s} s")
         if self.error is not None:
-            raise RuntimeError(f"operator {self.config.identity} failed to start: {self.error}") from self.error
+            raise RuntimeError(
+                f"operator {self.config.identity} failed to start: {self.error}"
+            ) from self.error
         return self
 
     def stop(self, timeout_s: float = 30.0) -> None:
@@ -524,11 +546,15 @@ class Operator:
                 target.controller = None
                 try:
                     parsed = RLAutoscalerSpec.from_spec(spec_dict, key)
-                    target.controller = await asyncio.to_thread(self.controller_factory, parsed, namespace, self)
+                    target.controller = await asyncio.to_thread(
+                        self.controller_factory, parsed, namespace, self
+                    )
                 except SpecError as exc:
                     await self._report_invalid(target, body, name, namespace, generation, exc.problems)
                 except Exception as exc:  # anything else that stops a controller being built
-                    await self._report_invalid(target, body, name, namespace, generation, [f"{type(exc).__name__}: {exc}"])
+                    await self._report_invalid(
+                        target, body, name, namespace, generation, [f"{type(exc).__name__}: {exc}"]
+                    )
                 else:
                     target.invalid = None
             controller = target.controller
@@ -547,7 +573,13 @@ class Operator:
         api = client.CustomObjectsApi(self.api_client)
         try:
             await asyncio.to_thread(
-                api.patch_namespaced_custom_object_status, GROUP, VERSION, namespace, PLURAL, name, {"status": status}
+                api.patch_namespaced_custom_object_status,
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                name,
+                {"status": status},
             )
         except Exception as exc:  # status is best effort; the next period writes it again
             log.warning("status of %s/%s not written: %s", namespace, name, exc)
@@ -599,7 +631,11 @@ class Operator:
                 message=f"New size: {decision.final_replicas}; was {decision.current_replicas}; {reasons}",
             )
         for cond in target.conditions:  # warnings only on a transition, not every period
-            if cond["status"] == "False" and before.get(cond["type"]) != "False" and cond["type"] != CONDITION_SPEC_VALID:
+            if (
+                cond["status"] == "False"
+                and before.get(cond["type"]) != "False"
+                and cond["type"] != CONDITION_SPEC_VALID
+            ):
                 kopf.warn(body, reason=cond["reason"], message=cond["message"])
 
 
@@ -609,32 +645,16 @@ def controller_interval_s(controller: Controller, time_scale: float) -> float:
 
 
 def default_controller_factory(spec: RLAutoscalerSpec, namespace: str, operator: Operator) -> Controller:
-    """The same wiring as ``rlscale run``: :func:`build_controller` with a leader-gated
-    actuator, the CR's PromQL, the operator's shared metrics and decision log."""
-    from rlscale.controller.metrics_source import MetricQueries, PrometheusSource
-
-    run, source_options = run_config_for(spec, namespace, operator.config)
-    try:
-        queries = MetricQueries.from_dict(source_options["queries"], source="spec.metrics.queries")
-    except ValueError as exc:
-        raise SpecError([str(exc)]) from None
-    clock: Clock = operator.clock if operator.config.time_scale == 1.0 else ScaledClock(operator.config.time_scale, operator.clock)
-    source = PrometheusSource(
-        run.prometheus_url,
-        queries,
-        timeout_s=run.prometheus_timeout_s,
-        staleness_s=source_options["staleness_s"],
-        clock=clock.now,
-    )
+    """The same wiring as ``rlscale run`` (:func:`build_controller`), plus a leader-gated
+    actuator and the operator's shared metrics and decision log."""
+    run = run_config_for(spec, namespace, operator.config)
+    clock: Clock = operator.clock
+    if operator.config.time_scale != 1.0:
+        clock = ScaledClock(operator.config.time_scale, operator.clock)
     actuator = LeaderGatedActuator(make_actuator(run), lambda: operator.is_leader)
     try:
         return build_controller(
-            run,
-            clock=clock,
-            source=source,
-            actuator=actuator,
-            logger=operator.decision_log,
-            metrics=operator.metrics,
+            run, clock=clock, actuator=actuator, logger=operator.decision_log, metrics=operator.metrics
         )
     except ValueError as exc:
         raise SpecError([_field_names(str(exc))]) from None

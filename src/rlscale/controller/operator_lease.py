@@ -111,7 +111,13 @@ class LeaseElector:
             return self._round()
         except ApiException as exc:
             if exc.status != 409:
-                log.warning("lease %s/%s: API error %s: %s", self.config.namespace, self.config.name, exc.status, exc.reason)
+                log.warning(
+                    "lease %s/%s: API error %s: %s",
+                    self.config.namespace,
+                    self.config.name,
+                    exc.status,
+                    exc.reason,
+                )
             return self.is_leader
         except Exception as exc:  # network errors: urllib3 raises many types
             log.warning("lease %s/%s: %s", self.config.namespace, self.config.name, exc)
@@ -175,7 +181,11 @@ class LeaseElector:
         self._renewed_at_s = now_s
         if lease is not None:
             spec = lease.spec
-            self._observed_record = (spec.holder_identity, str(spec.renew_time), lease.metadata.resource_version)
+            self._observed_record = (
+                spec.holder_identity,
+                str(spec.renew_time),
+                lease.metadata.resource_version,
+            )
             self._observed_at_s = now_s
 
     def release(self) -> None:

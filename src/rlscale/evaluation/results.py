@@ -27,6 +27,7 @@ METRIC_UNITS: dict[str, str] = {
     "tau_o": "% of time over-provisioned",
     "instability": "% of steps where supply and demand move differently",
     "jitter": "supply minus demand adaptations per hour",
+    "offered_requests": "requests offered (identical across policies: common random numbers)",
 }
 METRIC_KEYS: tuple[str, ...] = tuple(METRIC_UNITS)
 
@@ -44,6 +45,7 @@ class Timeline:
     ready_replicas: np.ndarray
     desired_replicas: np.ndarray
     latency_p95_s: np.ndarray
+    latency_mean_s: np.ndarray | None = None
 
 
 @dataclass

@@ -165,6 +165,7 @@ def _seed_metrics(
     vmask = np.broadcast_to(mask, (t_len, windows, seeds))
     out: dict[str, np.ndarray] = {}
     offered = arr("offered") * mask
+    out["offered_requests"] = offered.sum(axis=(0, 1))
     out["slo_violation_rate"] = np.asarray(
         m.slo_violation_rate(arr("violating") * mask, arr("dropped") * mask, offered, axis=(0, 1))
     )
@@ -282,6 +283,7 @@ def run_policy(
         ready_replicas=np.asarray(stacked.ready[:, 0], dtype=np.float64),
         desired_replicas=np.asarray(stacked.desired[:, 0], dtype=np.float64),
         latency_p95_s=np.asarray(stacked.latency_p95_s[:, 0], dtype=np.float64),
+        latency_mean_s=np.asarray(stacked.latency_mean_s[:, 0], dtype=np.float64),
     )
     notes = list(entry.notes)
     if not trace.valid.all():

@@ -318,7 +318,7 @@ def time_split(frame: Any, holdout_fraction: float = 0.2, order: str = "row", by
     train, test = [], []
     for g in groups:
         g = g.sort_values(order)
-        cut = int(round(len(g) * (1.0 - holdout_fraction)))
+        cut = round(len(g) * (1.0 - holdout_fraction))
         train.append(g.iloc[:cut])
         test.append(g.iloc[cut:])
     import pandas as pd

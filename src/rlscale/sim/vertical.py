@@ -85,7 +85,7 @@ class VerticalParams:
     @property
     def startup_steps(self) -> int:
         """Start-up delay in whole steps (a pod serves from the first whole step it is ready)."""
-        return int(math.ceil(self.startup_delay_s / self.spec.step_s - 1e-9))
+        return math.ceil(self.startup_delay_s / self.spec.step_s - 1e-9)
 
     def clip_cpu(self, cpu_cores: np.ndarray) -> np.ndarray:
         return np.clip(np.round(np.asarray(cpu_cores, dtype=np.float64), 6), self.cpu_min_cores, self.cpu_max_cores)

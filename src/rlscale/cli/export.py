@@ -1,0 +1,24 @@
+"""``rlscale export``: a checkpoint's policy as ONNX, for inference without torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("export")
+    def export_cmd(
+        checkpoint: Path = typer.Option(..., help="checkpoint directory (model.safetensors + metadata.json)"),
+        out: Path = typer.Option(Path("model.onnx"), help="ONNX file to write"),
+    ) -> None:
+        """Export the policy network to ONNX (input 'observation', output 'action')."""
+        from rlscale.nets.checkpoint import CheckpointError
+        from rlscale.nets.onnx_export import export_onnx
+
+        try:
+            path = export_onnx(checkpoint, out)
+        except CheckpointError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--checkpoint") from exc
+        typer.echo(f"wrote {path}")
