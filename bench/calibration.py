@@ -20,7 +20,9 @@ from rlscale.sim.teastore import TEASTORE_MODEL, calibrate
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", default=None, help="folder with gsa_data.log and the Locust CSVs")
-    parser.add_argument("--holdout", type=float, default=0.2, help="held-out fraction (last rows of each file)")
+    parser.add_argument(
+        "--holdout", type=float, default=0.2, help="held-out fraction (last rows of each file)"
+    )
     parser.add_argument("--cells", action="store_true", help="include the per-configuration table")
     args = parser.parse_args()
     t0 = time.perf_counter()
@@ -30,11 +32,15 @@ def main() -> None:
     shipped = TEASTORE_MODEL.to_dict()
     fitted = model.to_dict()
     out = {
-        "holdout": "last 20 % of each file in time order" if args.holdout == 0.2 else f"last {args.holdout:.0%}",
+        "holdout": "last 20 % of each file in time order"
+        if args.holdout == 0.2
+        else f"last {args.holdout:.0%}",
         "targets": {"throughput_saturation": 0.10, "latency": 0.20},
         "errors": errors,
         "fitted_model": fitted,
-        "shipped_model_matches_fit": all(abs(fitted[k] - shipped[k]) <= 1e-3 * max(abs(shipped[k]), 1e-9) for k in fitted),
+        "shipped_model_matches_fit": all(
+            abs(fitted[k] - shipped[k]) <= 1e-3 * max(abs(shipped[k]), 1e-9) for k in fitted
+        ),
         "fit_seconds": round(time.perf_counter() - t0, 2),
     }
     print(json.dumps(out, indent=2))

@@ -130,7 +130,9 @@ def _start_prometheus(target: str, workdir: Path) -> tuple[subprocess.Popen[byte
     port = _free_port()
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
-        "scrape_configs": [{"job_name": "emulator", "honor_labels": True, "static_configs": [{"targets": [target]}]}],
+        "scrape_configs": [
+            {"job_name": "emulator", "honor_labels": True, "static_configs": [{"targets": [target]}]}
+        ],
     }
     (workdir / "prometheus.yml").write_text(json.dumps(config))
     proc = subprocess.Popen(
@@ -161,7 +163,9 @@ def bench_reconcile(n: int) -> dict[str, Any]:
     from rlscale.controller.app import RunConfig, build_controller
     from rlscale.emulator import EmulatedService, Emulator, constant_load, fast_params
 
-    service = EmulatedService(name="web", params=fast_params("web"), load=constant_load(40.0), initial_replicas=2)
+    service = EmulatedService(
+        name="web", params=fast_params("web"), load=constant_load(40.0), initial_replicas=2
+    )
     with tempfile.TemporaryDirectory() as tmp, Emulator([service]) as emu:
         kubeconfig = emu.write_kubeconfig(Path(tmp) / "kubeconfig")
         have_prometheus = shutil.which("prometheus") is not None or Path("/usr/bin/prometheus").exists()

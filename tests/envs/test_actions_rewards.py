@@ -48,13 +48,19 @@ def test_ratio_moves_at_least_one_replica():
 def test_target_and_utilization_decoding():
     s = sig([5, 5, 5], [500.0, 500.0, 500.0])
     np.testing.assert_array_equal(decode_action("target", np.array([-1.0, 0.0, 1.0]), s, SPEC), [1, 10, 20])
-    np.testing.assert_array_equal(decode_action("target", np.array([[-5.0], [0.0], [5.0]]), s, SPEC), [1, 10, 20])
+    np.testing.assert_array_equal(
+        decode_action("target", np.array([[-5.0], [0.0], [5.0]]), s, SPEC), [1, 10, 20]
+    )
     # u = 0.3 -> ceil(500/30) = 17; u = 0.65 -> ceil(7.69) = 8; u = 1.0 -> 5
-    np.testing.assert_array_equal(decode_action("utilization", np.array([-1.0, 0.0, 1.0]), s, SPEC), [17, 8, 5])
+    np.testing.assert_array_equal(
+        decode_action("utilization", np.array([-1.0, 0.0, 1.0]), s, SPEC), [17, 8, 5]
+    )
     # scale-free: ten times the load, ten times the pods
     big = ServiceSpec("b", pod_capacity_rps=100.0, slo_latency_s=0.2, min_replicas=1, max_replicas=1000)
     s10 = sig([50, 50, 50], [5000.0] * 3)
-    np.testing.assert_array_equal(decode_action("utilization", np.array([-1.0, 0.0, 1.0]), s10, big), [167, 77, 50])
+    np.testing.assert_array_equal(
+        decode_action("utilization", np.array([-1.0, 0.0, 1.0]), s10, big), [167, 77, 50]
+    )
 
 
 def metrics(**kw):
@@ -67,7 +73,14 @@ def metrics(**kw):
 
 
 def test_slo_cost_reward():
-    m = metrics(served=[100, 100, 0], violating=[0, 50, 0], dropped=[0, 0, 0], ready=[4, 4, 4], pending=[0, 1, 0], desired=[4, 5, 4])
+    m = metrics(
+        served=[100, 100, 0],
+        violating=[0, 50, 0],
+        dropped=[0, 0, 0],
+        ready=[4, 4, 4],
+        pending=[0, 1, 0],
+        desired=[4, 5, 4],
+    )
     np.testing.assert_allclose(violation_fraction(m), [0, 0.5, 0])
     r = slo_cost(m, SPEC, np.array([4, 4, 4]))
     np.testing.assert_allclose(r, [-4 / 20, -(10 * 0.5 + 5 / 20 + 0.02 / 20), -4 / 20])

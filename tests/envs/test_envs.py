@@ -10,7 +10,9 @@ from rlscale.core import ObservationBuilder, ScalingSignals
 from rlscale.envs import ENV_ID, AutoscaleEnv, AutoscaleVectorEnv
 from rlscale.sim import get_preset, signals
 
-DETERMINISTIC_WEB = replace(get_preset("web"), poisson_arrivals=False, startup_delay_min_s=45.0, startup_delay_max_s=45.0)
+DETERMINISTIC_WEB = replace(
+    get_preset("web"), poisson_arrivals=False, startup_delay_min_s=45.0, startup_delay_max_s=45.0
+)
 
 
 def windows(count: int = 5, length: int = 60, seed: int = 0) -> list[np.ndarray]:
@@ -30,8 +32,8 @@ def test_make_vec_native_and_autoreset_metadata():
     assert env.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
     obs, _ = env.reset(seed=0)
     assert obs.shape == (4, env.single_observation_space.shape[0])
-    for k in range(5):
-        obs, reward, term, trunc, info = env.step(np.ones(4, dtype=np.int64))
+    for _ in range(5):
+        obs, _, term, trunc, info = env.step(np.ones(4, dtype=np.int64))
         assert env.observation_space.contains(obs)
     assert trunc.all() and not term.any()
     assert info["_final_obs"].all() and info["final_obs"].shape == obs.shape
@@ -41,7 +43,13 @@ def test_make_vec_native_and_autoreset_metadata():
 @pytest.mark.parametrize("mode", ["delta", "utilization"])
 def test_vector_env_equals_n_single_envs(mode):
     n, seed, steps = 4, 7, 9
-    kwargs = dict(service=DETERMINISTIC_WEB, load_windows=windows(), episode_steps=steps, action_mode=mode, forecast=True)
+    kwargs = dict(
+        service=DETERMINISTIC_WEB,
+        load_windows=windows(),
+        episode_steps=steps,
+        action_mode=mode,
+        forecast=True,
+    )
     vec = AutoscaleVectorEnv(num_envs=n, seed=seed, **kwargs)
     singles = [AutoscaleEnv(seed=seed + i, **kwargs) for i in range(n)]
     obs_v, _ = vec.reset(seed=seed)
@@ -66,7 +74,9 @@ def test_vector_env_equals_n_single_envs(mode):
 
 
 def test_env_observation_is_the_core_builder_on_sim_signals():
-    env = AutoscaleVectorEnv(num_envs=3, service=DETERMINISTIC_WEB, load_windows=windows(), episode_steps=30, seed=2)
+    env = AutoscaleVectorEnv(
+        num_envs=3, service=DETERMINISTIC_WEB, load_windows=windows(), episode_steps=30, seed=2
+    )
     obs, _ = env.reset(seed=2)
     builder = ObservationBuilder(env.spec_service, 3)
     np.testing.assert_array_equal(obs, builder.build(signals(env.params, env._state)))
@@ -96,7 +106,9 @@ def test_domain_randomisation_varies_capacity_per_env():
 
 
 def test_warm_start_matches_initial_load():
-    env = AutoscaleVectorEnv(num_envs=8, service=DETERMINISTIC_WEB, load_windows=windows(), episode_steps=30, seed=5)
+    env = AutoscaleVectorEnv(
+        num_envs=8, service=DETERMINISTIC_WEB, load_windows=windows(), episode_steps=30, seed=5
+    )
     env.reset(seed=5)
     sig: ScalingSignals = env.signals
     util = sig.request_rate_rps / (sig.ready_replicas * env.spec_service.pod_capacity_rps)

@@ -33,7 +33,12 @@ def make_result(
             latency_p95_s=np.full(20, 0.05),
         )
     return PolicyResult(
-        policy=policy, trace=trace, per_seed=per_seed, windows=2, steps_per_window=20, timeline=tl,
+        policy=policy,
+        trace=trace,
+        per_seed=per_seed,
+        windows=2,
+        steps_per_window=20,
+        timeline=tl,
         frontier_target_pct=target,
     )
 

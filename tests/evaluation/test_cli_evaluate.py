@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import typer
+from tests.evaluation.test_report import validate_report
 from typer.testing import CliRunner
 
 from rlscale.cli.evaluate import register
-from tests.evaluation.test_report import validate_report
 
 TRACE = "synthetic:periodic?steps=60&seed=3"
 
@@ -38,7 +38,9 @@ def app() -> typer.Typer:
         (["--seeds", "0"], "--seeds"),
     ],
 )
-def test_bad_input_exits_2_and_writes_nothing(app: typer.Typer, tmp_path: Path, args: list[str], needle: str) -> None:
+def test_bad_input_exits_2_and_writes_nothing(
+    app: typer.Typer, tmp_path: Path, args: list[str], needle: str
+) -> None:
     out = tmp_path / "rep"
     base = ["evaluate", "--trace", TRACE, "--policy", "hpa", "--seeds", "1", "--out", str(out)]
     result = CliRunner().invoke(app, base + args)
@@ -53,8 +55,20 @@ def test_end_to_end_small_evaluation(app: typer.Typer, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app,
         [
-            "evaluate", "--trace", TRACE, "--policy", "hpa", "--policy", "keda", "--policy",
-            "hpa-frontier:lo=50,hi=90,step=20", "--seeds", "2", "--out", str(out), "--json",
+            "evaluate",
+            "--trace",
+            TRACE,
+            "--policy",
+            "hpa",
+            "--policy",
+            "keda",
+            "--policy",
+            "hpa-frontier:lo=50,hi=90,step=20",
+            "--seeds",
+            "2",
+            "--out",
+            str(out),
+            "--json",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -68,9 +82,10 @@ def test_end_to_end_small_evaluation(app: typer.Typer, tmp_path: Path) -> None:
     oracle = data["results"][2]
     assert oracle["cost_vs_oracle"]["mean"] == pytest.approx(1.0)
     for r in data["results"]:
-        assert r["cost_usd"]["mean"] >= oracle["cost_usd"]["mean"] or r["slo_violation_rate"]["mean"] > oracle[
-            "slo_violation_rate"
-        ]["mean"]
+        assert (
+            r["cost_usd"]["mean"] >= oracle["cost_usd"]["mean"]
+            or r["slo_violation_rate"]["mean"] > oracle["slo_violation_rate"]["mean"]
+        )
     names = sorted(p.name for p in out.iterdir())
     assert "report.md" in names and any(n.startswith("frontier_") for n in names)
     assert any(n.startswith("timeline_") for n in names)

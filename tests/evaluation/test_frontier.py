@@ -25,7 +25,9 @@ POINTS = [
 
 
 def test_targets_cover_40_to_95() -> None:
-    assert FRONTIER_TARGETS_PCT[0] == 40 and FRONTIER_TARGETS_PCT[-1] == 95 and len(FRONTIER_TARGETS_PCT) == 12
+    assert (
+        FRONTIER_TARGETS_PCT[0] == 40 and FRONTIER_TARGETS_PCT[-1] == 95 and len(FRONTIER_TARGETS_PCT) == 12
+    )
 
 
 def test_pareto_front_drops_dominated() -> None:

@@ -11,9 +11,22 @@ from rlscale.evaluation import report as rep
 from rlscale.evaluation.results import METRIC_KEYS, SCORE_KEYS, PolicyResult
 
 ISSUE_KEYS = (
-    "slo_violation_rate", "p95_latency_s", "p99_latency_s", "pod_hours", "cpu_core_hours", "cost_usd",
-    "scaling_actions_per_hour", "theta_u", "theta_o", "tau_u", "tau_o", "instability", "jitter",
-    "cost_vs_hpa_frontier", "cost_vs_oracle", "hpa_oracle_gap_closed",
+    "slo_violation_rate",
+    "p95_latency_s",
+    "p99_latency_s",
+    "pod_hours",
+    "cpu_core_hours",
+    "cost_usd",
+    "scaling_actions_per_hour",
+    "theta_u",
+    "theta_o",
+    "tau_u",
+    "tau_o",
+    "instability",
+    "jitter",
+    "cost_vs_hpa_frontier",
+    "cost_vs_oracle",
+    "hpa_oracle_gap_closed",
 )
 
 
@@ -43,7 +56,9 @@ def validate_report(data: dict) -> None:
 
 def _report(results: list[PolicyResult]) -> dict:
     return rep.build_report(
-        service={"name": "svc", "slo_latency_s": 0.2, "pod_capacity_rps": 10.0}, seeds=3, results=results,
+        service={"name": "svc", "slo_latency_s": 0.2, "pod_capacity_rps": 10.0},
+        seeds=3,
+        results=results,
         config={"command": "rlscale evaluate"},
     )
 

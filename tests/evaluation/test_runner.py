@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 from rlscale.evaluation.runner import (
     EvalTrace,
-    PolicyEntry,
     arrival_counts,
     evaluate,
     oracle_demand,
@@ -81,8 +80,18 @@ def test_gap_steps_are_excluded_from_metrics() -> None:
 
 
 BASELINES = st.sampled_from(
-    ["hpa", "hpa:target=50", "hpa:target=95", "keda", "kpa", "predictive", "threshold", "static:replicas=4",
-     "static:replicas=8", "hpa:target=70,behavior=default"]
+    [
+        "hpa",
+        "hpa:target=50",
+        "hpa:target=95",
+        "keda",
+        "kpa",
+        "predictive",
+        "threshold",
+        "static:replicas=4",
+        "static:replicas=8",
+        "hpa:target=70,behavior=default",
+    ]
 )
 
 

@@ -11,7 +11,18 @@ from typer.testing import CliRunner
 from rlscale.cli import run as run_cli
 from rlscale.controller.app import RunConfig
 
-BASE = ["--namespace", "shop", "--deployment", "web", "--prometheus", "http://127.0.0.1:9", "--min", "1", "--max", "5"]
+BASE = [
+    "--namespace",
+    "shop",
+    "--deployment",
+    "web",
+    "--prometheus",
+    "http://127.0.0.1:9",
+    "--min",
+    "1",
+    "--max",
+    "5",
+]
 
 
 def _app() -> typer.Typer:
@@ -34,7 +45,10 @@ def _invoke(args: list[str], env: dict[str, str] | None = None) -> tuple[int, st
     ("override", "message"),
     [
         (["--min", "6"], "--min (6) must be <= --max (5)"),
-        (["--prometheus", "prometheus:9090"], "--prometheus URL 'prometheus:9090': scheme must be http or https"),
+        (
+            ["--prometheus", "prometheus:9090"],
+            "--prometheus URL 'prometheus:9090': scheme must be http or https",
+        ),
         (["--namespace", "Bad_NS"], "--namespace 'Bad_NS' is not a valid namespace name"),
         (["--interval", "0"], "--interval must be a positive number"),
         (["--server", "ftp://x"], "--server URL"),
@@ -85,7 +99,9 @@ def test_run_config_collects_every_problem(tmp_path: Path) -> None:
         config.validate()
     text = str(info.value)
     assert "--min (3) must be <= --max (1)" in text and "--slo" in text and "--log-file" in text
-    ok = RunConfig(namespace="shop", deployment="web", prometheus_url="http://p:9090", min_replicas=1, max_replicas=3)
+    ok = RunConfig(
+        namespace="shop", deployment="web", prometheus_url="http://p:9090", min_replicas=1, max_replicas=3
+    )
     assert ok.validate() is ok
     assert ok.service_spec().max_replicas == 3
 

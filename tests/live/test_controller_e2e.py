@@ -16,7 +16,7 @@ from rlscale.emulator.cluster import fast_params
 
 INTERVAL_S = 0.25
 DECISIONS = 88
-FAST_HPA = "hpa:sync_s=0.25,window_s=2,target=50"
+FAST_HPA = "hpa:sync_s=0.2,window_s=2,target=50"  # sync_s < interval: every call is a sync
 
 
 def fast_config(prometheus_url: str, kubeconfig: Path, log_file: Path, **overrides: Any) -> RunConfig:
@@ -70,7 +70,9 @@ def rising_falling_service(load: DelayedLoad) -> EmulatedService:
 
 def wait_for_data(prometheus: Any) -> None:
     prometheus.wait_for('sum(rate(http_requests_total{service="web"}[3s]))', lambda v: v > 0, timeout_s=20)
-    prometheus.wait_for('sum(kube_deployment_spec_replicas{deployment="web"})', lambda v: v >= 1, timeout_s=20)
+    prometheus.wait_for(
+        'sum(kube_deployment_spec_replicas{deployment="web"})', lambda v: v >= 1, timeout_s=20
+    )
 
 
 def test_closed_loop_follows_a_rising_and_falling_load(

@@ -47,7 +47,9 @@ class ThresholdPolicy:
         return None
 
 
-def _raw(url: str, path: str, body: Any = None, token: str | None = None, raw: bytes | None = None) -> tuple[int, Any]:
+def _raw(
+    url: str, path: str, body: Any = None, token: str | None = None, raw: bytes | None = None
+) -> tuple[int, Any]:
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     req = urllib.request.Request(url + path, data=data, method="POST" if data is not None else "GET")
     req.add_header("Content-Type", "application/json")
@@ -91,7 +93,9 @@ def test_act_with_signals_on_a_signals_policy_and_bearer_token(policy_server: Ba
     assert status == 401 and "bearer" in body["error"]
     status, body = _raw(policy_server.url, "/v1/act", {"signals": SIGNALS}, token="wrong")
     assert status == 401
-    status, body = _raw(policy_server.url, "/v1/act", {"signals": SIGNALS, "target": "ns/web"}, token="s3cret")
+    status, body = _raw(
+        policy_server.url, "/v1/act", {"signals": SIGNALS, "target": "ns/web"}, token="s3cret"
+    )
     assert status == 200 and body["desired_replicas"] == 6 and body["action_space"] == "replicas"
     assert body["policy"] == "threshold"
     status, body = _raw(policy_server.url, "/v1/act", {"observation": [0.0] * D}, token="s3cret")
@@ -108,7 +112,11 @@ def test_act_with_signals_on_a_signals_policy_and_bearer_token(policy_server: Ba
         (json.dumps({"observation": [0.0] * (D - 1)}).encode(), 422, "observation"),
         (json.dumps({"observation": [0.0] * (D - 1) + ["x"]}).encode(), 422, f"observation[{D - 1}]"),
         (json.dumps({"signals": {**SIGNALS, "cpu": 1}}).encode(), 422, "signals.cpu"),
-        (json.dumps({"signals": {k: v for k, v in SIGNALS.items() if k != "ready_replicas"}}).encode(), 422, "signals.ready_replicas"),
+        (
+            json.dumps({"signals": {k: v for k, v in SIGNALS.items() if k != "ready_replicas"}}).encode(),
+            422,
+            "signals.ready_replicas",
+        ),
         (json.dumps({"signals": SIGNALS, "current_replicas": -1}).encode(), 422, "current_replicas"),
         (json.dumps({"signals": SIGNALS, "bogus": 1}).encode(), 422, "bogus"),
         (json.dumps({"signals": SIGNALS, "target": ""}).encode(), 422, "target"),
@@ -127,12 +135,23 @@ def test_malformed_act_is_a_4xx_naming_the_field_and_the_server_keeps_serving(
     ("experience", "field"),
     [
         ({"obs": [0.0] * D, "action": 1, "reward": 1.0, "next_obs": [0.0] * D}, "experiences[0].done"),
-        ({"obs": [0.0] * D, "action": 9, "reward": 1.0, "next_obs": [0.0] * D, "done": False}, "experiences[0].action"),
-        ({"obs": [0.0] * D, "action": 1, "reward": "hi", "next_obs": [0.0] * D, "done": False}, "experiences[0].reward"),
-        ({"obs": [0.0] * 3, "action": 1, "reward": 1.0, "next_obs": [0.0] * D, "done": False}, "experiences[0].obs"),
+        (
+            {"obs": [0.0] * D, "action": 9, "reward": 1.0, "next_obs": [0.0] * D, "done": False},
+            "experiences[0].action",
+        ),
+        (
+            {"obs": [0.0] * D, "action": 1, "reward": "hi", "next_obs": [0.0] * D, "done": False},
+            "experiences[0].reward",
+        ),
+        (
+            {"obs": [0.0] * 3, "action": 1, "reward": 1.0, "next_obs": [0.0] * D, "done": False},
+            "experiences[0].obs",
+        ),
     ],
 )
-def test_malformed_log_returns_is_rejected(online_server: Any, experience: dict[str, Any], field: str) -> None:
+def test_malformed_log_returns_is_rejected(
+    online_server: Any, experience: dict[str, Any], field: str
+) -> None:
     server, service = online_server
     status, body = _raw(server.url, "/v1/log_returns", {"experiences": [experience]})
     assert status == 422 and body["field"] == field
@@ -157,11 +176,15 @@ def _experience(rng: np.random.Generator, best: int) -> list[dict[str, Any]]:
 
 
 def test_online_learning_moves_the_served_policy_towards_the_better_action(online_server: Any) -> None:
-    server, service = online_server
+    server, _service = online_server
     client = PolicyClient(server.url)
     obs = np.full(D, 0.5, dtype=np.float32)
     before = client.act(observation=obs, current_replicas=4)
-    assert (before["action"], before["desired_replicas"], before["policy_version"]) == (2, 4, 0)  # untrained: hold
+    assert (before["action"], before["desired_replicas"], before["policy_version"]) == (
+        2,
+        4,
+        0,
+    )  # untrained: hold
     answer = client.log_returns(_experience(np.random.default_rng(0), best=3))  # delta +1 is clearly best
     assert answer["accepted"] == 200
     deadline = time.monotonic() + 20
@@ -178,7 +201,11 @@ def test_online_learning_moves_the_served_policy_towards_the_better_action(onlin
 
 def test_linear_q_update_direct_and_validation() -> None:
     q = LinearQPolicy(3, deltas=(-1, 0, 1), gamma=0.0)
-    batch = [Experience(np.array([1.0, 0, 0]), a, float(a == 0), np.zeros(3), True) for a in (0, 1, 2) for _ in range(5)]
+    batch = [
+        Experience(np.array([1.0, 0, 0]), a, float(a == 0), np.zeros(3), True)
+        for a in (0, 1, 2)
+        for _ in range(5)
+    ]
     q.update(batch)
     assert q.act_observation(np.array([1.0, 0, 0])) == 0 and q.version == 1
     assert q.desired_replicas(0, current_replicas=1, min_replicas=1, max_replicas=5) == 1

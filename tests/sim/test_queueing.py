@@ -113,10 +113,16 @@ def test_latency_law_with_drain_width():
     for x in (0.5, 1.0, 2.2, 3.0):
         z = x - base - u
         numeric = np.mean(np.where(z < 0, 1.0, np.exp(-mu * np.maximum(z, 0))))
-        closed = latency_survival_params(x, np.array(base), np.array(w), np.array(0.0), np.array(mu), np.array(mu))
+        closed = latency_survival_params(
+            x, np.array(base), np.array(w), np.array(0.0), np.array(mu), np.array(mu)
+        )
         assert float(closed) == pytest.approx(numeric, rel=1e-4)
-    q = latency_quantile_params(0.95, np.array([base]), np.array([w]), np.array([0.0]), np.array([mu]), np.array([mu]))
-    s = latency_survival_params(q, np.array([base]), np.array([w]), np.array([0.0]), np.array([mu]), np.array([mu]))
+    q = latency_quantile_params(
+        0.95, np.array([base]), np.array([w]), np.array([0.0]), np.array([mu]), np.array([mu])
+    )
+    s = latency_survival_params(
+        q, np.array([base]), np.array([w]), np.array([0.0]), np.array([mu]), np.array([mu])
+    )
     assert float(s[0]) == pytest.approx(0.05, rel=1e-7)
 
 
@@ -165,3 +171,17 @@ def test_fast_quantile_matches_robust_quantile():
     exact = latency_quantile_params(0.95, base, width, wp, wr, mu, iterations=200, rtol=1e-15)
     fast = latency_quantile_fast(0.95, base, width, wp, wr, mu)
     np.testing.assert_allclose(fast, exact, rtol=1e-7)
+    np.testing.assert_allclose(
+        latency_quantile_fast(0.95, base, width, wp, wr, mu, iterations=3), exact, rtol=1e-4
+    )
+
+
+def test_erlang_c_paths_agree():
+    from rlscale.sim.queueing import _erlang_b_horner, _erlang_b_log, erlang_c_unchecked
+
+    rng = np.random.default_rng(5)
+    c = rng.integers(1, 30, 5000).astype(float)
+    a = c * rng.uniform(0, 0.999, 5000)
+    np.testing.assert_allclose(_erlang_b_horner(c, a), _erlang_b_log(c, a), rtol=1e-9, atol=1e-300)
+    for n in (3, 5000):  # small batches take the log path, large ones Horner
+        np.testing.assert_allclose(erlang_c_unchecked(c[:n], a[:n]), erlang_c(c[:n], a[:n]), rtol=1e-9)

@@ -8,7 +8,12 @@ from gymnasium.utils.env_checker import check_env
 
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.vertical import VerticalSignals
-from rlscale.envs.vertical import VerticalEnv, decode_vertical_action, run_vertical, synthetic_vertical_windows
+from rlscale.envs.vertical import (
+    VerticalEnv,
+    decode_vertical_action,
+    run_vertical,
+    synthetic_vertical_windows,
+)
 from rlscale.policies.vpa import DecayingHistogram, HPAVerticalPolicy, HPAVPAPolicy, VPAPolicy
 from rlscale.sim import vertical as vs
 
@@ -24,14 +29,21 @@ def test_env_passes_checker_and_actions_move_knobs(mode: str) -> None:
     assert env._state.cpu_cores[0] == pytest.approx(0.6)
     total = 0.0
     for _ in range(19):
-        obs, r, term, trunc, info = env.step(0 if mode == "seed7" else np.array([1, 1, 1]))
+        obs, r, term, trunc, _info = env.step(0 if mode == "seed7" else np.array([1, 1, 1]))
         total += r
     assert trunc and not term and total < 0
 
 
 def test_decode_seed7_clips_and_rejects() -> None:
     p = vs.teastore_vertical()
-    a = decode_vertical_action("seed7", np.array([2, 4, 6, 1]), p, np.array([1, 3, 3, 9]), np.array([0.5, 0.1, 0.5, 0.5]), np.array([500.0, 500.0, 100.0, 500.0]))
+    a = decode_vertical_action(
+        "seed7",
+        np.array([2, 4, 6, 1]),
+        p,
+        np.array([1, 3, 3, 9]),
+        np.array([0.5, 0.1, 0.5, 0.5]),
+        np.array([500.0, 500.0, 100.0, 500.0]),
+    )
     np.testing.assert_array_equal(a.replicas, [1, 3, 3, 9])
     np.testing.assert_allclose(a.cpu_cores, [0.5, 0.1, 0.5, 0.5])
     np.testing.assert_allclose(a.heap_mb, [500.0, 500.0, 100.0, 500.0])
@@ -50,8 +62,15 @@ def test_histogram_percentiles() -> None:
 
 def _vsig(util: float, cpu: float, t: float) -> VerticalSignals:
     s = ScalingSignals.single(
-        time_s=t, desired_replicas=2, ready_replicas=2, pending_replicas=0, request_rate_rps=50,
-        cpu_utilization=util, latency_p95_s=0.05, backlog_requests=0, dropped_rps=0,
+        time_s=t,
+        desired_replicas=2,
+        ready_replicas=2,
+        pending_replicas=0,
+        request_rate_rps=50,
+        cpu_utilization=util,
+        latency_p95_s=0.05,
+        backlog_requests=0,
+        dropped_rps=0,
     )
     return VerticalSignals(s, np.array([cpu]), np.array([500.0]), np.array([0.7]))
 

@@ -10,11 +10,21 @@ import pytest
 from rlscale.sim import vertical as vs
 
 
-def _run(params: vs.VerticalParams, state: vs.VerticalState, rate: float, r: int, cpu: float, heap: float, steps: int):
+def _run(
+    params: vs.VerticalParams,
+    state: vs.VerticalState,
+    rate: float,
+    r: int,
+    cpu: float,
+    heap: float,
+    steps: int,
+):
     rng = np.random.default_rng(0)
     out = []
     for _ in range(steps):
-        state, m = vs.step(params, state, np.array([rate]), np.array([r]), np.array([cpu]), np.array([heap]), rng)
+        state, m = vs.step(
+            params, state, np.array([rate]), np.array([r]), np.array([cpu]), np.array([heap]), rng
+        )
         out.append(m)
     return out
 
@@ -82,14 +92,18 @@ def test_conservation_and_cost_from_requests() -> None:
     params = vs.teastore_vertical()
     n = 8
     rng = np.random.default_rng(1)
-    st = vs.init_state(params, n, rng.integers(1, 9, n), rng.choice([0.3, 0.6, 0.9], n), rng.choice([200.0, 700.0], n))
+    st = vs.init_state(
+        params, n, rng.integers(1, 9, n), rng.choice([0.3, 0.6, 0.9], n), rng.choice([200.0, 700.0], n)
+    )
     backlog = st.backlog.copy()
     for _t in range(30):
         r = rng.integers(1, 9, n)
         cpu = rng.choice([0.3, 0.6, 0.9], n)
         heap = rng.choice([200.0, 700.0], n)
         st, m = vs.step(params, st, rng.uniform(10, 400, n), r, cpu, heap, rng)
-        np.testing.assert_allclose(m.served + m.dropped + m.backlog, backlog + m.offered, rtol=1e-9, atol=1e-6)
+        np.testing.assert_allclose(
+            m.served + m.dropped + m.backlog, backlog + m.offered, rtol=1e-9, atol=1e-6
+        )
         backlog = m.backlog.copy()
         assert np.all(m.cost_usd > 0)
         assert np.all(m.violating <= m.served + 1e-9)
@@ -98,4 +112,6 @@ def test_conservation_and_cost_from_requests() -> None:
     b = vs.init_state(params, 1, 2, 0.9, 700.0)
     _, ma = vs.step(params, a, np.array([0.0]), np.array([2]), np.array([0.3]), np.array([700.0]), rng)
     _, mb = vs.step(params, b, np.array([0.0]), np.array([2]), np.array([0.9]), np.array([700.0]), rng)
-    assert mb.cost_usd[0] > ma.cost_usd[0] and mb.cpu_core_seconds[0] == pytest.approx(3 * ma.cpu_core_seconds[0])
+    assert mb.cost_usd[0] > ma.cost_usd[0] and mb.cpu_core_seconds[0] == pytest.approx(
+        3 * ma.cpu_core_seconds[0]
+    )

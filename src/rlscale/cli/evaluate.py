@@ -23,7 +23,10 @@ def evaluate(
         ),
     ] = None,
     column: Annotated[
-        str | None, typer.Option("--column", help="Count column of every CSV trace given (named traces have fixed columns).")
+        str | None,
+        typer.Option(
+            "--column", help="Count column of every CSV trace given (named traces have fixed columns)."
+        ),
     ] = None,
     policy: Annotated[
         list[str] | None,
@@ -37,9 +40,12 @@ def evaluate(
     service: Annotated[
         str, typer.Option("--service", help="Service preset (web, lipari2025) or a service JSON file.")
     ] = "web",
-    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per window (arrival randomness); mean ± 95 % CI over them.")] = 5,
+    seeds: Annotated[
+        int, typer.Option("--seeds", help="Seeds per window (arrival randomness); mean ± 95 % CI over them.")
+    ] = 5,
     window_hours: Annotated[
-        float | None, typer.Option("--window-hours", help="Window length in hours with --windows (default 6).")
+        float | None,
+        typer.Option("--window-hours", help="Window length in hours with --windows (default 6)."),
     ] = None,
     windows: Annotated[
         int | None,
@@ -49,10 +55,12 @@ def evaluate(
             "4 windows for the default NASA trace).",
         ),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="Report directory (report.json, report.md, PNG plots).")] = Path(
-        "reports/evaluate"
-    ),
-    json_out: Annotated[bool, typer.Option("--json", help="Print report.json to stdout (the table goes to stderr).")] = False,
+    out: Annotated[
+        Path, typer.Option("--out", help="Report directory (report.json, report.md, PNG plots).")
+    ] = Path("reports/evaluate"),
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print report.json to stdout (the table goes to stderr).")
+    ] = False,
 ) -> None:
     """Evaluate policies against the HPA frontier and the clairvoyant oracle."""
     from rich.console import Console
@@ -98,7 +106,17 @@ def _print_table(console: object, report: dict) -> None:
 
     for trace in dict.fromkeys(r["trace"] for r in report["results"]):
         table = Table(title=f"{trace} ({report['service'].get('name')}, {report['seeds']} seeds)")
-        for col in ("policy", "viol. %", "p95 s", "cost $", "avg repl.", "act./h", "vs frontier", "vs oracle", "gap closed"):
+        for col in (
+            "policy",
+            "viol. %",
+            "p95 s",
+            "cost $",
+            "avg repl.",
+            "act./h",
+            "vs frontier",
+            "vs oracle",
+            "gap closed",
+        ):
             table.add_column(col, justify="left" if col == "policy" else "right")
         for r in (r for r in report["results"] if r["trace"] == trace):
             table.add_row(

@@ -2,26 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Optional  # noqa: UP035 - typer reads the annotations
+from typing import Optional
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    app.command(name="run", help="Run the live autoscaler for one Deployment (reads Prometheus, patches its scale).")(run)
+    app.command(
+        name="run", help="Run the live autoscaler for one Deployment (reads Prometheus, patches its scale)."
+    )(run)
 
 
 def run(
-    namespace: str = typer.Option(..., "--namespace", envvar="RLSCALE_NAMESPACE", help="Namespace of the Deployment."),
-    deployment: str = typer.Option(..., "--deployment", envvar="RLSCALE_DEPLOYMENT", help="Deployment to scale."),
+    namespace: str = typer.Option(
+        ..., "--namespace", envvar="RLSCALE_NAMESPACE", help="Namespace of the Deployment."
+    ),
+    deployment: str = typer.Option(
+        ..., "--deployment", envvar="RLSCALE_DEPLOYMENT", help="Deployment to scale."
+    ),
     prometheus: str = typer.Option(
-        ..., "--prometheus", envvar="RLSCALE_PROMETHEUS", help="Prometheus base URL, e.g. http://prometheus:9090."
+        ...,
+        "--prometheus",
+        envvar="RLSCALE_PROMETHEUS",
+        help="Prometheus base URL, e.g. http://prometheus:9090.",
     ),
     policy: str = typer.Option(
-        "hpa", "--policy", envvar="RLSCALE_POLICY", help="Policy spec: hpa, keda, kpa, learned:PATH ... (see `rlscale policies`)."
+        "hpa",
+        "--policy",
+        envvar="RLSCALE_POLICY",
+        help="Policy spec: hpa, keda, kpa, learned:PATH ... (see `rlscale policies`).",
     ),
-    min_replicas: int = typer.Option(..., "--min", envvar="RLSCALE_MIN", help="Never fewer replicas than this."),
-    max_replicas: int = typer.Option(..., "--max", envvar="RLSCALE_MAX", help="Never more replicas than this."),
+    min_replicas: int = typer.Option(
+        ..., "--min", envvar="RLSCALE_MIN", help="Never fewer replicas than this."
+    ),
+    max_replicas: int = typer.Option(
+        ..., "--max", envvar="RLSCALE_MAX", help="Never more replicas than this."
+    ),
     interval_s: float = typer.Option(
         15.0, "--interval", envvar="RLSCALE_INTERVAL", help="Seconds between decisions (HPA sync period: 15)."
     ),
@@ -29,19 +45,34 @@ def run(
         False, "--dry-run/--apply", envvar="RLSCALE_DRY_RUN", help="Shadow mode: decide and log, never patch."
     ),
     kubeconfig: Optional[str] = typer.Option(  # noqa: UP045
-        None, "--kubeconfig", envvar="RLSCALE_KUBECONFIG", help="Kubeconfig path, or 'in-cluster' (default: ~/.kube/config)."
+        None,
+        "--kubeconfig",
+        envvar="RLSCALE_KUBECONFIG",
+        help="Kubeconfig path, or 'in-cluster' (default: ~/.kube/config).",
     ),
     metrics_port: Optional[int] = typer.Option(  # noqa: UP045
-        None, "--metrics-port", envvar="RLSCALE_METRICS_PORT", help="Serve the controller's own /metrics on this port."
+        None,
+        "--metrics-port",
+        envvar="RLSCALE_METRICS_PORT",
+        help="Serve the controller's own /metrics on this port.",
     ),
     metrics_addr: str = typer.Option(
-        "127.0.0.1", "--metrics-addr", envvar="RLSCALE_METRICS_ADDR", help="Address for /metrics (0.0.0.0 in a pod)."
+        "127.0.0.1",
+        "--metrics-addr",
+        envvar="RLSCALE_METRICS_ADDR",
+        help="Address for /metrics (0.0.0.0 in a pod).",
     ),
     log_file: Optional[str] = typer.Option(  # noqa: UP045
-        None, "--log-file", envvar="RLSCALE_LOG_FILE", help="Append JSON-lines decision logs here (default: stdout)."
+        None,
+        "--log-file",
+        envvar="RLSCALE_LOG_FILE",
+        help="Append JSON-lines decision logs here (default: stdout).",
     ),
     server: Optional[str] = typer.Option(  # noqa: UP045
-        None, "--server", envvar="RLSCALE_SERVER", help="Client mode: ask this policy server (rlscale serve) instead."
+        None,
+        "--server",
+        envvar="RLSCALE_SERVER",
+        help="Client mode: ask this policy server (rlscale serve) instead.",
     ),
     server_token: Optional[str] = typer.Option(  # noqa: UP045
         None, "--server-token", envvar="RLSCALE_SERVER_TOKEN", help="Bearer token for the policy server."
@@ -51,28 +82,43 @@ def run(
     ),
     slo_s: float = typer.Option(0.5, "--slo", envvar="RLSCALE_SLO", help="Latency SLO in seconds (p95)."),
     stabilization_s: float = typer.Option(
-        300.0, "--stabilization-window", envvar="RLSCALE_STABILIZATION_WINDOW", help="Downscale stabilisation, s (HPA: 300)."
+        300.0,
+        "--stabilization-window",
+        envvar="RLSCALE_STABILIZATION_WINDOW",
+        help="Downscale stabilisation, s (HPA: 300).",
     ),
     max_step_up_pods: Optional[int] = typer.Option(  # noqa: UP045
         4, "--max-step-up-pods", envvar="RLSCALE_MAX_STEP_UP_PODS", help="Max pods added per period (HPA: 4)."
     ),
     max_step_up_percent: Optional[float] = typer.Option(  # noqa: UP045
-        100.0, "--max-step-up-percent", envvar="RLSCALE_MAX_STEP_UP_PERCENT", help="Max percent added per period (HPA: 100)."
+        100.0,
+        "--max-step-up-percent",
+        envvar="RLSCALE_MAX_STEP_UP_PERCENT",
+        help="Max percent added per period (HPA: 100).",
     ),
     max_step_down_pods: Optional[int] = typer.Option(  # noqa: UP045
         None, "--max-step-down-pods", envvar="RLSCALE_MAX_STEP_DOWN_PODS", help="Max pods removed per period."
     ),
     max_step_down_percent: Optional[float] = typer.Option(  # noqa: UP045
-        None, "--max-step-down-percent", envvar="RLSCALE_MAX_STEP_DOWN_PERCENT", help="Max percent removed per period."
+        None,
+        "--max-step-down-percent",
+        envvar="RLSCALE_MAX_STEP_DOWN_PERCENT",
+        help="Max percent removed per period.",
     ),
     rate_period_s: float = typer.Option(
-        15.0, "--max-step-period", envvar="RLSCALE_MAX_STEP_PERIOD", help="Period of the --max-step-* limits, s."
+        15.0,
+        "--max-step-period",
+        envvar="RLSCALE_MAX_STEP_PERIOD",
+        help="Period of the --max-step-* limits, s.",
     ),
     no_fallback: bool = typer.Option(
         False, "--no-fallback", help="Hold instead of falling back to the HPA when the policy fails."
     ),
     fallback_policy: str = typer.Option(
-        "hpa", "--fallback-policy", envvar="RLSCALE_FALLBACK_POLICY", help="The HPA spec to fall back to (hpa:target=70...)."
+        "hpa",
+        "--fallback-policy",
+        envvar="RLSCALE_FALLBACK_POLICY",
+        help="The HPA spec to fall back to (hpa:target=70...).",
     ),
     require_signals: str = typer.Option(
         "request_rate_rps,cpu_utilization,ready_replicas",
@@ -81,16 +127,28 @@ def run(
         help="Comma-separated signals whose staleness makes the guard hold.",
     ),
     prometheus_timeout_s: float = typer.Option(
-        2.0, "--prometheus-timeout", envvar="RLSCALE_PROMETHEUS_TIMEOUT", help="Timeout of one Prometheus query, s."
+        2.0,
+        "--prometheus-timeout",
+        envvar="RLSCALE_PROMETHEUS_TIMEOUT",
+        help="Timeout of one Prometheus query, s.",
     ),
     metric_queries: Optional[str] = typer.Option(  # noqa: UP045
-        None, "--metric-queries", envvar="RLSCALE_METRIC_QUERIES", help="JSON file of PromQL per signal (MetricQueries fields)."
+        None,
+        "--metric-queries",
+        envvar="RLSCALE_METRIC_QUERIES",
+        help="JSON file of PromQL per signal (MetricQueries fields).",
     ),
     metric_window: Optional[str] = typer.Option(  # noqa: UP045
-        None, "--metric-window", envvar="RLSCALE_METRIC_WINDOW", help="rate() window of the default queries (default 1m)."
+        None,
+        "--metric-window",
+        envvar="RLSCALE_METRIC_WINDOW",
+        help="rate() window of the default queries (default 1m).",
     ),
     staleness_s: float = typer.Option(
-        60.0, "--staleness", envvar="RLSCALE_STALENESS", help="Metrics older than this (s) are stale: the guard holds."
+        60.0,
+        "--staleness",
+        envvar="RLSCALE_STALENESS",
+        help="Metrics older than this (s) are stale: the guard holds.",
     ),
     api_timeout_s: float = typer.Option(
         5.0, "--api-timeout", envvar="RLSCALE_API_TIMEOUT", help="Timeout of one Kubernetes API request, s."
@@ -104,7 +162,8 @@ def run(
     import signal
     import threading
 
-    from rlscale.controller.app import RunConfig, read_metric_queries, run as run_controller
+    from rlscale.controller.app import RunConfig, read_metric_queries
+    from rlscale.controller.app import run as run_controller
 
     try:
         queries = read_metric_queries(metric_queries, metric_window)

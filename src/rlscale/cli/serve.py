@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Optional  # noqa: UP035 - typer reads the annotations
+from typing import Optional
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    app.command(name="serve", help="Serve a policy over HTTP JSON (act, log_returns, online learning).")(serve)
+    app.command(name="serve", help="Serve a policy over HTTP JSON (act, log_returns, online learning).")(
+        serve
+    )
 
 
 def serve(
     policy: str = typer.Option(
-        "online", "--policy", envvar="RLSCALE_POLICY", help="'online' (learns from /v1/log_returns) or a policy spec (hpa, learned:PATH ...)."
+        "online",
+        "--policy",
+        envvar="RLSCALE_POLICY",
+        help="'online' (learns from /v1/log_returns) or a policy spec (hpa, learned:PATH ...).",
     ),
-    host: str = typer.Option("127.0.0.1", "--host", envvar="RLSCALE_SERVE_HOST", help="Bind address (loopback by default)."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", envvar="RLSCALE_SERVE_HOST", help="Bind address (loopback by default)."
+    ),
     port: int = typer.Option(8080, "--port", envvar="RLSCALE_SERVE_PORT", help="TCP port."),
     token: Optional[str] = typer.Option(  # noqa: UP045
         None, "--token", envvar="RLSCALE_SERVE_TOKEN", help="Require 'Authorization: Bearer TOKEN' on /v1/*."
@@ -25,7 +32,9 @@ def serve(
     pod_capacity_rps: float = typer.Option(10.0, "--pod-capacity-rps", help="Requests/s one pod sustains."),
     slo_s: float = typer.Option(0.5, "--slo", help="Latency SLO in seconds."),
     update_interval_s: float = typer.Option(
-        30.0, "--update-interval", help="Seconds between online updates from logged experience ('online' only)."
+        30.0,
+        "--update-interval",
+        help="Seconds between online updates from logged experience ('online' only).",
     ),
 ) -> None:
     """Run until interrupted."""

@@ -77,7 +77,9 @@ class RunConfig:
         if not _DNS_LABEL.match(self.namespace or "") or len(self.namespace) > 63:
             problems.append(f"--namespace {self.namespace!r} is not a valid namespace name (RFC 1123 label)")
         if not _DNS_SUBDOMAIN.match(self.deployment or "") or len(self.deployment) > 253:
-            problems.append(f"--deployment {self.deployment!r} is not a valid object name (RFC 1123 subdomain)")
+            problems.append(
+                f"--deployment {self.deployment!r} is not a valid object name (RFC 1123 subdomain)"
+            )
         try:
             validate_http_url(self.prometheus_url, "--prometheus URL")
         except ValueError as exc:
@@ -102,7 +104,9 @@ class RunConfig:
             if not (math.isfinite(value) and value > 0):
                 problems.append(f"{flag} must be a positive number, got {value}")
         if not 0 <= self.stabilization_window_s <= 3600:
-            problems.append(f"--stabilization-window must be in [0, 3600] s, got {self.stabilization_window_s}")
+            problems.append(
+                f"--stabilization-window must be in [0, 3600] s, got {self.stabilization_window_s}"
+            )
         if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
             problems.append(f"--metrics-port must be in [0, 65535], got {self.metrics_port}")
         if self.kubeconfig not in (None, IN_CLUSTER) and not Path(self.kubeconfig).is_file():
@@ -111,7 +115,9 @@ class RunConfig:
             problems.append(f"--log-file {self.log_file!r}: directory does not exist")
         unknown = set(self.required_signals) - set(ScalingSignals.field_names())
         if unknown:
-            problems.append(f"--require-signals: unknown {sorted(unknown)}; known: {ScalingSignals.field_names()}")
+            problems.append(
+                f"--require-signals: unknown {sorted(unknown)}; known: {ScalingSignals.field_names()}"
+            )
         try:
             self.rate_limits()
         except ValueError as exc:
@@ -131,7 +137,12 @@ class RunConfig:
         return self
 
     def rate_limits(self) -> RateLimits | None:
-        limits = (self.max_step_up_pods, self.max_step_up_percent, self.max_step_down_pods, self.max_step_down_percent)
+        limits = (
+            self.max_step_up_pods,
+            self.max_step_up_percent,
+            self.max_step_down_pods,
+            self.max_step_down_percent,
+        )
         if all(v is None for v in limits):
             return None
         return RateLimits(
@@ -174,7 +185,9 @@ def read_metric_queries(path: str | None, window: str | None = None) -> dict[str
     return queries
 
 
-def load_policy(spec_text: str, service: ServiceSpec, *, reloading: bool = False, retry_s: float = 30.0) -> Policy:
+def load_policy(
+    spec_text: str, service: ServiceSpec, *, reloading: bool = False, retry_s: float = 30.0
+) -> Policy:
     """A local policy from a spec string (``hpa``, ``keda:...``, ``learned:PATH``...).
 
     An unknown policy or bad parameters raise a ValueError naming ``--policy``. With

@@ -181,7 +181,9 @@ class Controller:
                 )
             why = _unhealthy_reasons(reading)
             stale = tuple(
-                f"{s} ({why[s]})" if s in why else s for s in stale_signals_of(reading) if s in self.required_signals
+                f"{s} ({why[s]})" if s in why else s
+                for s in stale_signals_of(reading)
+                if s in self.required_signals
             )
             health = why
         except Exception as exc:

@@ -431,7 +431,9 @@ class Operator:
 
         @kopf.on.startup(registry=registry)
         def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-            settings.posting.level = logging.WARNING  # events only for what we post explicitly
+            # log lines do not become events (kopf's default posts INFO+); the events we want are
+            # posted explicitly with kopf.event, which ignores this level
+            settings.posting.level = logging.WARNING
             settings.persistence.finalizer = FINALIZER
             settings.scanning.disabled = not operator.config.scanning
             settings.watching.server_timeout = 300
@@ -533,6 +535,8 @@ class Operator:
         if target.conditions is None:
             target.conditions = list((status or {}).get("conditions") or [])
         idle_s = 1.0 / self.config.time_scale
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
         while not stopped:
             if not self.is_leader:
                 await stopped.wait(min(idle_s, self.config.lease().retry_period_s))
@@ -564,8 +568,12 @@ class Operator:
             decision = await asyncio.to_thread(controller.reconcile_once)
             target.decisions += 1
             await self._report(target, body, name, namespace, generation, decision)
-            await stopped.wait(controller_interval_s(controller, self.config.time_scale))
-        kopf.info(body, reason="Stopped", message=f"operator {self.config.identity} stopped managing {key}")
+            # fixed rate, like Controller.run_forever: the period does not drift by the
+            # reconcile's own duration; when behind (slow API), skip ahead, never burst
+            next_at = max(next_at + controller_interval_s(controller, self.config.time_scale), loop.time())
+            await stopped.wait(next_at - loop.time())
+        if self.is_leader:
+            kopf.event(body, type="Normal", reason="Stopped", message=f"{self.config.identity} stopped managing {key}")
 
     async def _patch_status(self, name: str, namespace: str, status: dict[str, Any]) -> None:
         from kubernetes import client
@@ -604,7 +612,7 @@ class Operator:
             status["observedGeneration"] = generation
         await self._patch_status(name, namespace, status)
         if target.invalid != message:
-            kopf.warn(body, reason="InvalidSpec", message=message)
+            kopf.event(body, type="Warning", reason="InvalidSpec", message=message)
             log.warning("RLAutoscaler %s/%s: invalid spec: %s", namespace, name, message)
             target.invalid = message
         self.decision_log.write(
@@ -625,8 +633,9 @@ class Operator:
         await self._patch_status(name, namespace, status)
         reasons = "; ".join(f"{r.code}: {r.message}" for r in decision.reasons) or "no guard intervention"
         if scaled(decision):
-            kopf.info(
+            kopf.event(
                 body,
+                type="Normal",
                 reason="SuccessfulRescale",
                 message=f"New size: {decision.final_replicas}; was {decision.current_replicas}; {reasons}",
             )
@@ -636,7 +645,7 @@ class Operator:
                 and before.get(cond["type"]) != "False"
                 and cond["type"] != CONDITION_SPEC_VALID
             ):
-                kopf.warn(body, reason=cond["reason"], message=cond["message"])
+                kopf.event(body, type="Warning", reason=cond["reason"], message=cond["message"])
 
 
 def controller_interval_s(controller: Controller, time_scale: float) -> float:

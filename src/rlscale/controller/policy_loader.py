@@ -27,6 +27,17 @@ class PolicyUnavailable(RuntimeError):
     """The policy could not be loaded; the message says why (file and problem)."""
 
 
+def _is_checkpoint_fault(exc: BaseException) -> bool:
+    """A CheckpointError or OSError, directly or as the cause of a wrapper (the policy
+    registry re-raises factory errors as PolicySpecError ``from`` the original)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (CheckpointError, OSError)):
+            return True
+        seen = seen.__cause__
+    return False
+
+
 class ReloadingPolicy:
     """A Policy that loads lazily and keeps retrying after a checkpoint error."""
 
@@ -54,7 +65,9 @@ class ReloadingPolicy:
         try:
             self.inner = self.factory()
             self.load_error = None
-        except (CheckpointError, OSError) as exc:
+        except Exception as exc:
+            if not _is_checkpoint_fault(exc):
+                raise
             self.inner = None
             self.load_error = f"{type(exc).__name__}: {exc}"
 
@@ -64,7 +77,9 @@ class ReloadingPolicy:
         ):
             self._try_load()
         if self.inner is None:
-            raise PolicyUnavailable(f"policy {self.name!r} is not loaded ({self.load_error}); retrying every {self.retry_s:g} s")
+            raise PolicyUnavailable(
+                f"policy {self.name!r} is not loaded ({self.load_error}); retrying every {self.retry_s:g} s"
+            )
         return self.inner.act(signals)
 
     def reset(self, mask: np.ndarray | None = None) -> None:

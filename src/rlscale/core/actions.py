@@ -45,7 +45,9 @@ class ActionConfig:
             raise ValueError("ActionConfig.ratios must be non-empty and > 0")
         lo, hi = self.utilization_range
         if not 0 < lo < hi:
-            raise ValueError(f"ActionConfig.utilization_range must satisfy 0 < low < high, got {self.utilization_range}")
+            raise ValueError(
+                f"ActionConfig.utilization_range must satisfy 0 < low < high, got {self.utilization_range}"
+            )
 
     @property
     def discrete(self) -> bool:
@@ -107,14 +109,18 @@ def decode_action(
             idx = np.rint(idx)
         idx = idx.astype(np.int64)
         if np.any((idx < 0) | (idx >= config.num_actions)):
-            raise ValueError(f"decode_action({config.mode}): action index out of range [0, {config.num_actions})")
+            raise ValueError(
+                f"decode_action({config.mode}): action index out of range [0, {config.num_actions})"
+            )
         cur = _current(signals)
         if config.mode == "delta":
             desired = cur + np.asarray(config.deltas, dtype=np.float64)[idx]
         else:
             r = np.asarray(config.ratios, dtype=np.float64)[idx]
             scaled = np.rint(cur * r)
-            desired = np.where(r > 1, np.maximum(scaled, cur + 1), np.where(r < 1, np.minimum(scaled, cur - 1), cur))
+            desired = np.where(
+                r > 1, np.maximum(scaled, cur + 1), np.where(r < 1, np.minimum(scaled, cur - 1), cur)
+            )
     else:
         x = act.astype(np.float64).reshape(n, -1)[:, 0] if act.size == n else None
         if x is None:

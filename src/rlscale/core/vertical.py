@@ -26,7 +26,9 @@ class VerticalSignals:
     @property
     def cpu_usage_cores(self) -> np.ndarray:
         """Mean CPU use per ready pod (utilisation × request; request = limit here)."""
-        return np.asarray(self.signals.cpu_utilization, dtype=np.float64) * np.asarray(self.cpu_limit_cores, dtype=np.float64)
+        return np.asarray(self.signals.cpu_utilization, dtype=np.float64) * np.asarray(
+            self.cpu_limit_cores, dtype=np.float64
+        )
 
 
 @dataclass(frozen=True)

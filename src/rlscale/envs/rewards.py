@@ -43,7 +43,9 @@ def slo_cost(
     max_r = float(max(spec.max_replicas, 1))
     pods = (metrics.ready + metrics.pending).astype(np.float64)
     churn = np.abs(metrics.desired.astype(np.float64) - np.asarray(prev_desired, dtype=np.float64))
-    return -(slo_weight * violation_fraction(metrics) + cost_weight * pods / max_r + churn_weight * churn / max_r)
+    return -(
+        slo_weight * violation_fraction(metrics) + cost_weight * pods / max_r + churn_weight * churn / max_r
+    )
 
 
 #: Seed 000's constants (reference/seed-systems.md §1.1): Tmin, the RT cap, the low-load

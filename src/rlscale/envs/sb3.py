@@ -34,7 +34,9 @@ class SB3VecEnv(VecEnv):
         self._actions: np.ndarray | None = None
         self._episode_returns = np.zeros(vector_env.num_envs)
         self._episode_lengths = np.zeros(vector_env.num_envs, dtype=np.int64)
-        super().__init__(vector_env.num_envs, vector_env.single_observation_space, vector_env.single_action_space)
+        super().__init__(
+            vector_env.num_envs, vector_env.single_observation_space, vector_env.single_action_space
+        )
 
     def reset(self) -> np.ndarray:
         seed = self._seeds[0]
@@ -68,7 +70,10 @@ class SB3VecEnv(VecEnv):
             for i in np.flatnonzero(dones):
                 infos[i]["terminal_observation"] = final_obs[i]
                 infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
-                infos[i]["episode"] = {"r": float(self._episode_returns[i]), "l": int(self._episode_lengths[i])}
+                infos[i]["episode"] = {
+                    "r": float(self._episode_returns[i]),
+                    "l": int(self._episode_lengths[i]),
+                }
             self._episode_returns[dones] = 0.0
             self._episode_lengths[dones] = 0
         return obs, reward.astype(np.float32), dones, infos
@@ -86,7 +91,9 @@ class SB3VecEnv(VecEnv):
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
         setattr(self.venv, attr_name, value)
 
-    def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any) -> list[Any]:
+    def env_method(
+        self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any
+    ) -> list[Any]:
         result = getattr(self.venv, method_name)(*method_args, **method_kwargs)
         return [result for _ in self._indices(indices)]
 

@@ -3,7 +3,7 @@ code path (and passes ``gymnasium.utils.env_checker.check_env``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -14,7 +14,7 @@ from rlscale.envs.vector import AutoscaleVectorEnv
 class AutoscaleEnv(gym.Env):
     """One autoscaled service. Takes the same keyword arguments as :class:`AutoscaleVectorEnv`."""
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
         kwargs.pop("num_envs", None)
@@ -27,7 +27,9 @@ class AutoscaleEnv(gym.Env):
     def vector_env(self) -> AutoscaleVectorEnv:
         return self._vec
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         obs, _ = self._vec.reset(seed=seed, options=options)
         return obs[0], {}
@@ -38,5 +40,7 @@ class AutoscaleEnv(gym.Env):
         else:
             batch = np.asarray(action, dtype=np.float32).reshape(1, -1)
         obs, reward, terminated, truncated, info = self._vec.step(batch)
-        single_info = {k: np.asarray(v)[0].item() for k, v in info.items() if not k.startswith("_") and k != "final_obs"}
+        single_info = {
+            k: np.asarray(v)[0].item() for k, v in info.items() if not k.startswith("_") and k != "final_obs"
+        }
         return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), single_info

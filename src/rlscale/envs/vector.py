@@ -12,7 +12,7 @@ step for step.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -22,10 +22,10 @@ from gymnasium.vector.utils import batch_space
 from rlscale.core.actions import ActionConfig, decode_action
 from rlscale.core.observation import ObservationBuilder, observation_bounds
 from rlscale.core.signals import ScalingSignals
+from rlscale.envs.rewards import get_reward
 from rlscale.sim import simulator as sim
 from rlscale.sim.params import ServiceParams
 from rlscale.sim.presets import load_service
-from rlscale.envs.rewards import get_reward
 
 #: Utilisation the warm start sizes the initial replicas for (HPA-like headroom).
 WARM_START_UTILIZATION = 0.7
@@ -83,7 +83,7 @@ class AutoscaleVectorEnv(VectorEnv):
     :data:`INFO_KEYS`, plus ``reward_violation_fraction``, and ``final_obs``/``_final_obs``
     for the sub-envs that were reset this step."""
 
-    metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
     def __init__(
         self,
@@ -113,7 +113,9 @@ class AutoscaleVectorEnv(VectorEnv):
             raise ValueError("service must have scalar parameters (randomisation is done by the env)")
         self.spec_service = self.base_params.spec
         self.episode_steps = int(episode_steps)
-        self.action_config = action_mode if isinstance(action_mode, ActionConfig) else ActionConfig(mode=action_mode)
+        self.action_config = (
+            action_mode if isinstance(action_mode, ActionConfig) else ActionConfig(mode=action_mode)
+        )
         self.reward_name = reward
         self._reward_fn = get_reward(reward)
         self.randomize_service = float(randomize_service)
@@ -125,7 +127,9 @@ class AutoscaleVectorEnv(VectorEnv):
         # load windows -> one flat array, each window padded with its last value for the forecast
         spec = self.spec_service
         self._forecast_steps = max(1, int(np.ceil(spec.startup_delay_s / spec.step_s - 1e-9)))
-        windows = list(load_windows) if load_windows is not None else synthetic_windows(self.base_params, seed)
+        windows = (
+            list(load_windows) if load_windows is not None else synthetic_windows(self.base_params, seed)
+        )
         if not windows:
             raise ValueError("load_windows is empty")
         starts, lengths, parts = [], [], []
@@ -135,7 +139,9 @@ class AutoscaleVectorEnv(VectorEnv):
             if arr.ndim != 1:
                 raise ValueError(f"load_windows[{i}] must be 1-D, got shape {arr.shape}")
             if arr.size < self.episode_steps:
-                raise ValueError(f"load_windows[{i}] has {arr.size} steps, fewer than episode_steps={self.episode_steps}")
+                raise ValueError(
+                    f"load_windows[{i}] has {arr.size} steps, fewer than episode_steps={self.episode_steps}"
+                )
             if not np.all(np.isfinite(arr)) or np.any(arr < 0):
                 bad = int(np.flatnonzero(~np.isfinite(arr) | (arr < 0))[0])
                 raise ValueError(f"load_windows[{i}][{bad}] = {arr[bad]}: rates must be finite and >= 0")
@@ -167,7 +173,8 @@ class AutoscaleVectorEnv(VectorEnv):
 
             sizing = replace(
                 self.params,
-                startup_delay_max_s=np.asarray(self.params.startup_delay_max_s) * (1.0 + self.randomize_service),
+                startup_delay_max_s=np.asarray(self.params.startup_delay_max_s)
+                * (1.0 + self.randomize_service),
             )
         self._state = sim.init_state(sizing, num_envs, spec.min_replicas)
         self._builder = ObservationBuilder(spec, num_envs)
@@ -205,7 +212,9 @@ class AutoscaleVectorEnv(VectorEnv):
         for i in rows:
             rng = self._episode_rngs[i]
             w = int(rng.integers(len(self._win_start)))
-            self._offset[i] = self._win_start[w] + int(rng.integers(self._win_len[w] - self.episode_steps + 1))
+            self._offset[i] = self._win_start[w] + int(
+                rng.integers(self._win_len[w] - self.episode_steps + 1)
+            )
             if self.randomize_service > 0:
                 s = self.randomize_service
                 f = rng.uniform(1.0 - s, 1.0 + s, size=4)
@@ -252,21 +261,29 @@ class AutoscaleVectorEnv(VectorEnv):
     def _fresh_obs(self, sig: ScalingSignals, rows: np.ndarray) -> np.ndarray:
         """Observation of freshly reset rows (a fresh builder: its history is the current rate)."""
         obs = getattr(self, "_last_obs", None)
-        out = np.zeros((self.num_envs, len(self.single_observation_space.low)), dtype=np.float32) if obs is None else obs.copy()
+        out = (
+            np.zeros((self.num_envs, len(self.single_observation_space.low)), dtype=np.float32)
+            if obs is None
+            else obs.copy()
+        )
         forecast = self._forecast_rps()
         out[rows] = ObservationBuilder(self.spec_service, rows.size).build(
             sig.select(rows), None if forecast is None else forecast[rows]
         )
         return out
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    def step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         if self._needs_reset or self._signals is None:
             raise RuntimeError("AutoscaleVectorEnv.step called before reset()")
         spec = self.spec_service
         prev_desired = self._state.desired.copy()
         desired = decode_action(self.action_config, actions, self._signals, spec)
         rate = self._rates_at()
-        _, metrics = sim.step(self.params, self._state, rate, desired, self._sim_rng, compute_p95=self.compute_p95)
+        _, metrics = sim.step(
+            self.params, self._state, rate, desired, self._sim_rng, compute_p95=self.compute_p95
+        )
         reward = self._reward_fn(metrics, spec, prev_desired)
         sig = sim.signals(self.params, self._state)
         obs = self._builder.build(sig, self._forecast_rps())

@@ -32,13 +32,20 @@ from rlscale.sim import vertical as vs
 
 ACTION_MODES: tuple[str, ...] = ("seed7", "factored")
 #: Seed actions (gsa README codes) as (replica, cpu, heap) step deltas.
-SEED7_DELTAS = np.array([[0, 0, 0], [1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=np.int64)
+SEED7_DELTAS = np.array(
+    [[0, 0, 0], [1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=np.int64
+)
 EXTRA_FEATURES: tuple[str, ...] = ("cpu_position", "heap_position", "rolling", "oom_fraction")
 DEFAULT_EPISODE_STEPS = 120
 
 
 def decode_vertical_action(
-    mode: str, action: np.ndarray, params: vs.VerticalParams, replicas: np.ndarray, cpu: np.ndarray, heap: np.ndarray
+    mode: str,
+    action: np.ndarray,
+    params: vs.VerticalParams,
+    replicas: np.ndarray,
+    cpu: np.ndarray,
+    heap: np.ndarray,
 ) -> VerticalAction:
     """Raw actions (``(n,)`` for seed7, ``(n, 3)`` for factored) → absolute clipped targets."""
     n = replicas.shape[0]
@@ -76,10 +83,14 @@ def vertical_reward(metrics: vs.VerticalMetrics, params: vs.VerticalParams) -> n
     return -(SLO_WEIGHT * frac + cost)
 
 
-def synthetic_vertical_windows(params: vs.VerticalParams, seed: int | None, count: int = 8, length: int = 4 * DEFAULT_EPISODE_STEPS) -> list[np.ndarray]:
+def synthetic_vertical_windows(
+    params: vs.VerticalParams, seed: int | None, count: int = 8, length: int = 4 * DEFAULT_EPISODE_STEPS
+) -> list[np.ndarray]:
     """Seeded sinusoid windows between ~5 % and ~60 % of the largest configuration's capacity."""
     rng = np.random.default_rng(seed)
-    peak = params.spec.max_replicas * float(params.model.pod_capacity_rps(params.cpu_max_cores, params.heap_max_mb))
+    peak = params.spec.max_replicas * float(
+        params.model.pod_capacity_rps(params.cpu_max_cores, params.heap_max_mb)
+    )
     t = np.arange(length, dtype=np.float64)
     out = []
     for _ in range(count):
@@ -91,7 +102,9 @@ def synthetic_vertical_windows(params: vs.VerticalParams, seed: int | None, coun
 
 def vertical_signals(params: vs.VerticalParams, state: vs.VerticalState) -> VerticalSignals:
     mem = params.model.memory_gib(state.heap_mb)
-    return VerticalSignals(vs.signals(params, state), state.cpu_cores.copy(), state.heap_mb.copy(), np.asarray(mem, float))
+    return VerticalSignals(
+        vs.signals(params, state), state.cpu_cores.copy(), state.heap_mb.copy(), np.asarray(mem, float)
+    )
 
 
 class VerticalEnv(gym.Env):
@@ -111,13 +124,17 @@ class VerticalEnv(gym.Env):
         if action_mode not in ACTION_MODES:
             raise ValueError(f"unknown vertical action mode {action_mode!r}; known: {list(ACTION_MODES)}")
         self.params = params if params is not None else vs.teastore_vertical()
-        self.windows = list(load_windows) if load_windows is not None else synthetic_vertical_windows(self.params, seed)
+        self.windows = (
+            list(load_windows) if load_windows is not None else synthetic_vertical_windows(self.params, seed)
+        )
         if any(len(w) < episode_steps for w in self.windows):
             raise ValueError(f"every load window needs >= episode_steps ({episode_steps}) values")
         self.action_mode = action_mode
         self.episode_steps = episode_steps
         self.initial = initial
-        self.action_space = gym.spaces.Discrete(7) if action_mode == "seed7" else gym.spaces.MultiDiscrete([3, 3, 3])
+        self.action_space = (
+            gym.spaces.Discrete(7) if action_mode == "seed7" else gym.spaces.MultiDiscrete([3, 3, 3])
+        )
         low, high = observation_bounds()
         self.observation_space = gym.spaces.Box(
             np.concatenate([low, np.zeros(len(EXTRA_FEATURES), np.float32)]),
@@ -146,7 +163,9 @@ class VerticalEnv(gym.Env):
         low, high = self.observation_space.low, self.observation_space.high
         return np.clip(np.concatenate([base, extra]), low, high).astype(np.float32)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         if seed is not None:
             self._rng = np.random.default_rng(seed)
@@ -161,13 +180,35 @@ class VerticalEnv(gym.Env):
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         s = self._state
-        act = decode_vertical_action(self.action_mode, np.asarray(action)[None, ...], self.params, s.desired, s.cpu_cores, s.heap_mb)
-        _, m = vs.step(self.params, s, self._load[self._t : self._t + 1], act.replicas, act.cpu_cores, act.heap_mb, self._rng)
+        act = decode_vertical_action(
+            self.action_mode, np.asarray(action)[None, ...], self.params, s.desired, s.cpu_cores, s.heap_mb
+        )
+        _, m = vs.step(
+            self.params,
+            s,
+            self._load[self._t : self._t + 1],
+            act.replicas,
+            act.cpu_cores,
+            act.heap_mb,
+            self._rng,
+        )
         self._t += 1
         pods = max(int(m.ready[0] + m.pending[0]), 1)
         self._last_oom = min(float(m.oom_kills[0]) / pods, 1.0)
         reward = float(vertical_reward(m, self.params)[0])
-        info = {k: float(np.asarray(getattr(m, k))[0]) for k in ("served", "dropped", "violating", "cost_usd", "capacity_rps", "cpu_cores", "heap_mb", "ready")}
+        info = {
+            k: float(np.asarray(getattr(m, k))[0])
+            for k in (
+                "served",
+                "dropped",
+                "violating",
+                "cost_usd",
+                "capacity_rps",
+                "cpu_cores",
+                "heap_mb",
+                "ready",
+            )
+        }
         return self._obs(), reward, False, self._t >= self.episode_steps, info
 
 
@@ -222,5 +263,13 @@ def run_vertical(
         prev_rolling = m.rolling
         ooms += int(np.sum(m.oom_kills))
     return VerticalResult(
-        name, failed / max(done, 1.0), cost, rep / horizon, cpu / horizon, heap / horizon, rollouts, ooms, horizon * n
+        name,
+        failed / max(done, 1.0),
+        cost,
+        rep / horizon,
+        cpu / horizon,
+        heap / horizon,
+        rollouts,
+        ooms,
+        horizon * n,
     )

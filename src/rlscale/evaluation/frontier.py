@@ -90,7 +90,9 @@ def frontier_cost_at(front: list[FrontierPoint], violation_rate: float) -> Score
     return Score(float(np.interp(violation_rate, v, c)))
 
 
-def cost_vs_hpa_frontier(policy_violation: float, policy_cost_usd: float, front: list[FrontierPoint]) -> Score:
+def cost_vs_hpa_frontier(
+    policy_violation: float, policy_cost_usd: float, front: list[FrontierPoint]
+) -> Score:
     """Policy cost / frontier cost at the policy's violation rate (< 1: cheaper than a tuned HPA)."""
     ref = frontier_cost_at(front, policy_violation)
     if ref.value is None:

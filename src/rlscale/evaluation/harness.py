@@ -131,7 +131,10 @@ def run(prep: PreparedEvaluation, *, progress: bool = False) -> tuple[dict[str, 
         "base_seed": cfg.base_seed,
         "windows": prep.windows,
         "window_hours": prep.window_hours if prep.windows is not None else None,
-        "window_start_offsets_s": {t.name: [float(x) for x in (t.start_offsets_s if t.start_offsets_s is not None else [])] for t in prep.traces},
+        "window_start_offsets_s": {
+            t.name: [float(x) for x in (t.start_offsets_s if t.start_offsets_s is not None else [])]
+            for t in prep.traces
+        },
         "oracle_step_violation": cfg.oracle_step_violation,
     }
     report = build_report(

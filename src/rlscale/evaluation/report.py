@@ -84,7 +84,9 @@ def build_report(
     """The report.json dict: one row per (policy, trace) outside the HPA sweep, frontiers, notes."""
     for r in results:
         if r.seeds != seeds:
-            raise ValueError(f"build_report: {r.policy!r} on {r.trace!r} has {r.seeds} seeds, expected {seeds}")
+            raise ValueError(
+                f"build_report: {r.policy!r} on {r.trace!r} has {r.seeds} seeds, expected {seeds}"
+            )
     traces = list(dict.fromkeys(r.trace for r in results))
     rows: list[dict[str, Any]] = []
     for r in results:
@@ -254,7 +256,9 @@ def plot_timeline(path: Path, results: list[PolicyResult], slo_latency_s: float,
     hours = first.time_s / 3600.0
     axes[0].plot(hours, first.arrival_rate_rps, color="black", lw=1)
     axes[0].set_ylabel("load (req/s)")
-    axes[1].step(hours, first.demand_replicas, where="post", color="black", ls="--", lw=1, label="demand (oracle)")
+    axes[1].step(
+        hours, first.demand_replicas, where="post", color="black", ls="--", lw=1, label="demand (oracle)"
+    )
     for r in with_tl:
         tl = r.timeline
         assert tl is not None
@@ -289,10 +293,15 @@ def plot_frontier(path: Path, report: dict[str, Any], trace: str) -> None:
         ys = [p["cost_usd"]["mean"] or 0.0 for p in pts]
         ax.scatter(xs, ys, color="grey", s=18, label="HPA target sweep")
         for p, x, y in zip(pts, xs, ys, strict=True):
-            ax.annotate(f"{p['target_pct']:g}%", (x, y), fontsize=6, color="grey", xytext=(3, 3), textcoords="offset points")
-        par = sorted(
-            [(x, y) for p, x, y in zip(pts, xs, ys, strict=True) if p["pareto"]], key=lambda t: t[0]
-        )
+            ax.annotate(
+                f"{p['target_pct']:g}%",
+                (x, y),
+                fontsize=6,
+                color="grey",
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
+        par = sorted([(x, y) for p, x, y in zip(pts, xs, ys, strict=True) if p["pareto"]], key=lambda t: t[0])
         if par:
             ax.plot([t[0] for t in par], [t[1] for t in par], color="grey", lw=1.5, label="HPA frontier")
     for r in (r for r in report["results"] if r["trace"] == trace):
@@ -367,7 +376,7 @@ def write_report(
         if not out.exists():
             os.rename(tmp, out)
         else:
-            names = sorted(p.name for p in tmp.iterdir() if p.name != REPORT_JSON) + [REPORT_JSON]
+            names = [*sorted(p.name for p in tmp.iterdir() if p.name != REPORT_JSON), REPORT_JSON]
             for name in names:
                 os.replace(tmp / name, out / name)
             shutil.rmtree(tmp, ignore_errors=True)

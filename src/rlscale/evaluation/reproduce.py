@@ -53,7 +53,9 @@ class Seed000HPA:
 
     name = "seed000-hpa"
 
-    def __init__(self, spec: ServiceSpec, num_envs: int, target_cpu_pct: float = SEED000_TARGET_CPU_PCT) -> None:
+    def __init__(
+        self, spec: ServiceSpec, num_envs: int, target_cpu_pct: float = SEED000_TARGET_CPU_PCT
+    ) -> None:
         if not target_cpu_pct > 0:
             raise ValueError(f"seed000-hpa: target_cpu_pct must be > 0, got {target_cpu_pct}")
         self.spec = spec
@@ -117,8 +119,10 @@ def reproduce_lipari2025(steps: int = 16_600, seed: int = SEED000_SEED) -> dict[
         "published_hpa": PUBLISHED_HPA,
         "results": rows,
         "delta_seed_rule_vs_published": {
-            "slo_violation_rate_steps": seed_rule["slo_violation_rate_steps"] - PUBLISHED_HPA["slo_violation_rate_steps"],
+            "slo_violation_rate_steps": seed_rule["slo_violation_rate_steps"]
+            - PUBLISHED_HPA["slo_violation_rate_steps"],
             "avg_replicas": seed_rule["avg_replicas"] - PUBLISHED_HPA["avg_replicas"],
-            "avg_response_time_s": seed_rule["avg_response_time_s_capped"] - PUBLISHED_HPA["avg_response_time_s"],
+            "avg_response_time_s": seed_rule["avg_response_time_s_capped"]
+            - PUBLISHED_HPA["avg_response_time_s"],
         },
     }

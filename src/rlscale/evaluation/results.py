@@ -66,10 +66,14 @@ class PolicyResult:
     def __post_init__(self) -> None:
         missing = set(METRIC_KEYS) - set(self.per_seed)
         if missing:
-            raise ValueError(f"PolicyResult {self.policy!r}/{self.trace!r}: missing metrics {sorted(missing)}")
+            raise ValueError(
+                f"PolicyResult {self.policy!r}/{self.trace!r}: missing metrics {sorted(missing)}"
+            )
         sizes = {np.size(v) for v in self.per_seed.values()}
         if len(sizes) != 1:
-            raise ValueError(f"PolicyResult {self.policy!r}: per-seed arrays differ in length {sorted(sizes)}")
+            raise ValueError(
+                f"PolicyResult {self.policy!r}: per-seed arrays differ in length {sorted(sizes)}"
+            )
         self.per_seed = {k: np.asarray(v, dtype=np.float64).reshape(-1) for k, v in self.per_seed.items()}
 
     @property

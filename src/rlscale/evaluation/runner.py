@@ -75,12 +75,20 @@ class EvalTrace:
             raise ValueError(f"trace {self.name!r}: rates must be (windows, steps), got shape {r.shape}")
         if not np.all(np.isfinite(r)) or np.any(r < 0):
             raise ValueError(f"trace {self.name!r}: rates must be finite and >= 0")
-        v = np.ones(r.shape, dtype=bool) if self.valid is None else np.asarray(self.valid, dtype=bool).reshape(r.shape)
+        v = (
+            np.ones(r.shape, dtype=bool)
+            if self.valid is None
+            else np.asarray(self.valid, dtype=bool).reshape(r.shape)
+        )
         if not v.any():
             raise ValueError(f"trace {self.name!r}: no valid step to evaluate")
         object.__setattr__(self, "rates_rps", r)
         object.__setattr__(self, "valid", v)
-        offsets = np.zeros(r.shape[0]) if self.start_offsets_s is None else np.asarray(self.start_offsets_s, dtype=np.float64)
+        offsets = (
+            np.zeros(r.shape[0])
+            if self.start_offsets_s is None
+            else np.asarray(self.start_offsets_s, dtype=np.float64)
+        )
         object.__setattr__(self, "start_offsets_s", offsets)
 
     @property
@@ -114,7 +122,9 @@ class PolicyEntry:
             raise ValueError(f"policy {self.label!r}: give make= for a policy, or oracle=True (and no make)")
 
 
-def oracle_demand(params: ServiceParams, rates_rps: np.ndarray, step_violation: float = ORACLE_STEP_VIOLATION) -> np.ndarray:
+def oracle_demand(
+    params: ServiceParams, rates_rps: np.ndarray, step_violation: float = ORACLE_STEP_VIOLATION
+) -> np.ndarray:
     """``d_t``: the fewest ready replicas meeting the SLO at each step's rate (int64, same
     shape as ``rates_rps``), capped at ``max_replicas``."""
     return queueing.min_replicas_for_slo(
@@ -128,7 +138,10 @@ def oracle_schedules(params: ServiceParams, demand: np.ndarray) -> np.ndarray:
     spec = params.spec
     startup = params.max_startup_steps()
     return np.stack(
-        [plan_oracle_schedule(d, startup, spec.min_replicas, spec.max_replicas) for d in np.atleast_2d(demand)]
+        [
+            plan_oracle_schedule(d, startup, spec.min_replicas, spec.max_replicas)
+            for d in np.atleast_2d(demand)
+        ]
     )
 
 
@@ -196,7 +209,9 @@ def _seed_metrics(
     out["avg_replicas"] = (arr("ready") * mask).sum(axis=(0, 1)) / valid_steps
     # scaling actions: changes of the desired count (the initial count counts as step −1)
     desired = arr("desired")
-    prev = np.concatenate([np.broadcast_to(initial.reshape(1, windows, seeds), (1, windows, seeds)), desired[:-1]])
+    prev = np.concatenate(
+        [np.broadcast_to(initial.reshape(1, windows, seeds), (1, windows, seeds)), desired[:-1]]
+    )
     changes = ((desired != prev) & vmask).sum(axis=(0, 1))
     valid_hours = valid_steps * step_s / m.SECONDS_PER_HOUR
     out["scaling_actions_per_hour"] = changes / valid_hours
@@ -303,7 +318,7 @@ def run_policy(
 @contextmanager
 def _rich_progress(total_steps: int, enabled: bool) -> Iterator[Callable[[str], ProgressSink]]:
     if not enabled:
-        yield lambda label: (lambda steps: None)
+        yield lambda label: lambda steps: None
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -342,7 +357,9 @@ def evaluate(
     results: list[PolicyResult] = []
     with _rich_progress(total, progress) as sink_for:
         for trace in traces:
-            counts = arrival_counts(trace, seeds, params.step_s, base_seed) if params.poisson_arrivals else None
+            counts = (
+                arrival_counts(trace, seeds, params.step_s, base_seed) if params.poisson_arrivals else None
+            )
             for entry in entries:
                 results.append(
                     run_policy(

@@ -37,7 +37,9 @@ def oracle_result(results: list[PolicyResult], trace: str) -> PolicyResult | Non
 def mean_frontier(sweep: list[PolicyResult]) -> tuple[list[fr.FrontierPoint], list[fr.FrontierPoint]]:
     """All seed-mean frontier points and their Pareto-optimal subset."""
     points = [
-        fr.FrontierPoint(float(r.frontier_target_pct or 0.0), r.mean("slo_violation_rate"), r.mean("cost_usd"))
+        fr.FrontierPoint(
+            float(r.frontier_target_pct or 0.0), r.mean("slo_violation_rate"), r.mean("cost_usd")
+        )
         for r in sweep
     ]
     return points, fr.pareto_front(points)
@@ -91,14 +93,18 @@ def score_result(result: PolicyResult, results: list[PolicyResult]) -> tuple[dic
     if oracle is not None and oracle.seeds != n:
         raise ValueError(f"scoring {result.policy!r}: the oracle ran with a different number of seeds")
     _, mean_front = mean_frontier(sweep)
-    oracle_seed = (lambda i: float(oracle.per_seed["cost_usd"][i])) if oracle is not None else (lambda i: None)
+    oracle_seed = (
+        (lambda i: float(oracle.per_seed["cost_usd"][i])) if oracle is not None else (lambda i: None)
+    )
     oracle_mean = oracle.mean("cost_usd") if oracle is not None else None
     out: dict[str, Stat] = {}
     out["cost_vs_hpa_frontier"] = _paired(
         "cost_vs_hpa_frontier",
         n,
         lambda i: fr.cost_vs_hpa_frontier(float(v[i]), float(c[i]), _seed_front(sweep, i)),
-        lambda: fr.cost_vs_hpa_frontier(result.mean("slo_violation_rate"), result.mean("cost_usd"), mean_front),
+        lambda: fr.cost_vs_hpa_frontier(
+            result.mean("slo_violation_rate"), result.mean("cost_usd"), mean_front
+        ),
         notes,
     )
     out["cost_vs_oracle"] = _paired(

@@ -17,7 +17,13 @@ from functools import partial
 from rlscale.core.spec import ServiceSpec
 from rlscale.evaluation.runner import PolicyEntry
 from rlscale.policies.base import Policy
-from rlscale.policies.registry import PolicySpec, PolicySpecError, build_policy, expand_hpa_frontier, parse_policy_spec
+from rlscale.policies.registry import (
+    PolicySpec,
+    PolicySpecError,
+    build_policy,
+    expand_hpa_frontier,
+    parse_policy_spec,
+)
 
 #: The comparison ``rlscale evaluate`` runs with no ``--policy`` (issue 3: HPA default, the
 #: tuned-HPA frontier, KEDA, KPA, a predictive baseline, the oracle and the shipped learned

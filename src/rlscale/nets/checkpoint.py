@@ -138,6 +138,7 @@ def save_checkpoint(path: str | os.PathLike[str], tensors: Mapping[str, np.ndarr
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; a checkpoint is meant to be shared/shipped
         save_file(arrays, str(tmp / WEIGHTS_FILE))
         with open(tmp / METADATA_FILE, "w", encoding="utf-8") as fh:
             json.dump(meta, fh, indent=2, sort_keys=True, default=_json_default)

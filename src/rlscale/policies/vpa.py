@@ -76,7 +76,9 @@ class VPARecommender:
 
     def __init__(self, num_envs: int) -> None:
         self.num_envs = num_envs
-        self.hist = DecayingHistogram(num_envs, VPA_CPU_FIRST_BUCKET_CORES, VPA_CPU_MAX_CORES, VPA_HALF_LIFE_S)
+        self.hist = DecayingHistogram(
+            num_envs, VPA_CPU_FIRST_BUCKET_CORES, VPA_CPU_MAX_CORES, VPA_HALF_LIFE_S
+        )
         self.first_s = np.full(num_envs, np.nan)
         self.last_s = np.full(num_envs, np.nan)
         self.samples = np.zeros(num_envs)
@@ -87,7 +89,9 @@ class VPARecommender:
         self.last_s[mask] = np.nan
         self.samples[mask] = 0.0
 
-    def observe(self, usage_cores: np.ndarray, request_cores: np.ndarray, time_s: np.ndarray, interval_s: float) -> None:
+    def observe(
+        self, usage_cores: np.ndarray, request_cores: np.ndarray, time_s: np.ndarray, interval_s: float
+    ) -> None:
         ok = np.isfinite(usage_cores)
         weight = np.maximum(request_cores, VPA_MIN_SAMPLE_WEIGHT)
         self.hist.add(usage_cores, weight, time_s, ok)
@@ -104,8 +108,12 @@ class VPARecommender:
         margin = 1.0 + VPA_SAFETY_MARGIN
         c = np.maximum(self.confidence(), 1e-12)
         target = np.maximum(self.hist.percentile(VPA_TARGET_PERCENTILE) * margin, VPA_MIN_CPU_CORES)
-        lower = np.maximum(self.hist.percentile(VPA_LOWER_PERCENTILE) * margin * (1.0 + 0.001 / c) ** -2, VPA_MIN_CPU_CORES)
-        upper = np.maximum(self.hist.percentile(VPA_UPPER_PERCENTILE) * margin * (1.0 + 1.0 / c), VPA_MIN_CPU_CORES)
+        lower = np.maximum(
+            self.hist.percentile(VPA_LOWER_PERCENTILE) * margin * (1.0 + 0.001 / c) ** -2, VPA_MIN_CPU_CORES
+        )
+        upper = np.maximum(
+            self.hist.percentile(VPA_UPPER_PERCENTILE) * margin * (1.0 + 1.0 / c), VPA_MIN_CPU_CORES
+        )
         return lower, target, upper
 
 
@@ -132,7 +140,11 @@ class VPAPolicy:
     ) -> None:
         self.spec = spec
         self.num_envs = num_envs
-        self.cpu_min_cores, self.cpu_max_cores, self.cpu_step_cores = cpu_min_cores, cpu_max_cores, cpu_step_cores
+        self.cpu_min_cores, self.cpu_max_cores, self.cpu_step_cores = (
+            cpu_min_cores,
+            cpu_max_cores,
+            cpu_step_cores,
+        )
         self.updater_interval_s = updater_interval_s
         self.recommender = VPARecommender(num_envs)
         self._next_update_s = np.full(num_envs, -np.inf)
@@ -163,7 +175,11 @@ class VPAPolicy:
         return np.where(evict, new, cur)
 
     def act(self, obs: VerticalSignals) -> VerticalAction:
-        return VerticalAction(current_replicas(obs.signals), self.recommend_cpu(obs), np.asarray(obs.heap_mb, dtype=np.float64).copy())
+        return VerticalAction(
+            current_replicas(obs.signals),
+            self.recommend_cpu(obs),
+            np.asarray(obs.heap_mb, dtype=np.float64).copy(),
+        )
 
 
 class HPAVerticalPolicy:
@@ -180,7 +196,11 @@ class HPAVerticalPolicy:
         self.hpa.reset(mask)
 
     def act(self, obs: VerticalSignals) -> VerticalAction:
-        return VerticalAction(self.hpa.act(obs.signals), np.asarray(obs.cpu_limit_cores, float).copy(), np.asarray(obs.heap_mb, float).copy())
+        return VerticalAction(
+            self.hpa.act(obs.signals),
+            np.asarray(obs.cpu_limit_cores, float).copy(),
+            np.asarray(obs.heap_mb, float).copy(),
+        )
 
 
 class HPAVPAPolicy:
@@ -189,7 +209,9 @@ class HPAVPAPolicy:
 
     name = "hpa+vpa"
 
-    def __init__(self, spec: ServiceSpec, num_envs: int = 1, vpa_kwargs: dict | None = None, **hpa_kwargs: object) -> None:
+    def __init__(
+        self, spec: ServiceSpec, num_envs: int = 1, vpa_kwargs: dict | None = None, **hpa_kwargs: object
+    ) -> None:
         self.spec = spec
         self.num_envs = num_envs
         self.hpa = HPAPolicy(spec, num_envs, **hpa_kwargs)  # type: ignore[arg-type]

@@ -129,7 +129,7 @@ class ServiceParams:
 
     def max_startup_steps(self) -> int:
         """Largest start-up delay in whole steps (sizes the pending-pod ring buffer)."""
-        return int(math.ceil(float(np.max(self.startup_delay_max_s)) / self.step_s - 1e-9))
+        return math.ceil(float(np.max(self.startup_delay_max_s)) / self.step_s - 1e-9)
 
     # ----------------------------------------------------------------- transforms
     def with_per_env(self, num_envs: int) -> ServiceParams:
@@ -146,7 +146,9 @@ class ServiceParams:
 
     def select(self, index: np.ndarray | slice) -> ServiceParams:
         """The parameters of a subset of environments (scalars stay scalars)."""
-        values = {f: np.asarray(getattr(self, f))[index] for f in ARRAY_FIELDS if np.ndim(getattr(self, f)) == 1}
+        values = {
+            f: np.asarray(getattr(self, f))[index] for f in ARRAY_FIELDS if np.ndim(getattr(self, f)) == 1
+        }
         return replace(self, **values)
 
     def to_dict(self) -> dict[str, Any]:

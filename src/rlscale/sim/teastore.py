@@ -118,17 +118,24 @@ class TeaStoreModel:
         """True where the heap cannot hold the live set: the JVM dies (OutOfMemoryError)."""
         return np.asarray(heap_mb, dtype=np.float64) <= self.live_heap_mb
 
-    def pod_capacity_rps(self, cpu_limit_cores: np.ndarray | float, heap_mb: np.ndarray | float) -> np.ndarray:
+    def pod_capacity_rps(
+        self, cpu_limit_cores: np.ndarray | float, heap_mb: np.ndarray | float
+    ) -> np.ndarray:
         """Requests/s one ready pod sustains at its CPU limit and heap."""
         cpu = np.asarray(cpu_limit_cores, dtype=np.float64)
-        return np.maximum(cpu - self.cpu_idle_cores, 0.0) / self.cpu_per_request_core_s * self.gc_factor(heap_mb)
+        return (
+            np.maximum(cpu - self.cpu_idle_cores, 0.0) / self.cpu_per_request_core_s * self.gc_factor(heap_mb)
+        )
 
     def service_capacity_rps(
         self, replicas: np.ndarray | float, cpu_limit_cores: np.ndarray | float, heap_mb: np.ndarray | float
     ) -> np.ndarray:
         """Requests/s ``replicas`` ready pods sustain together (sublinear, capped by the back-end)."""
         r = np.maximum(np.asarray(replicas, dtype=np.float64), 0.0)
-        return np.minimum(r**self.replica_exponent * self.pod_capacity_rps(cpu_limit_cores, heap_mb), self.backend_capacity_rps)
+        return np.minimum(
+            r**self.replica_exponent * self.pod_capacity_rps(cpu_limit_cores, heap_mb),
+            self.backend_capacity_rps,
+        )
 
     def throughput_rps(
         self,
@@ -137,7 +144,10 @@ class TeaStoreModel:
         cpu_limit_cores: np.ndarray | float,
         heap_mb: np.ndarray | float,
     ) -> np.ndarray:
-        return np.minimum(np.asarray(offered_rps, dtype=np.float64), self.service_capacity_rps(replicas, cpu_limit_cores, heap_mb))
+        return np.minimum(
+            np.asarray(offered_rps, dtype=np.float64),
+            self.service_capacity_rps(replicas, cpu_limit_cores, heap_mb),
+        )
 
     # ---------------------------------------------------------------- latency, memory
     def latency_mean_s(
@@ -204,7 +214,9 @@ def teastore_preset(
     """
     gc = float(model.gc_factor(heap_mb))
     if gc <= 0:
-        raise ValueError(f"teastore_preset: heap {heap_mb} MB is at or below the live set {model.live_heap_mb} MB")
+        raise ValueError(
+            f"teastore_preset: heap {heap_mb} MB is at or below the live set {model.live_heap_mb} MB"
+        )
     mu = float(model.pod_capacity_rps(cpu_limit_cores, heap_mb))
     if mu <= 0:
         raise ValueError(f"teastore_preset: CPU limit {cpu_limit_cores} cores leaves no capacity")
@@ -271,7 +283,9 @@ def load_gsa(path: str | Path | None = None) -> Any:
             "row": np.arange(len(raw)),
         }
     )
-    return out.dropna(subset=["replicas", "heap_mb", "cpu_limit_cores", "session_rate", "memory_gb"]).reset_index(drop=True)
+    return out.dropna(
+        subset=["replicas", "heap_mb", "cpu_limit_cores", "session_rate", "memory_gb"]
+    ).reset_index(drop=True)
 
 
 def load_locust(paths: Sequence[str | Path] | None = None) -> Any:
@@ -302,7 +316,9 @@ def load_locust(paths: Sequence[str | Path] | None = None) -> Any:
                 "source": p.name,
             }
         )
-        frame = frame.dropna(subset=["replicas", "cpu_limit_cores", "heap_mb", "offered_rps", "throughput_rps"])
+        frame = frame.dropna(
+            subset=["replicas", "cpu_limit_cores", "heap_mb", "offered_rps", "throughput_rps"]
+        )
         frame = frame[(frame["cpu_usage_cores"] > 0) & (frame["offered_rps"] > 0)]
         frames.append(frame)
     if not frames:
@@ -310,7 +326,9 @@ def load_locust(paths: Sequence[str | Path] | None = None) -> Any:
     return pd.concat(frames, ignore_index=True)
 
 
-def time_split(frame: Any, holdout_fraction: float = 0.2, order: str = "row", by: str | None = None) -> tuple[Any, Any]:
+def time_split(
+    frame: Any, holdout_fraction: float = 0.2, order: str = "row", by: str | None = None
+) -> tuple[Any, Any]:
     """(train, test): the last ``holdout_fraction`` of the rows in time order (per ``by`` group)."""
     if not 0 < holdout_fraction < 1:
         raise ValueError(f"holdout_fraction must be in (0, 1), got {holdout_fraction}")
@@ -380,16 +398,28 @@ def fit_teastore(gsa_train: Any, locust_train: Any) -> TeaStoreModel:
     c_heap, c_obs = cells["heap"].to_numpy(float), cells["obs"].to_numpy(float)
     c_w = np.sqrt(cells["rows"].to_numpy(float))
     un_rows = locust_train[locust_train["throughput_rps"] >= UNSATURATED_RATIO * locust_train["offered_rps"]]
-    u_r, u_cpu, u_heap, u_obs = (un_rows[k].to_numpy(float) for k in ("replicas", "cpu_limit_cores", "heap_mb", "throughput_rps"))
+    u_r, u_cpu, u_heap, u_obs = (
+        un_rows[k].to_numpy(float) for k in ("replicas", "cpu_limit_cores", "heap_mb", "throughput_rps")
+    )
 
     def resid_cap(x: np.ndarray) -> np.ndarray:
-        m = replace(base, cpu_per_request_core_s=x[0], cpu_idle_cores=x[1], replica_exponent=x[2], backend_capacity_rps=x[3])
+        m = replace(
+            base,
+            cpu_per_request_core_s=x[0],
+            cpu_idle_cores=x[1],
+            replica_exponent=x[2],
+            backend_capacity_rps=x[3],
+        )
         cell = c_w * np.log(np.maximum(m.service_capacity_rps(c_r, c_cpu, c_heap), 1.0) / c_obs)
         hinge = np.minimum(np.log(np.maximum(m.service_capacity_rps(u_r, u_cpu, u_heap), 1.0) / u_obs), 0.0)
         return np.concatenate([cell, 0.3 * hinge])
 
     sol = least_squares(
-        resid_cap, x0=[0.005, 0.1, 0.8, 300.0], bounds=([1e-4, 0.0, REPLICA_EXPONENT_MIN, 50.0], [0.05, 0.39, 1.0, 2000.0]), loss="soft_l1", f_scale=0.1
+        resid_cap,
+        x0=[0.005, 0.1, 0.8, 300.0],
+        bounds=([1e-4, 0.0, REPLICA_EXPONENT_MIN, 50.0], [0.05, 0.39, 1.0, 2000.0]),
+        loss="soft_l1",
+        f_scale=0.1,
     )
     model = replace(
         base,
@@ -402,7 +432,9 @@ def fit_teastore(gsa_train: Any, locust_train: Any) -> TeaStoreModel:
     # latency: unsaturated rows, relative error
     un = locust_train[locust_train["throughput_rps"] >= UNSATURATED_RATIO * locust_train["offered_rps"]]
     un = un[np.isfinite(un["latency_mean_s"]) & (un["latency_mean_s"] > 0)]
-    lr, lc, lh, lo = (un[k].to_numpy(float) for k in ("replicas", "cpu_limit_cores", "heap_mb", "offered_rps"))
+    lr, lc, lh, lo = (
+        un[k].to_numpy(float) for k in ("replicas", "cpu_limit_cores", "heap_mb", "offered_rps")
+    )
     lat = un["latency_mean_s"].to_numpy(float)
     stable = np.isfinite(replace(model, wait_scale=1.0).latency_mean_s(lo, lr, lc, lh))
     lr, lc, lh, lo, lat = lr[stable], lc[stable], lh[stable], lo[stable], lat[stable]
@@ -411,7 +443,9 @@ def fit_teastore(gsa_train: Any, locust_train: Any) -> TeaStoreModel:
         m = replace(model, base_latency_s=x[0], wait_scale=x[1])
         return np.log(m.latency_mean_s(lo, lr, lc, lh) / lat)
 
-    sol = least_squares(resid_lat, x0=[0.02, 0.1], bounds=([1e-4, 0.0], [1.0, 10.0]), loss="soft_l1", f_scale=0.1)
+    sol = least_squares(
+        resid_lat, x0=[0.02, 0.1], bounds=([1e-4, 0.0], [1.0, 10.0]), loss="soft_l1", f_scale=0.1
+    )
     model = replace(model, base_latency_s=float(sol.x[0]), wait_scale=float(sol.x[1]))
 
     # memory: working set vs ln(heap), on the Locust runs (the cluster capacity was fitted on)
@@ -444,8 +478,20 @@ def fit_errors(model: TeaStoreModel, gsa_test: Any, locust_test: Any) -> dict[st
             continue
         pred = float(model.service_capacity_rps(rep, cpu, float(g["heap_mb"].median())))
         obs = float(g["throughput_rps"].median())
-        cells.append({"replicas": int(rep), "cpu_limit_cores": float(cpu), "rows": len(g), "measured_rps": obs, "model_rps": pred, "error": abs(pred - obs) / obs})
-    row_err = _ape(model.service_capacity_rps(sat["replicas"], sat["cpu_limit_cores"], sat["heap_mb"]), sat["throughput_rps"])
+        cells.append(
+            {
+                "replicas": int(rep),
+                "cpu_limit_cores": float(cpu),
+                "rows": len(g),
+                "measured_rps": obs,
+                "model_rps": pred,
+                "error": abs(pred - obs) / obs,
+            }
+        )
+    row_err = _ape(
+        model.service_capacity_rps(sat["replicas"], sat["cpu_limit_cores"], sat["heap_mb"]),
+        sat["throughput_rps"],
+    )
     errs = np.asarray([c["error"] for c in cells])
     weights = np.asarray([c["rows"] for c in cells], float)
     out["throughput_saturation"] = {
@@ -461,14 +507,20 @@ def fit_errors(model: TeaStoreModel, gsa_test: Any, locust_test: Any) -> dict[st
     pred_un = model.latency_mean_s(un["offered_rps"], un["replicas"], un["cpu_limit_cores"], un["heap_mb"])
     un = un.assign(model_latency_s=pred_un)
     un = un[np.isfinite(un["model_latency_s"]) & (un["latency_mean_s"] > 0)]
-    lcells = un.groupby(["replicas", "cpu_limit_cores", "offered_rps"]).agg(measured=("latency_mean_s", "median"), model=("model_latency_s", "median"), rows=("latency_mean_s", "size"))
+    lcells = un.groupby(["replicas", "cpu_limit_cores", "offered_rps"]).agg(
+        measured=("latency_mean_s", "median"),
+        model=("model_latency_s", "median"),
+        rows=("latency_mean_s", "size"),
+    )
     lcells = lcells[lcells["rows"] >= 3]
     lerr = _ape(lcells["model"], lcells["measured"])
     out["latency"] = {
         "cells": len(lcells),
         "median_error": float(np.median(lerr)) if len(lerr) else math.nan,
         "within_20pct": float(np.mean(lerr <= 0.20)) if len(lerr) else math.nan,
-        "row_median_error": float(np.median(_ape(un["model_latency_s"], un["latency_mean_s"]))) if len(un) else math.nan,
+        "row_median_error": float(np.median(_ape(un["model_latency_s"], un["latency_mean_s"])))
+        if len(un)
+        else math.nan,
         "held_out_rows": len(un),
     }
     mem = locust_test[locust_test["memory_gib"] > 0]
@@ -484,7 +536,10 @@ def fit_errors(model: TeaStoreModel, gsa_test: Any, locust_test: Any) -> dict[st
                 rel.append((float(model.gc_factor(h) / model.gc_factor(_LARGE_HEAPS).mean()), float(v / ref)))
     if rel:
         arr = np.asarray(rel)
-        out["gc_relative_throughput"] = {"median_error": float(np.median(_ape(arr[:, 0], arr[:, 1]))), "cells": len(rel)}
+        out["gc_relative_throughput"] = {
+            "median_error": float(np.median(_ape(arr[:, 0], arr[:, 1]))),
+            "cells": len(rel),
+        }
     return out
 
 
@@ -500,5 +555,11 @@ def calibrate(
     lo_train, lo_test = time_split(locust, holdout_fraction, order="timestamp_s", by="source")
     model = fit_teastore(gsa_train, lo_train)
     errors = fit_errors(model, gsa_test, lo_test)
-    errors["rows"] = {"gsa": len(gsa), "gsa_rolling": int(gsa["rolling"].sum()), "locust": len(locust), "train_locust": len(lo_train), "test_locust": len(lo_test)}
+    errors["rows"] = {
+        "gsa": len(gsa),
+        "gsa_rolling": int(gsa["rolling"].sum()),
+        "locust": len(locust),
+        "train_locust": len(lo_train),
+        "test_locust": len(lo_test),
+    }
     return model, errors

@@ -78,9 +78,13 @@ class VerticalParams:
         if self.cpu_step_cores <= 0 or self.heap_step_mb <= 0:
             raise ValueError(f"VerticalParams {name!r}: CPU and heap steps must be > 0")
         if self.startup_delay_s < 0 or self.request_timeout_s <= 0:
-            raise ValueError(f"VerticalParams {name!r}: startup_delay_s must be >= 0 and request_timeout_s > 0")
+            raise ValueError(
+                f"VerticalParams {name!r}: startup_delay_s must be >= 0 and request_timeout_s > 0"
+            )
         if not (0 <= self.max_surge <= 1 and 0 <= self.max_unavailable <= 1):
-            raise ValueError(f"VerticalParams {name!r}: max_surge and max_unavailable are fractions in [0, 1]")
+            raise ValueError(
+                f"VerticalParams {name!r}: max_surge and max_unavailable are fractions in [0, 1]"
+            )
 
     @property
     def startup_steps(self) -> int:
@@ -88,13 +92,17 @@ class VerticalParams:
         return math.ceil(self.startup_delay_s / self.spec.step_s - 1e-9)
 
     def clip_cpu(self, cpu_cores: np.ndarray) -> np.ndarray:
-        return np.clip(np.round(np.asarray(cpu_cores, dtype=np.float64), 6), self.cpu_min_cores, self.cpu_max_cores)
+        return np.clip(
+            np.round(np.asarray(cpu_cores, dtype=np.float64), 6), self.cpu_min_cores, self.cpu_max_cores
+        )
 
     def clip_heap(self, heap_mb: np.ndarray) -> np.ndarray:
         return np.clip(np.asarray(heap_mb, dtype=np.float64), self.heap_min_mb, self.heap_max_mb)
 
     def clip_replicas(self, replicas: np.ndarray) -> np.ndarray:
-        return np.clip(np.rint(np.asarray(replicas, dtype=np.float64)), self.spec.min_replicas, self.spec.max_replicas).astype(np.int64)
+        return np.clip(
+            np.rint(np.asarray(replicas, dtype=np.float64)), self.spec.min_replicas, self.spec.max_replicas
+        ).astype(np.int64)
 
 
 def teastore_vertical(**overrides: object) -> VerticalParams:
@@ -251,7 +259,15 @@ def reset_state(
     state.pending[sel & ~healthy, -1] = r[sel & ~healthy]
     for name in ("ready_old", "restarts", "oom_kills"):
         getattr(state, name)[sel] = 0
-    for name in ("old_capacity_rps", "old_cpu_cores", "old_memory_gib", "backlog", "time_s", "last_rate_rps", "last_dropped_rps"):
+    for name in (
+        "old_capacity_rps",
+        "old_cpu_cores",
+        "old_memory_gib",
+        "backlog",
+        "time_s",
+        "last_rate_rps",
+        "last_dropped_rps",
+    ):
         getattr(state, name)[sel] = 0.0
     state.last_cpu_utilization[sel] = np.nan
     state.last_latency_p95_s[sel] = np.nan
@@ -291,7 +307,11 @@ def step(
         cur_mem = model.memory_gib(state.heap_mb)
         tot = state.ready_old + state.ready_new
         w_old = np.divide(state.ready_old, tot, out=np.zeros(n), where=tot > 0)
-        for name, cur in (("old_capacity_rps", cur_cap), ("old_cpu_cores", state.cpu_cores), ("old_memory_gib", cur_mem)):
+        for name, cur in (
+            ("old_capacity_rps", cur_cap),
+            ("old_cpu_cores", state.cpu_cores),
+            ("old_memory_gib", cur_mem),
+        ):
             arr = getattr(state, name)
             arr[changed] = (w_old * arr + (1.0 - w_old) * cur)[changed]
         state.ready_old[changed] = tot[changed]
@@ -334,7 +354,9 @@ def step(
     # 3. serve
     ready_f = (state.ready_old + state.ready_new).astype(np.float64)
     cap_new = model.pod_capacity_rps(state.cpu_cores, state.heap_mb)
-    capacity_rps = np.minimum(state.ready_old * state.old_capacity_rps + state.ready_new * cap_new, params.backend_capacity_rps)
+    capacity_rps = np.minimum(
+        state.ready_old * state.old_capacity_rps + state.ready_new * cap_new, params.backend_capacity_rps
+    )
     offered = rng.poisson(lam * dt).astype(np.float64) if params.poisson_arrivals else lam * dt
     backlog_start = state.backlog.copy()
     available = backlog_start + offered
@@ -354,14 +376,22 @@ def step(
     width = np.abs(d1 - d0)
     a = served_rps / safe_mu
     sat = (backlog_start > 0) | (backlog_end > 0) | (dropped > 0) | (a >= ready_f)
-    wait_prob = np.where(sat, 0.0, np.minimum(model.wait_scale * erlang_c(np.where(sat, 1.0, ready_f), np.where(sat, 0.0, a)), 1.0))
+    wait_prob = np.where(
+        sat,
+        0.0,
+        np.minimum(model.wait_scale * erlang_c(np.where(sat, 1.0, ready_f), np.where(sat, 0.0, a)), 1.0),
+    )
     wait_rate = np.where(sat, safe_mu, np.maximum(capacity_rps - served_rps, 1e-9))
     service_rate = safe_mu
     no_pods = ready_f <= 0
     surv = latency_survival_params(params.spec.slo_latency_s, base, width, wait_prob, wait_rate, service_rate)
     violating = np.where(no_pods, 0.0, served * surv)
     latency_mean = np.where(no_pods, np.nan, base + 0.5 * width + wait_prob / wait_rate + 1.0 / service_rate)
-    p95 = np.where(no_pods, np.nan, latency_quantile_params(0.95, base, width, wait_prob, wait_rate, service_rate, iterations=8))
+    p95 = np.where(
+        no_pods,
+        np.nan,
+        latency_quantile_params(0.95, base, width, wait_prob, wait_rate, service_rate, iterations=8),
+    )
 
     # CPU and memory use, utilisation against the request of the ready pods
     gc = np.maximum(model.gc_factor(state.heap_mb), 1e-9)
@@ -372,7 +402,11 @@ def step(
     used = state.ready_new * use_new + state.ready_old * use_old
     cpu_util = np.where(ready_f > 0, np.divide(used, req, out=np.zeros(n), where=req > 0), np.nan)
     mem_new = model.memory_gib(state.heap_mb)
-    memory_used = np.where(ready_f > 0, (state.ready_new * mem_new + state.ready_old * state.old_memory_gib) / np.maximum(ready_f, 1.0), np.nan)
+    memory_used = np.where(
+        ready_f > 0,
+        (state.ready_new * mem_new + state.ready_old * state.old_memory_gib) / np.maximum(ready_f, 1.0),
+        np.nan,
+    )
 
     # cost: every existing pod at its template's requests
     pend = state.pending.sum(axis=1)
@@ -380,7 +414,9 @@ def step(
     pod_seconds = (n_new + state.ready_old) * dt
     cpu_core_seconds = (n_new * state.cpu_cores + state.ready_old * state.old_cpu_cores) * dt
     memory_gib_seconds = (n_new * mem_new + state.ready_old * state.old_memory_gib) * dt
-    cost = (cpu_core_seconds * params.price_cpu_core_hour + memory_gib_seconds * params.price_memory_gib_hour) / 3600.0
+    cost = (
+        cpu_core_seconds * params.price_cpu_core_hour + memory_gib_seconds * params.price_memory_gib_hour
+    ) / 3600.0
 
     # 4. start-up: pods due now finish starting; too-small heap -> OOM, restart
     oom_step = np.zeros(n, dtype=np.int64)

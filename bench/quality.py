@@ -1,0 +1,153 @@
+"""Quality of the shipped learned policy on the TEST windows, through the evaluation harness
+(same windows, seeds, arrivals and scores as ``rlscale evaluate``), plus the lipari2025
+comparison with seed 000's published DQN and the live decision latency. Prints JSON.
+
+    .venv/bin/python bench/quality.py [--checkpoint DIR] [--seeds 5] [--windows 4] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+import numpy as np
+
+from rlscale.evaluation.harness import EvaluateConfig, prepare, run
+from rlscale.evaluation.runner import EvalTrace, evaluate
+from rlscale.evaluation.specs import resolve_policies
+from rlscale.policies.learned import LearnedPolicy, default_policy_path
+from rlscale.sim.presets import get_preset, load_service
+from rlscale.workload import seed000
+
+#: The test traces of issue 4 (their standard_split test parts: NASA August, the last week of
+#: Twitter, the last days of the Alibaba LoRA trace).
+TEST_TRACES = ("nasa", "twitter-15s", "alibaba-lora")
+#: Seed 000's published simulated DQN (reference/seed-systems.md §1.3): violations (RT > 0.7 s,
+#: per step) and average replicas, without / with the LSTM predictor.
+SEED000_DQN = {"slo_violation_rate_steps": [0.001, 0.002], "avg_replicas": [4.30, 4.34]}
+SCORES = ("cost_vs_hpa_frontier", "cost_vs_oracle", "hpa_oracle_gap_closed")
+
+
+def _mean(stat: Any) -> float | None:
+    if isinstance(stat, dict):
+        return stat.get("mean")
+    return stat
+
+
+def web_quality(policy_spec: str, seeds: int, windows: int, window_hours: float) -> dict[str, Any]:
+    cfg = EvaluateConfig(
+        traces=list(TEST_TRACES),
+        policies=[policy_spec, "hpa-frontier", "oracle"],
+        service="web",
+        seeds=seeds,
+        windows=windows,
+        window_hours=window_hours,
+        command=f"bench/quality.py ({policy_spec})",
+    )
+    report, _ = run(prepare(cfg))
+    per_trace: dict[str, dict[str, Any]] = {}
+    for row in report["results"]:
+        if row["policy"] != policy_spec:
+            continue
+        entry = {
+            "slo_violation_rate": _mean(row["slo_violation_rate"]),
+            "cost_usd": _mean(row["cost_usd"]),
+            **{k: _mean(row[k]) for k in SCORES},
+            "notes": row.get("notes", []),
+        }
+        per_trace[row["trace"]] = entry
+    avg = {}
+    for key in ("slo_violation_rate", "cost_usd", *SCORES):
+        vals = [v[key] for v in per_trace.values() if v.get(key) is not None]
+        avg[key] = float(np.mean(vals)) if len(vals) == len(per_trace) and vals else None
+    bar = {
+        "every_trace_violation_le_1pct": all((v["slo_violation_rate"] or 1) <= 0.01 for v in per_trace.values()),
+        "every_trace_cost_vs_hpa_frontier_le_1": all(
+            v["cost_vs_hpa_frontier"] is not None and v["cost_vs_hpa_frontier"] <= 1 for v in per_trace.values()
+        ),
+        "avg_cost_vs_hpa_frontier_le_0_85": avg["cost_vs_hpa_frontier"] is not None and avg["cost_vs_hpa_frontier"] <= 0.85,
+        "avg_hpa_oracle_gap_closed_ge_0_5": avg["hpa_oracle_gap_closed"] is not None and avg["hpa_oracle_gap_closed"] >= 0.5,
+    }
+    frontiers = {f["trace"]: f["points"] for f in report.get("frontiers", [])}
+    return {"per_trace": per_trace, "average": avg, "done_when": bar, "hpa_frontiers": frontiers,
+            "windows": report["config"].get("window_start_offsets_s")}
+
+
+def lipari_quality(policy_spec: str, steps: int) -> dict[str, Any]:
+    """Seed 000's workload and simulator setting, its per-step violation definition."""
+    params = get_preset("lipari2025")
+    trace = EvalTrace("synthetic:seed000", seed000(steps, params.step_s)[None, :])
+    entries, _ = resolve_policies([policy_spec, "hpa:target=60"], params.spec)
+    rows = {}
+    for r in evaluate(params, [trace], entries, seeds=1):
+        tl = r.timeline
+        lat = tl.latency_mean_s if tl is not None else None
+        rows[r.policy] = {
+            "slo_violation_rate_steps": float(np.mean(lat > params.spec.slo_latency_s)) if lat is not None else None,
+            "slo_violation_rate_requests": float(r.per_seed["slo_violation_rate"][0]),
+            "avg_replicas": float(r.per_seed["avg_replicas"][0]),
+        }
+    ours = rows[policy_spec]
+    return {
+        "workload": f"seed000 generator, {steps} steps of 15 s",
+        "seed000_published_dqn": SEED000_DQN,
+        "results": rows,
+        "fewer_violations_than_seed000_dqn": ours["slo_violation_rate_steps"] < SEED000_DQN["slo_violation_rate_steps"][0],
+        "no_more_replicas_than_seed000_dqn": ours["avg_replicas"] <= SEED000_DQN["avg_replicas"][0],
+    }
+
+
+def decision_latency(path: str | None, calls: int = 3000) -> dict[str, float]:
+    """Wall time of one live decision (observation + network + decode), one service."""
+    from rlscale.core.signals import ScalingSignals
+
+    spec = load_service("web").spec
+    policy = LearnedPolicy(spec, 1, path)
+    rng = np.random.default_rng(0)
+    times = []
+    for i in range(calls):
+        sig = ScalingSignals.single(
+            time_s=15.0 * i, desired_replicas=5, ready_replicas=5, pending_replicas=0,
+            request_rate_rps=float(rng.uniform(100, 900)), cpu_utilization=0.6, latency_p95_s=0.05,
+            backlog_requests=0.0, dropped_rps=0.0,
+        )
+        t0 = time.perf_counter()
+        policy.act(sig)
+        times.append(time.perf_counter() - t0)
+    ms = np.asarray(times[100:]) * 1e3
+    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "target_p99_ms": 2.0}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--checkpoint", default=None, help="checkpoint dir (default: the shipped policy)")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--windows", type=int, default=4)
+    ap.add_argument("--window-hours", type=float, default=6.0)
+    ap.add_argument("--lipari-steps", type=int, default=16_600)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    spec = "learned" if args.checkpoint is None else f"learned:{args.checkpoint}"
+    path = args.checkpoint or str(default_policy_path())
+    meta = json.loads(open(f"{path}/metadata.json", encoding="utf-8").read())
+    out = {
+        "bench": "quality",
+        "policy": spec,
+        "training_command": meta["training"].get("command"),
+        "training_seconds": meta["training"].get("train_seconds"),
+        "seeds": args.seeds,
+        "web": web_quality(spec, args.seeds, args.windows, args.window_hours),
+        "lipari2025": lipari_quality(spec, args.lipari_steps),
+        "decision_latency": decision_latency(args.checkpoint),
+    }
+    text = json.dumps(out, indent=2, default=str)
+    print(text)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Gymnasium env for GPU/CPU pools (seed 003) over :mod:`rlscale.sim.pools`.
+
+Action ``MultiDiscrete([5, 5, 3])``: GPU-pool delta in {−2..+2}, CPU-pool delta in {−2..+2},
+placement {prefer GPU, proportional, prefer CPU} (seed 003's action; its placement had no
+effect, here it sets the routing weights). Load: seed 003's ramp, spike, periodic and random
+patterns (``rlscale.workload.synthetic``), rotated per episode, peaking at ``peak_rps``.
+Observation (12): load / max capacity, load trend, per pool ready and pending fractions of
+its max and CPU utilisation, last step's SLO-failed fraction, and the placement one-hot.
+Reward: ``−(10 · SLO-failed fraction + cost / cost of both pools at max)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+from rlscale.envs.rewards import SLO_WEIGHT
+from rlscale.sim import pools as ps
+from rlscale.workload.synthetic import synthetic
+
+PATTERNS: tuple[str, ...] = ("ramp", "spike", "periodic", "random")
+DELTAS = np.array([-2, -1, 0, 1, 2], dtype=np.int64)
+DEFAULT_PEAK_RPS = 100.0
+DEFAULT_EPISODE_STEPS = 80
+OBS_SIZE = 12
+
+
+def pattern_load(pattern: str, steps: int, peak_rps: float, seed: int, step_s: float = 15.0) -> np.ndarray:
+    """Seed 003's pattern scaled so its nominal peak (100 users) is ``peak_rps``."""
+    return synthetic(pattern, steps, step_s, seed) * (peak_rps / 100.0)
+
+
+def max_cost_usd_step(params: ps.PoolsParams) -> float:
+    return (
+        sum(params.pod_price_usd_hour(i) * p.spec.max_replicas for i, p in enumerate(params.pools))
+        * params.step_s
+        / 3600.0
+    )
+
+
+def failed_fraction(m: ps.PoolsMetrics) -> np.ndarray:
+    done = m.served + m.dropped
+    return np.divide(m.violating + m.dropped, done, out=np.zeros_like(done), where=done > 0)
+
+
+def pools_observation(
+    params: ps.PoolsParams,
+    state: ps.PoolsState,
+    rate: np.ndarray,
+    prev_rate: np.ndarray,
+    last_failed: np.ndarray,
+) -> np.ndarray:
+    maxcap = params.max_capacity_rps()
+    cols = [np.clip(rate / maxcap, 0, 2), np.clip(0.5 + (rate - prev_rate) / maxcap, 0, 1)]
+    for s, p in zip(state.states, params.pools, strict=True):
+        sig = ps.core.signals(p, s)
+        cols += [
+            s.ready / p.spec.max_replicas,
+            s.pending_total / p.spec.max_replicas,
+            np.clip(np.nan_to_num(sig.cpu_utilization), 0, 2),
+        ]
+    cols.append(np.clip(last_failed, 0, 1))
+    cols += [(state.placement == k).astype(float) for k in range(3)]
+    return np.stack(cols, axis=1).astype(np.float32)
+
+
+class PoolsEnv(gym.Env):
+    """One service on a GPU and a CPU pool (see module docstring)."""
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+
+    def __init__(
+        self,
+        params: ps.PoolsParams | None = None,
+        peak_rps: float = DEFAULT_PEAK_RPS,
+        episode_steps: int = DEFAULT_EPISODE_STEPS,
+        patterns: tuple[str, ...] = PATTERNS,
+        seed: int | None = None,
+    ) -> None:
+        unknown = set(patterns) - set(PATTERNS)
+        if unknown:
+            raise ValueError(f"unknown load pattern(s) {sorted(unknown)}; known: {list(PATTERNS)}")
+        self.params = params if params is not None else ps.pools_preset()
+        self.peak_rps, self.episode_steps, self.patterns = peak_rps, episode_steps, patterns
+        self.action_space = gym.spaces.MultiDiscrete([5, 5, 3])
+        self.observation_space = gym.spaces.Box(0.0, 2.0, shape=(OBS_SIZE,), dtype=np.float32)
+        self._rng = np.random.default_rng(seed)
+        self._episode = 0
+        self._reset_internal()
+
+    def _reset_internal(self) -> None:
+        pattern = self.patterns[int(self._rng.integers(len(self.patterns)))]
+        self._load = pattern_load(
+            pattern, self.episode_steps, self.peak_rps, int(self._rng.integers(1 << 31)), self.params.step_s
+        )
+        self._state = ps.init_state(
+            self.params, 1, (3, 3), placement=1, initial_rate_rps=float(self._load[0])
+        )
+        self._t = 0
+        self._last_failed = np.zeros(1)
+
+    def _obs(self) -> np.ndarray:
+        t = min(self._t, self.episode_steps - 1)
+        rate = np.array([self._load[max(t - 1, 0)]])  # the rate measured last step
+        prev = np.array([self._load[max(t - 2, 0)]])
+        return pools_observation(self.params, self._state, rate, prev, self._last_failed)[0]
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self._episode += 1
+        self._reset_internal()
+        return self._obs(), {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        a = np.asarray(action, dtype=np.int64).reshape(3)
+        cur = np.array([[s.desired[0] for s in self._state.states]])
+        desired = np.clip(cur + DELTAS[a[:2]][None, :], 0, [[p.spec.max_replicas for p in self.params.pools]])
+        if desired.sum() == 0:  # keep one pod somewhere
+            desired[0, 1] = 1
+        _, m = ps.step(
+            self.params, self._state, np.array([self._load[self._t]]), desired, np.array([a[2]]), self._rng
+        )
+        self._t += 1
+        self._last_failed = failed_fraction(m)
+        reward = -(
+            SLO_WEIGHT * float(self._last_failed[0]) + float(m.cost_usd[0]) / max_cost_usd_step(self.params)
+        )
+        info = {
+            "failed": float(m.violating[0] + m.dropped[0]),
+            "done": float(m.served[0] + m.dropped[0]),
+            "cost_usd": float(m.cost_usd[0]),
+            "gpu_share": float(m.weights[0, 0]),
+        }
+        return self._obs(), reward, False, self._t >= self.episode_steps, info
