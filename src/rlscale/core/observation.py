@@ -36,6 +36,16 @@ OBSERVATION_FEATURES: tuple[str, ...] = (
 
 _CLIP_HIGH = 10.0
 _TREND_CLIP = 3.0
+_N_SCALAR = 11  # features before the trend block
+_TREND_SLICE = slice(_N_SCALAR, _N_SCALAR + len(HISTORY_LAGS))
+_TREND_COLUMNS = np.array([-1 - lag for lag in HISTORY_LAGS])
+# Per-feature clip bounds, in OBSERVATION_FEATURES order.
+_LOW = np.array([0.0] * _N_SCALAR + [-_TREND_CLIP] * (len(HISTORY_LAGS) + 1), dtype=np.float32)
+_HIGH = np.array(
+    [_CLIP_HIGH, _CLIP_HIGH, _CLIP_HIGH, 2.0, 2.0, _CLIP_HIGH, _CLIP_HIGH, 1.0, 1.0, 1.0, 2.0]
+    + [_TREND_CLIP] * (len(HISTORY_LAGS) + 1),
+    dtype=np.float32,
+)
 
 
 def observation_size() -> int:
@@ -45,15 +55,13 @@ def observation_size() -> int:
 def observation_bounds() -> tuple[np.ndarray, np.ndarray]:
     """(low, high) float32 bounds of every feature, matching the clips in ``build`` (the
     Gymnasium Box of the envs uses them)."""
-    trend = len(HISTORY_LAGS) + 1
-    low = [0.0] * 11 + [-_TREND_CLIP] * trend
-    high = [_CLIP_HIGH, _CLIP_HIGH, _CLIP_HIGH, 2.0, 2.0, _CLIP_HIGH, _CLIP_HIGH, 1.0, 1.0, 1.0, 2.0]
-    high += [_TREND_CLIP] * trend
-    return np.asarray(low, dtype=np.float32), np.asarray(high, dtype=np.float32)
+    return _LOW.copy(), _HIGH.copy()
 
 
-def _nan_to(x: np.ndarray, value: float) -> np.ndarray:
-    return np.where(np.isfinite(x), x, value)
+def _clean(x: np.ndarray, low: float, fill: float | np.ndarray = 0.0) -> np.ndarray:
+    """Non-finite values (a missing live metric) become ``fill``, then clip below at ``low``."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.maximum(np.where(np.isfinite(x), x, fill), low)
 
 
 class ObservationBuilder:
@@ -81,7 +89,7 @@ class ObservationBuilder:
         if rate_rps is None:
             self._fresh[sel] = True
             return
-        rate = np.maximum(_nan_to(np.asarray(rate_rps, dtype=np.float64), 0.0), 0.0)
+        rate = _clean(rate_rps, 0.0)
         self._rate_history[sel] = rate[sel, None]
         self._fresh[sel] = False
 
@@ -89,49 +97,37 @@ class ObservationBuilder:
         """Append this period's rate to the history and return the ``(n, D)`` float32 vector."""
         spec = self.spec
         capacity = spec.pod_capacity_rps
-        rate = np.maximum(_nan_to(np.asarray(signals.request_rate_rps, dtype=np.float64), 0.0), 0.0)
+        rate = _clean(signals.request_rate_rps, 0.0)
         desired = np.maximum(np.asarray(signals.desired_replicas, dtype=np.float64), 1.0)
-        ready = np.maximum(_nan_to(np.asarray(signals.ready_replicas, dtype=np.float64), 0.0), 0.0)
-        pending = np.maximum(_nan_to(np.asarray(signals.pending_replicas, dtype=np.float64), 0.0), 0.0)
+        ready = _clean(signals.ready_replicas, 0.0)
 
         # history: roll left, newest at the end; fresh rows are filled with the current rate
-        self._rate_history[:, :-1] = self._rate_history[:, 1:]
-        self._rate_history[:, -1] = rate
+        history = self._rate_history
+        history[:, :-1] = history[:, 1:]
+        history[:, -1] = rate
         if self._fresh.any():
-            self._rate_history[self._fresh] = rate[self._fresh, None]
+            history[self._fresh] = rate[self._fresh, None]
             self._fresh[:] = False
 
         eps = 0.01 * capacity
         log_now = np.log(rate + eps)
-        trends = [
-            np.clip(np.log(self._rate_history[:, -1 - lag] + eps) - log_now, -_TREND_CLIP, _TREND_CLIP)
-            for lag in HISTORY_LAGS
-        ]
+        pod_rate = capacity * np.maximum(ready, 1.0)
+        out = np.empty((rate.shape[0], len(OBSERVATION_FEATURES)), dtype=np.float32)
+        out[:, 0] = rate / (capacity * desired)
+        out[:, 1] = rate / pod_rate
+        out[:, 2] = _clean(signals.cpu_utilization, 0.0)
+        out[:, 3] = ready / desired
+        out[:, 4] = _clean(signals.pending_replicas, 0.0) / desired
+        out[:, 5] = _clean(signals.backlog_requests, 0.0) / (pod_rate * spec.slo_latency_s)
+        out[:, 6] = _clean(signals.latency_p95_s, 0.0) / spec.slo_latency_s
+        out[:, 7] = _clean(signals.dropped_rps, 0.0) / np.maximum(rate, eps)
+        out[:, 8] = (desired - spec.min_replicas) / max(spec.max_replicas - spec.min_replicas, 1)
+        out[:, 9] = 1.0 / desired
+        out[:, 10] = rate / (capacity * spec.max_replicas)
+        out[:, _TREND_SLICE] = np.log(history[:, _TREND_COLUMNS] + eps) - log_now[:, None]
         if forecast_rps is None:
-            forecast_trend = np.zeros_like(rate)
+            out[:, -1] = 0.0
         else:
-            forecast = np.maximum(_nan_to(np.asarray(forecast_rps, dtype=np.float64), rate), 0.0)
-            forecast_trend = np.clip(np.log(forecast + eps) - log_now, -_TREND_CLIP, _TREND_CLIP)
-
-        span = max(spec.max_replicas - spec.min_replicas, 1)
-        columns = [
-            np.clip(rate / (capacity * desired), 0.0, _CLIP_HIGH),
-            np.clip(rate / (capacity * np.maximum(ready, 1.0)), 0.0, _CLIP_HIGH),
-            np.clip(_nan_to(np.asarray(signals.cpu_utilization, dtype=np.float64), 0.0), 0.0, _CLIP_HIGH),
-            np.clip(ready / desired, 0.0, 2.0),
-            np.clip(pending / desired, 0.0, 2.0),
-            np.clip(
-                _nan_to(np.asarray(signals.backlog_requests, dtype=np.float64), 0.0)
-                / (capacity * np.maximum(ready, 1.0) * spec.slo_latency_s),
-                0.0,
-                _CLIP_HIGH,
-            ),
-            np.clip(_nan_to(np.asarray(signals.latency_p95_s, dtype=np.float64), 0.0) / spec.slo_latency_s, 0.0, _CLIP_HIGH),
-            np.clip(_nan_to(np.asarray(signals.dropped_rps, dtype=np.float64), 0.0) / np.maximum(rate, eps), 0.0, 1.0),
-            np.clip((desired - spec.min_replicas) / span, 0.0, 1.0),
-            1.0 / desired,
-            np.clip(rate / (capacity * spec.max_replicas), 0.0, 2.0),
-            *trends,
-            forecast_trend,
-        ]
-        return np.stack(columns, axis=1).astype(np.float32)
+            out[:, -1] = np.log(_clean(forecast_rps, 0.0, fill=rate) + eps) - log_now
+        np.clip(out, _LOW, _HIGH, out=out)
+        return out

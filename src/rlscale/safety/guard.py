@@ -235,25 +235,35 @@ class StabilizationStep:
             raise ValueError(f"stabilization window_s must be in [0, 3600], got {window_s}")
         self.window_s = float(window_s)
         self.bounds = bounds
+        # (time, replicas) with strictly decreasing replicas: a sliding-window maximum in O(1)
+        # amortised per decision, however many decisions the window holds
         self._history: deque[tuple[float, int]] = deque()
+        self._seeded = False
 
     def reset(self) -> None:
         self._history.clear()
+        self._seeded = False
+
+    def _push(self, time_s: float, replicas: int) -> None:
+        while self._history and self._history[-1][1] <= replicas:
+            self._history.pop()
+        self._history.append((time_s, replicas))
 
     def apply(self, state: GuardState) -> None:
         if state.held:
             return
         now = float(state.inp.time_s)
-        if not self._history:
+        if not self._seeded:
             seed = int(state.inp.current_replicas)
             if self.bounds is not None:
                 seed = self.bounds.clip(seed)
-            self._history.append((now, seed))
+            self._push(now, seed)
+            self._seeded = True
         while self._history and self._history[0][0] < now - self.window_s:
             self._history.popleft()
         proposal = state.replicas
-        self._history.append((now, proposal))
-        stabilised = max(r for _, r in self._history)
+        self._push(now, proposal)
+        stabilised = self._history[0][1]  # monotonic deque: the front is the window's maximum
         if self.bounds is not None:
             stabilised = self.bounds.clip(stabilised)
         if stabilised > proposal:
