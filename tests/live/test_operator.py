@@ -10,8 +10,12 @@ CR itself stays valid for a real cluster (intervalSeconds >= 1).
 from __future__ import annotations
 
 import copy
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +100,9 @@ class Cluster:
 
     def wait_for_data(self) -> None:
         self.prom.wait_for('sum(rate(http_requests_total{service="web"}[3s]))', lambda v: v > 0, timeout_s=20)
-        self.prom.wait_for('sum(kube_deployment_spec_replicas{deployment="web"})', lambda v: v >= 1, timeout_s=20)
+        self.prom.wait_for(
+            'sum(kube_deployment_spec_replicas{deployment="web"})', lambda v: v >= 1, timeout_s=20
+        )
 
     def operator(self, identity: str, **overrides: Any) -> Operator:
         values: dict[str, Any] = {
@@ -136,7 +142,9 @@ class Cluster:
 
 
 @pytest.fixture
-def make_cluster(emulator_factory: Any, prometheus_factory: Any, tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
+def make_cluster(
+    emulator_factory: Any, prometheus_factory: Any, tmp_path: Path
+) -> Iterator[Callable[..., Cluster]]:
     made: list[Cluster] = []
 
     def make(load: Any) -> Cluster:
@@ -192,7 +200,9 @@ def test_operator_closes_the_loop_on_a_rising_and_falling_load(make_cluster: Any
     assert status["decisions"] >= 64
     assert status["desiredReplicas"] == finals[-1]
     last = status["lastDecision"]
-    assert last["finalReplicas"] == finals[-1] and "->" in last["summary"] and isinstance(last["reasons"], list)
+    assert (
+        last["finalReplicas"] == finals[-1] and "->" in last["summary"] and isinstance(last["reasons"], list)
+    )
     conditions = {c["type"]: c for c in status["conditions"]}
     assert set(conditions) == {"SpecValid", "AbleToScale", "ScalingActive", "ScalingLimited"}
     assert conditions["SpecValid"]["status"] == "True"
@@ -221,7 +231,10 @@ def test_bad_custom_resources_are_rejected_without_a_scale_write(make_cluster: A
         spec_valid = conditions.get("SpecValid")
         return spec_valid if spec_valid and spec_valid["status"] == "False" else None
 
-    messages = {name: wait_until(lambda n=name: invalid(n), 20, f"{name} rejected")["message"] for name in ("inverted", "nosuch", "badref")}
+    messages = {
+        name: wait_until(lambda n=name: invalid(n), 20, f"{name} rejected")["message"]
+        for name in ("inverted", "nosuch", "badref")
+    }
     assert "minReplicas must be less than or equal to maxReplicas" in messages["inverted"]
     assert "spec.policy" in messages["nosuch"] and "nosuch" in messages["nosuch"]
     assert "spec.scaleTargetRef.name" in messages["badref"]
@@ -245,36 +258,50 @@ def test_bad_custom_resources_are_rejected_without_a_scale_write(make_cluster: A
 
 
 def test_two_operator_replicas_only_the_leader_acts(make_cluster: Any) -> None:
-    """Two replicas at once: one holds the Lease and acts, the other decides nothing and
-    writes nothing; when the leader dies without releasing the Lease, the other takes over
-    once the Lease expires."""
-    cluster = make_cluster(DelayedLoad(low_rps=4.0, peak_rps=45.0, period_s=10_000.0))
-    cluster.wait_for_data()
-    a = cluster.operator("op-a", release_on_exit=False)
-    wait_until(lambda: a.is_leader, 10, "op-a to lead")
-    b = cluster.operator("op-b")
-    cluster.create("web", fast_spec())
-    a_log, b_log = Path(a.config.log_file), Path(b.config.log_file)
-    wait_until(lambda: len(decisions(a_log)) >= 12, 20, "the leader's decisions")
-    assert a.is_leader and not b.is_leader
-    assert decisions(b_log) == []
-    lease = cluster.core.api_client  # noqa: F841 - keep the client alive for the reads below
+    """Two replicas at once (one in this process, one the real ``rlscale operator``
+    command): one holds the Lease and acts, the other decides and writes nothing; when the
+    leader dies without releasing the Lease, the other takes over once it expires; a clean
+    SIGTERM releases it."""
     from kubernetes import client
 
+    cluster = make_cluster(DelayedLoad(low_rps=4.0, peak_rps=45.0, period_s=10_000.0))
+    cluster.wait_for_data()
     coordination = client.CoordinationV1Api(cluster.custom.api_client)
-    assert coordination.read_namespaced_lease("rlscale-operator", NAMESPACE).spec.holder_identity == "op-a"
 
-    a.stop()  # a "crash": the lease is not released
-    stopped_at = time.time()
-    a_count = len(decisions(a_log))
-    wait_until(lambda: b.is_leader, 15, "op-b to take over")
-    wait_until(lambda: len(decisions(b_log)) >= 8, 20, "the new leader's decisions")
-    assert len(decisions(a_log)) == a_count  # the old leader is gone for good
-    holder = coordination.read_namespaced_lease("rlscale-operator", NAMESPACE).spec
-    assert holder.holder_identity == "op-b" and holder.lease_transitions >= 1
-    from datetime import datetime
+    def holder() -> str | None:
+        return coordination.read_namespaced_lease("rlscale-operator", NAMESPACE).spec.holder_identity
 
-    b_times = [datetime.fromisoformat(r["time"]).timestamp() for r in decisions(b_log)]
-    assert min(b_times) > stopped_at  # never two deciders at once
-    status = cluster.get("web")["status"]
-    assert status["decisions"] >= 1 and status["desiredReplicas"] == cluster.replicas()
+    a = cluster.operator("op-a", release_on_exit=False)
+    wait_until(lambda: a.is_leader, 10, "op-a to lead")
+    b_log = cluster.tmp_path / "op-b.jsonl"
+    b_cmd = [
+        sys.executable, "-m", "rlscale.cli.main", "operator",
+        "--namespace", NAMESPACE, "--kubeconfig", str(cluster.kubeconfig), "--prometheus", cluster.prom.url,
+        "--identity", "op-b", "--lease-duration", "2", "--time-scale", str(SPEEDUP),
+        "--no-scanning", "--log-file", str(b_log),
+    ]  # fmt: skip
+    b = subprocess.Popen(b_cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        cluster.create("web", fast_spec())
+        a_log = Path(a.config.log_file)
+        wait_until(lambda: len(decisions(a_log)) >= 12, 30, "the leader's decisions")
+        assert b.poll() is None, b.stdout.read() if b.stdout else ""
+        assert a.is_leader and holder() == "op-a"
+        assert decisions(b_log) == []  # the follower decided nothing
+
+        a.stop()  # a "crash": the lease is not released
+        stopped_at = time.time()
+        a_count = len(decisions(a_log))
+        wait_until(lambda: holder() == "op-b", 20, "op-b to take over")
+        wait_until(lambda: len(decisions(b_log)) >= 8, 20, "the new leader's decisions")
+        assert len(decisions(a_log)) == a_count  # the old leader is gone for good
+        assert coordination.read_namespaced_lease("rlscale-operator", NAMESPACE).spec.lease_transitions >= 1
+        b_times = [datetime.fromisoformat(r["time"]).timestamp() for r in decisions(b_log)]
+        assert min(b_times) > stopped_at  # never two deciders at once
+        status = cluster.get("web")["status"]
+        assert status["desiredReplicas"] == cluster.replicas()
+    finally:
+        b.send_signal(signal.SIGTERM)
+        output = b.communicate(timeout=30)[0]
+    assert b.returncode == 0, output
+    assert holder() is None  # released on a clean stop: a successor need not wait

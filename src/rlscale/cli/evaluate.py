@@ -85,7 +85,9 @@ def evaluate(
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=EXIT_BAD_INPUT) from None
     report, path = run_and_write(prep, progress=True)
-    console = err if json_out else Console()
+    console = Console(stderr=json_out)
+    if not console.is_terminal:  # piped or captured: no width to respect, keep the table whole
+        console = Console(stderr=json_out, width=120)
     _print_table(console, report)
     console.print(f"report: {path} (and report.md, plots in {path.parent})", highlight=False)
     if json_out:
@@ -94,42 +96,39 @@ def evaluate(
 
 
 def _print_table(console: object, report: dict) -> None:
+    """One compact table per trace (mean±CI); the full set of metrics is in report.md."""
     from rich.table import Table
 
-    def fmt(stat: dict | None, scale: float = 1.0, digits: int = 3) -> str:
+    def fmt(stat: dict | None, scale: float, with_ci: bool) -> str:
         if not stat or stat.get("mean") is None:
             return "—"
-        text = f"{stat['mean'] * scale:.{digits}g}"
-        if stat.get("ci95") is not None:
-            text += f" ±{stat['ci95'] * scale:.2g}"
+        text = f"{stat['mean'] * scale:.3g}"
+        if with_ci and stat.get("ci95"):
+            text += f"±{stat['ci95'] * scale:.1g}"
         return text
 
+    # (header, key, scale, show CI): the trade-off and the scores; CIs on its two axes only,
+    # so the table fits 80 columns (latency, churn and SPEC metrics are in report.md)
+    columns = [
+        ("viol %", "slo_violation_rate", 100.0, True),
+        ("cost $", "cost_usd", 1.0, True),
+        ("replicas", "avg_replicas", 1.0, False),
+        ("÷frontier", "cost_vs_hpa_frontier", 1.0, False),
+        ("÷oracle", "cost_vs_oracle", 1.0, False),
+        ("gap", "hpa_oracle_gap_closed", 1.0, False),
+    ]
     for trace in dict.fromkeys(r["trace"] for r in report["results"]):
-        table = Table(title=f"{trace} ({report['service'].get('name')}, {report['seeds']} seeds)")
-        for col in (
-            "policy",
-            "viol. %",
-            "p95 s",
-            "cost $",
-            "avg repl.",
-            "act./h",
-            "vs frontier",
-            "vs oracle",
-            "gap closed",
-        ):
-            table.add_column(col, justify="left" if col == "policy" else "right")
-        for r in (r for r in report["results"] if r["trace"] == trace):
-            table.add_row(
-                r["policy"],
-                fmt(r["slo_violation_rate"], 100),
-                fmt(r["p95_latency_s"]),
-                fmt(r["cost_usd"]),
-                fmt(r["avg_replicas"]),
-                fmt(r["scaling_actions_per_hour"]),
-                fmt(r["cost_vs_hpa_frontier"]),
-                fmt(r["cost_vs_oracle"]),
-                fmt(r["hpa_oracle_gap_closed"]),
-            )
+        rows = [r for r in report["results"] if r["trace"] == trace]
+        shown = [c for c in columns if any(r[c[1]]["mean"] is not None for r in rows)]
+        table = Table(
+            title=f"{trace} ({report['service'].get('name')}, {report['seeds']} seeds, mean±95 % CI)",
+            caption="full metrics and CIs: report.md",
+        )
+        table.add_column("policy", overflow="fold", min_width=12)
+        for header, *_ in shown:
+            table.add_column(header, justify="right", no_wrap=True)
+        for r in rows:
+            table.add_row(r["policy"], *(fmt(r[key], scale, ci) for _, key, scale, ci in shown))
         console.print(table)  # type: ignore[attr-defined]
 
 

@@ -38,7 +38,7 @@ RLAUTOSCALERS = ResourceType(
     "RLAutoscaler",
     True,
     "rlautoscaler",
-    ("rlas",),
+    ("rla",),
     ("status",),
     strategic_merge=False,
 )

@@ -320,7 +320,7 @@ def plot_frontier(path: Path, report: dict[str, Any], trace: str) -> None:
             capsize=3,
             label=f"{r['policy']} (lower bound)" if is_oracle else r["policy"],
         )
-    ax.set_xscale("symlog", linthresh=0.1)
+    ax.set_xscale("symlog", linthresh=0.01)
     ax.set_xlabel("SLO violations (% of requests)")
     ax.set_ylabel("cost (USD)")
     ax.set_title(f"cost vs SLO violations — {trace}")
