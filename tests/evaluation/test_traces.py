@@ -52,4 +52,4 @@ def test_bad_trace_arguments(tmp_path: Path) -> None:
     with pytest.raises(TraceError, match="ambiguous count column"):
         prepare_trace(str(_csv(tmp_path)), WEB)
     with pytest.raises(TraceError, match="windows"):
-        prepare_trace(str(_csv(tmp_path)), WEB, column="hits", windows=50, window_hours=1.0)
+        prepare_trace(str(_csv(tmp_path)), WEB, column="hits", windows=2, window_hours=3.0)

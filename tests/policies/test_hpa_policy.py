@@ -259,3 +259,14 @@ def test_normalizer_ring_grows_with_dense_syncs() -> None:
     assert out[0] == 50
     out = norm.reconcile(np.array([301.0]), out, np.array([10]), np.array([True]))
     assert out[0] == 10
+
+
+def test_live_tick_slightly_early_still_counts_as_a_sync(service: ServiceSpec) -> None:
+    """A live loop's 15 s ticks jitter; a tick at 14.99 s must not skip a whole HPA period."""
+    policy = HPAPolicy(service, 1, target_utilization_pct=50, behavior="default")
+    first = policy.act(make_signals(time_s=0.0, desired_replicas=2, ready_replicas=2, cpu_utilization=0.5))
+    assert first[0] == 2
+    early = policy.act(make_signals(time_s=14.99, desired_replicas=2, ready_replicas=2, cpu_utilization=1.5))
+    assert early[0] == 6  # ceil(2 · 150/50), within the default Path B scale-up limit
+    too_early = policy.act(make_signals(time_s=20.0, desired_replicas=6, ready_replicas=6, cpu_utilization=1.5))
+    assert too_early[0] == 6  # not yet due: 5 s after the last sync

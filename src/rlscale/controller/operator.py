@@ -480,6 +480,9 @@ class Operator:
                 ready_flag=self.ready_flag,
             )
         finally:
+            # kopf waits on a threading.Event stop flag in an executor thread; when it stopped
+            # for another reason (SIGTERM), that wait would block asyncio.run's shutdown forever
+            self.stop_flag.set()
             elect.cancel()
             try:
                 await elect

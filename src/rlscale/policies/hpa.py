@@ -581,6 +581,10 @@ def utilization_proposal_homogeneous(
     return np.where(slow_needed, slow, fast), ok
 
 
+#: A reconcile this fraction of a sync period early still counts as due (live tick jitter).
+SYNC_JITTER_FRACTION = 0.1
+
+
 class HPAPolicy:
     """The HPA on CPU utilisation, as a batched :class:`Policy`.
 
@@ -591,7 +595,8 @@ class HPAPolicy:
     a failed metric, so the HPA does nothing that sync. Time comes from ``signals.time_s``; the
     HPA reconciles an env when ``sync_period_s`` has passed since its last reconcile and
     returns ``desired_replicas`` unchanged otherwise (with the default 15 s decision period
-    and 15 s sync it reconciles every call).
+    and 15 s sync it reconciles every call; a call up to 10 % of a period early counts, so the
+    jittery ticks of a live loop never skip a sync).
 
     ``behavior``: ``None`` (Path A, like ``autoscaling/v1``), ``"default"`` (Path B with API
     defaults) or an :class:`HPABehavior`. Tolerances may differ per direction
@@ -689,7 +694,9 @@ class HPAPolicy:
         check_batch(signals, self.num_envs, self.name)
         now = np.asarray(signals.time_s, dtype=np.float64)
         cur = current_replicas(signals)
-        due = now >= self._next_sync_s - TIME_EPS_S
+        # A live controller's ticks jitter around the period: a call up to 10 % early still
+        # counts as the next sync, so a 14.99 s gap never skips a whole HPA period.
+        due = now >= self._next_sync_s - max(TIME_EPS_S, SYNC_JITTER_FRACTION * self.sync_period_s)
         if not due.any():
             return cur
         proposal, ok = self.proposals(signals)
