@@ -63,16 +63,26 @@ def web_quality(policy_spec: str, seeds: int, windows: int, window_hours: float)
         vals = [v[key] for v in per_trace.values() if v.get(key) is not None]
         avg[key] = float(np.mean(vals)) if len(vals) == len(per_trace) and vals else None
     bar = {
-        "every_trace_violation_le_1pct": all((v["slo_violation_rate"] or 1) <= 0.01 for v in per_trace.values()),
-        "every_trace_cost_vs_hpa_frontier_le_1": all(
-            v["cost_vs_hpa_frontier"] is not None and v["cost_vs_hpa_frontier"] <= 1 for v in per_trace.values()
+        "every_trace_violation_le_1pct": all(
+            (v["slo_violation_rate"] or 1) <= 0.01 for v in per_trace.values()
         ),
-        "avg_cost_vs_hpa_frontier_le_0_85": avg["cost_vs_hpa_frontier"] is not None and avg["cost_vs_hpa_frontier"] <= 0.85,
-        "avg_hpa_oracle_gap_closed_ge_0_5": avg["hpa_oracle_gap_closed"] is not None and avg["hpa_oracle_gap_closed"] >= 0.5,
+        "every_trace_cost_vs_hpa_frontier_le_1": all(
+            v["cost_vs_hpa_frontier"] is not None and v["cost_vs_hpa_frontier"] <= 1
+            for v in per_trace.values()
+        ),
+        "avg_cost_vs_hpa_frontier_le_0_85": avg["cost_vs_hpa_frontier"] is not None
+        and avg["cost_vs_hpa_frontier"] <= 0.85,
+        "avg_hpa_oracle_gap_closed_ge_0_5": avg["hpa_oracle_gap_closed"] is not None
+        and avg["hpa_oracle_gap_closed"] >= 0.5,
     }
     frontiers = {f["trace"]: f["points"] for f in report.get("frontiers", [])}
-    return {"per_trace": per_trace, "average": avg, "done_when": bar, "hpa_frontiers": frontiers,
-            "windows": report["config"].get("window_start_offsets_s")}
+    return {
+        "per_trace": per_trace,
+        "average": avg,
+        "done_when": bar,
+        "hpa_frontiers": frontiers,
+        "windows": report["config"].get("window_start_offsets_s"),
+    }
 
 
 def lipari_quality(policy_spec: str, steps: int) -> dict[str, Any]:
@@ -85,7 +95,9 @@ def lipari_quality(policy_spec: str, steps: int) -> dict[str, Any]:
         tl = r.timeline
         lat = tl.latency_mean_s if tl is not None else None
         rows[r.policy] = {
-            "slo_violation_rate_steps": float(np.mean(lat > params.spec.slo_latency_s)) if lat is not None else None,
+            "slo_violation_rate_steps": float(np.mean(lat > params.spec.slo_latency_s))
+            if lat is not None
+            else None,
             "slo_violation_rate_requests": float(r.per_seed["slo_violation_rate"][0]),
             "avg_replicas": float(r.per_seed["avg_replicas"][0]),
         }
@@ -94,7 +106,8 @@ def lipari_quality(policy_spec: str, steps: int) -> dict[str, Any]:
         "workload": f"seed000 generator, {steps} steps of 15 s",
         "seed000_published_dqn": SEED000_DQN,
         "results": rows,
-        "fewer_violations_than_seed000_dqn": ours["slo_violation_rate_steps"] < SEED000_DQN["slo_violation_rate_steps"][0],
+        "fewer_violations_than_seed000_dqn": ours["slo_violation_rate_steps"]
+        < SEED000_DQN["slo_violation_rate_steps"][0],
         "no_more_replicas_than_seed000_dqn": ours["avg_replicas"] <= SEED000_DQN["avg_replicas"][0],
     }
 
@@ -109,15 +122,25 @@ def decision_latency(path: str | None, calls: int = 3000) -> dict[str, float]:
     times = []
     for i in range(calls):
         sig = ScalingSignals.single(
-            time_s=15.0 * i, desired_replicas=5, ready_replicas=5, pending_replicas=0,
-            request_rate_rps=float(rng.uniform(100, 900)), cpu_utilization=0.6, latency_p95_s=0.05,
-            backlog_requests=0.0, dropped_rps=0.0,
+            time_s=15.0 * i,
+            desired_replicas=5,
+            ready_replicas=5,
+            pending_replicas=0,
+            request_rate_rps=float(rng.uniform(100, 900)),
+            cpu_utilization=0.6,
+            latency_p95_s=0.05,
+            backlog_requests=0.0,
+            dropped_rps=0.0,
         )
         t0 = time.perf_counter()
         policy.act(sig)
         times.append(time.perf_counter() - t0)
     ms = np.asarray(times[100:]) * 1e3
-    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "target_p99_ms": 2.0}
+    return {
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "target_p99_ms": 2.0,
+    }
 
 
 def main() -> None:

@@ -12,7 +12,9 @@ from rlscale.agents.dqn import DoubleDQNPER, double_dqn_target
 from rlscale.agents.per import PrioritizedNStepReplayBuffer, importance_weights, n_step_returns
 
 
-def _buffer(n_steps: int = 3, gamma: float = 0.5, size: int = 16, n_envs: int = 1) -> PrioritizedNStepReplayBuffer:
+def _buffer(
+    n_steps: int = 3, gamma: float = 0.5, size: int = 16, n_envs: int = 1
+) -> PrioritizedNStepReplayBuffer:
     return PrioritizedNStepReplayBuffer(
         size,
         spaces.Box(-10, 10, (1,), np.float32),
@@ -24,7 +26,9 @@ def _buffer(n_steps: int = 3, gamma: float = 0.5, size: int = 16, n_envs: int = 
     )
 
 
-def _add(buf: PrioritizedNStepReplayBuffer, t: float, reward: float, done: bool, timeout: bool = False) -> None:
+def _add(
+    buf: PrioritizedNStepReplayBuffer, t: float, reward: float, done: bool, timeout: bool = False
+) -> None:
     buf.add(
         np.array([[t]], np.float32),
         np.array([[t + 1]], np.float32),
@@ -60,7 +64,7 @@ def test_max_priority_insert_and_update() -> None:
 
 
 def test_sampling_follows_priorities() -> None:
-    np.random.seed(0)
+    np.random.seed(0)  # noqa: NPY002 - the buffer samples from the global RNG, like SB3
     buf = _buffer(n_steps=1)
     for t in range(4):
         _add(buf, t, 0.0, False)

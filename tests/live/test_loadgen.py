@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import threading
 import time
@@ -19,7 +20,9 @@ from rlscale.controller.loadgen import (
     schedule_from_config,
 )
 
-pytest.importorskip("locust")
+# never import locust here: it monkey-patches this (pytest's) process with gevent
+if importlib.util.find_spec("locust") is None:
+    pytest.skip("locust is not installed (the live extra)", allow_module_level=True)
 
 
 class _Server:

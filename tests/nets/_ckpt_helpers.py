@@ -32,5 +32,3 @@ def example(d: int = len(OBSERVATION_FEATURES), seed: int = 0) -> tuple[dict[str
         "versions": {"rlscale": "0.1.0"},
     }
     return tensors, meta
-
-

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _ckpt_helpers import example as _example
 
 from rlscale.core import OBSERVATION_FEATURES
 from rlscale.nets import CheckpointError, load_checkpoint, mlp_forward, save_checkpoint
 from rlscale.nets.forward import deterministic_action
-
-from _ckpt_helpers import example as _example
 
 
 def test_round_trip(tmp_path: Path) -> None:
@@ -24,7 +23,10 @@ def test_round_trip(tmp_path: Path) -> None:
         np.testing.assert_array_equal(ck.tensors[k], v)
     obs = np.random.default_rng(1).normal(size=(7, len(OBSERVATION_FEATURES))).astype(np.float32)
     raw = mlp_forward(ck.tensors, ck.layers, obs)
-    expected = np.tanh(obs @ tensors["l0.weight"].T + tensors["l0.bias"]) @ tensors["l1.weight"].T + tensors["l1.bias"]
+    expected = (
+        np.tanh(obs @ tensors["l0.weight"].T + tensors["l0.bias"]) @ tensors["l1.weight"].T
+        + tensors["l1.bias"]
+    )
     np.testing.assert_allclose(raw, expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(deterministic_action(raw, meta["network"]), expected.argmax(axis=1))
 
@@ -80,7 +82,7 @@ def test_missing_field_refused(tmp_path: Path) -> None:
     bad = dict(meta)
     del bad["observation_features"]
     (out / "metadata.json").write_text(json.dumps(bad), encoding="utf-8")
-    with pytest.raises(CheckpointError, match="missing field.*observation_features"):
+    with pytest.raises(CheckpointError, match=r"missing field.*observation_features"):
         load_checkpoint(out)
 
 
@@ -89,14 +91,14 @@ def test_mismatched_layout_refused(tmp_path: Path) -> None:
     tensors, meta = _example()
     meta["observation_features"] = features
     out = save_checkpoint(tmp_path / "ck", tensors, meta)
-    with pytest.raises(CheckpointError, match="observation layout mismatch.*some_other_feature"):
+    with pytest.raises(CheckpointError, match=r"observation layout mismatch.*some_other_feature"):
         load_checkpoint(out)
 
 
 def test_mismatched_action_mode_refused(tmp_path: Path) -> None:
     tensors, meta = _example()
     out = save_checkpoint(tmp_path / "ck", tensors, meta)
-    with pytest.raises(CheckpointError, match="action mode mismatch.*'utilization'.*'delta'"):
+    with pytest.raises(CheckpointError, match=r"action mode mismatch.*'utilization'.*'delta'"):
         load_checkpoint(out, expected_action_mode="delta")
 
 

@@ -7,13 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _ckpt_helpers import example as _example
 
 from rlscale.nets import load_checkpoint, mlp_forward, save_checkpoint
 from rlscale.nets.forward import deterministic_action
 from rlscale.nets.modules import DenseStack
 from rlscale.nets.onnx_export import export_onnx
-
-from _ckpt_helpers import example as _example
 
 
 @pytest.mark.parametrize("head", ["argmax", "box"])

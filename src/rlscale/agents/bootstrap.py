@@ -49,7 +49,9 @@ def hpa_demonstrations(
     return np.concatenate(obs_list), np.concatenate(act_list)
 
 
-def action_for(action: ActionConfig, sig: ScalingSignals, desired: np.ndarray, capacity_rps: float) -> np.ndarray:
+def action_for(
+    action: ActionConfig, sig: ScalingSignals, desired: np.ndarray, capacity_rps: float
+) -> np.ndarray:
     """The raw action whose decoding (core.actions) gives ``desired`` (or the nearest move)."""
     desired = np.asarray(desired, dtype=np.float64)
     if action.mode == "utilization":
@@ -68,7 +70,16 @@ def action_for(action: ActionConfig, sig: ScalingSignals, desired: np.ndarray, c
     raise ValueError(f"behaviour cloning does not support action mode {action.mode!r}")
 
 
-def behaviour_clone(model: Any, observations: np.ndarray, actions: np.ndarray, *, epochs: int = 10, batch_size: int = 512, lr: float = 1e-3, seed: int = 0) -> float:
+def behaviour_clone(
+    model: Any,
+    observations: np.ndarray,
+    actions: np.ndarray,
+    *,
+    epochs: int = 10,
+    batch_size: int = 512,
+    lr: float = 1e-3,
+    seed: int = 0,
+) -> float:
     """Fit an SB3 actor-critic's policy to demonstrations (MSE on the mean action for Box
     spaces, cross-entropy for Discrete). Returns the final epoch's mean loss."""
     policy = model.policy

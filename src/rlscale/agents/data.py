@@ -80,18 +80,24 @@ def build_windows(
     held out for test, which the record says.
     """
     rng = np.random.default_rng(seed)
-    out = WindowSet(record={"traces": {}, "window_steps": window_steps, "peak_fraction_range": PEAK_FRACTION_RANGE})
+    out = WindowSet(
+        record={"traces": {}, "window_steps": window_steps, "peak_fraction_range": PEAK_FRACTION_RANGE}
+    )
     for name in traces:
         entry: dict[str, Any] = {}
         if name.startswith("synthetic:"):
             kind = name.split(":", 1)[1].split("?", 1)[0]
             steps = window_steps
             tr = [
-                get_trace(f"synthetic:{kind}?seed={seed * 1000 + i}&steps={steps}", step_s=spec.step_s).rate_rps
+                get_trace(
+                    f"synthetic:{kind}?seed={seed * 1000 + i}&steps={steps}", step_s=spec.step_s
+                ).rate_rps
                 for i in range(windows_per_trace)
             ]
             va = [
-                get_trace(f"synthetic:{kind}?seed={VALIDATION_SEED_BASE + i}&steps={steps}", step_s=spec.step_s).rate_rps
+                get_trace(
+                    f"synthetic:{kind}?seed={VALIDATION_SEED_BASE + i}&steps={steps}", step_s=spec.step_s
+                ).rate_rps
                 for i in range(val_windows_per_trace)
             ]
             entry = {

@@ -16,7 +16,9 @@ from rlscale.nets.modules import GRUEncoder
 class TrajectoryEncoder(BaseFeaturesExtractor):
     """Features = [newest observation, GRU embedding of the stacked trajectory]."""
 
-    def __init__(self, observation_space: gym.spaces.Box, n_stack: int = 8, hidden: int = 64, embed_dim: int = 32) -> None:
+    def __init__(
+        self, observation_space: gym.spaces.Box, n_stack: int = 8, hidden: int = 64, embed_dim: int = 32
+    ) -> None:
         total = int(observation_space.shape[0])
         if total % n_stack:
             raise ValueError(f"observation of width {total} is not {n_stack} stacked frames")

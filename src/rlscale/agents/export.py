@@ -80,7 +80,9 @@ def policy_network(model: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         if hasattr(policy.action_space, "n"):
             network["head"] = "argmax"
         else:
-            network.update(head="box", low=policy.action_space.low.tolist(), high=policy.action_space.high.tolist())
+            network.update(
+                head="box", low=policy.action_space.low.tolist(), high=policy.action_space.high.tolist()
+            )
     elif isinstance(policy, DQNPolicy):
         _check_flatten(policy.q_net.features_extractor)
         q = policy.q_net.q_net

@@ -101,7 +101,7 @@ class PrioritizedNStepReplayBuffer(ReplayBuffer):
         flat = self.priorities[:stored].reshape(-1)
         scaled = flat**self.alpha
         cdf = np.cumsum(scaled)
-        u = np.random.uniform(0.0, cdf[-1], size=batch_size)
+        u = np.random.uniform(0.0, cdf[-1], size=batch_size)  # noqa: NPY002 - SB3 seeds the global RNG (set_random_seed)
         chosen = np.minimum(np.searchsorted(cdf, u, side="right"), flat.size - 1)
         weights = importance_weights(flat, chosen, self.alpha, self.beta)
         batch_inds, env_inds = np.divmod(chosen, self.n_envs)

@@ -110,13 +110,23 @@ def make_model(cfg: TrainConfig, venv: Any, tb_dir: str | None) -> Any:
 
     policy_kwargs: dict[str, Any] = {"net_arch": list(cfg.net_arch)}
     if cfg.encoder == "gru":
-        policy_kwargs.update(features_extractor_class=TrajectoryEncoder, features_extractor_kwargs={"n_stack": 8})
+        policy_kwargs.update(
+            features_extractor_class=TrajectoryEncoder, features_extractor_kwargs={"n_stack": 8}
+        )
     common = {"seed": cfg.seed, "tensorboard_log": tb_dir, "verbose": 0, "device": "cpu"}
     algo = cfg.algo
     if algo == "ppo":
         return sb3.PPO(
-            "MlpPolicy", venv, n_steps=cfg.n_steps, batch_size=512, n_epochs=5, learning_rate=cfg.learning_rate,
-            gamma=0.97, gae_lambda=0.95, ent_coef=cfg.ent_coef, policy_kwargs={**policy_kwargs, "log_std_init": -1.0},
+            "MlpPolicy",
+            venv,
+            n_steps=cfg.n_steps,
+            batch_size=512,
+            n_epochs=5,
+            learning_rate=cfg.learning_rate,
+            gamma=0.97,
+            gae_lambda=0.95,
+            ent_coef=cfg.ent_coef,
+            policy_kwargs={**policy_kwargs, "log_std_init": -1.0},
             **common,
         )
     if algo == "a2c":
@@ -125,10 +135,18 @@ def make_model(cfg: TrainConfig, venv: Any, tb_dir: str | None) -> Any:
         from sb3_contrib import RecurrentPPO
 
         return RecurrentPPO("MlpLstmPolicy", venv, n_steps=cfg.n_steps, batch_size=512, gamma=0.97, **common)
-    off = {"learning_starts": 2000, "buffer_size": 200_000, "batch_size": 256, "gamma": 0.97, "train_freq": 1,
-           "gradient_steps": 1}
+    off = {
+        "learning_starts": 2000,
+        "buffer_size": 200_000,
+        "batch_size": 256,
+        "gamma": 0.97,
+        "train_freq": 1,
+        "gradient_steps": 1,
+    }
     if algo == "dqn":
-        return sb3.DQN("MlpPolicy", venv, policy_kwargs=policy_kwargs, exploration_fraction=0.3, **off, **common)
+        return sb3.DQN(
+            "MlpPolicy", venv, policy_kwargs=policy_kwargs, exploration_fraction=0.3, **off, **common
+        )
     if algo == "ddqn-per":
         return DoubleDQNPER(env=venv, policy_kwargs=policy_kwargs, exploration_fraction=0.3, **off, **common)
     n_act = int(np.prod(venv.action_space.shape))
@@ -171,11 +189,16 @@ def save_resume_state(model: Any, path: Path, extra: dict[str, Any]) -> None:
         th.save(model.policy.optimizer.state_dict(), tmp / "optimizer.pt")
         buf = getattr(model, "replay_buffer", None)
         if buf is not None:
-            arrays = {k: getattr(buf, k) for k in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")}
+            arrays = {
+                k: getattr(buf, k)
+                for k in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
+            }
             if hasattr(buf, "priorities"):
                 arrays["priorities"] = buf.priorities
             np.savez(tmp / "replay.npz", pos=np.array(buf.pos), full=np.array(buf.full), **arrays)
-        (tmp / "state.json").write_text(json.dumps({"num_timesteps": int(model.num_timesteps), **extra}, indent=2))
+        (tmp / "state.json").write_text(
+            json.dumps({"num_timesteps": int(model.num_timesteps), **extra}, indent=2)
+        )
 
     _atomic_dir_write(path, write)
 
@@ -208,17 +231,31 @@ def score(result: RolloutResult, front: list[Any]) -> dict[str, Any]:
     ratio = cost_vs_hpa_frontier(viol, cost, front).value
     feasible = viol <= VIOLATION_BUDGET and ratio is not None
     key = (0 if feasible else 1, ratio if ratio is not None else 10.0 + viol)
-    return {"violation_rate": viol, "cost_usd": cost, "cost_vs_hpa_frontier": ratio,
-            "reward": float(result.reward.mean()), "feasible": feasible, "key": list(key)}
+    return {
+        "violation_rate": viol,
+        "cost_usd": cost,
+        "cost_vs_hpa_frontier": ratio,
+        "reward": float(result.reward.mean()),
+        "feasible": feasible,
+        "key": list(key),
+    }
 
 
-def hpa_frontier(params: Any, windows: list[np.ndarray], rfn: Any, seed: int) -> tuple[list[Any], dict[str, Any]]:
+def hpa_frontier(
+    params: Any, windows: list[np.ndarray], rfn: Any, seed: int
+) -> tuple[list[Any], dict[str, Any]]:
     from rlscale.evaluation.frontier import FRONTIER_TARGETS_PCT, FrontierPoint, pareto_front
     from rlscale.policies.hpa import HPAPolicy
 
     points, rewards = [], {}
     for pct in FRONTIER_TARGETS_PCT:
-        r = run_policy(params, lambda s, n, p=pct: HPAPolicy(s, n, target_utilization_pct=p), windows, seed=seed, reward_fn=rfn)
+        r = run_policy(
+            params,
+            lambda s, n, p=pct: HPAPolicy(s, n, target_utilization_pct=p),
+            windows,
+            seed=seed,
+            reward_fn=rfn,
+        )
         points.append(FrontierPoint(pct, r.violation_rate, r.mean_cost_usd))
         rewards[pct] = float(r.reward.mean())
     return pareto_front(points), {"points": [p.to_dict() for p in points], "reward_by_target": rewards}
@@ -238,11 +275,18 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     th.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
+    th.set_num_threads(1)  # small MLPs: one thread is as fast and does not fight the simulator for cores
+    np.random.seed(cfg.seed)  # noqa: NPY002 - SB3 buffers sample from the global RNG
     params = load_service(cfg.service)
     spec = params.spec
     action = cfg.action_config()
-    ws = build_windows(cfg.traces, spec, window_steps=cfg.window_steps, windows_per_trace=cfg.windows_per_trace, seed=cfg.seed)
+    ws = build_windows(
+        cfg.traces,
+        spec,
+        window_steps=cfg.window_steps,
+        windows_per_trace=cfg.windows_per_trace,
+        seed=cfg.seed,
+    )
     rfn = reward_fn(cfg)
     front, hpa_info = hpa_frontier(params, ws.validation, rfn, cfg.seed) if ws.validation else ([], {})
     venv = make_env(cfg, ws.train, cfg.num_envs, cfg.seed)
@@ -260,7 +304,12 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
             "command": cfg.command or " ".join(sys.argv),
             "seed": cfg.seed,
             "config": {k: v for k, v in asdict(cfg).items() if k != "command"},
-            "reward": {"name": "slo_cost", "slo_weight": cfg.slo_weight, "cost_weight": 1.0, "churn_weight": 0.02},
+            "reward": {
+                "name": "slo_cost",
+                "slo_weight": cfg.slo_weight,
+                "cost_weight": 1.0,
+                "churn_weight": 0.02,
+            },
             "timesteps": int(model.num_timesteps),
             "train_seconds": round(elapsed_s, 1),
             "data": ws.record,
@@ -275,8 +324,14 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
         except NotExportable:
             return None
         meta = checkpoint_metadata(
-            algorithm=cfg.algo, action=action, network=network,
-            service={"preset": cfg.service, "spec": spec.to_dict(), "randomize_service": cfg.randomize_service},
+            algorithm=cfg.algo,
+            action=action,
+            network=network,
+            service={
+                "preset": cfg.service,
+                "spec": spec.to_dict(),
+                "randomize_service": cfg.randomize_service,
+            },
             training=training_record(prior_seconds + time.perf_counter() - t_start),
         )
         return save_checkpoint(path, tensors, meta)
@@ -286,7 +341,9 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
         if path is None or not ws.validation:
             return None
         ck = load_checkpoint(path)
-        result = run_policy(params, lambda s, n: LearnedPolicy(s, n, ck.path), ws.validation, seed=cfg.seed, reward_fn=rfn)
+        result = run_policy(
+            params, lambda s, n: LearnedPolicy(s, n, ck.path), ws.validation, seed=cfg.seed, reward_fn=rfn
+        )
         sc = score(result, front)
         sc.update(tag=tag, timesteps=int(model.num_timesteps))
         with open(log_path, "a", encoding="utf-8") as fh:
@@ -298,14 +355,19 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
         return sc
 
     # ---- bootstrap from the HPA (behaviour cloning), then the guarded hand-over
-    if cfg.bootstrap == "bc" and not cfg.resume and cfg.encoder == "none" and hasattr(model.policy, "get_distribution"):
+    if (
+        cfg.bootstrap == "bc"
+        and not cfg.resume
+        and cfg.encoder == "none"
+        and hasattr(model.policy, "get_distribution")
+    ):
         from rlscale.agents.bootstrap import behaviour_clone, hpa_demonstrations
 
         demo_windows = ws.train[:: max(1, len(ws.train) // 64)]
         obs, acts = hpa_demonstrations(params, demo_windows, action, seed=cfg.seed)
         loss = behaviour_clone(model, obs, acts, epochs=8, seed=cfg.seed)
         sc = validate("bootstrap")
-        state["bootstrap"] = {"bc_loss": loss, "demonstrations": int(len(obs)), "validation": sc}
+        state["bootstrap"] = {"bc_loss": loss, "demonstrations": len(obs), "validation": sc}
 
     class Periodic(BaseCallback):
         def __init__(self) -> None:
@@ -315,14 +377,26 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
 
         def _on_training_start(self) -> None:
             if progress:
-                from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+                from rich.progress import (
+                    BarColumn,
+                    Progress,
+                    TextColumn,
+                    TimeElapsedColumn,
+                    TimeRemainingColumn,
+                )
 
-                self.bar = Progress(TextColumn("[bold]train {task.fields[algo]}"), BarColumn(),
-                                    TextColumn("{task.completed:,}/{task.total:,} steps"), TimeElapsedColumn(),
-                                    TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+                self.bar = Progress(
+                    TextColumn("[bold]train {task.fields[algo]}"),
+                    BarColumn(),
+                    TextColumn("{task.completed:,}/{task.total:,} steps"),
+                    TimeElapsedColumn(),
+                    TimeRemainingColumn(),
+                    TextColumn("{task.fields[info]}"),
+                )
                 self.bar.start()
-                self.task = self.bar.add_task("train", total=cfg.timesteps, completed=model.num_timesteps,
-                                              algo=cfg.algo, info="")
+                self.task = self.bar.add_task(
+                    "train", total=cfg.timesteps, completed=model.num_timesteps, algo=cfg.algo, info=""
+                )
 
         def _on_step(self) -> bool:
             if self.bar is not None:
@@ -337,9 +411,16 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
                         self.logger.record("validation/cost_vs_hpa_frontier", sc["cost_vs_hpa_frontier"])
                     if self.bar is not None:
                         r = sc["cost_vs_hpa_frontier"]
-                        self.bar.update(self.task, info=f"val viol {sc['violation_rate']:.3%} cost/HPA "
-                                        f"{'n/a' if r is None else f'{r:.3f}'}")
-                save_resume_state(model, out / "resume", {**state, "train_seconds": prior_seconds + time.perf_counter() - t_start})
+                        self.bar.update(
+                            self.task,
+                            info=f"val viol {sc['violation_rate']:.3%} cost/HPA "
+                            f"{'n/a' if r is None else f'{r:.3f}'}",
+                        )
+                save_resume_state(
+                    model,
+                    out / "resume",
+                    {**state, "train_seconds": prior_seconds + time.perf_counter() - t_start},
+                )
             return True
 
         def _on_training_end(self) -> None:
@@ -350,15 +431,23 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
     if remaining:
         model.learn(remaining, callback=Periodic(), reset_num_timesteps=not cfg.resume, tb_log_name=cfg.algo)
     validate("final")
-    save_resume_state(model, out / "resume", {**state, "train_seconds": prior_seconds + time.perf_counter() - t_start})
+    save_resume_state(
+        model, out / "resume", {**state, "train_seconds": prior_seconds + time.perf_counter() - t_start}
+    )
     elapsed = prior_seconds + time.perf_counter() - t_start
     if (out / "best").exists():  # refresh the best checkpoint's metadata with the final record
         ck = load_checkpoint(out / "best")
         meta = dict(ck.metadata)
         meta["training"] = {**training_record(elapsed), "timesteps_at_best": state["best"]["timesteps"]}
         save_checkpoint(out / "best", ck.tensors, meta)
-    summary = {"out": str(out), "best": state["best"], "bootstrap": state["bootstrap"], "train_seconds": elapsed,
-               "timesteps": int(model.num_timesteps), "hpa_validation_front": [p.to_dict() for p in front]}
+    summary = {
+        "out": str(out),
+        "best": state["best"],
+        "bootstrap": state["bootstrap"],
+        "train_seconds": elapsed,
+        "timesteps": int(model.num_timesteps),
+        "hpa_validation_front": [p.to_dict() for p in front],
+    }
     tmp = out / ".summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2, default=str))
     os.replace(tmp, out / "summary.json")

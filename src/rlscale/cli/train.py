@@ -13,22 +13,32 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_cmd(
-        algo: str = typer.Option("ppo", help="ppo | a2c | dqn | ddqn-per (seed 000) | ddpg | td3 | sac | recurrent-ppo"),
+        algo: str = typer.Option(
+            "ppo", help="ppo | a2c | dqn | ddqn-per (seed 000) | ddpg | td3 | sac | recurrent-ppo"
+        ),
         service: str = typer.Option("web", help="service preset (web, lipari2025) or a service JSON file"),
         trace: list[str] = typer.Option(
-            None, "--trace", help="training trace (repeatable): named (its TRAIN split only), synthetic:KIND, or a CSV; "
-            "default: nasa, twitter-15s, alibaba-lora, alibaba-gateway and five synthetic patterns"
+            None,
+            "--trace",
+            help="training trace (repeatable): named (its TRAIN split only), synthetic:KIND, or a CSV; "
+            "default: nasa, twitter-15s, alibaba-lora, alibaba-gateway and five synthetic patterns",
         ),
-        timesteps: int = typer.Option(200_000, help="environment steps to train for (summed over parallel envs)"),
+        timesteps: int = typer.Option(
+            200_000, help="environment steps to train for (summed over parallel envs)"
+        ),
         seed: int = typer.Option(0, help="seed of everything (windows, envs, networks)"),
         out: Path = typer.Option(Path("runs/train"), help="run directory (best/, last/, resume/, tb/)"),
         resume: bool = typer.Option(False, help="continue the run in --out after a kill"),
-        action_mode: str = typer.Option(None, help="delta | ratio | target | utilization (default: utilization; delta for DQN)"),
+        action_mode: str = typer.Option(
+            None, help="delta | ratio | target | utilization (default: utilization; delta for DQN)"
+        ),
         slo_weight: float = typer.Option(30.0, help="reward weight of the SLO-violating request fraction"),
         num_envs: int = typer.Option(32, help="parallel simulated services"),
         episode_steps: int = typer.Option(240, help="steps per episode (15 s each)"),
         eval_every: int = typer.Option(50_000, help="validate against the HPA frontier every N steps"),
-        randomize_service: float = typer.Option(0.2, help="domain randomisation of service parameters (± fraction)"),
+        randomize_service: float = typer.Option(
+            0.2, help="domain randomisation of service parameters (± fraction)"
+        ),
         bootstrap: str = typer.Option("bc", help="bc (behaviour-clone the HPA first) | none"),
         encoder: str = typer.Option("none", help="none | gru (AWARE trajectory encoder)"),
         progress: bool = typer.Option(True, help="show a progress bar"),
@@ -37,14 +47,29 @@ def register(app: typer.Typer) -> None:
         from rlscale.agents.train import DEFAULT_TRAIN_TRACES, TrainConfig, train
 
         cfg = TrainConfig(
-            algo=algo, service=service, traces=list(trace) if trace else list(DEFAULT_TRAIN_TRACES),
-            timesteps=timesteps, seed=seed, out=str(out), resume=resume, action_mode=action_mode,
-            slo_weight=slo_weight, num_envs=num_envs, episode_steps=episode_steps, eval_every=eval_every,
-            randomize_service=randomize_service, bootstrap=bootstrap, encoder=encoder,
+            algo=algo,
+            service=service,
+            traces=list(trace) if trace else list(DEFAULT_TRAIN_TRACES),
+            timesteps=timesteps,
+            seed=seed,
+            out=str(out),
+            resume=resume,
+            action_mode=action_mode,
+            slo_weight=slo_weight,
+            num_envs=num_envs,
+            episode_steps=episode_steps,
+            eval_every=eval_every,
+            randomize_service=randomize_service,
+            bootstrap=bootstrap,
+            encoder=encoder,
             command="rlscale train " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
         )
         try:
             summary = train(cfg, progress=progress)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
-        typer.echo(json.dumps({k: summary[k] for k in ("out", "best", "train_seconds", "timesteps")}, indent=2, default=str))
+        typer.echo(
+            json.dumps(
+                {k: summary[k] for k in ("out", "best", "train_seconds", "timesteps")}, indent=2, default=str
+            )
+        )

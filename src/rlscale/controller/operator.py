@@ -550,6 +550,7 @@ class Operator:
             if spec_key != target.key or target.leader_term != self.elector.transitions:
                 target.key = spec_key
                 target.leader_term = self.elector.transitions if self.elector else -1
+                _close(target.controller)
                 target.controller = None
                 try:
                     parsed = RLAutoscalerSpec.from_spec(spec_dict, key)
@@ -558,25 +559,34 @@ class Operator:
                     )
                 except SpecError as exc:
                     await self._report_invalid(target, body, name, namespace, generation, exc.problems)
-                except Exception as exc:  # anything else that stops a controller being built
+                except Exception as exc:  # e.g. unreadable credentials: reported, retried
                     await self._report_invalid(
                         target, body, name, namespace, generation, [f"{type(exc).__name__}: {exc}"]
                     )
+                    target.key = ""  # not the spec's fault: build again next time
                 else:
                     target.invalid = None
             controller = target.controller
             if controller is None:  # invalid spec: wait for an edit
-                await stopped.wait(idle_s)
+                await stopped.wait(5 * idle_s)
                 continue
             decision = await asyncio.to_thread(controller.reconcile_once)
             target.decisions += 1
-            await self._report(target, body, name, namespace, generation, decision)
+            if self.is_leader:  # leadership may have lapsed during the reconcile
+                await self._report(target, body, name, namespace, generation, decision)
             # fixed rate, like Controller.run_forever: the period does not drift by the
             # reconcile's own duration; when behind (slow API), skip ahead, never burst
             next_at = max(next_at + controller_interval_s(controller, self.config.time_scale), loop.time())
             await stopped.wait(next_at - loop.time())
+        _close(target.controller)
+        self.targets.pop(key, None)
         if self.is_leader:
-            kopf.event(body, type="Normal", reason="Stopped", message=f"{self.config.identity} stopped managing {key}")
+            kopf.event(
+                body,
+                type="Normal",
+                reason="Stopped",
+                message=f"{self.config.identity} stopped managing {key}",
+            )
 
     async def _patch_status(self, name: str, namespace: str, status: dict[str, Any]) -> None:
         from kubernetes import client
@@ -649,6 +659,16 @@ class Operator:
                 and cond["type"] != CONDITION_SPEC_VALID
             ):
                 kopf.event(body, type="Warning", reason=cond["reason"], message=cond["message"])
+
+
+def _close(controller: Controller | None) -> None:
+    """Free what a controller holds (the metrics source's query threads)."""
+    close = getattr(getattr(controller, "source", None), "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception as exc:  # best effort
+            log.debug("closing the metrics source failed: %s", exc)
 
 
 def controller_interval_s(controller: Controller, time_scale: float) -> float:

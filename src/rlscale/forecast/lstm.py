@@ -152,7 +152,9 @@ class LSTMForecaster:
         tensors = {k: v.detach().cpu().numpy().copy() for k, v in self.net.state_dict().items()}
         save_file(tensors, str(tmp / "forecaster.safetensors"))
         meta = {"kind": "lstm_forecaster", "config": asdict(self.config), "train_seconds": self.train_seconds}
-        (tmp / "forecaster.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        (tmp / "forecaster.json").write_text(
+            json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
         if target.exists():
             import shutil
 
@@ -172,7 +174,9 @@ class LSTMForecaster:
             raise ValueError(f"{root / 'forecaster.json'}: not a forecaster description ({exc})") from exc
         model = cls(config)
         try:
-            state = {k: torch.as_tensor(v) for k, v in load_file(str(root / "forecaster.safetensors")).items()}
+            state = {
+                k: torch.as_tensor(v) for k, v in load_file(str(root / "forecaster.safetensors")).items()
+            }
             model.net.load_state_dict(state)
         except Exception as exc:
             raise ValueError(f"{root / 'forecaster.safetensors'}: cannot load weights ({exc})") from exc

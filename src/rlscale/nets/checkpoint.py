@@ -113,7 +113,9 @@ def _check_tensors(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, Any
     for i, layer in enumerate(metadata["network"]["layers"]):
         for key in ("weight", "bias"):
             if layer[key] not in tensors:
-                raise CheckpointError(f"{where}: tensor {layer[key]!r} (network.layers[{i}].{key}) is missing")
+                raise CheckpointError(
+                    f"{where}: tensor {layer[key]!r} (network.layers[{i}].{key}) is missing"
+                )
         w, b = tensors[layer["weight"]], tensors[layer["bias"]]
         if w.ndim != 2 or b.ndim != 1 or w.shape[0] != b.shape[0] or w.shape[1] != width:
             raise CheckpointError(
@@ -123,7 +125,9 @@ def _check_tensors(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, Any
         width = int(w.shape[0])
 
 
-def save_checkpoint(path: str | os.PathLike[str], tensors: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike[str], tensors: Mapping[str, np.ndarray], metadata: Mapping[str, Any]
+) -> Path:
     """Write ``path/`` atomically: both files go to a temp dir next to it, then one rename.
 
     An existing checkpoint at ``path`` is replaced only once the new one is complete, so a
@@ -188,7 +192,9 @@ def load_checkpoint(
 
     root = Path(path)
     if not root.is_dir():
-        raise CheckpointError(f"{root}: not a checkpoint directory (expected {WEIGHTS_FILE} + {METADATA_FILE})")
+        raise CheckpointError(
+            f"{root}: not a checkpoint directory (expected {WEIGHTS_FILE} + {METADATA_FILE})"
+        )
     meta_path, weights_path = root / METADATA_FILE, root / WEIGHTS_FILE
     for p in (meta_path, weights_path):
         if not p.is_file():

@@ -42,7 +42,9 @@ def default_policy_path() -> Path:
 class LearnedPolicy:
     """A :class:`~rlscale.policies.base.Policy` backed by a checkpoint (deterministic)."""
 
-    def __init__(self, spec: ServiceSpec, num_envs: int = 1, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, spec: ServiceSpec, num_envs: int = 1, path: str | os.PathLike[str] | None = None
+    ) -> None:
         self.spec = spec
         self.num_envs = int(num_envs)
         self.path = Path(path) if path is not None else default_policy_path()
@@ -73,7 +75,9 @@ class LearnedPolicy:
 
     def act(self, signals: ScalingSignals) -> np.ndarray:
         if signals.num_envs != self.num_envs:
-            raise ValueError(f"{self.name}: got signals for {signals.num_envs} services, built for {self.num_envs}")
+            raise ValueError(
+                f"{self.name}: got signals for {signals.num_envs} services, built for {self.num_envs}"
+            )
         action = self.raw_action(self.observe(signals))
         return decode_action(self.action_config, action, signals, self.spec)
 
@@ -92,14 +96,18 @@ class LearnedPolicy:
         }
 
 
-def make_learned_policy(spec: ServiceSpec, num_envs: int = 1, path: str | None = None, **_: Any) -> LearnedPolicy:
+def make_learned_policy(
+    spec: ServiceSpec, num_envs: int = 1, path: str | None = None, **_: Any
+) -> LearnedPolicy:
     """Registry factory: ``learned`` (shipped default) or ``learned:PATH``."""
     return LearnedPolicy(spec, num_envs, path)
 
 
 LEARNED_PARAMS_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {"path": {"type": "string", "description": "checkpoint directory (default: shipped policy)"}},
+    "properties": {
+        "path": {"type": "string", "description": "checkpoint directory (default: shipped policy)"}
+    },
     "additionalProperties": False,
 }
 
