@@ -38,7 +38,6 @@ _CLIP_HIGH = 10.0
 _TREND_CLIP = 3.0
 _N_SCALAR = 11  # features before the trend block
 _TREND_SLICE = slice(_N_SCALAR, _N_SCALAR + len(HISTORY_LAGS))
-_TREND_COLUMNS = np.array([-1 - lag for lag in HISTORY_LAGS])
 # Per-feature clip bounds, in OBSERVATION_FEATURES order.
 _LOW = np.array([0.0] * _N_SCALAR + [-_TREND_CLIP] * (len(HISTORY_LAGS) + 1), dtype=np.float32)
 _HIGH = np.array(
@@ -76,7 +75,13 @@ class ObservationBuilder:
         self.spec = spec
         self.num_envs = num_envs
         self._history_len = max(HISTORY_LAGS) + 1
-        self._rate_history = np.zeros((num_envs, self._history_len), dtype=np.float64)
+        # ring of log(rate + eps) (the trend features' logs, taken once per sample rather than
+        # once per lag per build), slot-major so a lag is one contiguous row; row ``_pos``
+        # holds the newest sample
+        self._eps = 0.01 * spec.pod_capacity_rps
+        self._log_history = np.zeros((self._history_len, num_envs), dtype=np.float64)
+        self._pos = 0
+        self._lags = np.asarray(HISTORY_LAGS, dtype=np.intp)
         self._fresh = np.ones(num_envs, dtype=bool)
 
     def reset(self, mask: np.ndarray | None = None, rate_rps: np.ndarray | None = None) -> None:
@@ -89,8 +94,8 @@ class ObservationBuilder:
         if rate_rps is None:
             self._fresh[sel] = True
             return
-        rate = _clean(rate_rps, 0.0)
-        self._rate_history[sel] = rate[sel, None]
+        log_rate = np.log(_clean(rate_rps, 0.0) + self._eps)
+        self._log_history[:, sel] = log_rate[sel]
         self._fresh[sel] = False
 
     def build(self, signals: ScalingSignals, forecast_rps: np.ndarray | None = None) -> np.ndarray:
@@ -101,16 +106,16 @@ class ObservationBuilder:
         desired = np.maximum(np.asarray(signals.desired_replicas, dtype=np.float64), 1.0)
         ready = _clean(signals.ready_replicas, 0.0)
 
-        # history: roll left, newest at the end; fresh rows are filled with the current rate
-        history = self._rate_history
-        history[:, :-1] = history[:, 1:]
-        history[:, -1] = rate
+        # history: advance the ring; fresh rows are filled with the current rate
+        eps = self._eps
+        log_now = np.log(rate + eps)
+        history = self._log_history
+        pos = self._pos = (self._pos + 1) % self._history_len
+        history[pos] = log_now
         if self._fresh.any():
-            history[self._fresh] = rate[self._fresh, None]
+            history[:, self._fresh] = log_now[self._fresh]
             self._fresh[:] = False
 
-        eps = 0.01 * capacity
-        log_now = np.log(rate + eps)
         pod_rate = capacity * np.maximum(ready, 1.0)
         out = np.empty((rate.shape[0], len(OBSERVATION_FEATURES)), dtype=np.float32)
         out[:, 0] = rate / (capacity * desired)
@@ -124,10 +129,11 @@ class ObservationBuilder:
         out[:, 8] = (desired - spec.min_replicas) / max(spec.max_replicas - spec.min_replicas, 1)
         out[:, 9] = 1.0 / desired
         out[:, 10] = rate / (capacity * spec.max_replicas)
-        out[:, _TREND_SLICE] = np.log(history[:, _TREND_COLUMNS] + eps) - log_now[:, None]
+        np.subtract(history[(pos - self._lags) % self._history_len], log_now, out=out[:, _TREND_SLICE].T)
         if forecast_rps is None:
             out[:, -1] = 0.0
         else:
             out[:, -1] = np.log(_clean(forecast_rps, 0.0, fill=rate) + eps) - log_now
-        np.clip(out, _LOW, _HIGH, out=out)
+        np.maximum(out, _LOW, out=out)  # = np.clip(out, _LOW, _HIGH), without its overhead
+        np.minimum(out, _HIGH, out=out)
         return out

@@ -54,6 +54,18 @@ def _scratch(kind: str, rows: int, n: int, dtype: type = np.float64) -> np.ndarr
     return buf[:rows]
 
 
+def _ks(kmax: int) -> np.ndarray:
+    """The column ``[[1], [2], …, [kmax]]`` (float64, read-only), cached per thread."""
+    cache: dict[int, np.ndarray] | None = getattr(_scratch_local, "ks", None)
+    if cache is None:
+        cache = _scratch_local.ks = {}
+    arr = cache.get(kmax)
+    if arr is None:
+        arr = cache[kmax] = np.arange(1.0, kmax + 1.0)[:, None]
+        arr.flags.writeable = False
+    return arr
+
+
 def _arange(n: int) -> np.ndarray:
     """``np.arange(n)`` (intp), cached per thread and read-only."""
     cache: dict[int, np.ndarray] | None = getattr(_scratch_local, "aranges", None)
@@ -129,21 +141,22 @@ def _erlang_c_recursion(c: np.ndarray, a: np.ndarray, out: np.ndarray | None = N
     give garbage or NaN for the caller to mask). ``1/B_k = 1 + (k/a)·(1/B_{k−1})`` forward
     for every row at once (positive terms only; an overflow to inf for tiny ``a`` correctly
     gives C = 0), each ``k`` kept in a scratch table and read back at the row's own ``c``:
-    3 vector ops per ``k`` where Horner's rule needs 5. Then ``C = c / ((c − a)/B + a)``."""
+    2 vector ops per ``k`` where Horner's rule needs 5. Then ``C = c / ((c − a)/B + a)``."""
     n = c.shape[0]
     kmax = int(c.max())
-    work = _scratch("erlang", kmax + 2, n)
-    table, inv_a = work[: kmax + 1], work[kmax + 1]
+    table = _scratch("erlang", kmax + 1, n)
+    k_over_a = _scratch("erlang_k_over_a", kmax + 1, n)
+    inv_a = k_over_a[0]
     index = _scratch("erlang_index", 1, n, np.intp)[0]
     if out is None:
         out = np.empty(n)
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         np.divide(1.0, a, out=inv_a)
+        np.multiply(_ks(kmax), inv_a, out=k_over_a[1:])  # one op for every k/a
         table[0] = 1.0
         for k in range(1, kmax + 1):
             row = table[k]
-            np.multiply(table[k - 1], inv_a, out=row)
-            row *= float(k)
+            np.multiply(table[k - 1], k_over_a[k], out=row)
             row += 1.0
         np.copyto(index, c, casting="unsafe")
         index *= n
@@ -160,9 +173,9 @@ def erlang_c_unchecked(c: np.ndarray, a: np.ndarray) -> np.ndarray:
     if c.size == 0:
         return np.ones_like(c)
     kmax = float(c.max())
-    # the recursion costs ~3·kmax vector ops, the log-space path ~4 special-function calls of
+    # the recursion costs ~2·kmax vector ops, the log-space path ~4 special-function calls of
     # ~0.2 µs/element: pick the cheaper one (per-call overhead dominates below ~100 rows).
-    if kmax <= _RECURSION_MAX_SERVERS and kmax * 3.0 * (1e-6 + c.size * 1e-9) < c.size * 2.5e-7 + 2e-5:
+    if kmax <= _RECURSION_MAX_SERVERS and kmax * 2.0 * (1e-6 + c.size * 1e-9) < c.size * 2.5e-7 + 2e-5:
         cw = _erlang_c_recursion(np.maximum(c, 1.0), a)
     else:
         b = _erlang_b_log(c, a)

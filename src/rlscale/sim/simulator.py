@@ -384,15 +384,21 @@ def _normal_counts(
     return np.rint(out, out=out)
 
 
-def _clamp_desired(params: ServiceParams, desired: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """Desired replicas rounded and clamped to [min, max] as int64 (into ``out`` if given,
-    which must have the broadcast shape)."""
+def _clamp_desired(
+    params: ServiceParams,
+    desired: np.ndarray,
+    out: np.ndarray | None = None,
+    scratch: np.ndarray | None = None,
+) -> np.ndarray:
+    """Desired replicas rounded (half to even) and clamped to [min, max] as int64, into
+    ``out`` if given (then ``desired`` has its shape; float input is rounded in ``scratch``)."""
     d = np.asarray(desired)
     lo, hi = params.spec.min_replicas, params.spec.max_replicas
     if d.dtype.kind == "f":
         if np.isnan(d.sum()):
             raise ValueError("desired_replicas contains NaN")
-        d = np.clip(np.rint(d), lo, hi)
+        d = np.rint(d, out=scratch)
+        np.clip(d, lo, hi, out=d)
         if out is None:
             return d.astype(np.int64)
         np.copyto(out, d, casting="unsafe")
@@ -530,12 +536,12 @@ def step(
     ) = block
     int_block = np.empty((3, n), dtype=np.int64)
     m_ready, m_pending, desired = int_block
+    work = _scratch("sim_step", _WORK_ROWS, n)
     d_in = np.asarray(desired_replicas)
     if d_in.shape == (n,):
-        _clamp_desired(params, d_in, out=desired)
+        _clamp_desired(params, d_in, out=desired, scratch=work[0])
     else:
         desired[:] = _clamp_desired(params, d_in)
-    work = _scratch("sim_step", _WORK_ROWS, n)
     iwork = _scratch("sim_step_int", 3, n, np.int64)
 
     ready = state.ready
