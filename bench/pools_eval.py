@@ -1,6 +1,11 @@
 """GPU/CPU pools (seed 003): a short PPO run against the static all-GPU / all-CPU / balanced
-fleets on seed 003's ramp, spike, periodic and random patterns (same seeds for every policy).
-Prints JSON and writes ``report.json`` + ``report.md`` to ``--out`` (atomically).
+fleets and an HPA per pool, on seed 003's ramp, spike, periodic and random patterns (same
+seeds for every policy).
+
+Trains PPO (SB3) in ``PoolsEnv``, exports its actor as a safe checkpoint (safetensors + JSON,
+``<out>/policy``; ``rlscale evaluate --service pools --policy learned:<out>/policy`` reloads
+it), then runs :func:`rlscale.evaluation.pools.evaluate_pools` and writes ``report.json``,
+``report.md`` and PNGs to ``--out``. Prints a JSON summary.
 
 Usage: ``python bench/pools_eval.py [--steps 30000] [--seeds 5] [--out reports/pools]``.
 """
@@ -9,118 +14,133 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
+import platform
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+def export_pools_policy(model: Any, path: Path, *, steps: int, seed: int, params: Any) -> Path:
+    """SB3 PPO MlpPolicy (Tanh MLP actor + linear action head) -> rlscale checkpoint."""
+    import stable_baselines3
+    import torch
+
+    from rlscale.envs.pools import DELTAS
+    from rlscale.nets.checkpoint import FORMAT_VERSION, save_checkpoint
+    from rlscale.policies.pools import POOLS_ACTION_MODE, POOLS_OBSERVATION_FEATURES
+
+    sd = {k: v.detach().cpu().numpy() for k, v in model.policy.state_dict().items()}
+    linear = sorted(
+        {
+            k.rsplit(".", 1)[0]
+            for k in sd
+            if k.startswith("mlp_extractor.policy_net.") and k.endswith(".weight")
+        },
+        key=lambda k: int(k.rsplit(".", 1)[1]),
+    )
+    layers = [{"weight": f"{k}.weight", "bias": f"{k}.bias", "activation": "tanh"} for k in linear]
+    layers.append({"weight": "action_net.weight", "bias": "action_net.bias", "activation": "none"})
+    tensors = {name: sd[name] for layer in layers for name in (layer["weight"], layer["bias"])}
+    metadata = {
+        "format_version": FORMAT_VERSION,
+        "algorithm": "ppo",
+        "observation_features": list(POOLS_OBSERVATION_FEATURES),
+        "action": {
+            "mode": POOLS_ACTION_MODE,
+            "nvec": [int(v) for v in model.action_space.nvec],
+            "deltas": DELTAS.tolist(),
+            "max_replicas": [p.spec.max_replicas for p in params.pools],
+        },
+        "network": {"layers": layers, "head": "argmax"},
+        "service": {"preset": "pools", "pools": list(params.names)},
+        "training": {"env": "PoolsEnv", "timesteps": steps, "seed": seed, "command": "bench/pools_eval.py"},
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "stable_baselines3": stable_baselines3.__version__,
+        },
+    }
+    return save_checkpoint(path, tensors, metadata)
 
 
 def main() -> None:
     from stable_baselines3 import PPO
 
-    from rlscale.envs.pools import (
-        DEFAULT_PEAK_RPS,
-        PATTERNS,
-        PoolsEnv,
-        failed_fraction,
-        pattern_load,
-        pools_observation,
+    from rlscale.envs.pools import PoolsEnv
+    from rlscale.evaluation.pools import (
+        DEFAULT_POOLS_POLICIES,
+        PoolsEvalConfig,
+        evaluate_pools,
+        write_pools_report,
     )
-    from rlscale.policies.pools import static_baselines
     from rlscale.sim import pools as ps
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=30000)
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--out", default="reports/pools")
     args = parser.parse_args()
     params = ps.pools_preset()
+    out = Path(args.out)
     t0 = time.perf_counter()
     model = PPO(
-        "MlpPolicy", PoolsEnv(params, seed=0), seed=0, n_steps=1024, batch_size=128, verbose=0, device="cpu"
+        "MlpPolicy",
+        PoolsEnv(params, seed=args.seed),
+        seed=args.seed,
+        n_steps=1024,
+        batch_size=128,
+        verbose=0,
+        device="cpu",
     )
     model.learn(args.steps)
     train_s = time.perf_counter() - t0
-    caps = (float(params.pools[0].mu_rps), float(params.pools[1].mu_rps))
-    maxr = (params.pools[0].spec.max_replicas, params.pools[1].spec.max_replicas)
-    statics = static_baselines(DEFAULT_PEAK_RPS, caps, maxr)
-    steps = 80
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    for pattern in PATTERNS:
-        for name in ["ppo", *(p.name for p in statics)]:
-            fails, _dones, costs = [], [], []
-            for seed in range(args.seeds):
-                load = pattern_load(pattern, steps, DEFAULT_PEAK_RPS, 10_000 + seed)
-                rng = np.random.default_rng(seed)
-                st = ps.init_state(params, 1, (3, 3), initial_rate_rps=float(load[0]))
-                f = d = c = 0.0
-                last_failed = np.zeros(1)
-                for t in range(steps):
-                    if name == "ppo":
-                        obs = pools_observation(
-                            params,
-                            st,
-                            np.array([load[max(t - 1, 0)]]),
-                            np.array([load[max(t - 2, 0)]]),
-                            last_failed,
-                        )[0]
-                        a = model.predict(obs, deterministic=True)[0]
-                        cur = np.array([[s.desired[0] for s in st.states]])
-                        desired = np.clip(cur + (np.asarray(a[:2]) - 2)[None, :], 0, [list(maxr)])
-                        if desired.sum() == 0:
-                            desired[0, 1] = 1
-                        placement = np.array([int(a[2])])
-                    else:
-                        pol = next(p for p in statics if p.name == name)
-                        desired, placement = pol.act(np.array([load[t]]))
-                    st, m = ps.step(params, st, np.array([load[t]]), desired, placement, rng)
-                    last_failed = failed_fraction(m)
-                    f += float(m.violating[0] + m.dropped[0])
-                    d += float(m.served[0] + m.dropped[0])
-                    c += float(m.cost_usd[0])
-                fails.append(f / max(d, 1.0))
-                costs.append(c)
-            results.setdefault(pattern, {})[name] = {
-                "slo_violation_rate": float(np.mean(fails)),
-                "slo_violation_ci95": float(1.96 * np.std(fails, ddof=1) / np.sqrt(len(fails)))
-                if len(fails) > 1
-                else 0.0,
-                "cost_usd": float(np.mean(costs)),
-            }
-    out = {
+    ckpt = export_pools_policy(model, out / "policy", steps=args.steps, seed=args.seed, params=params)
+    # The exported checkpoint must act as the SB3 model does (no silent export bug).
+    from rlscale.envs.pools import PoolsEnv as _Env
+    from rlscale.policies.pools import LearnedPoolsPolicy
+
+    env, learned = _Env(params, seed=123), LearnedPoolsPolicy(ckpt)
+    obs, _ = env.reset(seed=123)
+    mismatches = 0
+    for _ in range(40):
+        a_sb3 = model.predict(obs, deterministic=True)[0]
+        cur = np.array([[int(s.desired[0]) for s in env._state.states]])
+        desired, placement = learned.act(obs[None, :], cur)
+        expected = np.clip(cur + (np.asarray(a_sb3[:2]) - 2)[None, :], 0, 10)
+        expected[expected.sum(axis=1) == 0, -1] = 1
+        mismatches += int(not (np.array_equal(desired, expected) and placement[0] == a_sb3[2]))
+        obs, *_ = env.step(a_sb3)
+    t1 = time.perf_counter()
+    config = PoolsEvalConfig(
+        policies=[*DEFAULT_POOLS_POLICIES, f"learned:{ckpt}"],
+        seeds=args.seeds,
+        out=out,
+        command=f"python bench/pools_eval.py --steps {args.steps} --seeds {args.seeds} --out {args.out}",
+    )
+    report, timelines = evaluate_pools(config, params)
+    report["training"] = {"algorithm": "ppo", "timesteps": args.steps, "train_seconds": round(train_s, 1)}
+    path = write_pools_report(out, report, timelines)
+    summary = {
         "service": "pools",
         "train_steps": args.steps,
         "train_seconds": round(train_s, 1),
+        "eval_seconds": round(time.perf_counter() - t1, 1),
+        "export_mismatches_in_40_steps": mismatches,
         "seeds": args.seeds,
-        "episode_steps": steps,
-        "results": results,
+        "report": str(path),
+        "all_patterns": {
+            r["policy"]: {
+                "slo_violation_rate": round(r["slo_violation_rate"]["mean"], 5),
+                "cost_usd": round(r["cost_usd"]["mean"], 4),
+            }
+            for r in report["results"]
+            if r["pattern"] == "all"
+        },
     }
-    lines = [
-        "# Pools (GPU/CPU): learned policy vs static fleets",
-        "",
-        f"PPO trained {args.steps} steps; {args.seeds} seeds per pattern, {steps} steps of 15 s.",
-        "",
-        "| pattern | policy | SLO violation rate | cost $ |",
-        "|---|---|---|---|",
-    ]
-    for pattern, rows in results.items():
-        for name, r in rows.items():
-            lines.append(
-                f"| {pattern} | {name} | {r['slo_violation_rate']:.4f} ± {r['slo_violation_ci95']:.4f} | {r['cost_usd']:.4f} |"
-            )
-    _write(Path(args.out) / "report.json", json.dumps(out, indent=2) + "\n")
-    _write(Path(args.out) / "report.md", "\n".join(lines) + "\n")
-    print(json.dumps(out, indent=2))
+    print(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from rlscale.calibration import (
     CalibrationDataError,
@@ -28,6 +29,7 @@ from rlscale.calibration import (
     parse_duration_s,
     startup_lags,
 )
+from rlscale.cli.main import app
 from rlscale.core.spec import ServiceSpec
 from rlscale.sim import get_preset, load_service
 from rlscale.sim.params import ServiceParams
@@ -120,21 +122,30 @@ def test_calibrate_recovers_emulated_service_within_10_percent(prometheus_factor
         while emu.cluster.sim_time_s < SCENARIO_END_S:
             time.sleep(0.05)
         time.sleep(1.0)  # the last scrapes
+        since = f"{time.time() - started + 2.0:.1f}s"
+        cli = CliRunner().invoke(
+            app,
+            [
+                "calibrate", "--prometheus", prom.url, "--namespace", "default", "--deployment", "calib",
+                "--since", since, "--step", "0.5s", "--window", "2s", "--base", "web",
+                "--out", str(tmp_path / "preset.json"), "--report", str(tmp_path / "fit.json"),
+            ],
+        )  # fmt: skip
+        assert cli.exit_code == 0, cli.output
+        assert "pod_capacity_rps" in cli.output and "no CPU limit exported" in cli.output
+        # The library call gives the same fit (the history is the same, end time aside).
         result = calibrate_prometheus(
-            prom.url,
-            "default",
-            "calib",
-            since_s=time.time() - started + 2.0,
-            step_s=0.5,
-            window="2s",
-            base="web",
-            out=tmp_path / "preset.json",
+            prom.url, "default", "calib", since_s=parse_duration_s(since), step_s=0.5, window="2s"
         )
         # A deployment Prometheus has never seen: the error names the signal and the query.
-        with pytest.raises(
-            CalibrationDataError, match=r"signal served_rps: the query returned no data.*nosuch"
-        ):
-            calibrate_prometheus(prom.url, "default", "nosuch", since_s=30, step_s=1, window="2s")
+        bad = CliRunner().invoke(
+            app,
+            ["calibrate", "--prometheus", prom.url, "--namespace", "default", "--deployment", "nosuch",
+             "--since", "30s", "--step", "1s", "--window", "2s", "--out", str(tmp_path / "x.json")],
+        )  # fmt: skip
+        assert bad.exit_code == 2
+        assert "signal served_rps: the query returned no data" in bad.output and "nosuch" in bad.output
+        assert not (tmp_path / "x.json").exists()
     finally:
         emu.stop()
 
@@ -142,6 +153,10 @@ def test_calibrate_recovers_emulated_service_within_10_percent(prometheus_factor
         return abs(result.parameter(name).value / truth - 1.0)
 
     report = {p.name: round(p.value, 5) for p in result.parameters}
+    written = json.loads((tmp_path / "fit.json").read_text())
+    assert {p["name"]: round(p["value"], 5) for p in written["parameters"]}["startup_delay_s"] == report[
+        "startup_delay_s"
+    ]
     print(json.dumps({"fitted": report, "notes": result.notes, "diagnostics": result.diagnostics}))
     assert rel("pod_capacity_rps", TRUE_MU) <= 0.10, (report, result.notes)
     assert result.parameter("pod_capacity_rps").source == "served rate per pod at saturation"

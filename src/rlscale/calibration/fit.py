@@ -23,8 +23,12 @@ effective sample count ``n · step / window``.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import tempfile
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -87,6 +91,21 @@ class CalibrationResult:
             "diagnostics": dict(self.diagnostics),
             "preset": self.params.to_dict(),
         }
+
+    def write_report(self, path: str | os.PathLike[str]) -> Path:
+        """:meth:`to_dict` as JSON, written atomically (temp file, then rename)."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(self.to_dict(), fh, indent=2, allow_nan=True)
+                fh.write("\n")
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
 
 
 # ------------------------------------------------------------------------------- helpers

@@ -38,7 +38,11 @@ def evaluate(
         ),
     ] = None,
     service: Annotated[
-        str, typer.Option("--service", help="Service preset (web, lipari2025) or a service JSON file.")
+        str, typer.Option(
+            "--service",
+            help="Service preset (web, lipari2025, teastore), a service JSON file, or 'pools' (GPU/CPU pools: "
+            "--trace ramp|spike|periodic|random, --policy all-gpu|all-cpu|balanced|static|hpa-per-pool|learned:PATH).",
+        )
     ] = "web",
     seeds: Annotated[
         int, typer.Option("--seeds", help="Seeds per window (arrival randomness); mean ± 95 % CI over them.")
@@ -68,6 +72,10 @@ def evaluate(
     from rlscale.evaluation.harness import EvaluateConfig, EvaluationInputError, prepare, run_and_write
     from rlscale.evaluation.report import report_json_text
 
+    if service == "pools":  # GPU/CPU pools (issue 6): own runner, rlscale.evaluation.pools
+        from rlscale.cli.evaluate_pools import evaluate_pools_command
+
+        return evaluate_pools_command(list(trace or []), list(policy or []), seeds, out, json_out)
     err = Console(stderr=True)
     config = EvaluateConfig(
         traces=list(trace or []),

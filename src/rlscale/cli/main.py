@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 
 # Registration: one line per command module (keep alphabetical).
+from rlscale.cli import calibrate as _calibrate  # noqa: E402
 from rlscale.cli import emulate as _emulate  # noqa: E402
 from rlscale.cli import evaluate as _evaluate  # noqa: E402
 from rlscale.cli import export as _export  # noqa: E402
@@ -25,6 +26,7 @@ from rlscale.cli import serve as _serve  # noqa: E402
 from rlscale.cli import simulate as _simulate  # noqa: E402
 from rlscale.cli import train as _train  # noqa: E402
 
+_calibrate.register(app)
 _emulate.register(app)
 _evaluate.register(app)
 _export.register(app)

@@ -11,6 +11,13 @@ Modes:
 - ``utilization``: Box[-1, 1] mapped onto a target utilisation ``u`` in ``utilization_range``;
   desired = ceil(observed rate / (pod capacity · u)). Scale-free: the same action means the
   same headroom for a 2-pod and a 200-pod service.
+- ``hold_target``: Discrete. Action 0 keeps the current desired count (learned hysteresis:
+  the HPA's 300 s down-stabilisation is a fixed version of it); action ``k >= 1`` asks for
+  ``ceil(rate_estimate / (pod capacity · target_utilizations[k-1]))``, where the estimate is
+  the observed rate extrapolated by its recent upward trend over ``trend_horizon_steps``
+  (start-up delay plus metric lag: what a scaler must anticipate). The trend comes from the
+  observation's ``load_trend_*`` features, so no future is peeked at and the live path
+  decodes exactly as the env. Scale-free, and fast in both directions.
 """
 
 from __future__ import annotations
@@ -20,11 +27,19 @@ from typing import Literal
 
 import numpy as np
 
+from rlscale.core.observation import OBSERVATION_FEATURES
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.spec import ServiceSpec
 
-ActionMode = Literal["delta", "ratio", "target", "utilization"]
-ACTION_MODES: tuple[str, ...] = ("delta", "ratio", "target", "utilization")
+ActionMode = Literal["delta", "ratio", "target", "utilization", "hold_target"]
+ACTION_MODES: tuple[str, ...] = ("delta", "ratio", "target", "utilization", "hold_target")
+#: Default target utilisations of ``hold_target`` (HPA-like 45 % .. near-saturation 95 %).
+HOLD_TARGET_UTILIZATIONS: tuple[float, ...] = (0.45, 0.55, 0.65, 0.75, 0.85, 0.95)
+#: Trend lags (decision periods) read from the observation for the rate extrapolation; the
+#: median of their per-step log-slopes is robust to one noisy sample (Poisson counts).
+TREND_LAGS: tuple[int, ...] = (2, 4, 8)
+#: Largest extrapolated growth over the horizon (a x2 jump): caps a noisy slope's effect.
+MAX_TREND_GROWTH = 2.0
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,10 @@ class ActionConfig:
     deltas: tuple[int, ...] = (-1, 0, 1)
     ratios: tuple[float, ...] = (0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0)
     utilization_range: tuple[float, float] = (0.3, 1.0)
+    target_utilizations: tuple[float, ...] = HOLD_TARGET_UTILIZATIONS
+    #: Extrapolation horizon of ``hold_target`` in decision periods; None = start-up delay
+    #: (spec.startup_delay_s / spec.step_s) + 1 period of metric lag.
+    trend_horizon_steps: float | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ACTION_MODES:
@@ -48,10 +67,16 @@ class ActionConfig:
             raise ValueError(
                 f"ActionConfig.utilization_range must satisfy 0 < low < high, got {self.utilization_range}"
             )
+        if not self.target_utilizations or any(not 0 < u <= 1.5 for u in self.target_utilizations):
+            raise ValueError(
+                f"ActionConfig.target_utilizations must be non-empty, each in (0, 1.5], got {self.target_utilizations}"
+            )
+        if self.trend_horizon_steps is not None and not self.trend_horizon_steps >= 0:
+            raise ValueError(f"ActionConfig.trend_horizon_steps must be >= 0, got {self.trend_horizon_steps}")
 
     @property
     def discrete(self) -> bool:
-        return self.mode in ("delta", "ratio")
+        return self.mode in ("delta", "ratio", "hold_target")
 
     @property
     def num_actions(self) -> int:
@@ -60,6 +85,8 @@ class ActionConfig:
             return len(self.deltas)
         if self.mode == "ratio":
             return len(self.ratios)
+        if self.mode == "hold_target":
+            return 1 + len(self.target_utilizations)
         return 1
 
     def to_dict(self) -> dict[str, object]:
@@ -68,6 +95,8 @@ class ActionConfig:
             "deltas": list(self.deltas),
             "ratios": list(self.ratios),
             "utilization_range": list(self.utilization_range),
+            "target_utilizations": list(self.target_utilizations),
+            "trend_horizon_steps": self.trend_horizon_steps,
         }
 
     @classmethod
@@ -77,6 +106,13 @@ class ActionConfig:
             deltas=tuple(int(x) for x in data.get("deltas", (-1, 0, 1))),  # type: ignore[union-attr]
             ratios=tuple(float(x) for x in data.get("ratios", cls.ratios)),  # type: ignore[union-attr]
             utilization_range=tuple(float(x) for x in data.get("utilization_range", (0.3, 1.0))),  # type: ignore[arg-type,union-attr]
+            target_utilizations=tuple(
+                float(x)
+                for x in data.get("target_utilizations", HOLD_TARGET_UTILIZATIONS)  # type: ignore[union-attr]
+            ),
+            trend_horizon_steps=None
+            if data.get("trend_horizon_steps") is None
+            else float(data["trend_horizon_steps"]),  # type: ignore[arg-type]
         )
 
 
@@ -86,17 +122,57 @@ def _current(signals: ScalingSignals) -> np.ndarray:
     return np.where(np.isfinite(cur), cur, np.where(np.isfinite(ready), ready, 1.0))
 
 
+def _observed_rate(signals: ScalingSignals) -> np.ndarray:
+    rate = np.asarray(signals.request_rate_rps, dtype=np.float64)
+    return np.where(np.isfinite(rate), np.maximum(rate, 0.0), 0.0)
+
+
+def trend_rate_estimate(
+    config: ActionConfig,
+    signals: ScalingSignals,
+    spec: ServiceSpec,
+    observation: np.ndarray | None,
+) -> np.ndarray:
+    """The observed rate extrapolated over the horizon by its recent upward trend (req/s).
+
+    Per-step log-slope = median over :data:`TREND_LAGS` of ``-load_trend_lag / lag`` (the
+    observation stores ``log(rate[t-lag] / rate[t])``); only growth is extrapolated (scaling
+    down early is the oracle's privilege, not a scaler's), capped at :data:`MAX_TREND_GROWTH`.
+    Without an observation the estimate is the observed rate."""
+    rate = _observed_rate(signals)
+    if observation is None:
+        return rate
+    obs = np.asarray(observation, dtype=np.float64).reshape(rate.shape[0], -1)
+    if obs.shape[1] != len(OBSERVATION_FEATURES):
+        raise ValueError(
+            f"trend_rate_estimate: observation has {obs.shape[1]} features, expected {len(OBSERVATION_FEATURES)}"
+        )
+    slopes = np.stack(
+        [-obs[:, OBSERVATION_FEATURES.index(f"load_trend_{lag}")] / lag for lag in TREND_LAGS], axis=1
+    )
+    slope = np.maximum(np.median(slopes, axis=1), 0.0)
+    horizon = (
+        config.trend_horizon_steps
+        if config.trend_horizon_steps is not None
+        else spec.startup_delay_s / spec.step_s + 1.0
+    )
+    return rate * np.minimum(np.exp(slope * horizon), MAX_TREND_GROWTH)
+
+
 def decode_action(
     mode: str | ActionConfig,
     action: np.ndarray,
     signals: ScalingSignals,
     spec: ServiceSpec,
+    observation: np.ndarray | None = None,
 ) -> np.ndarray:
     """Desired replicas (int64, shape ``(n,)``, clamped to [min, max]) for a batch of raw actions.
 
     ``action``: int indices of shape ``(n,)`` for discrete modes, floats of shape ``(n,)`` or
     ``(n, 1)`` in [-1, 1] for continuous ones (clipped). ``signals`` supplies the current
-    desired count and the observed request rate.
+    desired count and the observed request rate; ``observation`` (the
+    :class:`~rlscale.core.ObservationBuilder` vector of these signals) supplies the load trend
+    that ``hold_target`` extrapolates (without it, no trend is used).
     """
     config = mode if isinstance(mode, ActionConfig) else ActionConfig(mode=mode)
     n = signals.num_envs
@@ -113,7 +189,12 @@ def decode_action(
                 f"decode_action({config.mode}): action index out of range [0, {config.num_actions})"
             )
         cur = _current(signals)
-        if config.mode == "delta":
+        if config.mode == "hold_target":
+            u = np.asarray((1.0, *config.target_utilizations), dtype=np.float64)[idx]
+            est = trend_rate_estimate(config, signals, spec, observation)
+            target = np.ceil(est / (spec.pod_capacity_rps * u) - 1e-9)
+            desired = np.where(idx == 0, cur, target)
+        elif config.mode == "delta":
             desired = cur + np.asarray(config.deltas, dtype=np.float64)[idx]
         else:
             r = np.asarray(config.ratios, dtype=np.float64)[idx]
@@ -132,7 +213,5 @@ def decode_action(
         else:
             lo, hi = config.utilization_range
             u = lo + frac * (hi - lo)
-            rate = np.asarray(signals.request_rate_rps, dtype=np.float64)
-            rate = np.where(np.isfinite(rate), np.maximum(rate, 0.0), 0.0)
-            desired = np.ceil(rate / (spec.pod_capacity_rps * u) - 1e-9)
+            desired = np.ceil(_observed_rate(signals) / (spec.pod_capacity_rps * u) - 1e-9)
     return np.clip(desired, spec.min_replicas, spec.max_replicas).astype(np.int64)

@@ -192,8 +192,10 @@ class KubeApi:
             self._written(rtype, written)
             return _json(written)
         if method == "PATCH":
-            current = self.store.get(rtype, namespace, name)
+            # read the body first: no await may separate the read of the current object from
+            # the write, or a concurrent writer makes an unconditional patch fail with 409
             body = await self._body(request, allow_list=True)
+            current = self.store.get(rtype, namespace, name)
             patched = res.apply_patch(rtype, current, request.headers.get("Content-Type", ""), body)
             # optimistic concurrency only when the patch itself carries a resourceVersion
             sent_rv = _patch_rv(body)
@@ -218,7 +220,10 @@ class KubeApi:
         raw = await request.read()
         if not raw:
             raise ApiError(400, "BadRequest", "request body is empty")
-        body = json.loads(raw)
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            raise ApiError(400, "BadRequest", f"request body is not valid JSON: {exc}") from None
         if not isinstance(body, dict) and not (allow_list and isinstance(body, list)):
             raise ApiError(400, "BadRequest", "request body must be a JSON object")
         return body
@@ -334,14 +339,20 @@ class KubeApi:
     async def _scale(
         self, request: web.Request, rtype: ResourceType, namespace: str | None, name: str
     ) -> web.Response:
+        # the body is read before the object, so nothing awaits between the read and the
+        # write below (an unconditional patch must not 409 on a concurrent writer)
+        body = (
+            await self._body(request, allow_list=request.method == "PATCH")
+            if request.method in ("PUT", "PATCH")
+            else None
+        )
         deployment = self.store.get(rtype, namespace, name)
         scale = scale_of(deployment)
         if request.method == "GET":
             return _json(scale)
         if request.method == "PUT":
-            new_scale = await self._body(request)
+            new_scale = body
         elif request.method == "PATCH":
-            body = await self._body(request, allow_list=True)
             new_scale = res.apply_patch(rtype, scale, request.headers.get("Content-Type", ""), body)
             if _patch_rv(body) is None:
                 new_scale.setdefault("metadata", {})["resourceVersion"] = scale["metadata"]["resourceVersion"]

@@ -279,7 +279,9 @@ class AutoscaleVectorEnv(VectorEnv):
             raise RuntimeError("AutoscaleVectorEnv.step called before reset()")
         spec = self.spec_service
         prev_desired = self._state.desired.copy()
-        desired = decode_action(self.action_config, actions, self._signals, spec)
+        desired = decode_action(
+            self.action_config, actions, self._signals, spec, observation=getattr(self, "_last_obs", None)
+        )
         rate = self._rates_at()
         _, metrics = sim.step(
             self.params, self._state, rate, desired, self._sim_rng, compute_p95=self.compute_p95

@@ -78,8 +78,8 @@ class LearnedPolicy:
             raise ValueError(
                 f"{self.name}: got signals for {signals.num_envs} services, built for {self.num_envs}"
             )
-        action = self.raw_action(self.observe(signals))
-        return decode_action(self.action_config, action, signals, self.spec)
+        obs = self.observe(signals)
+        return decode_action(self.action_config, self.raw_action(obs), signals, self.spec, observation=obs)
 
     def reset(self, mask: np.ndarray | None = None) -> None:
         self._builder.reset(mask)

@@ -553,8 +553,9 @@ def _drain_quantile(p: float, log_p: float, width: np.ndarray, mu: np.ndarray) -
     where it lies beyond ``width``: ``P(L > z) = e^{−mu z}(e^{mu w} − 1)/(mu w)`` there, so
     ``z = w + (ln s_w − ln p)/mu`` with ``s_w = P(L > w) = (1 − e^{−mu w})/(mu w)``; below
     ``width`` (``s_w < p``) ``u = mu·z`` solves ``K − u − e^{−u} = 0``, ``K = mu w (1 − p) + 1``,
-    by Newton from ``u = K`` (monotone: the function is concave and decreasing), which for
-    p = 0.05 (``mu w > 20``) is exact after one step."""
+    by Newton from ``u = K`` (monotone: the function is concave and decreasing). One step
+    leaves an error ~e^{−2K}, below rounding once ``K >= 20`` (always so for p = 0.05, where
+    ``s_w < p`` needs ``mu w > 20``); smaller ``K`` iterate to convergence."""
     x = mu * width
     x_safe = np.maximum(x, 1e-300)  # a width that underflows mu·w: s_w = 1
     s_w = np.expm1(-x_safe)
@@ -564,17 +565,44 @@ def _drain_quantile(p: float, log_p: float, width: np.ndarray, mu: np.ndarray) -
     z /= mu
     z += width
     inner = s_w < p
-    if np.any(inner):
-        rows = np.flatnonzero(inner)
-        k = x[rows] * (1.0 - p) + 1.0
-        u = k.copy()
+    if not inner.any():
+        return z
+    k = x * (1.0 - p)
+    k += 1.0
+    u = np.exp(-k)
+    u /= np.expm1(-k)
+    u += k  # one Newton step from K: K − e^{−K}/(1 − e^{−K})
+    slow = inner & (k < 20.0)
+    if slow.any():
+        rows = np.flatnonzero(slow)
+        kr, ur = k[rows], u[rows]
         for _ in range(200):
-            step = (k - u - np.exp(-u)) / -np.expm1(-u)
-            u += step
-            if np.all(np.abs(step) <= 1e-15 * u):
+            step = (kr - ur - np.exp(-ur)) / -np.expm1(-ur)
+            ur += step
+            if np.all(np.abs(step) <= 1e-15 * ur):
                 break
-        z[rows] = u / mu[rows]
+        u[rows] = ur
+    u /= mu
+    np.copyto(z, u, where=inner)
     return z
+
+
+def _drain_survival(z: np.ndarray, width: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """P(U(0, width) + Exp(mu) > z) for ``width > 0``: the drain branch of
+    :func:`_latency_surv_dens` (same arithmetic, so the same values) without its density or
+    sojourn parts."""
+    zw = z - width
+    e0 = np.maximum(z, 0.0)
+    e0 *= -mu
+    np.exp(e0, out=e0)
+    e1 = np.maximum(zw, 0.0)
+    e1 *= -mu
+    np.exp(e1, out=e1)
+    k0 = np.where(z < 0, z, (1.0 - e0) / mu)
+    k1 = np.where(zw < 0, zw, (1.0 - e1) / mu)
+    k0 -= k1
+    k0 /= width
+    return np.clip(k0, 0.0, 1.0, out=k0)
 
 
 def latency_quantile_fast(

@@ -33,6 +33,7 @@ from rlscale.sim.queueing import (
     _RECURSION_MAX_SERVERS,
     _SERIES_EPS,
     _drain_quantile,
+    _drain_survival,
     _erlang_c_recursion,
     _latency_surv_dens,
     _scratch,
@@ -328,7 +329,7 @@ def _p95_and_slo_survival(
     if has_width.any():
         rows = np.flatnonzero(has_width)
         w, m, b = width[rows], mu[rows], base[rows]
-        surv[rows] = _latency_surv_dens(slo_s - b, w, wait_prob[rows], wait_rate[rows], m)[0]
+        surv[rows] = _drain_survival(slo_s - b, w, m)
         if compute_p95:
             p95[rows] = b + _drain_quantile(p, log_p, w, m)
 
