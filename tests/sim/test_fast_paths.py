@@ -61,8 +61,12 @@ def test_drain_quantile_inverts_the_drain_survival(q):
     width = 10 ** rng.uniform(-9, 1.5, n)
     z = _drain_quantile(1 - q, math.log(1 - q), width, mu)
     assert np.all(np.isfinite(z)) and np.all(z > 0)
-    surv = _drain_survival(z, width, mu)
-    np.testing.assert_allclose(surv, 1 - q, rtol=1e-8)
+    # (the survival formula itself cancels for mu·width << 1, so invert where it is sharp)
+    sharp = mu * width > 1e-3
+    np.testing.assert_allclose(_drain_survival(z, width, mu)[sharp], 1 - q, rtol=1e-8)
+    # a vanishing width leaves the service time's quantile
+    tiny = mu * width < 1e-7
+    np.testing.assert_allclose(z[tiny], -math.log(1 - q) / mu[tiny], rtol=1e-6)
     # both branches (quantile below and beyond the drain width) are exercised
     assert np.any(z < width) and np.any(z > width)
     # the same law as the general solver's (which loses accuracy only for tiny widths)
@@ -83,12 +87,20 @@ def test_drain_survival_is_the_general_survival_with_a_width():
     np.testing.assert_array_equal(_drain_survival(z, width, mu), ref)
 
 
-def test_large_poisson_means_use_a_moment_matched_normal():
+def test_arrivals_are_exactly_poisson_by_default():
+    assert POISSON_NORMAL_MIN_MEAN == math.inf
+    means = np.array([0.0, 2.5, 4000.0])
+    counts = np.empty(3)
+    _arrivals(np.random.default_rng(7), means, counts, np.empty((2, 3)))
+    np.testing.assert_array_equal(counts, np.random.default_rng(7).poisson(means))
+
+
+def test_large_poisson_means_can_use_a_moment_matched_normal():
     rng = np.random.default_rng(0)
     n = 400_000
     m = 5000.0
     counts = np.empty(n)
-    _arrivals(rng, np.full(n, m), counts, np.empty((2, n)))
+    _arrivals(rng, np.full(n, m), counts, np.empty((2, n)), normal_min_mean=1000.0)
     assert np.all(counts == np.rint(counts)) and counts.min() >= 0
     assert abs(counts.mean() - m) < 5 * math.sqrt(m / n)
     assert counts.var() / m == pytest.approx(1.0, abs=0.01)
@@ -98,9 +110,9 @@ def test_large_poisson_means_use_a_moment_matched_normal():
 
 def test_mixed_means_are_split_between_exact_and_normal_sampling():
     rng = np.random.default_rng(1)
-    means = np.tile([0.0, 3.0, 50.0, POISSON_NORMAL_MIN_MEAN, 20_000.0], 40_000)
+    means = np.tile([0.0, 3.0, 50.0, 1000.0, 20_000.0], 40_000)
     counts = np.empty_like(means)
-    _arrivals(rng, means, counts, np.empty((2, means.size)))
+    _arrivals(rng, means, counts, np.empty((2, means.size)), normal_min_mean=1000.0)
     assert np.all(counts[means == 0] == 0)
     for value in np.unique(means):
         sel = counts[means == value]
