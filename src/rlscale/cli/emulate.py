@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 
@@ -22,7 +20,7 @@ def emulate(
     ),
     name: str = typer.Option("web", "--name", help="Deployment name of the emulated service."),
     namespace: str = typer.Option("default", "--namespace", help="Namespace of the Deployment."),
-    trace: Optional[str] = typer.Option(  # noqa: UP045
+    trace: str | None = typer.Option(
         None, "--trace", help="Load from a trace: a name (nasa, ...), 'synthetic:<kind>?k=v' or a CSV path."
     ),
     load_rps: float | None = typer.Option(

@@ -10,8 +10,10 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("export")
     def export_cmd(
-        checkpoint: Path = typer.Option(..., help="checkpoint directory (model.safetensors + metadata.json)"),
-        out: Path = typer.Option(Path("model.onnx"), help="ONNX file to write"),
+        checkpoint: Path = typer.Option(
+            ..., help="Checkpoint directory (model.safetensors + metadata.json)."
+        ),
+        out: Path = typer.Option(Path("model.onnx"), help="ONNX file to write."),
     ) -> None:
         """Export the policy network to ONNX (input 'observation', output 'action')."""
         from rlscale.nets.checkpoint import CheckpointError

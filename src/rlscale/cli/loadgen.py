@@ -9,7 +9,10 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    app.command(name="loadgen")(loadgen)
+    app.command(
+        name="loadgen",
+        help="Replay a trace open-loop against an HTTP endpoint; report achieved rate and latency.",
+    )(loadgen)
 
 
 def loadgen(

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
+
+from rlscale.cli._options import (
+    exit_on_bad_input,
+    kubeconfig_option,
+    log_file_option,
+    metrics_addr_option,
+    metrics_port_option,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -21,19 +27,14 @@ def operator(
         envvar="RLSCALE_NAMESPACE",
         help="Namespace to watch (the operator is namespace-scoped).",
     ),
-    kubeconfig: Optional[str] = typer.Option(  # noqa: UP045
-        None,
-        "--kubeconfig",
-        envvar="RLSCALE_KUBECONFIG",
-        help="Kubeconfig path, or 'in-cluster' (default: ~/.kube/config).",
-    ),
-    prometheus: Optional[str] = typer.Option(  # noqa: UP045
+    kubeconfig: str | None = kubeconfig_option(),
+    prometheus: str | None = typer.Option(
         None,
         "--prometheus",
         envvar="RLSCALE_PROMETHEUS",
         help="Prometheus URL for RLAutoscalers without spec.metrics.prometheusUrl.",
     ),
-    identity: Optional[str] = typer.Option(  # noqa: UP045
+    identity: str | None = typer.Option(
         None,
         "--identity",
         envvar="RLSCALE_IDENTITY",
@@ -57,24 +58,9 @@ def operator(
         envvar="RLSCALE_TIME_SCALE",
         help="Only for an emulated cluster run faster than real time (rlscale emulate --speedup): same factor.",
     ),
-    log_file: Optional[str] = typer.Option(  # noqa: UP045
-        None,
-        "--log-file",
-        envvar="RLSCALE_LOG_FILE",
-        help="Append JSON-lines decision logs here (default: stdout).",
-    ),
-    metrics_port: Optional[int] = typer.Option(  # noqa: UP045
-        None,
-        "--metrics-port",
-        envvar="RLSCALE_METRICS_PORT",
-        help="Serve the operator's own /metrics on this port.",
-    ),
-    metrics_addr: str = typer.Option(
-        "127.0.0.1",
-        "--metrics-addr",
-        envvar="RLSCALE_METRICS_ADDR",
-        help="Address for /metrics (0.0.0.0 in a pod).",
-    ),
+    log_file: str | None = log_file_option(),
+    metrics_port: int | None = metrics_port_option("operator"),
+    metrics_addr: str = metrics_addr_option(),
     scanning: bool = typer.Option(
         True,
         "--scanning/--no-scanning",
@@ -88,6 +74,7 @@ def operator(
     Deployment's scale; record the decision in status, events and the decision log. Of
     several replicas only the Lease holder acts."""
     import logging
+    import signal
 
     from rlscale.controller.operator import Operator, OperatorConfig
 
@@ -95,7 +82,7 @@ def operator(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    try:
+    with exit_on_bad_input():
         kwargs = {"identity": identity} if identity else {}
         config = OperatorConfig(
             namespace=namespace,
@@ -111,11 +98,6 @@ def operator(
             **kwargs,
         ).validate()
         instance = Operator(config)
-    except ValueError as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    import signal
-
     signal.signal(signal.SIGTERM, lambda *_: instance.stop_flag.set())
     try:
         instance.run()

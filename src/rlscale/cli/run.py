@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
+
+from rlscale.cli._options import (
+    exit_on_bad_input,
+    kubeconfig_option,
+    log_file_option,
+    metrics_addr_option,
+    metrics_port_option,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -30,7 +36,7 @@ def run(
         "hpa",
         "--policy",
         envvar="RLSCALE_POLICY",
-        help="Policy spec: hpa, keda, kpa, learned:PATH ... (see `rlscale policies`).",
+        help="Policy spec NAME[:k=v,...]: hpa, keda, kpa, hpa:target=60, learned:PATH ...",
     ),
     min_replicas: int = typer.Option(
         ..., "--min", envvar="RLSCALE_MIN", help="Never fewer replicas than this."
@@ -44,37 +50,17 @@ def run(
     dry_run: bool = typer.Option(
         False, "--dry-run/--apply", envvar="RLSCALE_DRY_RUN", help="Shadow mode: decide and log, never patch."
     ),
-    kubeconfig: Optional[str] = typer.Option(  # noqa: UP045
-        None,
-        "--kubeconfig",
-        envvar="RLSCALE_KUBECONFIG",
-        help="Kubeconfig path, or 'in-cluster' (default: ~/.kube/config).",
-    ),
-    metrics_port: Optional[int] = typer.Option(  # noqa: UP045
-        None,
-        "--metrics-port",
-        envvar="RLSCALE_METRICS_PORT",
-        help="Serve the controller's own /metrics on this port.",
-    ),
-    metrics_addr: str = typer.Option(
-        "127.0.0.1",
-        "--metrics-addr",
-        envvar="RLSCALE_METRICS_ADDR",
-        help="Address for /metrics (0.0.0.0 in a pod).",
-    ),
-    log_file: Optional[str] = typer.Option(  # noqa: UP045
-        None,
-        "--log-file",
-        envvar="RLSCALE_LOG_FILE",
-        help="Append JSON-lines decision logs here (default: stdout).",
-    ),
-    server: Optional[str] = typer.Option(  # noqa: UP045
+    kubeconfig: str | None = kubeconfig_option(),
+    metrics_port: int | None = metrics_port_option("controller"),
+    metrics_addr: str = metrics_addr_option(),
+    log_file: str | None = log_file_option(),
+    server: str | None = typer.Option(
         None,
         "--server",
         envvar="RLSCALE_SERVER",
         help="Client mode: ask this policy server (rlscale serve) instead.",
     ),
-    server_token: Optional[str] = typer.Option(  # noqa: UP045
+    server_token: str | None = typer.Option(
         None, "--server-token", envvar="RLSCALE_SERVER_TOKEN", help="Bearer token for the policy server."
     ),
     pod_capacity_rps: float = typer.Option(
@@ -87,19 +73,19 @@ def run(
         envvar="RLSCALE_STABILIZATION_WINDOW",
         help="Downscale stabilisation, s (HPA: 300).",
     ),
-    max_step_up_pods: Optional[int] = typer.Option(  # noqa: UP045
+    max_step_up_pods: int | None = typer.Option(
         4, "--max-step-up-pods", envvar="RLSCALE_MAX_STEP_UP_PODS", help="Max pods added per period (HPA: 4)."
     ),
-    max_step_up_percent: Optional[float] = typer.Option(  # noqa: UP045
+    max_step_up_percent: float | None = typer.Option(
         100.0,
         "--max-step-up-percent",
         envvar="RLSCALE_MAX_STEP_UP_PERCENT",
         help="Max percent added per period (HPA: 100).",
     ),
-    max_step_down_pods: Optional[int] = typer.Option(  # noqa: UP045
+    max_step_down_pods: int | None = typer.Option(
         None, "--max-step-down-pods", envvar="RLSCALE_MAX_STEP_DOWN_PODS", help="Max pods removed per period."
     ),
-    max_step_down_percent: Optional[float] = typer.Option(  # noqa: UP045
+    max_step_down_percent: float | None = typer.Option(
         None,
         "--max-step-down-percent",
         envvar="RLSCALE_MAX_STEP_DOWN_PERCENT",
@@ -132,13 +118,13 @@ def run(
         envvar="RLSCALE_PROMETHEUS_TIMEOUT",
         help="Timeout of one Prometheus query, s.",
     ),
-    metric_queries: Optional[str] = typer.Option(  # noqa: UP045
+    metric_queries: str | None = typer.Option(
         None,
         "--metric-queries",
         envvar="RLSCALE_METRIC_QUERIES",
         help="JSON file of PromQL per signal (MetricQueries fields).",
     ),
-    metric_window: Optional[str] = typer.Option(  # noqa: UP045
+    metric_window: str | None = typer.Option(
         None,
         "--metric-window",
         envvar="RLSCALE_METRIC_WINDOW",
@@ -153,7 +139,7 @@ def run(
     api_timeout_s: float = typer.Option(
         5.0, "--api-timeout", envvar="RLSCALE_API_TIMEOUT", help="Timeout of one Kubernetes API request, s."
     ),
-    max_decisions: Optional[int] = typer.Option(  # noqa: UP045
+    max_decisions: int | None = typer.Option(
         None, "--max-decisions", help="Stop after this many decisions (demos, tests)."
     ),
 ) -> None:
@@ -165,11 +151,8 @@ def run(
     from rlscale.controller.app import RunConfig, read_metric_queries
     from rlscale.controller.app import run as run_controller
 
-    try:
+    with exit_on_bad_input():
         queries = read_metric_queries(metric_queries, metric_window)
-    except ValueError as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(2) from exc
 
     config = RunConfig(
         namespace=namespace,
@@ -205,12 +188,10 @@ def run(
     )
     stop = threading.Event()
     try:
-        config.validate()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        run_controller(config, stop)
-    except ValueError as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        with exit_on_bad_input():
+            config.validate()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            run_controller(config, stop)
     except KeyboardInterrupt:
         stop.set()
 

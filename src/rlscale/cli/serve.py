@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
+
+from rlscale.cli._options import exit_on_bad_input
 
 
 def register(app: typer.Typer) -> None:
@@ -24,7 +24,7 @@ def serve(
         "127.0.0.1", "--host", envvar="RLSCALE_SERVE_HOST", help="Bind address (loopback by default)."
     ),
     port: int = typer.Option(8080, "--port", envvar="RLSCALE_SERVE_PORT", help="TCP port."),
-    token: Optional[str] = typer.Option(  # noqa: UP045
+    token: str | None = typer.Option(
         None, "--token", envvar="RLSCALE_SERVE_TOKEN", help="Require 'Authorization: Bearer TOKEN' on /v1/*."
     ),
     min_replicas: int = typer.Option(1, "--min", help="Lowest replica count the server answers."),
@@ -45,7 +45,7 @@ def serve(
     from rlscale.controller.server import PolicyService, make_app
     from rlscale.core import ServiceSpec, observation_size
 
-    try:
+    with exit_on_bad_input():
         if not 0 <= port <= 65535:
             raise ValueError(f"--port must be in [0, 65535], got {port}")
         spec = ServiceSpec("served", pod_capacity_rps, slo_s, min_replicas, max_replicas)
@@ -55,7 +55,4 @@ def serve(
             load_policy(policy, spec)  # fail now, with the flag named, not at the first request
             service = PolicyService(spec, policy_factory=lambda: load_policy(policy, spec))
         app = make_app(service, token=token, update_interval_s=update_interval_s)
-    except ValueError as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(2) from exc
     web.run_app(app, host=host, port=port, print=lambda msg: typer.echo(msg, err=True))

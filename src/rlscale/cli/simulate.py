@@ -10,7 +10,7 @@ def register(app: typer.Typer) -> None:
     @app.command("simulate")
     def simulate(
         service: str = typer.Option(
-            "web", "--service", help="Service preset name (web, lipari2025) or a JSON file."
+            "web", "--service", help="Service preset name (web, lipari2025, teastore) or a JSON file."
         ),
         trace: str = typer.Option(
             "nasa",
@@ -20,7 +20,9 @@ def register(app: typer.Typer) -> None:
             "fraction of max_replicas capacity.",
         ),
         policy: str = typer.Option(
-            "threshold", "--policy", help="Policy spec, e.g. threshold, static, hpa, 'hpa?target=60'."
+            "threshold",
+            "--policy",
+            help="Policy spec NAME[:k=v,...], e.g. threshold, static, hpa, hpa:target=60.",
         ),
         hours: float = typer.Option(
             24.0, "--hours", min=0.01, help="Hours of the trace to run (from its start)."
@@ -33,7 +35,6 @@ def register(app: typer.Typer) -> None:
         """Run a trace through the batched simulator under a simple policy and summarise it."""
         import json
 
-        import numpy as np
         from rich.console import Console
         from rich.table import Table
 
@@ -89,7 +90,6 @@ def register(app: typer.Typer) -> None:
         for name, value in rows:
             table.add_row(name, value)
         console.print(table)
-        del np
 
 
 def _load_rates(trace: str, step_s: float, capacity_rps: float, max_replicas: int):  # type: ignore[no-untyped-def]

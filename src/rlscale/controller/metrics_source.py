@@ -53,6 +53,14 @@ SIGNALS: tuple[str, ...] = tuple(f for f in ScalingSignals.field_names() if f !=
 
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _PLACEHOLDERS = {"namespace", "deployment", "window"}
+#: Queries that may not be None: without them there is no rate, utilisation or replica count.
+_REQUIRED_QUERIES = (
+    "request_rate_rps",
+    "cpu_usage_cores",
+    "cpu_requests_cores",
+    "ready_replicas",
+    "desired_replicas",
+)
 _DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
 
 
@@ -115,13 +123,7 @@ class MetricQueries:
                 continue
             value = getattr(self, f.name)
             if value is None:
-                if f.name in (
-                    "request_rate_rps",
-                    "cpu_usage_cores",
-                    "cpu_requests_cores",
-                    "ready_replicas",
-                    "desired_replicas",
-                ):
+                if f.name in _REQUIRED_QUERIES:
                     raise ValueError(f"MetricQueries.{f.name}: a query is required")
                 continue
             if not isinstance(value, str) or not value.strip():
@@ -167,6 +169,21 @@ class MetricQueries:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+#: Every query MetricQueries can hold (its fields but ``window``), in declaration order.
+_QUERY_NAMES: tuple[str, ...] = tuple(f.name for f in fields(MetricQueries) if f.name != "window")
+#: Signals whose health is their query's result as read (cpu_utilization may be derived;
+#: freshness_s only dates the others).
+_DIRECT_SIGNALS = (
+    "request_rate_rps",
+    "latency_p95_s",
+    "ready_replicas",
+    "desired_replicas",
+    "pending_replicas",
+    "dropped_rps",
+    "backlog_requests",
+)
 
 
 @dataclass(frozen=True)
@@ -376,43 +393,17 @@ class PrometheusSource:
         _validate_name("deployment", deployment)
         started = self.clock()
         q = self.queries
-        wanted = [
-            "request_rate_rps",
-            "cpu_usage_cores",
-            "cpu_requests_cores",
-            "cpu_utilization",
-            "latency_p95_s",
-            "ready_replicas",
-            "desired_replicas",
-            "pending_replicas",
-            "dropped_rps",
-            "backlog_requests",
-            "freshness_s",
-        ]
-        exprs = {name: q.render(name, namespace, deployment) for name in wanted}
+        exprs = {name: q.render(name, namespace, deployment) for name in _QUERY_NAMES}
         if q.cpu_utilization is not None:
             exprs["cpu_usage_cores"] = exprs["cpu_requests_cores"] = None
         futures = {
             name: self._pool.submit(self._measure, expr) for name, expr in exprs.items() if expr is not None
         }
-        raw: dict[str, SignalHealth] = {}
-        for name in wanted:
-            if name in futures:
-                raw[name] = futures[name].result()
-            else:
-                raw[name] = SignalHealth(ok=False, reason=UNCONFIGURED)
-
-        health: dict[str, SignalHealth] = {}
-        for name in (
-            "request_rate_rps",
-            "latency_p95_s",
-            "ready_replicas",
-            "desired_replicas",
-            "pending_replicas",
-            "dropped_rps",
-            "backlog_requests",
-        ):
-            health[name] = raw[name]
+        raw = {
+            name: futures[name].result() if name in futures else SignalHealth(ok=False, reason=UNCONFIGURED)
+            for name in _QUERY_NAMES
+        }
+        health = {name: raw[name] for name in _DIRECT_SIGNALS}
         if q.cpu_utilization is not None:
             health["cpu_utilization"] = raw["cpu_utilization"]
         else:

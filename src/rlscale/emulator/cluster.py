@@ -494,25 +494,9 @@ class Cluster:
                 "Current working set in bytes (cAdvisor).",
                 labels=["namespace", "pod", "container", "image", "node"],
             )
-            spec_rep = GaugeMetricFamily(
-                "kube_deployment_spec_replicas",
-                "Number of desired pods for a deployment.",
-                labels=["namespace", "deployment"],
-            )
-            st_rep = GaugeMetricFamily(
-                "kube_deployment_status_replicas",
-                "The number of replicas per deployment.",
-                labels=["namespace", "deployment"],
-            )
-            st_ready = GaugeMetricFamily(
-                "kube_deployment_status_replicas_ready",
-                "The number of ready replicas per deployment.",
-                labels=["namespace", "deployment"],
-            )
-            st_avail = GaugeMetricFamily(
-                "kube_deployment_status_replicas_available",
-                "The number of available replicas per deployment.",
-                labels=["namespace", "deployment"],
+            spec_rep, st_rep, st_ready, st_avail = (
+                GaugeMetricFamily(metric, text, labels=["namespace", "deployment"])
+                for metric, text in _DEPLOYMENT_GAUGES
             )
             requests = GaugeMetricFamily(
                 "kube_pod_container_resource_requests",
@@ -623,6 +607,15 @@ class Cluster:
             ]
 
 
+#: kube-state-metrics' Deployment replica gauges: (name, help), in the order collect() unpacks them.
+_DEPLOYMENT_GAUGES = (
+    ("kube_deployment_spec_replicas", "Number of desired pods for a deployment."),
+    ("kube_deployment_status_replicas", "The number of replicas per deployment."),
+    ("kube_deployment_status_replicas_ready", "The number of ready replicas per deployment."),
+    ("kube_deployment_status_replicas_available", "The number of available replicas per deployment."),
+)
+
+
 def _le(bound: float) -> str:
     return repr(float(bound))
 
@@ -648,10 +641,12 @@ def make_service(
     (a name, ``synthetic:...`` spec or CSV path for :func:`rlscale.workload.registry.get_trace`)
     rescaled so its peak is ``peak_fraction`` of capacity at max_replicas; else a
     rising-and-falling wave between 10 % and ``peak_fraction`` of that capacity."""
-    params = replace(resolve_params(preset), spec=replace(resolve_params(preset).spec, name=name))
+    base = resolve_params(preset)
+    params = replace(base, spec=replace(base.spec, name=name))
     if not 0 < peak_fraction <= 2:
         raise ValueError(f"peak_fraction must be in (0, 2], got {peak_fraction}")
-    peak = peak_fraction * params.spec.pod_capacity_rps * params.spec.max_replicas
+    capacity_rps = params.spec.pod_capacity_rps * params.spec.max_replicas
+    peak = peak_fraction * capacity_rps
     if load_rps is not None:
         load = constant_load(load_rps)
     elif trace is not None:
@@ -660,9 +655,7 @@ def make_service(
         tr = get_trace(trace)
         load = trace_load(tr.rate_rps, tr.interval_s, peak_rps=peak)
     else:
-        load = rise_and_fall_load(
-            0.1 * params.spec.pod_capacity_rps * params.spec.max_replicas, peak, wave_period_s
-        )
+        load = rise_and_fall_load(0.1 * capacity_rps, peak, wave_period_s)
     return EmulatedService(
         name=name, params=params, load=load, namespace=namespace, initial_replicas=initial_replicas
     )

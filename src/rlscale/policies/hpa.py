@@ -112,6 +112,48 @@ def _statuses(status: Sequence[int] | np.ndarray, n: int, what: str) -> np.ndarr
     return s
 
 
+def _rebalanced(
+    ready: np.ndarray,
+    unready: np.ndarray,
+    missing: np.ndarray,
+    observed: np.ndarray,
+    ratio: float,
+    missing_on_scale_down: np.ndarray | int,
+    scale_up_with_unready: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The slow path's pods and per-pod values (replica_calculator.go, autoscalers.md §1.5):
+    ready pods keep their ``observed`` value; missing pods count ``missing_on_scale_down`` on a
+    scale-down and 0 on a scale-up (nothing at ratio 1); unready pods 0 on a scale-up."""
+    counted = ready.copy()
+    values = np.where(ready, observed, 0)
+    if missing.any():
+        if ratio < 1.0:
+            values = np.where(missing, missing_on_scale_down, values)
+            counted |= missing
+        elif ratio > 1.0:
+            values = np.where(missing, 0, values)
+            counted |= missing
+    if scale_up_with_unready:
+        values = np.where(unready, 0, values)
+        counted |= unready
+    return counted, values
+
+
+def _slow_path_replicas(
+    current_replicas: int, ratio: float, new_ratio: float, n_counted: int, tolerances: Tolerances
+) -> int:
+    """The re-computed count, unless it is within tolerance, flips direction against the
+    first ratio, or moves the replica count against the new ratio: then the current count."""
+    if tolerances.is_within(new_ratio) or (ratio < 1.0 < new_ratio) or (ratio > 1.0 > new_ratio):
+        return current_replicas
+    new_replicas = math.ceil(new_ratio * n_counted)
+    if (new_ratio < 1.0 and new_replicas > current_replicas) or (
+        new_ratio > 1.0 and new_replicas < current_replicas
+    ):
+        return current_replicas
+    return new_replicas
+
+
 def replicas_for_utilization(
     usage_millicores: Sequence[int] | np.ndarray,
     request_millicores: Sequence[int] | np.ndarray,
@@ -160,29 +202,14 @@ def replicas_for_utilization(
             return MetricProposal(current_replicas, utilization, ratio)
         return MetricProposal(math.ceil(ratio * ready_count), utilization, ratio)
 
-    counted = ready.copy()
-    values = np.where(ready, usage, 0)
-    if missing.any():
-        if ratio < 1.0:
-            fallback_pct = max(100, target_utilization_pct)
-            values = np.where(missing, request * fallback_pct // 100, values)
-            counted |= missing
-        elif ratio > 1.0:
-            values = np.where(missing, 0, values)
-            counted |= missing
-    if scale_up_with_unready:
-        values = np.where(unready, 0, values)
-        counted |= unready
+    fallback_pct = max(100, target_utilization_pct)
+    counted, values = _rebalanced(
+        ready, unready, missing, usage, ratio, request * fallback_pct // 100, scale_up_with_unready
+    )
     new_utilization = (int(values[counted].sum()) * 100) // int(request[counted].sum())
     new_ratio = new_utilization / target_utilization_pct
-    if tolerances.is_within(new_ratio) or (ratio < 1.0 < new_ratio) or (ratio > 1.0 > new_ratio):
-        return MetricProposal(current_replicas, utilization, ratio)
-    new_replicas = math.ceil(new_ratio * int(counted.sum()))
-    if (new_ratio < 1.0 and new_replicas > current_replicas) or (
-        new_ratio > 1.0 and new_replicas < current_replicas
-    ):
-        return MetricProposal(current_replicas, utilization, ratio)
-    return MetricProposal(new_replicas, utilization, ratio)
+    replicas = _slow_path_replicas(current_replicas, ratio, new_ratio, int(counted.sum()), tolerances)
+    return MetricProposal(replicas, utilization, ratio)
 
 
 def replicas_for_average_value(
@@ -218,28 +245,11 @@ def replicas_for_average_value(
         if tolerances.is_within(ratio):
             return MetricProposal(current_replicas, avg, ratio)
         return MetricProposal(math.ceil(ratio * ready_count), avg, ratio)
-    counted = ready.copy()
-    values = np.where(ready, vals, 0)
-    if missing.any():
-        if ratio < 1.0:
-            values = np.where(missing, target_milli, values)
-            counted |= missing
-        elif ratio > 1.0:
-            values = np.where(missing, 0, values)
-            counted |= missing
-    if scale_up_with_unready:
-        values = np.where(unready, 0, values)
-        counted |= unready
+    counted, values = _rebalanced(ready, unready, missing, vals, ratio, target_milli, scale_up_with_unready)
     n_counted = int(counted.sum())
     new_ratio = (int(values[counted].sum()) // n_counted) / target_milli
-    if tolerances.is_within(new_ratio) or (ratio < 1.0 < new_ratio) or (ratio > 1.0 > new_ratio):
-        return MetricProposal(current_replicas, avg, ratio)
-    new_replicas = math.ceil(new_ratio * n_counted)
-    if (new_ratio < 1.0 and new_replicas > current_replicas) or (
-        new_ratio > 1.0 and new_replicas < current_replicas
-    ):
-        return MetricProposal(current_replicas, avg, ratio)
-    return MetricProposal(new_replicas, avg, ratio)
+    replicas = _slow_path_replicas(current_replicas, ratio, new_ratio, n_counted, tolerances)
+    return MetricProposal(replicas, avg, ratio)
 
 
 def replicas_for_external_average_value(

@@ -103,6 +103,16 @@ class Bounds:
     def clip(self, replicas: int) -> int:
         return int(min(max(replicas, self.min_replicas), self.max_replicas))
 
+    def clip_noted(self, state: GuardState, before: int, below: str, above: str) -> int:
+        """:meth:`clip`, recording ``TooFewReplicas``/``TooManyReplicas`` with the message
+        ``"<below|above> <bound>"`` when it changes ``before`` (HPA ScalingLimited reasons)."""
+        after = self.clip(before)
+        if after > before:
+            state.note(TOO_FEW_REPLICAS, f"{below} {after}", before, after)
+        elif after < before:
+            state.note(TOO_MANY_REPLICAS, f"{above} {after}", before, after)
+        return after
+
 
 def as_replica_count(value: Any) -> tuple[int | None, str]:
     """Interpret a policy's output as one replica count, or say what is wrong with it.
@@ -203,20 +213,12 @@ class ClampStep:
         return None
 
     def apply(self, state: GuardState) -> None:
-        before = state.replicas
-        after = self.bounds.clip(before)
-        if after > before:
-            state.note(
-                TOO_FEW_REPLICAS, f"the desired replica count is less than the minimum {after}", before, after
-            )
-        elif after < before:
-            state.note(
-                TOO_MANY_REPLICAS,
-                f"the desired replica count is more than the maximum {after}",
-                before,
-                after,
-            )
-        state.replicas = after
+        state.replicas = self.bounds.clip_noted(
+            state,
+            state.replicas,
+            below="the desired replica count is less than the minimum",
+            above="the desired replica count is more than the maximum",
+        )
 
 
 class StabilizationStep:
@@ -368,16 +370,12 @@ class RateLimitStep:
                 after,
             )
         # the bounds win over the rate limit (HPA pre-check: current outside [min, max])
-        bounded = self.bounds.clip(after)
-        if bounded > after:
-            state.note(
-                TOO_FEW_REPLICAS, f"the current replica count is below the minimum {bounded}", after, bounded
-            )
-        elif bounded < after:
-            state.note(
-                TOO_MANY_REPLICAS, f"the current replica count is above the maximum {bounded}", after, bounded
-            )
-        state.replicas = bounded
+        state.replicas = self.bounds.clip_noted(
+            state,
+            after,
+            below="the current replica count is below the minimum",
+            above="the current replica count is above the maximum",
+        )
 
     def record(self, time_s: float, current: int, final: int) -> None:
         if final != current:

@@ -194,7 +194,8 @@ def _choose_value_column(df: pd.DataFrame, path: str, requested: str | None, exc
     )
 
 
-def _numbers(df: pd.DataFrame, column: str, path: str, what: str) -> np.ndarray:
+def _stripped(df: pd.DataFrame, column: str, path: str, what: str) -> pd.Series:
+    """The column's text, stripped; a missing or empty field is an error naming its line."""
     raw = df[column]
     if raw.isna().any():  # short row: pandas fills missing trailing fields with NaN
         line = int(np.flatnonzero(raw.isna().to_numpy())[0]) + _FIRST_DATA_LINE
@@ -204,6 +205,11 @@ def _numbers(df: pd.DataFrame, column: str, path: str, what: str) -> np.ndarray:
     if empty.any():
         line = int(np.flatnonzero(empty)[0]) + _FIRST_DATA_LINE
         raise _err(path, line, f"empty value in {what} column {column!r}")
+    return text
+
+
+def _numbers(df: pd.DataFrame, column: str, path: str, what: str) -> np.ndarray:
+    text = _stripped(df, column, path, what)
     values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
     bad = ~np.isfinite(values)
     if bad.any():
@@ -216,15 +222,7 @@ def _numbers(df: pd.DataFrame, column: str, path: str, what: str) -> np.ndarray:
 
 def _times(df: pd.DataFrame, column: str, path: str) -> tuple[np.ndarray, pd.Timestamp | None]:
     """Seconds since the first row, plus the first row's Timestamp (None for numeric time)."""
-    raw = df[column]
-    if raw.isna().any():
-        line = int(np.flatnonzero(raw.isna().to_numpy())[0]) + _FIRST_DATA_LINE
-        raise _err(path, line, f"empty value in time column {column!r} (missing field)")
-    text = raw.str.strip()
-    empty = (text == "").to_numpy()
-    if empty.any():
-        line = int(np.flatnonzero(empty)[0]) + _FIRST_DATA_LINE
-        raise _err(path, line, f"empty value in time column {column!r}")
+    text = _stripped(df, column, path, "time")
     numeric = pd.to_numeric(text, errors="coerce")
     if numeric.notna().all():
         seconds = numeric.to_numpy(dtype=np.float64)

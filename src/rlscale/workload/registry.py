@@ -56,6 +56,14 @@ class NamedTrace:
     terms: str = ""
 
 
+#: The Twitter stream's two resolutions share columns and terms (data/traces/README.md).
+_TWITTER_COLUMNS = {
+    "time_column": "seconds_from_start",
+    "count_column": "events",
+    "gap_column": "suspect_gap",
+}
+_TWITTER_TERMS = "Archive Team Twitter stream: no stated licence; project-internal research use only"
+
 NAMED_TRACES: dict[str, NamedTrace] = {
     "nasa": NamedTrace(
         file=BUNDLED_NASA,
@@ -66,23 +74,15 @@ NAMED_TRACES: dict[str, NamedTrace] = {
     ),
     "twitter": NamedTrace(
         file="twitter_stream_2021_08_per_minute.csv",
-        load_kwargs={
-            "time_column": "seconds_from_start",
-            "count_column": "events",
-            "gap_column": "suspect_gap",
-        },
+        load_kwargs=dict(_TWITTER_COLUMNS),
         test_last_s=7 * _DAY_S,
-        terms="Archive Team Twitter stream: no stated licence; project-internal research use only",
+        terms=_TWITTER_TERMS,
     ),
     "twitter-15s": NamedTrace(
         file="twitter_stream_2021_08_per_15s.csv",
-        load_kwargs={
-            "time_column": "seconds_from_start",
-            "count_column": "events",
-            "gap_column": "suspect_gap",
-        },
+        load_kwargs=dict(_TWITTER_COLUMNS),
         test_last_s=7 * _DAY_S,
-        terms="Archive Team Twitter stream: no stated licence; project-internal research use only",
+        terms=_TWITTER_TERMS,
     ),
     "alibaba-lora": NamedTrace(
         file="alibaba_genai_lora_requests_per_minute.csv",

@@ -44,10 +44,17 @@ SEED000_SEED = 100  # SEED in the seed's file
 
 
 def _check(steps: int, step_s: float) -> None:
+    """Reject a non-positive step count or step length before any generator draws."""
     if int(steps) != steps or steps < 1:
         raise TraceError(f"synthetic: steps must be a positive integer, got {steps}")
     if not (np.isfinite(step_s) and step_s > 0):
         raise TraceError(f"synthetic: step_s must be > 0, got {step_s}")
+
+
+def _rng(steps: int, step_s: float, seed: int) -> np.random.Generator:
+    """The arguments checked, then the generator's own stream: one seed, one series."""
+    _check(steps, step_s)
+    return np.random.default_rng(seed)
 
 
 def _noisy(shape: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
@@ -130,8 +137,7 @@ def spike(
     noise: float = 0.05,
 ) -> np.ndarray:
     """Base load with one rectangular spike (seed 003: 10 → 100 → 10 users, 6/8/6 of 20 steps)."""
-    _check(steps, step_s)
-    rng = np.random.default_rng(seed)
+    rng = _rng(steps, step_s, seed)
     i = np.arange(int(steps))
     lo, hi = round(start_frac * steps), round((start_frac + duration_frac) * steps)
     shape = np.where((i >= lo) & (i < hi), peak_rps, base_rps).astype(np.float64)
@@ -148,8 +154,7 @@ def ramp(
     noise: float = 0.05,
 ) -> np.ndarray:
     """Linear ramp from ``low_rps`` to ``high_rps`` over the series (seed 003: 1 → 100 users)."""
-    _check(steps, step_s)
-    rng = np.random.default_rng(seed)
+    rng = _rng(steps, step_s, seed)
     shape = np.linspace(low_rps, high_rps, int(steps))
     return _noisy(shape, noise, rng)
 
@@ -165,8 +170,7 @@ def periodic(
     noise: float = 0.05,
 ) -> np.ndarray:
     """``low + (high − low)·(0.5 + 0.5·sin(2π·cycles·i/steps))`` (seed 003's periodic pattern)."""
-    _check(steps, step_s)
-    rng = np.random.default_rng(seed)
+    rng = _rng(steps, step_s, seed)
     i = np.arange(int(steps))
     shape = low_rps + (high_rps - low_rps) * (0.5 + 0.5 * np.sin(2 * np.pi * cycles * i / steps))
     return _noisy(shape, noise, rng)
@@ -183,8 +187,7 @@ def random_levels(
 ) -> np.ndarray:
     """A uniform integer rate in ``[low_rps, high_rps]`` redrawn every ``hold_s`` (seed 003's
     ``randint(10, 100)`` every 30 s)."""
-    _check(steps, step_s)
-    rng = np.random.default_rng(seed)
+    rng = _rng(steps, step_s, seed)
     t = np.arange(int(steps)) * step_s
     block = (t // hold_s).astype(np.int64)
     levels = rng.integers(int(low_rps), int(high_rps), endpoint=True, size=int(block[-1]) + 1)
@@ -202,10 +205,9 @@ def random_walk(
 ) -> np.ndarray:
     """Geometric random walk (log-rate Brownian motion, volatility ``sigma_per_sqrt_hour``)
     started at the geometric mean of the bounds and reflected into ``[low_rps, high_rps]``."""
-    _check(steps, step_s)
+    rng = _rng(steps, step_s, seed)
     if not 0 < low_rps < high_rps:
         raise TraceError(f"random_walk: need 0 < low_rps < high_rps, got {low_rps}, {high_rps}")
-    rng = np.random.default_rng(seed)
     lo, hi = np.log(low_rps), np.log(high_rps)
     sd = sigma_per_sqrt_hour * np.sqrt(step_s / 3600.0)
     x = 0.5 * (lo + hi) + np.cumsum(np.concatenate([[0.0], rng.normal(0.0, sd, int(steps) - 1)]))
@@ -230,13 +232,13 @@ def flash_crowd(
     rate rises to ``multiplier × base_rps`` with time constant ``rise_s`` (reaching ~95 % in
     3·rise_s) and decays back with time constant ``decay_s`` (NASA's STS-70 launch peak looks
     like this: ~10× the baseline within minutes)."""
-    _check(steps, step_s)
-    rng = np.random.default_rng(seed)
+    rng = _rng(steps, step_s, seed)
     t = np.arange(int(steps)) * step_s
     t0 = rng.uniform(0.2, 0.6) * steps * step_s
     dt = np.maximum(t - t0, 0.0)
     surge = (1.0 - np.exp(-dt / rise_s)) * np.exp(-dt / decay_s)
-    surge = surge / max(float(surge.max()), 1e-12) if surge.max() > 0 else surge
+    if surge.max() > 0:  # all zero when the surge starts at or after the last step
+        surge = surge / surge.max()
     shape = base_rps * (1.0 + (multiplier - 1.0) * surge)
     return _noisy(shape, noise, rng)
 
@@ -254,8 +256,7 @@ def bursty(
     """On/off source: alternating off (``low_rps``) and on (``high_rps``) periods with
     exponential durations (means ``mean_off_s`` / ``mean_on_s``), starting off. A two-state
     Markov-modulated rate, the classic model for bursty sessions (Alibaba LoRA-like)."""
-    _check(steps, step_s)
-    rng = np.random.default_rng(seed)
+    rng = _rng(steps, step_s, seed)
     total_s = int(steps) * step_s
     edges = [0.0]
     on = False
