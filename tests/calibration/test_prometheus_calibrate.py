@@ -315,3 +315,8 @@ def test_bad_names_and_queries_are_rejected() -> None:
         CalibrationQueries(served_rps=None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="not a Prometheus duration"):
         CalibrationQueries(window="2 s")
+
+
+def test_prometheus_down_is_named() -> None:
+    with pytest.raises(CalibrationDataError, match=r"signal served_rps: query failed \(connection_error"):
+        calibrate_prometheus(f"http://127.0.0.1:{_live.free_port()}", "default", "web", since_s=60, step_s=5)
