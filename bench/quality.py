@@ -3,6 +3,11 @@
 comparison with seed 000's published DQN and the live decision latency. Prints JSON.
 
     .venv/bin/python bench/quality.py [--checkpoint DIR] [--seeds 5] [--windows 4] [--out FILE]
+                                      [--lipari-checkpoint DIR]
+
+The lipari2025 comparison runs the shipped (web-trained) policy and, with
+``--lipari-checkpoint`` (default: the packaged ``data/policies/lipari2025`` when present), a
+policy trained on the lipari2025 preset itself, as seed 000 trained its DQN on its simulator.
 """
 
 from __future__ import annotations
@@ -101,7 +106,7 @@ def lipari_quality(policy_spec: str, steps: int) -> dict[str, Any]:
             "slo_violation_rate_requests": float(r.per_seed["slo_violation_rate"][0]),
             "avg_replicas": float(r.per_seed["avg_replicas"][0]),
         }
-    ours = rows[policy_spec]
+    ours = rows[entries[0].label]
     return {
         "workload": f"seed000 generator, {steps} steps of 15 s",
         "seed000_published_dqn": SEED000_DQN,
@@ -151,7 +156,16 @@ def main() -> None:
     ap.add_argument("--window-hours", type=float, default=6.0)
     ap.add_argument("--lipari-steps", type=int, default=16_600)
     ap.add_argument("--out", default=None)
+    ap.add_argument(
+        "--lipari-checkpoint",
+        default=None,
+        help="policy trained on the lipari2025 preset (default: packaged data/policies/lipari2025)",
+    )
     args = ap.parse_args()
+    lipari_ck = args.lipari_checkpoint
+    if lipari_ck is None:
+        packaged = default_policy_path().parent / "lipari2025"
+        lipari_ck = str(packaged) if (packaged / "metadata.json").exists() else None
     spec = "learned" if args.checkpoint is None else f"learned:{args.checkpoint}"
     path = args.checkpoint or str(default_policy_path())
     meta = json.loads(open(f"{path}/metadata.json", encoding="utf-8").read())
@@ -163,6 +177,15 @@ def main() -> None:
         "seeds": args.seeds,
         "web": web_quality(spec, args.seeds, args.windows, args.window_hours),
         "lipari2025": lipari_quality(spec, args.lipari_steps),
+        "lipari2025_trained_on_preset": None
+        if lipari_ck is None
+        else {
+            "checkpoint": lipari_ck,
+            "training_command": json.loads(open(f"{lipari_ck}/metadata.json", encoding="utf-8").read())[
+                "training"
+            ].get("command"),
+            **lipari_quality(f"learned:{lipari_ck}", args.lipari_steps),
+        },
         "decision_latency": decision_latency(args.checkpoint),
     }
     text = json.dumps(out, indent=2, default=str)

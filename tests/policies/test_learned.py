@@ -21,7 +21,7 @@ SPEC = ServiceSpec(name="t", pod_capacity_rps=100.0, slo_latency_s=0.2, min_repl
 def _checkpoint(tmp_path: Path, mode: str = "utilization") -> Path:
     rng = np.random.default_rng(0)
     d = len(OBSERVATION_FEATURES)
-    out = 1 if mode in ("utilization", "target") else 3
+    out = 1 if mode in ("utilization", "target") else ActionConfig(mode=mode).num_actions
     tensors = {
         "a.weight": rng.normal(size=(16, d)).astype(np.float32),
         "a.bias": rng.normal(size=16).astype(np.float32),
@@ -66,7 +66,7 @@ def _signals(n: int, rng: np.random.Generator, t: float) -> ScalingSignals:
     )
 
 
-@pytest.mark.parametrize("mode", ["utilization", "delta"])
+@pytest.mark.parametrize("mode", ["utilization", "delta", "hold_target"])
 def test_acts_like_network_plus_decoder(tmp_path: Path, mode: str) -> None:
     path = _checkpoint(tmp_path, mode)
     policy = LearnedPolicy(SPEC, 8, path)
@@ -81,7 +81,9 @@ def test_acts_like_network_plus_decoder(tmp_path: Path, mode: str) -> None:
         h = np.tanh(obs @ ck.tensors["a.weight"].T + ck.tensors["a.bias"])
         raw = h @ ck.tensors["b.weight"].T + ck.tensors["b.bias"]
         action = np.clip(raw, -1, 1) if mode == "utilization" else raw.argmax(axis=1)
-        np.testing.assert_array_equal(got, decode_action(ActionConfig(mode=mode), action, sig, SPEC))
+        np.testing.assert_array_equal(
+            got, decode_action(ActionConfig(mode=mode), action, sig, SPEC, observation=obs)
+        )
         assert got.dtype == np.int64 and got.shape == (8,)
         assert np.all((got >= 1) & (got <= 20))
         seen.update(got.tolist())

@@ -49,6 +49,38 @@ def hpa_demonstrations(
     return np.concatenate(obs_list), np.concatenate(act_list)
 
 
+def teacher_demonstrations(
+    params: ServiceParams,
+    rate_windows: Sequence[np.ndarray],
+    action: ActionConfig,
+    *,
+    seed: int = 0,
+    rule: tuple[tuple[float, float, int], ...] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(observations, ``hold_target`` action indices) of the scale-aware rule
+    (:mod:`rlscale.agents.teacher`; ``rule`` None = its fixed default) on ``rate_windows``
+    (equal lengths)."""
+    from rlscale.agents.teacher import SCALE_AWARE_RULE, ScaleAwarePolicy, scale_aware_actions
+
+    rule = SCALE_AWARE_RULE if rule is None else rule
+    if action.mode != "hold_target":
+        raise ValueError(f"teacher demonstrations need the hold_target action mode, got {action.mode!r}")
+    spec = params.spec
+    builder = ObservationBuilder(spec, len(rate_windows))
+    obs_list: list[np.ndarray] = []
+    act_list: list[np.ndarray] = []
+
+    def record(sig: ScalingSignals, desired: np.ndarray) -> None:
+        del desired
+        obs_list.append(builder.build(sig))
+        act_list.append(scale_aware_actions(action, sig, spec, rule))
+
+    run_policy(
+        params, lambda s, n: ScaleAwarePolicy(s, n, action, rule), rate_windows, seed=seed, record=record
+    )
+    return np.concatenate(obs_list), np.concatenate(act_list)
+
+
 def action_for(
     action: ActionConfig, sig: ScalingSignals, desired: np.ndarray, capacity_rps: float
 ) -> np.ndarray:

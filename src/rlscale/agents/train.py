@@ -38,6 +38,11 @@ ALGOS: tuple[str, ...] = ("ppo", "a2c", "dqn", "ddqn-per", "ddpg", "td3", "sac",
 DISCRETE_ALGOS = ("dqn", "ddqn-per")
 #: Violation rate the policy must stay under (issue 4 "Done when").
 VIOLATION_BUDGET = 0.01
+#: Default ``hold_target`` grid: 5 target utilisations x 4 peak windows (0 = current rate,
+#: 1, 2 and 4 minutes of peak memory) + hold = 21 discrete actions. It spans the fixed rules
+#: that bracket the HPA frontier on validation windows (agents.validation).
+HOLD_TARGET_GRID_UTILIZATIONS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)
+HOLD_TARGET_GRID_WINDOWS: tuple[int, ...] = (0, 4, 8, 16)
 
 
 @dataclass
@@ -51,6 +56,9 @@ class TrainConfig:
     resume: bool = False
     action_mode: str | None = None  # default: utilization (continuous algos), delta (DQN family)
     utilization_range: tuple[float, float] = (0.3, 1.0)
+    #: hold_target grid (core.actions): target utilisations x peak windows (periods).
+    target_utilizations: tuple[float, ...] = HOLD_TARGET_GRID_UTILIZATIONS
+    peak_windows: tuple[int, ...] = HOLD_TARGET_GRID_WINDOWS
     slo_weight: float = 30.0
     num_envs: int = 32
     episode_steps: int = 240
@@ -59,6 +67,9 @@ class TrainConfig:
     randomize_service: float = 0.2
     eval_every: int = 50_000
     bootstrap: str = "bc"  # bc | none
+    #: BC teacher in the hold_target space: "scale-aware" (agents.teacher.SCALE_AWARE_RULE)
+    #: or "service" (agents.teacher.service_rule: derived from the service's latency law).
+    teacher: str = "scale-aware"
     encoder: str = "none"  # none | gru (AWARE trajectory encoder; not servable by the numpy path)
     net_arch: list[int] = field(default_factory=lambda: [64, 64])
     n_steps: int = 128
@@ -68,6 +79,12 @@ class TrainConfig:
 
     def action_config(self) -> ActionConfig:
         mode = self.action_mode or ("delta" if self.algo in DISCRETE_ALGOS else "utilization")
+        if mode == "hold_target":
+            return ActionConfig(
+                mode=mode,
+                target_utilizations=tuple(self.target_utilizations),
+                peak_windows=tuple(self.peak_windows),
+            )
         return ActionConfig(mode=mode, utilization_range=tuple(self.utilization_range))
 
 
@@ -361,10 +378,18 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
         and cfg.encoder == "none"
         and hasattr(model.policy, "get_distribution")
     ):
-        from rlscale.agents.bootstrap import behaviour_clone, hpa_demonstrations
+        from rlscale.agents.bootstrap import behaviour_clone, hpa_demonstrations, teacher_demonstrations
 
         demo_windows = ws.train[:: max(1, len(ws.train) // 64)]
-        obs, acts = hpa_demonstrations(params, demo_windows, action, seed=cfg.seed)
+        if action.mode == "hold_target":  # the scale-aware rule is a better teacher than the HPA
+            from rlscale.agents.teacher import service_rule
+
+            if cfg.teacher not in ("scale-aware", "service"):
+                raise ValueError(f"unknown --teacher {cfg.teacher!r}; choose scale-aware or service")
+            rule = service_rule(params, action) if cfg.teacher == "service" else None
+            obs, acts = teacher_demonstrations(params, demo_windows, action, seed=cfg.seed, rule=rule)
+        else:
+            obs, acts = hpa_demonstrations(params, demo_windows, action, seed=cfg.seed)
         loss = behaviour_clone(model, obs, acts, epochs=8, seed=cfg.seed)
         sc = validate("bootstrap")
         state["bootstrap"] = {"bc_loss": loss, "demonstrations": len(obs), "validation": sc}

@@ -28,7 +28,13 @@ VALIDATION_TRACES: tuple[str, ...] = ("nasa", "twitter-15s", "alibaba-lora")
 VAL_FRACTION = 0.15
 #: Fixed window draw, distinct from evaluation's WINDOW_SEED = 0.
 VALIDATION_WINDOW_SEED = 7
-SCORE_KEYS = ("slo_violation_rate", "cost_usd", "cost_vs_hpa_frontier", "cost_vs_oracle", "hpa_oracle_gap_closed")
+SCORE_KEYS = (
+    "slo_violation_rate",
+    "cost_usd",
+    "cost_vs_hpa_frontier",
+    "cost_vs_oracle",
+    "hpa_oracle_gap_closed",
+)
 
 
 def validation_traces(
@@ -53,7 +59,11 @@ def validation_traces(
         starts = window_starts(val, steps, count=windows, rng=VALIDATION_WINDOW_SEED)
         rates = np.stack([val.rate_rps[s : s + steps] for s in starts]) * factor
         out.append(
-            EvalTrace(name=f"{name}:validation", rates_rps=rates, start_offsets_s=val.start_offset_s + starts * params.step_s)
+            EvalTrace(
+                name=f"{name}:validation",
+                rates_rps=rates,
+                start_offsets_s=val.start_offset_s + starts * params.step_s,
+            )
         )
     return out
 
@@ -71,9 +81,7 @@ def score_policies(
     a score undefined on a trace makes its average None)."""
     base, _ = resolve_policies(["hpa-frontier", "oracle"], params.spec)
     results = evaluate(params, traces, [*entries, *base], seeds)
-    report = build_report(
-        service={"preset": service_name}, seeds=seeds, results=results, config={}, notes=[]
-    )
+    report = build_report(service={"preset": service_name}, seeds=seeds, results=results, config={}, notes=[])
     labels = [e.label for e in entries]
     per_trace: dict[str, dict[str, Any]] = {}
     for row in report["results"]:

@@ -30,7 +30,8 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("runs/train"), help="run directory (best/, last/, resume/, tb/)"),
         resume: bool = typer.Option(False, help="continue the run in --out after a kill"),
         action_mode: str = typer.Option(
-            None, help="delta | ratio | target | utilization (default: utilization; delta for DQN)"
+            None,
+            help="delta | ratio | target | utilization | hold_target (default: utilization; delta for DQN)",
         ),
         slo_weight: float = typer.Option(30.0, help="reward weight of the SLO-violating request fraction"),
         num_envs: int = typer.Option(32, help="parallel simulated services"),
@@ -39,7 +40,13 @@ def register(app: typer.Typer) -> None:
         randomize_service: float = typer.Option(
             0.2, help="domain randomisation of service parameters (± fraction)"
         ),
-        bootstrap: str = typer.Option("bc", help="bc (behaviour-clone the HPA first) | none"),
+        bootstrap: str = typer.Option(
+            "bc", help="bc (behaviour-clone the HPA, or the --teacher rule with hold_target) | none"
+        ),
+        teacher: str = typer.Option(
+            "scale-aware",
+            help="hold_target BC teacher: scale-aware (fixed rule) | service (from the latency law)",
+        ),
         encoder: str = typer.Option("none", help="none | gru (AWARE trajectory encoder)"),
         progress: bool = typer.Option(True, help="show a progress bar"),
     ) -> None:
@@ -61,6 +68,7 @@ def register(app: typer.Typer) -> None:
             eval_every=eval_every,
             randomize_service=randomize_service,
             bootstrap=bootstrap,
+            teacher=teacher,
             encoder=encoder,
             command="rlscale train " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
         )

@@ -17,7 +17,11 @@ Modes:
   the observed rate extrapolated by its recent upward trend over ``trend_horizon_steps``
   (start-up delay plus metric lag: what a scaler must anticipate). The trend comes from the
   observation's ``load_trend_*`` features, so no future is peeked at and the live path
-  decodes exactly as the env. Scale-free, and fast in both directions.
+  decodes exactly as the env. Scale-free, and fast in both directions. With several
+  ``peak_windows`` (decision periods, from the observation's trend lags), each target comes
+  once per window and sizes for the *peak* rate seen over that window (a learned
+  down-stabilisation: 0 = the current rate only): action ``1 + i·len(peak_windows) + j`` is
+  target ``i`` over window ``j``.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Literal
 
 import numpy as np
 
-from rlscale.core.observation import OBSERVATION_FEATURES
+from rlscale.core.observation import HISTORY_LAGS, OBSERVATION_FEATURES
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.spec import ServiceSpec
 
@@ -54,6 +58,7 @@ class ActionConfig:
     #: Extrapolation horizon of ``hold_target`` in decision periods; None = start-up delay
     #: (spec.startup_delay_s / spec.step_s) + 1 period of metric lag.
     trend_horizon_steps: float | None = None
+    peak_windows: tuple[int, ...] = (0,)
 
     def __post_init__(self) -> None:
         if self.mode not in ACTION_MODES:
@@ -71,6 +76,10 @@ class ActionConfig:
             raise ValueError(
                 f"ActionConfig.target_utilizations must be non-empty, each in (0, 1.5], got {self.target_utilizations}"
             )
+        if not self.peak_windows or any(w != 0 and w not in HISTORY_LAGS for w in self.peak_windows):
+            raise ValueError(
+                f"ActionConfig.peak_windows must be 0 or observation lags {HISTORY_LAGS}, got {self.peak_windows}"
+            )
         if self.trend_horizon_steps is not None and not self.trend_horizon_steps >= 0:
             raise ValueError(f"ActionConfig.trend_horizon_steps must be >= 0, got {self.trend_horizon_steps}")
 
@@ -86,7 +95,7 @@ class ActionConfig:
         if self.mode == "ratio":
             return len(self.ratios)
         if self.mode == "hold_target":
-            return 1 + len(self.target_utilizations)
+            return 1 + len(self.target_utilizations) * len(self.peak_windows)
         return 1
 
     def to_dict(self) -> dict[str, object]:
@@ -97,6 +106,7 @@ class ActionConfig:
             "utilization_range": list(self.utilization_range),
             "target_utilizations": list(self.target_utilizations),
             "trend_horizon_steps": self.trend_horizon_steps,
+            "peak_windows": list(self.peak_windows),
         }
 
     @classmethod
@@ -113,6 +123,7 @@ class ActionConfig:
             trend_horizon_steps=None
             if data.get("trend_horizon_steps") is None
             else float(data["trend_horizon_steps"]),  # type: ignore[arg-type]
+            peak_windows=tuple(int(x) for x in data.get("peak_windows", (0,))),  # type: ignore[union-attr]
         )
 
 
@@ -132,13 +143,16 @@ def trend_rate_estimate(
     signals: ScalingSignals,
     spec: ServiceSpec,
     observation: np.ndarray | None,
+    peak_window: int = 0,
 ) -> np.ndarray:
     """The observed rate extrapolated over the horizon by its recent upward trend (req/s).
 
     Per-step log-slope = median over :data:`TREND_LAGS` of ``-load_trend_lag / lag`` (the
     observation stores ``log(rate[t-lag] / rate[t])``); only growth is extrapolated (scaling
     down early is the oracle's privilege, not a scaler's), capped at :data:`MAX_TREND_GROWTH`.
-    Without an observation the estimate is the observed rate."""
+    With ``peak_window`` > 0 the estimate is at least the largest rate of the last
+    ``peak_window`` periods, as sampled at the observation's lags (:data:`HISTORY_LAGS`
+    up to the window; the trend clip bounds it at e^3 times the current rate). Without an observation the estimate is the observed rate."""
     rate = _observed_rate(signals)
     if observation is None:
         return rate
@@ -156,7 +170,11 @@ def trend_rate_estimate(
         if config.trend_horizon_steps is not None
         else spec.startup_delay_s / spec.step_s + 1.0
     )
-    return rate * np.minimum(np.exp(slope * horizon), MAX_TREND_GROWTH)
+    growth = np.minimum(np.exp(slope * horizon), MAX_TREND_GROWTH)
+    if peak_window > 0:
+        cols = [OBSERVATION_FEATURES.index(f"load_trend_{lag}") for lag in HISTORY_LAGS if lag <= peak_window]
+        growth = np.maximum(growth, np.exp(np.max(obs[:, cols], axis=1)))
+    return rate * growth
 
 
 def decode_action(
@@ -190,8 +208,14 @@ def decode_action(
             )
         cur = _current(signals)
         if config.mode == "hold_target":
-            u = np.asarray((1.0, *config.target_utilizations), dtype=np.float64)[idx]
-            est = trend_rate_estimate(config, signals, spec, observation)
+            n_w = len(config.peak_windows)
+            k = np.maximum(idx - 1, 0)
+            u = np.asarray(config.target_utilizations, dtype=np.float64)[k // n_w]
+            est = np.zeros(n)
+            for j, w in enumerate(config.peak_windows):
+                sel = k % n_w == j
+                if sel.any():
+                    est = np.where(sel, trend_rate_estimate(config, signals, spec, observation, w), est)
             target = np.ceil(est / (spec.pod_capacity_rps * u) - 1e-9)
             desired = np.where(idx == 0, cur, target)
         elif config.mode == "delta":

@@ -25,9 +25,13 @@ def horizon_mean_target(rates: np.ndarray, horizon_steps: int) -> np.ndarray:
 def seasonal_naive(rates: np.ndarray, horizon_steps: int, season_steps: int) -> np.ndarray:
     """ŷ[t] = mean(rates[t+1−S .. t+h−S]): the same horizon one season earlier (NaN before)."""
     x = np.asarray(rates, dtype=np.float64)
-    shifted = np.full(x.size, np.nan)
-    shifted[season_steps:] = x[:-season_steps]
-    return horizon_mean_target(shifted, horizon_steps)
+    # shift the horizon means, not the rates: a cumulative sum over NaN-padded rates is NaN
+    # from the first pad on, which left no step to score
+    y = horizon_mean_target(x, horizon_steps)
+    out = np.full(x.size, np.nan)
+    if 0 < season_steps < x.size:
+        out[season_steps:] = y[:-season_steps]
+    return out
 
 
 def last_value(rates: np.ndarray) -> np.ndarray:
