@@ -7,7 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import make_signals
+from policy_signals import make_signals
 
 from rlscale.core.spec import ServiceSpec
 from rlscale.policies.base import Policy
@@ -268,5 +268,7 @@ def test_live_tick_slightly_early_still_counts_as_a_sync(service: ServiceSpec) -
     assert first[0] == 2
     early = policy.act(make_signals(time_s=14.99, desired_replicas=2, ready_replicas=2, cpu_utilization=1.5))
     assert early[0] == 6  # ceil(2 · 150/50), within the default Path B scale-up limit
-    too_early = policy.act(make_signals(time_s=20.0, desired_replicas=6, ready_replicas=6, cpu_utilization=1.5))
+    too_early = policy.act(
+        make_signals(time_s=20.0, desired_replicas=6, ready_replicas=6, cpu_utilization=1.5)
+    )
     assert too_early[0] == 6  # not yet due: 5 s after the last sync

@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import make_signals
+from policy_signals import make_signals
 
 from rlscale.core.spec import ServiceSpec
 from rlscale.policies.base import Policy

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_signals
+from policy_signals import make_signals
 
 from rlscale.core.spec import ServiceSpec
 from rlscale.policies import (
