@@ -38,7 +38,10 @@ class DecisionLog:
         self.records_written = 0
 
     def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(_finite(record), allow_nan=False, separators=(",", ":"), default=str)
+        try:  # the common case has no NaN: let the C encoder do it in one pass
+            line = json.dumps(record, allow_nan=False, separators=(",", ":"), default=str)
+        except ValueError:
+            line = json.dumps(_finite(record), allow_nan=False, separators=(",", ":"), default=str)
         with self._lock:
             self._stream.write(line + "\n")
             self._stream.flush()

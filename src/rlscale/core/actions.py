@@ -152,29 +152,54 @@ def trend_rate_estimate(
     down early is the oracle's privilege, not a scaler's), capped at :data:`MAX_TREND_GROWTH`.
     With ``peak_window`` > 0 the estimate is at least the largest rate of the last
     ``peak_window`` periods, as sampled at the observation's lags (:data:`HISTORY_LAGS`
-    up to the window; the trend clip bounds it at e^3 times the current rate). Without an observation the estimate is the observed rate."""
+    up to the window; the trend clip bounds it at e^3 times the current rate). Without an
+    observation the estimate is the observed rate."""
     rate = _observed_rate(signals)
     if observation is None:
         return rate
-    obs = np.asarray(observation, dtype=np.float64).reshape(rate.shape[0], -1)
+    obs = _trend_block(observation, rate.shape[0])
+    return rate * _growth(config, spec, obs, peak_window)
+
+
+_TREND_COLUMNS = np.array([OBSERVATION_FEATURES.index(f"load_trend_{lag}") for lag in TREND_LAGS])
+_TREND_LAG_STEPS = np.array(TREND_LAGS, dtype=np.float64)
+
+
+def _trend_block(observation: np.ndarray, n: int) -> np.ndarray:
+    obs = np.asarray(observation, dtype=np.float64).reshape(n, -1)
     if obs.shape[1] != len(OBSERVATION_FEATURES):
         raise ValueError(
             f"trend_rate_estimate: observation has {obs.shape[1]} features, expected {len(OBSERVATION_FEATURES)}"
         )
-    slopes = np.stack(
-        [-obs[:, OBSERVATION_FEATURES.index(f"load_trend_{lag}")] / lag for lag in TREND_LAGS], axis=1
-    )
-    slope = np.maximum(np.median(slopes, axis=1), 0.0)
+    return obs
+
+
+def _trend_growth(config: ActionConfig, spec: ServiceSpec, obs: np.ndarray) -> np.ndarray:
+    """e^(slope · horizon), the median upward log-slope extrapolated over the horizon."""
+    slopes = np.sort(-obs[:, _TREND_COLUMNS] / _TREND_LAG_STEPS, axis=1)
+    mid = slopes.shape[1] // 2  # the median by sorting: np.median costs ~0.15 ms a call
+    median = slopes[:, mid] if slopes.shape[1] % 2 else 0.5 * (slopes[:, mid - 1] + slopes[:, mid])
+    slope = np.maximum(median, 0.0)
     horizon = (
         config.trend_horizon_steps
         if config.trend_horizon_steps is not None
         else spec.startup_delay_s / spec.step_s + 1.0
     )
-    growth = np.minimum(np.exp(slope * horizon), MAX_TREND_GROWTH)
+    return np.minimum(np.exp(slope * horizon), MAX_TREND_GROWTH)
+
+
+def _growth(
+    config: ActionConfig,
+    spec: ServiceSpec,
+    obs: np.ndarray,
+    peak_window: int,
+    trend_growth: np.ndarray | None = None,
+) -> np.ndarray:
+    growth = _trend_growth(config, spec, obs) if trend_growth is None else trend_growth
     if peak_window > 0:
         cols = [OBSERVATION_FEATURES.index(f"load_trend_{lag}") for lag in HISTORY_LAGS if lag <= peak_window]
         growth = np.maximum(growth, np.exp(np.max(obs[:, cols], axis=1)))
-    return rate * growth
+    return growth
 
 
 def decode_action(
@@ -211,11 +236,15 @@ def decode_action(
             n_w = len(config.peak_windows)
             k = np.maximum(idx - 1, 0)
             u = np.asarray(config.target_utilizations, dtype=np.float64)[k // n_w]
-            est = np.zeros(n)
-            for j, w in enumerate(config.peak_windows):
-                sel = k % n_w == j
-                if sel.any():
-                    est = np.where(sel, trend_rate_estimate(config, signals, spec, observation, w), est)
+            rate = _observed_rate(signals)
+            est = rate.copy()
+            if observation is not None:  # the trend is computed once, the peaks per window used
+                obs = _trend_block(observation, n)
+                trend = _trend_growth(config, spec, obs)
+                for j, w in enumerate(config.peak_windows):
+                    sel = k % n_w == j
+                    if sel.any():
+                        est = np.where(sel, rate * _growth(config, spec, obs, w, trend), est)
             target = np.ceil(est / (spec.pod_capacity_rps * u) - 1e-9)
             desired = np.where(idx == 0, cur, target)
         elif config.mode == "delta":
