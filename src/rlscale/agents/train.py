@@ -43,6 +43,9 @@ VIOLATION_BUDGET = 0.01
 #: that bracket the HPA frontier on validation windows (agents.validation).
 HOLD_TARGET_GRID_UTILIZATIONS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)
 HOLD_TARGET_GRID_WINDOWS: tuple[int, ...] = (0, 4, 8, 16)
+#: Discount of the return whose running std VecNormalize divides rewards by: the algorithms'
+#: gamma below (0.97).
+REWARD_NORM_GAMMA = 0.97
 
 
 @dataclass
@@ -74,6 +77,12 @@ class TrainConfig:
     net_arch: list[int] = field(default_factory=lambda: [64, 64])
     n_steps: int = 128
     learning_rate: float = 3e-4
+    #: PPO clip range (SB3's default 0.2); a smaller one keeps the fine-tune near the cloned start.
+    clip_range: float = 0.2
+    #: Scale rewards by a running estimate of the discounted return's std (SB3 VecNormalize,
+    #: rewards only: observations are already scale-free). Off by default: the shipped policy
+    #: was trained without it; slo_cost rewards reach hundreds, which inflates PPO's value loss.
+    normalize_reward: bool = False
     ent_coef: float = 0.0
     command: str = ""
 
@@ -114,6 +123,10 @@ def make_env(cfg: TrainConfig, windows: list[np.ndarray], num_envs: int, seed: i
     venv: Any = SB3VecEnv(env)
     if cfg.encoder == "gru":
         venv = VecFrameStack(venv, n_stack=8)
+    if cfg.normalize_reward:
+        from stable_baselines3.common.vec_env import VecNormalize
+
+        venv = VecNormalize(venv, norm_obs=False, norm_reward=True, gamma=REWARD_NORM_GAMMA)
     return venv
 
 
@@ -140,6 +153,7 @@ def make_model(cfg: TrainConfig, venv: Any, tb_dir: str | None) -> Any:
             batch_size=512,
             n_epochs=5,
             learning_rate=cfg.learning_rate,
+            clip_range=cfg.clip_range,
             gamma=0.97,
             gae_lambda=0.95,
             ent_coef=cfg.ent_coef,
@@ -200,6 +214,17 @@ def save_resume_state(model: Any, path: Path, extra: dict[str, Any]) -> None:
     """Everything --resume needs, in safe formats (safetensors, weights_only torch, npz, JSON)."""
     from safetensors.torch import save_file
 
+    norm = _reward_normalizer(model)
+    if norm is not None:  # running return statistics, so --resume scales rewards the same
+        extra = {
+            **extra,
+            "reward_norm": {
+                "mean": float(np.asarray(norm.ret_rms.mean)),
+                "var": float(np.asarray(norm.ret_rms.var)),
+                "count": float(norm.ret_rms.count),
+            },
+        }
+
     def write(tmp: Path) -> None:
         state = {k: v.detach().cpu().contiguous() for k, v in model.policy.state_dict().items()}
         save_file(state, str(tmp / "policy.safetensors"))
@@ -235,7 +260,21 @@ def load_resume_state(model: Any, path: Path) -> dict[str, Any]:
             buf.pos, buf.full = int(data["pos"]), bool(data["full"])
     state = json.loads((path / "state.json").read_text())
     model.num_timesteps = int(state["num_timesteps"])
+    norm = _reward_normalizer(model)
+    if norm is not None and "reward_norm" in state:
+        rn = state["reward_norm"]
+        norm.ret_rms.mean = np.float64(rn["mean"])
+        norm.ret_rms.var = np.float64(rn["var"])
+        norm.ret_rms.count = float(rn["count"])
     return state
+
+
+def _reward_normalizer(model: Any) -> Any:
+    """The model's VecNormalize wrapper (``--normalize-reward``), or None."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    env = model.get_env()
+    return env if isinstance(env, VecNormalize) else None
 
 
 # ------------------------------------------------------------------------- validation

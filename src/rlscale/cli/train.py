@@ -48,6 +48,11 @@ def register(app: typer.Typer) -> None:
             help="hold_target BC teacher: scale-aware (fixed rule) | service (from the latency law)",
         ),
         encoder: str = typer.Option("none", help="none | gru (AWARE trajectory encoder)"),
+        learning_rate: float = typer.Option(3e-4, help="PPO learning rate"),
+        clip_range: float = typer.Option(0.2, help="PPO clip range"),
+        normalize_reward: bool = typer.Option(
+            False, help="scale rewards by the running return std (SB3 VecNormalize, rewards only)"
+        ),
         progress: bool = typer.Option(True, help="show a progress bar"),
     ) -> None:
         """Train a policy on the training splits; validate against the HPA frontier; write checkpoints."""
@@ -70,6 +75,9 @@ def register(app: typer.Typer) -> None:
             bootstrap=bootstrap,
             teacher=teacher,
             encoder=encoder,
+            learning_rate=learning_rate,
+            clip_range=clip_range,
+            normalize_reward=normalize_reward,
             command="rlscale train " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
         )
         try:
