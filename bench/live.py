@@ -227,7 +227,9 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=3000)
     parser.add_argument("--reconciles", type=int, default=150)
     parser.add_argument(
-        "--policy", action="append", help="policy SPEC for the decision bench (repeatable; default hpa and learned)"
+        "--policy",
+        action="append",
+        help="policy SPEC for the decision bench (repeatable; default hpa and learned)",
     )
     args = parser.parse_args()
     decisions = {name: bench_decision(args.decisions, name) for name in args.policy or ["hpa", "learned"]}

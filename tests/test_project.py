@@ -14,7 +14,9 @@ def test_readme_test_command_is_what_ci_runs() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     match = re.search(r'^TEST_COMMAND="(.+)"$', ci, flags=re.MULTILINE)
     assert match, ".ci/run must define TEST_COMMAND"
-    assert match.group(1) in (ROOT / "README.md").read_text(), "README must show the exact test command CI runs"
+    assert match.group(1) in (ROOT / "README.md").read_text(), (
+        "README must show the exact test command CI runs"
+    )
 
 
 def test_import_layers_hold() -> None:

@@ -38,11 +38,12 @@ def evaluate(
         ),
     ] = None,
     service: Annotated[
-        str, typer.Option(
+        str,
+        typer.Option(
             "--service",
             help="Service preset (web, lipari2025, teastore), a service JSON file, or 'pools' (GPU/CPU pools: "
             "--trace ramp|spike|periodic|random, --policy all-gpu|all-cpu|balanced|static|hpa-per-pool|learned:PATH).",
-        )
+        ),
     ] = "web",
     seeds: Annotated[
         int, typer.Option("--seeds", help="Seeds per window (arrival randomness); mean ± 95 % CI over them.")

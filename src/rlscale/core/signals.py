@@ -46,7 +46,12 @@ class ScalingSignals:
 
     @classmethod
     def stack(cls, items: list[ScalingSignals]) -> ScalingSignals:
-        return cls(**{name: np.concatenate([np.asarray(getattr(s, name)) for s in items]) for name in cls.field_names()})
+        return cls(
+            **{
+                name: np.concatenate([np.asarray(getattr(s, name)) for s in items])
+                for name in cls.field_names()
+            }
+        )
 
     @classmethod
     def single(cls, **values: float) -> ScalingSignals:

@@ -26,9 +26,13 @@ class ServiceSpec:
 
     def __post_init__(self) -> None:
         if not self.pod_capacity_rps > 0:
-            raise ValueError(f"ServiceSpec {self.name!r}: pod_capacity_rps must be > 0, got {self.pod_capacity_rps}")
+            raise ValueError(
+                f"ServiceSpec {self.name!r}: pod_capacity_rps must be > 0, got {self.pod_capacity_rps}"
+            )
         if not self.slo_latency_s > 0:
-            raise ValueError(f"ServiceSpec {self.name!r}: slo_latency_s must be > 0, got {self.slo_latency_s}")
+            raise ValueError(
+                f"ServiceSpec {self.name!r}: slo_latency_s must be > 0, got {self.slo_latency_s}"
+            )
         if not 0 <= self.min_replicas <= self.max_replicas:
             raise ValueError(
                 f"ServiceSpec {self.name!r}: need 0 <= min_replicas <= max_replicas, "
