@@ -14,14 +14,19 @@ signal and the PromQL, since a silent NaN column would only surface later as a b
 from __future__ import annotations
 
 import re
-import string
 import time
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 import numpy as np
 
-from rlscale.controller.metrics_source import EMPTY, MetricQueries, PrometheusError, PrometheusSource
+from rlscale.controller.metrics_source import (
+    EMPTY,
+    MetricQueries,
+    PrometheusError,
+    PrometheusSource,
+    render_query,
+)
 
 #: Prometheus refuses a range query of more than 11,000 points per series
 #: (prometheus/web/api/v1/api.go: "exceeded maximum resolution of 11,000 points per timeseries").
@@ -125,12 +130,7 @@ class CalibrationQueries:
                 raise ValueError(f"CalibrationQueries.{f.name}: must be a non-empty PromQL string")
 
     def render(self, signal: str, namespace: str, deployment: str) -> str | None:
-        template = getattr(self, signal)
-        if template is None:
-            return None
-        return string.Template(template).substitute(
-            namespace=namespace, deployment=deployment, window=self.window
-        )
+        return render_query(getattr(self, signal), namespace, deployment, self.window)
 
     @property
     def window_s(self) -> float:

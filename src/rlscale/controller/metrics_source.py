@@ -64,6 +64,14 @@ _REQUIRED_QUERIES = (
 _DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
 
 
+def render_query(template: str | None, namespace: str, deployment: str, window: str) -> str | None:
+    """A PromQL template with ``$namespace``, ``$deployment`` and ``$window`` substituted
+    (``string.Template``, so PromQL's braces need no escaping); None stays None."""
+    if template is None:
+        return None
+    return string.Template(template).substitute(namespace=namespace, deployment=deployment, window=window)
+
+
 @dataclass(frozen=True)
 class MetricQueries:
     """One PromQL expression per signal. ``$namespace``, ``$deployment`` and ``$window`` are
@@ -146,12 +154,7 @@ class MetricQueries:
 
     def render(self, signal: str, namespace: str, deployment: str) -> str | None:
         """The query for ``signal`` with the target substituted (None when unconfigured)."""
-        template = getattr(self, signal)
-        if template is None:
-            return None
-        return string.Template(template).substitute(
-            namespace=namespace, deployment=deployment, window=self.window
-        )
+        return render_query(getattr(self, signal), namespace, deployment, self.window)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "<metric queries>") -> MetricQueries:

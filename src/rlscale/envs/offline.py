@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
+from rlscale.envs.episodes import sample_episode
 from rlscale.envs.rewards import SLO_WEIGHT
 from rlscale.sim.params import KUBECOST_PRICE_CPU_CORE_HOUR, KUBECOST_PRICE_MEMORY_GIB_HOUR
 from rlscale.sim.teastore import TEASTORE_MODEL, TeaStoreModel, load_locust
@@ -154,9 +155,7 @@ class OfflineTeaStoreEnv(gym.Env):
         super().reset(seed=seed)
         if seed is not None:
             self._rng = np.random.default_rng(seed)
-        w = self.windows[int(self._rng.integers(len(self.windows)))]
-        start = int(self._rng.integers(0, len(w) - self.episode_steps + 1))
-        self._load = w[start : start + self.episode_steps]
+        self._load = sample_episode(self._rng, self.windows, self.episode_steps)
         self._cfg = np.array(
             [
                 float(self._rng.integers(1, 4)),

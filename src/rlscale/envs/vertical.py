@@ -27,6 +27,7 @@ import numpy as np
 
 from rlscale.core.observation import ObservationBuilder, observation_bounds
 from rlscale.core.vertical import VerticalAction, VerticalSignals
+from rlscale.envs.episodes import sample_episode
 from rlscale.envs.rewards import SLO_WEIGHT
 from rlscale.sim import vertical as vs
 
@@ -169,9 +170,7 @@ class VerticalEnv(gym.Env):
         super().reset(seed=seed)
         if seed is not None:
             self._rng = np.random.default_rng(seed)
-        w = self.windows[int(self._rng.integers(len(self.windows)))]
-        start = int(self._rng.integers(0, len(w) - self.episode_steps + 1))
-        self._load = w[start : start + self.episode_steps]
+        self._load = sample_episode(self._rng, self.windows, self.episode_steps)
         self._t = 0
         self._last_oom = 0.0
         vs.reset_state(self.params, self._state, None, *self.initial)
