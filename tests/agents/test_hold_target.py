@@ -10,6 +10,7 @@ from rlscale.agents.teacher import FixedActionPolicy, ScaleAwarePolicy, scale_aw
 from rlscale.agents.train import HOLD_TARGET_GRID_UTILIZATIONS, HOLD_TARGET_GRID_WINDOWS, TrainConfig
 from rlscale.core import OBSERVATION_FEATURES, ObservationBuilder, ScalingSignals, ServiceSpec
 from rlscale.core.actions import ActionConfig, decode_action, trend_rate_estimate
+from rlscale.core.observation import PEAK_MEMORY_S
 
 SPEC = ServiceSpec(
     name="t",
@@ -85,6 +86,42 @@ def test_peak_window_remembers_the_recent_peak() -> None:
     assert got == (1, 1, 9)  # window 0 and 4 forget it; window 16 sizes for 900 req/s
 
 
+def test_peak_memory_feature_decays_and_survives_a_zero_rate() -> None:
+    """The decayed peak by hand: e^(-15/7200) per period, in units of the desired capacity."""
+    i = OBSERVATION_FEATURES.index("load_peak_memory")
+    decay = np.exp(-SPEC.step_s / PEAK_MEMORY_S)
+    _, obs = _history([100.0, 900.0] + [0.0] * 100, desired=2.0)
+    assert obs[0, i] == pytest.approx(900.0 * decay**100 / (100.0 * 2.0), rel=1e-6)
+    b = ObservationBuilder(SPEC, 2)
+    b.build(_sig([900.0, 900.0], [2, 2]))
+    b.reset(np.array([True, False]), rate_rps=np.array([50.0, 50.0]))  # forgets row 0 only
+    got = b.build(_sig([50.0, 50.0], [2, 2]))[:, i]
+    np.testing.assert_allclose(got, [50.0 / 200.0, 900.0 * decay / 200.0], rtol=1e-6)
+
+
+def test_memory_floor_keeps_the_long_peak_unless_pods_start_at_once() -> None:
+    cfg = ActionConfig(
+        mode="hold_target", target_utilizations=(0.9,), peak_windows=(16,), memory_floor_utilization=1.0
+    )
+    sig, obs = _history([100.0, 900.0] + [0.0] * 100, desired=2.0)  # a burst 25 minutes ago
+    held = 900.0 * np.exp(-100 * SPEC.step_s / PEAK_MEMORY_S) / 100.0  # pods at 100 %
+    want = int(np.ceil(held))
+    assert 1 < want < 9
+    got = (
+        decode_action(cfg, np.array([0]), sig, SPEC, obs)[0],
+        decode_action(cfg, np.array([1]), sig, SPEC, obs)[0],
+    )
+    assert got == (want, want)  # hold and a sized action both keep the floor
+    assert decode_action(cfg, np.array([1]), sig, SPEC)[0] == 1  # no observation, no floor
+    no_floor = ActionConfig(mode="hold_target", target_utilizations=(0.9,), peak_windows=(16,))
+    assert decode_action(no_floor, np.array([1]), sig, SPEC, obs)[0] == 1  # 16 periods forgot it
+    instant = ServiceSpec(**{**SPEC.to_dict(), "startup_delay_s": 0.0})
+    assert decode_action(cfg, np.array([1]), sig, instant, obs)[0] == 1
+    with pytest.raises(ValueError, match="memory_floor_utilization"):
+        ActionConfig(mode="hold_target", memory_floor_utilization=0.0)
+    assert ActionConfig.from_dict(cfg.to_dict()) == cfg
+
+
 def test_config_round_trip_and_errors() -> None:
     cfg = ActionConfig(mode="hold_target", target_utilizations=(0.6, 0.7), peak_windows=(0, 8))
     assert ActionConfig.from_dict(cfg.to_dict()) == cfg
@@ -97,7 +134,7 @@ def test_config_round_trip_and_errors() -> None:
         decode_action(cfg, np.array([5]), _sig([1.0], [1]), SPEC)
     with pytest.raises(ValueError, match="features"):
         decode_action(cfg, np.array([1]), _sig([1.0], [1]), SPEC, observation=np.zeros((1, 3)))
-    assert len(OBSERVATION_FEATURES) == 20
+    assert len(OBSERVATION_FEATURES) == 21
 
 
 def test_scale_aware_teacher_picks_more_headroom_for_small_services() -> None:

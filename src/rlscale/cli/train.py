@@ -47,6 +47,13 @@ def register(app: typer.Typer) -> None:
             "scale-aware",
             help="hold_target BC teacher: scale-aware (fixed rule) | service (from the latency law)",
         ),
+        bc_epochs: int = typer.Option(8, help="behaviour-cloning epochs over the demonstrations"),
+        bc_windows: int = typer.Option(64, help="training windows the BC teacher is run on"),
+        memory_floor: float = typer.Option(
+            1.0,
+            help="hold_target: keep the pods that serve the 2-hour decayed load peak at this "
+            "utilisation (0 = no floor)",
+        ),
         encoder: str = typer.Option("none", help="none | gru (AWARE trajectory encoder)"),
         learning_rate: float = typer.Option(3e-4, help="PPO learning rate"),
         clip_range: float = typer.Option(0.2, help="PPO clip range"),
@@ -74,6 +81,9 @@ def register(app: typer.Typer) -> None:
             randomize_service=randomize_service,
             bootstrap=bootstrap,
             teacher=teacher,
+            bc_epochs=bc_epochs,
+            bc_windows=bc_windows,
+            memory_floor_utilization=memory_floor if memory_floor > 0 else None,
             encoder=encoder,
             learning_rate=learning_rate,
             clip_range=clip_range,

@@ -21,7 +21,10 @@ Modes:
   ``peak_windows`` (decision periods, from the observation's trend lags), each target comes
   once per window and sizes for the *peak* rate seen over that window (a learned
   down-stabilisation: 0 = the current rate only): action ``1 + i·len(peak_windows) + j`` is
-  target ``i`` over window ``j``.
+  target ``i`` over window ``j``. With ``memory_floor_utilization`` set, no action (hold
+  included) goes below the pods that would serve the observation's long decayed peak
+  (``load_peak_memory``, a 2-hour memory) at that utilisation: capacity kept for load that
+  comes back in bursts minutes to hours apart, which four minutes of history cannot see.
 """
 
 from __future__ import annotations
@@ -59,6 +62,9 @@ class ActionConfig:
     #: (spec.startup_delay_s / spec.step_s) + 1 period of metric lag.
     trend_horizon_steps: float | None = None
     peak_windows: tuple[int, ...] = (0,)
+    #: ``hold_target``: never fewer pods than serve the long decayed peak at this utilisation
+    #: (None: no floor). Pods that start at once have nothing to hold capacity for.
+    memory_floor_utilization: float | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ACTION_MODES:
@@ -79,6 +85,11 @@ class ActionConfig:
         if not self.peak_windows or any(w != 0 and w not in HISTORY_LAGS for w in self.peak_windows):
             raise ValueError(
                 f"ActionConfig.peak_windows must be 0 or observation lags {HISTORY_LAGS}, got {self.peak_windows}"
+            )
+        floor = self.memory_floor_utilization
+        if floor is not None and not 0 < floor <= 1.5:
+            raise ValueError(
+                f"ActionConfig.memory_floor_utilization must be in (0, 1.5] or None, got {floor}"
             )
         if self.trend_horizon_steps is not None and not self.trend_horizon_steps >= 0:
             raise ValueError(f"ActionConfig.trend_horizon_steps must be >= 0, got {self.trend_horizon_steps}")
@@ -107,6 +118,7 @@ class ActionConfig:
             "target_utilizations": list(self.target_utilizations),
             "trend_horizon_steps": self.trend_horizon_steps,
             "peak_windows": list(self.peak_windows),
+            "memory_floor_utilization": self.memory_floor_utilization,
         }
 
     @classmethod
@@ -124,6 +136,9 @@ class ActionConfig:
             if data.get("trend_horizon_steps") is None
             else float(data["trend_horizon_steps"]),  # type: ignore[arg-type]
             peak_windows=tuple(int(x) for x in data.get("peak_windows", (0,))),  # type: ignore[union-attr]
+            memory_floor_utilization=None
+            if data.get("memory_floor_utilization") is None
+            else float(data["memory_floor_utilization"]),  # type: ignore[arg-type]
         )
 
 
@@ -158,11 +173,12 @@ def trend_rate_estimate(
     if observation is None:
         return rate
     obs = _trend_block(observation, rate.shape[0])
-    return rate * _growth(config, spec, obs, peak_window)
+    return rate * _growth(obs, peak_window, _trend_growth(config, spec, obs))
 
 
 _TREND_COLUMNS = np.array([OBSERVATION_FEATURES.index(f"load_trend_{lag}") for lag in TREND_LAGS])
 _TREND_LAG_STEPS = np.array(TREND_LAGS, dtype=np.float64)
+_PEAK_MEMORY_COLUMN = OBSERVATION_FEATURES.index("load_peak_memory")
 
 
 def _trend_block(observation: np.ndarray, n: int) -> np.ndarray:
@@ -188,18 +204,27 @@ def _trend_growth(config: ActionConfig, spec: ServiceSpec, obs: np.ndarray) -> n
     return np.minimum(np.exp(slope * horizon), MAX_TREND_GROWTH)
 
 
-def _growth(
-    config: ActionConfig,
-    spec: ServiceSpec,
-    obs: np.ndarray,
-    peak_window: int,
-    trend_growth: np.ndarray | None = None,
-) -> np.ndarray:
-    growth = _trend_growth(config, spec, obs) if trend_growth is None else trend_growth
+def _growth(obs: np.ndarray, peak_window: int, trend_growth: np.ndarray) -> np.ndarray:
+    """Growth factor to size for: the trend's, or the peak over ``peak_window`` if higher."""
     if peak_window > 0:
         cols = [OBSERVATION_FEATURES.index(f"load_trend_{lag}") for lag in HISTORY_LAGS if lag <= peak_window]
-        growth = np.maximum(growth, np.exp(np.max(obs[:, cols], axis=1)))
-    return growth
+        return np.maximum(trend_growth, np.exp(np.max(obs[:, cols], axis=1)))
+    return trend_growth
+
+
+def memory_floor(
+    config: ActionConfig, signals: ScalingSignals, spec: ServiceSpec, observation: np.ndarray | None
+) -> np.ndarray | None:
+    """Pods that serve the long decayed peak at ``config.memory_floor_utilization`` (None when
+    there is no floor: not configured, no observation, or pods that start at once). The
+    observation stores the peak in units of the desired count's capacity, so it survives a
+    rate of zero."""
+    u = config.memory_floor_utilization
+    if u is None or observation is None or spec.startup_delay_s <= 0:
+        return None
+    obs = _trend_block(observation, signals.num_envs)
+    held = obs[:, _PEAK_MEMORY_COLUMN] * np.maximum(_current(signals), 1.0) / u
+    return np.ceil(held - 1e-4)  # float32 features: not one pod more for a rounding error
 
 
 def decode_action(
@@ -244,9 +269,12 @@ def decode_action(
                 for j, w in enumerate(config.peak_windows):
                     sel = k % n_w == j
                     if sel.any():
-                        est = np.where(sel, rate * _growth(config, spec, obs, w, trend), est)
+                        est = np.where(sel, rate * _growth(obs, w, trend), est)
             target = np.ceil(est / (spec.pod_capacity_rps * u) - 1e-9)
             desired = np.where(idx == 0, cur, target)
+            floor = memory_floor(config, signals, spec, observation)
+            if floor is not None:
+                desired = np.maximum(desired, floor)
         elif config.mode == "delta":
             desired = cur + np.asarray(config.deltas, dtype=np.float64)[idx]
         else:

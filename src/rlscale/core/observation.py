@@ -16,6 +16,13 @@ from rlscale.core.spec import ServiceSpec
 
 #: Load history lags, in decision periods (15 s each by default: up to 4 minutes back).
 HISTORY_LAGS: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16)
+#: Time constant of the long load memory (``load_peak_memory``): a peak decays by e^-1 in
+#: 2 hours. Four minutes of history cannot tell a service whose load jumps every hour (a
+#: bursty trace, a sparse GPU-inference trace) from a smooth one; a decayed peak can, at the
+#: cost of one number per service. 2 h, not a day: a diurnal service must not keep its
+#: daytime peak all night (on validation windows a 6 h or 24 h memory scored slightly better
+#: within the 6 h evaluation windows, which cannot see that night-time cost).
+PEAK_MEMORY_S = 7200.0
 
 #: Feature names in vector order. Checkpoints store this list; a mismatch is refused.
 OBSERVATION_FEATURES: tuple[str, ...] = (
@@ -32,17 +39,21 @@ OBSERVATION_FEATURES: tuple[str, ...] = (
     "load_of_max",  # rate / (capacity * max_replicas): headroom to the ceiling
     *(f"load_trend_{lag}" for lag in HISTORY_LAGS),  # log(rate[t-lag] / rate[t])
     "forecast_trend",  # log(forecast over the start-up horizon / rate[t]); 0 without a forecaster
+    "load_peak_memory",  # peak rate decayed over PEAK_MEMORY_S / (capacity * desired)
 )
 
 _CLIP_HIGH = 10.0
 _TREND_CLIP = 3.0
 _N_SCALAR = 11  # features before the trend block
 _TREND_SLICE = slice(_N_SCALAR, _N_SCALAR + len(HISTORY_LAGS))
+_FORECAST = OBSERVATION_FEATURES.index("forecast_trend")
+_PEAK_MEMORY = OBSERVATION_FEATURES.index("load_peak_memory")
 # Per-feature clip bounds, in OBSERVATION_FEATURES order.
-_LOW = np.array([0.0] * _N_SCALAR + [-_TREND_CLIP] * (len(HISTORY_LAGS) + 1), dtype=np.float32)
+_LOW = np.array([0.0] * _N_SCALAR + [-_TREND_CLIP] * (len(HISTORY_LAGS) + 1) + [0.0], dtype=np.float32)
 _HIGH = np.array(
     [_CLIP_HIGH, _CLIP_HIGH, _CLIP_HIGH, 2.0, 2.0, _CLIP_HIGH, _CLIP_HIGH, 1.0, 1.0, 1.0, 2.0]
-    + [_TREND_CLIP] * (len(HISTORY_LAGS) + 1),
+    + [_TREND_CLIP] * (len(HISTORY_LAGS) + 1)
+    + [_CLIP_HIGH],
     dtype=np.float32,
 )
 
@@ -67,6 +78,9 @@ class ObservationBuilder:
     """Turns a stream of :class:`ScalingSignals` into observation vectors, keeping the load
     history each service needs for its trend features. Batched over ``num_envs``.
 
+    Besides the ring it keeps one decayed peak per service (``load_peak_memory``):
+    ``peak ← max(rate, peak · e^(−step/PEAK_MEMORY_S))``.
+
     NaN signals (a missing live metric) become neutral values here; whether to act on
     them at all is the safety guard's call.
     """
@@ -83,6 +97,8 @@ class ObservationBuilder:
         self._pos = 0
         self._lags = np.asarray(HISTORY_LAGS, dtype=np.intp)
         self._fresh = np.ones(num_envs, dtype=bool)
+        self._peak_decay = float(np.exp(-spec.step_s / PEAK_MEMORY_S))
+        self._peak = np.zeros(num_envs, dtype=np.float64)  # decayed peak rate, req/s
 
     def reset(self, mask: np.ndarray | None = None, rate_rps: np.ndarray | None = None) -> None:
         """Forget the load history of the masked services (all if ``mask`` is None).
@@ -96,6 +112,7 @@ class ObservationBuilder:
             return
         log_rate = np.log(_clean(rate_rps, 0.0) + self._eps)
         self._log_history[:, sel] = log_rate[sel]
+        self._peak[sel] = _clean(rate_rps, 0.0)[sel]
         self._fresh[sel] = False
 
     def build(self, signals: ScalingSignals, forecast_rps: np.ndarray | None = None) -> np.ndarray:
@@ -112,8 +129,12 @@ class ObservationBuilder:
         history = self._log_history
         pos = self._pos = (self._pos + 1) % self._history_len
         history[pos] = log_now
+        peak = self._peak  # decayed peak; fresh rows start at the current rate
+        peak *= self._peak_decay
+        np.maximum(peak, rate, out=peak)
         if self._fresh.any():
             history[:, self._fresh] = log_now[self._fresh]
+            peak[self._fresh] = rate[self._fresh]
             self._fresh[:] = False
 
         pod_rate = capacity * np.maximum(ready, 1.0)
@@ -131,9 +152,10 @@ class ObservationBuilder:
         out[:, 10] = rate / (capacity * spec.max_replicas)
         np.subtract(history[(pos - self._lags) % self._history_len], log_now, out=out[:, _TREND_SLICE].T)
         if forecast_rps is None:
-            out[:, -1] = 0.0
+            out[:, _FORECAST] = 0.0
         else:
-            out[:, -1] = np.log(_clean(forecast_rps, 0.0, fill=rate) + eps) - log_now
+            out[:, _FORECAST] = np.log(_clean(forecast_rps, 0.0, fill=rate) + eps) - log_now
+        out[:, _PEAK_MEMORY] = peak / (capacity * desired)
         np.maximum(out, _LOW, out=out)  # = np.clip(out, _LOW, _HIGH), without its overhead
         np.minimum(out, _HIGH, out=out)
         return out
