@@ -212,18 +212,16 @@ def _growth(obs: np.ndarray, peak_window: int, trend_growth: np.ndarray) -> np.n
     return trend_growth
 
 
-def memory_floor(
-    config: ActionConfig, signals: ScalingSignals, spec: ServiceSpec, observation: np.ndarray | None
+def _memory_floor(
+    config: ActionConfig, spec: ServiceSpec, obs: np.ndarray, current: np.ndarray
 ) -> np.ndarray | None:
     """Pods that serve the long decayed peak at ``config.memory_floor_utilization`` (None when
-    there is no floor: not configured, no observation, or pods that start at once). The
-    observation stores the peak in units of the desired count's capacity, so it survives a
-    rate of zero."""
+    there is no floor: not configured, or pods that start at once). The observation stores the
+    peak in units of the desired count's capacity, so it survives a rate of zero."""
     u = config.memory_floor_utilization
-    if u is None or observation is None or spec.startup_delay_s <= 0:
+    if u is None or spec.startup_delay_s <= 0:
         return None
-    obs = _trend_block(observation, signals.num_envs)
-    held = obs[:, _PEAK_MEMORY_COLUMN] * np.maximum(_current(signals), 1.0) / u
+    held = obs[:, _PEAK_MEMORY_COLUMN] * np.maximum(current, 1.0) / u
     return np.ceil(held - 1e-4)  # float32 features: not one pod more for a rounding error
 
 
@@ -263,6 +261,7 @@ def decode_action(
             u = np.asarray(config.target_utilizations, dtype=np.float64)[k // n_w]
             rate = _observed_rate(signals)
             est = rate.copy()
+            floor = None  # without an observation: no trend, no peaks, no memory floor
             if observation is not None:  # the trend is computed once, the peaks per window used
                 obs = _trend_block(observation, n)
                 trend = _trend_growth(config, spec, obs)
@@ -270,9 +269,9 @@ def decode_action(
                     sel = k % n_w == j
                     if sel.any():
                         est = np.where(sel, rate * _growth(obs, w, trend), est)
+                floor = _memory_floor(config, spec, obs, cur)
             target = np.ceil(est / (spec.pod_capacity_rps * u) - 1e-9)
             desired = np.where(idx == 0, cur, target)
-            floor = memory_floor(config, signals, spec, observation)
             if floor is not None:
                 desired = np.maximum(desired, floor)
         elif config.mode == "delta":

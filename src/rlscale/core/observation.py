@@ -110,9 +110,9 @@ class ObservationBuilder:
         if rate_rps is None:
             self._fresh[sel] = True
             return
-        log_rate = np.log(_clean(rate_rps, 0.0) + self._eps)
-        self._log_history[:, sel] = log_rate[sel]
-        self._peak[sel] = _clean(rate_rps, 0.0)[sel]
+        rate = _clean(rate_rps, 0.0)
+        self._log_history[:, sel] = np.log(rate + self._eps)[sel]
+        self._peak[sel] = rate[sel]
         self._fresh[sel] = False
 
     def build(self, signals: ScalingSignals, forecast_rps: np.ndarray | None = None) -> np.ndarray:
