@@ -88,16 +88,12 @@ class _MemoryActuator:
         self.replicas = replicas
 
 
-def _policy(spec: ServiceSpec, name: str = "hpa") -> tuple[Any, str]:
-    from rlscale.controller.app import load_policy
-
-    return load_policy(name, spec), name
-
-
 def bench_decision(n: int, policy_name: str = "hpa") -> dict[str, Any]:
     spec = ServiceSpec("bench", pod_capacity_rps=10.0, slo_latency_s=0.5, min_replicas=1, max_replicas=50)
-    policy, name = _policy(spec, policy_name)
-    fallback, _ = _policy(spec)
+    from rlscale.controller.app import load_policy
+
+    policy, name = load_policy(policy_name, spec), policy_name
+    fallback = load_policy("hpa", spec)
     controller = Controller(
         namespace="bench",
         deployment="web",

@@ -121,8 +121,6 @@ class KubeApi:
             return await handler(request)
         except ApiError as exc:
             return _error(exc)
-        except json.JSONDecodeError as exc:
-            return _error(ApiError(400, "BadRequest", f"request body is not valid JSON: {exc}"))
 
     # -- routing ----------------------------------------------------------------------
     async def _core(self, request: web.Request) -> web.StreamResponse:
