@@ -51,7 +51,7 @@ def calibrate(
     from rich.console import Console
     from rich.table import Table
 
-    from rlscale.calibration import CalibrationDataError, calibrate_prometheus, parse_duration_s
+    from rlscale.calibration import calibrate_prometheus, parse_duration_s
 
     console = Console()
     try:
@@ -71,10 +71,7 @@ def calibrate(
             timeout_s=timeout_s,
             out=out,
         )
-    except CalibrationDataError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    except ValueError as exc:
+    except ValueError as exc:  # CalibrationDataError included
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
 
