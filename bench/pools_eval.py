@@ -68,7 +68,7 @@ def export_pools_policy(model: Any, path: Path, *, steps: int, seed: int, params
 def main() -> None:
     from stable_baselines3 import PPO
 
-    from rlscale.envs.pools import PoolsEnv
+    from rlscale.envs.pools import DELTAS, PoolsEnv
     from rlscale.evaluation.pools import (
         DEFAULT_POOLS_POLICIES,
         PoolsEvalConfig,
@@ -99,17 +99,18 @@ def main() -> None:
     train_s = time.perf_counter() - t0
     ckpt = export_pools_policy(model, out / "policy", steps=args.steps, seed=args.seed, params=params)
     # The exported checkpoint must act as the SB3 model does (no silent export bug).
-    from rlscale.envs.pools import PoolsEnv as _Env
     from rlscale.policies.pools import LearnedPoolsPolicy
 
-    env, learned = _Env(params, seed=123), LearnedPoolsPolicy(ckpt)
+    env, learned = PoolsEnv(params, seed=123), LearnedPoolsPolicy(ckpt)
+    max_replicas = np.array([[p.spec.max_replicas for p in params.pools]])
     obs, _ = env.reset(seed=123)
     mismatches = 0
     for _ in range(40):
         a_sb3 = model.predict(obs, deterministic=True)[0]
         cur = np.array([[int(s.desired[0]) for s in env._state.states]])
         desired, placement = learned.act(obs[None, :], cur)
-        expected = np.clip(cur + (np.asarray(a_sb3[:2]) - 2)[None, :], 0, 10)
+        # PoolsEnv.step's rule: each pool's delta index -> DELTAS, clipped to [0, max_replicas].
+        expected = np.clip(cur + DELTAS[np.asarray(a_sb3[:2])][None, :], 0, max_replicas)
         expected[expected.sum(axis=1) == 0, -1] = 1
         mismatches += int(not (np.array_equal(desired, expected) and placement[0] == a_sb3[2]))
         obs, *_ = env.step(a_sb3)
@@ -122,7 +123,7 @@ def main() -> None:
     )
     report, timelines = evaluate_pools(config, params)
     report["training"] = {"algorithm": "ppo", "timesteps": args.steps, "train_seconds": round(train_s, 1)}
-    path = write_pools_report(out, report, timelines)
+    report, path = write_pools_report(out, report, timelines)
     summary = {
         "service": "pools",
         "train_steps": args.steps,

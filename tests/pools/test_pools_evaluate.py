@@ -119,10 +119,22 @@ def test_cli_evaluate_service_pools_writes_report(tmp_path: Path) -> None:
     out = tmp_path / "rep"
     res = CliRunner().invoke(
         app,
-        ["evaluate", "--service", "pools", "--trace", "synthetic:ramp", "--seeds", "1", "--out", str(out)],
+        [
+            "evaluate",
+            "--service",
+            "pools",
+            "--trace",
+            "synthetic:ramp",
+            "--seeds",
+            "1",
+            "--out",
+            str(out),
+            "--json",
+        ],
     )
     assert res.exit_code == 0, res.output
-    report = json.loads((out / "report.json").read_text())
+    assert res.stdout == (out / "report.json").read_text()  # --json prints the report as written
+    report = json.loads(res.stdout)
     assert report["schema"] == "rlscale.pools_report/1"
     assert {r["policy"] for r in report["results"]} == {"all-gpu", "all-cpu", "balanced", "hpa-per-pool"}
     assert (out / "tradeoff.png").stat().st_size > 1000 and (out / "timeline_ramp.png").exists()

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from rlscale.calibration.history import History
+from rlscale.core.atomic_file import write_text_atomic
 from rlscale.sim.params import ServiceParams
 from rlscale.sim.queueing import erlang_c, latency_quantile_params
 
@@ -94,18 +94,7 @@ class CalibrationResult:
 
     def write_report(self, path: str | os.PathLike[str]) -> Path:
         """:meth:`to_dict` as JSON, written atomically (temp file, then rename)."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(self.to_dict(), fh, indent=2, allow_nan=True)
-                fh.write("\n")
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return write_text_atomic(path, json.dumps(self.to_dict(), indent=2, allow_nan=True) + "\n")
 
 
 # ------------------------------------------------------------------------------- helpers

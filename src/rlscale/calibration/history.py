@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from rlscale.controller.metrics_source import (
     MetricQueries,
     PrometheusError,
     PrometheusSource,
+    check_query_templates,
     render_query,
 )
 
@@ -59,10 +60,6 @@ def parse_duration_s(text: str, what: str = "duration") -> float:
     return seconds
 
 
-def _defaults() -> MetricQueries:
-    return MetricQueries()
-
-
 @dataclass(frozen=True)
 class CalibrationQueries:
     """PromQL per signal (``$namespace``, ``$deployment``, ``$window`` substituted). The shared
@@ -78,12 +75,12 @@ class CalibrationQueries:
     latency_sum_rate: str = (
         'sum(rate(http_request_duration_seconds_sum{namespace="$namespace",service="$deployment"}[$window]))'
     )
-    request_rate_rps: str = field(default_factory=lambda: _defaults().request_rate_rps)
+    request_rate_rps: str = MetricQueries.request_rate_rps
     dropped_rps: str | None = (
         "sum(rate(http_requests_dropped_total"
         '{namespace="$namespace",service="$deployment"}[$window])) or vector(0)'
     )
-    cpu_usage_cores: str = field(default_factory=lambda: _defaults().cpu_usage_cores)
+    cpu_usage_cores: str = MetricQueries.cpu_usage_cores
     #: Per-pod CPU request (kube-state-metrics), cores; max over pods = the template's value.
     cpu_request_cores: str = (
         'max(kube_pod_container_resource_requests{namespace="$namespace",pod=~"$deployment-.*",'
@@ -99,9 +96,9 @@ class CalibrationQueries:
         'max(kube_pod_container_resource_requests{namespace="$namespace",pod=~"$deployment-.*",'
         'resource="memory",unit="byte"})'
     )
-    latency_p95_s: str | None = field(default_factory=lambda: _defaults().latency_p95_s)
-    ready_replicas: str = field(default_factory=lambda: _defaults().ready_replicas)
-    desired_replicas: str = field(default_factory=lambda: _defaults().desired_replicas)
+    latency_p95_s: str | None = MetricQueries.latency_p95_s
+    ready_replicas: str = MetricQueries.ready_replicas
+    desired_replicas: str = MetricQueries.desired_replicas
     window: str = "1m"
 
     #: Signals without which nothing can be fitted.
@@ -116,18 +113,7 @@ class CalibrationQueries:
     )
 
     def __post_init__(self) -> None:
-        # The same template checks as the live controller's queries.
-        MetricQueries(window=self.window)
-        for f in fields(self):
-            if f.name == "window":
-                continue
-            value = getattr(self, f.name)
-            if value is None:
-                if f.name in self.REQUIRED:
-                    raise ValueError(f"CalibrationQueries.{f.name}: a query is required")
-                continue
-            if not isinstance(value, str) or not value.strip():
-                raise ValueError(f"CalibrationQueries.{f.name}: must be a non-empty PromQL string")
+        check_query_templates(self, self.REQUIRED)
 
     def render(self, signal: str, namespace: str, deployment: str) -> str | None:
         return render_query(getattr(self, signal), namespace, deployment, self.window)
@@ -174,16 +160,6 @@ class History:
         values = self.replicas[name]
         out = np.where(idx >= 0, values[np.clip(idx, 0, None)], np.nan)
         return out.astype(np.float64)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "time_s": self.time_s.tolist(),
-            "rates": {k: v.tolist() for k, v in self.rates.items()},
-            "replica_time_s": self.replica_time_s.tolist(),
-            "replicas": {k: v.tolist() for k, v in self.replicas.items()},
-            "constants": dict(self.constants),
-            "window_s": self.window_s,
-        }
 
 
 def _on_grid(points: list[tuple[float, float]], start_s: float, step_s: float, n: int) -> np.ndarray:

@@ -1,14 +1,18 @@
-"""Pieces shared by the live commands (``run``, ``operator``, ``serve``): one declaration per
-flag, so its name, environment variable and help cannot drift apart between commands, and
-one rule for bad input. Each option factory returns a fresh ``typer.Option`` per use."""
+"""Pieces shared by the commands: one declaration per live-command flag (``run``, ``operator``,
+``serve``), so its name, environment variable and help cannot drift apart between commands,
+one rule for bad input, and the console the ``evaluate`` tables print to. Each option factory
+returns a fresh ``typer.Option`` per use."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 #: Exit status for bad input: click's usage-error code, so a wrong flag and a wrong value agree.
 EXIT_BAD_INPUT = 2
@@ -63,3 +67,15 @@ def exit_on_bad_input() -> Iterator[None]:
     except ValueError as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from exc
+
+
+def table_console(to_stderr: bool) -> Console:
+    """The console a results table prints to: stderr when stdout carries ``--json``; when not a
+    terminal (piped or captured) 120 columns wide, as there is no width to respect and a
+    narrower default would cut the table."""
+    from rich.console import Console
+
+    console = Console(stderr=to_stderr)
+    if not console.is_terminal:
+        console = Console(stderr=to_stderr, width=120)
+    return console

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-EXIT_BAD_INPUT = 2
+from rlscale.cli._options import EXIT_BAD_INPUT, table_console
 
 
 def evaluate(
@@ -94,9 +94,7 @@ def evaluate(
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=EXIT_BAD_INPUT) from None
     report, path = run_and_write(prep, progress=True)
-    console = Console(stderr=json_out)
-    if not console.is_terminal:  # piped or captured: no width to respect, keep the table whole
-        console = Console(stderr=json_out, width=120)
+    console = table_console(json_out)
     _print_table(console, report)
     console.print(f"report: {path} (and report.md, plots in {path.parent})", highlight=False)
     if json_out:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-EXIT_BAD_INPUT = 2
+from rlscale.cli._options import EXIT_BAD_INPUT, table_console
 
 
 def evaluate_pools_command(
@@ -25,6 +25,7 @@ def evaluate_pools_command(
         PATTERNS,
         PoolsEvalConfig,
         evaluate_pools,
+        pools_report_json_text,
         write_pools_report,
     )
 
@@ -48,10 +49,8 @@ def evaluate_pools_command(
     except ValueError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=EXIT_BAD_INPUT) from None
-    path = write_pools_report(out, report, timelines)
-    console = Console(stderr=json_out)
-    if not console.is_terminal:
-        console = Console(stderr=json_out, width=120)
+    report, path = write_pools_report(out, report, timelines)
+    console = table_console(json_out)
     table = Table(title=f"pools ({seeds} seeds per pattern, mean±95 % CI)", caption="full table: report.md")
     for col in ("pattern", "policy", "viol %", "cost $", "GPU pods", "CPU pods"):
         table.add_column(col, justify="left" if col in ("pattern", "policy") else "right")
@@ -68,5 +67,5 @@ def evaluate_pools_command(
     console.print(table)
     console.print(f"report: {path} (and report.md, plots in {path.parent})", highlight=False)
     if json_out:
-        sys.stdout.write(path.read_text())
+        sys.stdout.write(pools_report_json_text(report))
         sys.stdout.flush()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
+
+from rlscale.core.atomic_file import write_text_atomic
 
 #: Quantiles reported for latency.
 LATENCY_QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.95, 0.99)
@@ -297,16 +298,7 @@ def run_loadgen(config: LoadgenConfig) -> LoadgenReport:
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write JSON to a temp file next to ``path``, then rename (readers never see half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(data, indent=2))
 
 
 def run_loadgen_subprocess(config: LoadgenConfig, *, timeout_s: float | None = None) -> LoadgenReport:

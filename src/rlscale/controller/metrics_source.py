@@ -25,7 +25,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -70,6 +70,39 @@ def render_query(template: str | None, namespace: str, deployment: str, window: 
     if template is None:
         return None
     return string.Template(template).substitute(namespace=namespace, deployment=deployment, window=window)
+
+
+def check_query_templates(queries: Any, required: Collection[str]) -> None:
+    """Reject a bad ``window`` or PromQL template in a dataclass of queries (every field but
+    ``window``), naming the class and field: a missing required query, an empty string, an
+    unknown ``$placeholder`` or unbalanced brackets, so a typo fails at start-up and not as a
+    Prometheus error at the first read."""
+    owner = type(queries).__name__
+    if not _DURATION.match(queries.window):
+        raise ValueError(f"{owner}.window: {queries.window!r} is not a Prometheus duration (e.g. 30s, 1m)")
+    for f in fields(queries):
+        if f.name == "window":
+            continue
+        value = getattr(queries, f.name)
+        if value is None:
+            if f.name in required:
+                raise ValueError(f"{owner}.{f.name}: a query is required")
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{owner}.{f.name}: must be a non-empty PromQL string, got {value!r}")
+        try:
+            names = {m.group("named") or m.group("braced") for m in string.Template.pattern.finditer(value)}
+        except (ValueError, AttributeError):
+            names = set()
+        names.discard(None)
+        unknown = names - _PLACEHOLDERS
+        if unknown:
+            raise ValueError(
+                f"{owner}.{f.name}: unknown placeholder(s) {sorted('$' + n for n in unknown)}; "
+                f"known: $namespace, $deployment, $window"
+            )
+        if value.count("(") != value.count(")") or value.count("{") != value.count("}"):
+            raise ValueError(f"{owner}.{f.name}: unbalanced brackets in {value!r}")
 
 
 @dataclass(frozen=True)
@@ -122,35 +155,7 @@ class MetricQueries:
     window: str = "1m"
 
     def __post_init__(self) -> None:
-        if not _DURATION.match(self.window):
-            raise ValueError(
-                f"MetricQueries.window: {self.window!r} is not a Prometheus duration (e.g. 30s, 1m)"
-            )
-        for f in fields(self):
-            if f.name == "window":
-                continue
-            value = getattr(self, f.name)
-            if value is None:
-                if f.name in _REQUIRED_QUERIES:
-                    raise ValueError(f"MetricQueries.{f.name}: a query is required")
-                continue
-            if not isinstance(value, str) or not value.strip():
-                raise ValueError(f"MetricQueries.{f.name}: must be a non-empty PromQL string, got {value!r}")
-            try:
-                names = {
-                    m.group("named") or m.group("braced") for m in string.Template.pattern.finditer(value)
-                }
-            except (ValueError, AttributeError):
-                names = set()
-            names.discard(None)
-            unknown = names - _PLACEHOLDERS
-            if unknown:
-                raise ValueError(
-                    f"MetricQueries.{f.name}: unknown placeholder(s) {sorted('$' + n for n in unknown)}; "
-                    f"known: $namespace, $deployment, $window"
-                )
-            if value.count("(") != value.count(")") or value.count("{") != value.count("}"):
-                raise ValueError(f"MetricQueries.{f.name}: unbalanced brackets in {value!r}")
+        check_query_templates(self, _REQUIRED_QUERIES)
 
     def render(self, signal: str, namespace: str, deployment: str) -> str | None:
         """The query for ``signal`` with the target substituted (None when unconfigured)."""

@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import secrets
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from rlscale.core.atomic_file import write_text_atomic
 from rlscale.emulator import resources as res
 from rlscale.emulator.api import KubeApi
 from rlscale.emulator.cluster import Cluster, EmulatedService
@@ -50,18 +50,7 @@ def write_kubeconfig(
         "current-context": context,
         "preferences": {},
     }
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(config, fh, indent=2)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return target
+    return write_text_atomic(path, json.dumps(config, indent=2))
 
 
 class _MetricsHooks:

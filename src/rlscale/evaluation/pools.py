@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rlscale.core.atomic_file import write_text_atomic
 from rlscale.envs.pools import (
     DEFAULT_EPISODE_STEPS,
     DEFAULT_PEAK_RPS,
@@ -237,18 +237,6 @@ def evaluate_pools(
     return report, timelines
 
 
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def pools_markdown(report: dict[str, Any]) -> str:
     cfg = report["config"]
     lines = [
@@ -329,11 +317,17 @@ def _plot_timeline(path: Path, pattern: str, episodes: dict[str, Episode], step_
     plt.close(fig)
 
 
+def pools_report_json_text(report: dict[str, Any]) -> str:
+    """``report.json``'s text, so ``--json`` prints exactly what was written."""
+    return json.dumps(report, indent=2) + "\n"
+
+
 def write_pools_report(
     out: str | os.PathLike[str], report: dict[str, Any], timelines: dict[tuple[str, str], Episode]
-) -> Path:
+) -> tuple[dict[str, Any], Path]:
     """``report.json``, ``report.md``, ``tradeoff.png`` and one ``timeline_<pattern>.png`` per
-    pattern into ``out`` (each written atomically); returns the report.json path."""
+    pattern into ``out`` (each written atomically); returns the report as written (with its
+    ``plots``) and the report.json path."""
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     step_s = float(report["service"]["step_s"])
@@ -351,6 +345,6 @@ def write_pools_report(
     os.replace(tmp, root / "tradeoff.png")
     plots.append("tradeoff.png")
     report = {**report, "plots": plots}
-    _write_text(root / "report.json", json.dumps(report, indent=2) + "\n")
-    _write_text(root / "report.md", pools_markdown(report))
-    return root / "report.json"
+    write_text_atomic(root / "report.json", pools_report_json_text(report))
+    write_text_atomic(root / "report.md", pools_markdown(report))
+    return report, root / "report.json"

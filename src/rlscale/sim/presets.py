@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
+from rlscale.core.atomic_file import write_text_atomic
 from rlscale.core.spec import ServiceSpec
 from rlscale.sim.params import ServiceParams
 
@@ -153,15 +153,4 @@ def load_service(name_or_path: str | os.PathLike[str] | ServiceParams) -> Servic
 
 def save_service(params: ServiceParams, path: str | os.PathLike[str]) -> Path:
     """Write ``params`` as JSON atomically (temp file in the same folder, then rename)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    payload = json.dumps(params.to_dict(), indent=2, allow_nan=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(payload + "\n")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_text_atomic(path, json.dumps(params.to_dict(), indent=2, allow_nan=True) + "\n")
