@@ -1,7 +1,6 @@
 """The simulator's hot-loop shortcuts agree with the reference formulas they replace: the
 Erlang C recursion, the two-exponential p95 solver, the drain-width closed forms, the
-normal approximation of large Poisson counts, and the scratch buffers (nothing leaks
-between steps)."""
+in-place arrival draws, and the scratch buffers (nothing leaks between steps)."""
 
 from __future__ import annotations
 
@@ -21,12 +20,7 @@ from rlscale.sim.queueing import (
     erlang_c_unchecked,
     latency_quantile_params,
 )
-from rlscale.sim.simulator import (
-    POISSON_NORMAL_MIN_MEAN,
-    StepMetrics,
-    _arrivals,
-    latency_survival,
-)
+from rlscale.sim.simulator import StepMetrics, latency_survival
 
 WEB = get_preset("web")
 
@@ -87,38 +81,13 @@ def test_drain_survival_is_the_general_survival_with_a_width():
     np.testing.assert_array_equal(_drain_survival(z, width, mu), ref)
 
 
-def test_arrivals_are_exactly_poisson_by_default():
-    assert POISSON_NORMAL_MIN_MEAN == math.inf
-    means = np.array([0.0, 2.5, 4000.0])
-    counts = np.empty(3)
-    _arrivals(np.random.default_rng(7), means, counts, np.empty((2, 3)))
-    np.testing.assert_array_equal(counts, np.random.default_rng(7).poisson(means))
-
-
-def test_large_poisson_means_can_use_a_moment_matched_normal():
-    rng = np.random.default_rng(0)
-    n = 400_000
-    m = 5000.0
-    counts = np.empty(n)
-    _arrivals(rng, np.full(n, m), counts, np.empty((2, n)), normal_min_mean=1000.0)
-    assert np.all(counts == np.rint(counts)) and counts.min() >= 0
-    assert abs(counts.mean() - m) < 5 * math.sqrt(m / n)
-    assert counts.var() / m == pytest.approx(1.0, abs=0.01)
-    skew = np.mean((counts - counts.mean()) ** 3) / counts.std() ** 3
-    assert skew == pytest.approx(1 / math.sqrt(m), abs=0.015)  # Poisson skewness, not 0
-
-
-def test_mixed_means_are_split_between_exact_and_normal_sampling():
-    rng = np.random.default_rng(1)
-    means = np.tile([0.0, 3.0, 50.0, 1000.0, 20_000.0], 40_000)
-    counts = np.empty_like(means)
-    _arrivals(rng, means, counts, np.empty((2, means.size)), normal_min_mean=1000.0)
-    assert np.all(counts[means == 0] == 0)
-    for value in np.unique(means):
-        sel = counts[means == value]
-        assert abs(sel.mean() - value) < 5 * math.sqrt(max(value, 1e-9) / sel.size) + 1e-12
-        if value > 0:
-            assert sel.var() / value == pytest.approx(1.0, abs=0.03)
+def test_arrival_counts_are_numpys_poisson_draws():
+    # desired == ready: no start-up delay is drawn, so the arrivals are the step's first draw
+    lam = np.array([0.0, 0.25, 4000.0])
+    state = init_state(WEB, 3, 2)
+    _, m = step(WEB, state, lam, np.full(3, 2), np.random.default_rng(7))
+    assert WEB.poisson_arrivals
+    np.testing.assert_array_equal(m.offered, np.random.default_rng(7).poisson(lam * WEB.spec.step_s))
 
 
 def _scenario_steps(params, n: int, steps: int, seed: int) -> list[StepMetrics]:

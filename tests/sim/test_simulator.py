@@ -283,6 +283,15 @@ def test_randomize_per_env_parameters():
         init_state(p, 32, 3, rng)
 
 
+def test_scalar_desired_counts_apply_to_every_env():
+    for desired in (4, 4.4, np.float64(3.6)):
+        runs = [
+            step(fixed(WEB), init_state(WEB, 3, 1), np.full(3, 100.0), d, np.random.default_rng(0))[1]
+            for d in (desired, np.full(3, desired))
+        ]
+        assert runs[0].desired.tolist() == runs[1].desired.tolist() == [4, 4, 4]
+
+
 def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="startup_delay_min_s"):
         replace(WEB, startup_delay_min_s=90.0)

@@ -54,18 +54,6 @@ def _scratch(kind: str, rows: int, n: int, dtype: type = np.float64) -> np.ndarr
     return buf[:rows]
 
 
-def _ks(kmax: int) -> np.ndarray:
-    """The column ``[[1], [2], …, [kmax]]`` (float64, read-only), cached per thread."""
-    cache: dict[int, np.ndarray] | None = getattr(_scratch_local, "ks", None)
-    if cache is None:
-        cache = _scratch_local.ks = {}
-    arr = cache.get(kmax)
-    if arr is None:
-        arr = cache[kmax] = np.arange(1.0, kmax + 1.0)[:, None]
-        arr.flags.writeable = False
-    return arr
-
-
 def _arange(n: int) -> np.ndarray:
     """``np.arange(n)`` (intp), cached per thread and read-only."""
     cache: dict[int, np.ndarray] | None = getattr(_scratch_local, "aranges", None)
@@ -152,7 +140,7 @@ def _erlang_c_recursion(c: np.ndarray, a: np.ndarray, out: np.ndarray | None = N
         out = np.empty(n)
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         np.divide(1.0, a, out=inv_a)
-        np.multiply(_ks(kmax), inv_a, out=k_over_a[1:])  # one op for every k/a
+        np.multiply(np.arange(1.0, kmax + 1.0)[:, None], inv_a, out=k_over_a[1:])  # every k/a
         table[0] = 1.0
         for k in range(1, kmax + 1):
             row = table[k]
@@ -168,19 +156,21 @@ def _erlang_c_recursion(c: np.ndarray, a: np.ndarray, out: np.ndarray | None = N
         return np.divide(c, inv_b, out=inv_b)
 
 
-def erlang_c_unchecked(c: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """:func:`erlang_c` without input checks, for 1-D float arrays of equal shape (hot loop)."""
+def erlang_c_unchecked(c: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`erlang_c` without input checks, for 1-D float arrays of equal shape (hot loop),
+    into ``out`` if given."""
     if c.size == 0:
         return np.ones_like(c)
     kmax = float(c.max())
     # the recursion costs ~2·kmax vector ops, the log-space path ~4 special-function calls of
     # ~0.2 µs/element: pick the cheaper one (per-call overhead dominates below ~100 rows).
     if kmax <= _RECURSION_MAX_SERVERS and kmax * 2.0 * (1e-6 + c.size * 1e-9) < c.size * 2.5e-7 + 2e-5:
-        cw = _erlang_c_recursion(np.maximum(c, 1.0), a)
+        cw = _erlang_c_recursion(c, a, out=out)  # c = 0 rows come out NaN, set to 1 below
     else:
         b = _erlang_b_log(c, a)
         with np.errstate(divide="ignore", invalid="ignore"):
-            cw = c * b / (c - a * (1.0 - b))
+            cw = np.multiply(c, b, out=out)
+            cw /= c - a * (1.0 - b)
     np.minimum(cw, 1.0, out=cw)
     np.copyto(cw, 1.0, where=a >= c)
     return cw
@@ -303,14 +293,9 @@ def _latency_surv_dens(
     has_width = width > 0
     if np.any(has_width):
         w = np.where(has_width, width, 1.0)
-        zw = z - w
-        e0 = np.exp(-mu * zp)
-        e1 = np.exp(-mu * np.maximum(zw, 0.0))
-        k0 = np.where(z < 0, z, (1.0 - e0) / mu)
-        k1 = np.where(zw < 0, zw, (1.0 - e1) / mu)
-        su = (k0 - k1) / w
+        su, e0, e1 = _drain_terms(z, w, mu)
         g0 = np.where(z < 0, 1.0, e0)
-        g1 = np.where(zw < 0, 1.0, e1)
+        g1 = np.where(z - w < 0, 1.0, e1)
         du = (g1 - g0) / w
         s0 = np.where(has_width, su, s0)
         d0 = np.where(has_width, du, d0)
@@ -587,22 +572,59 @@ def _drain_quantile(p: float, log_p: float, width: np.ndarray, mu: np.ndarray) -
     return z
 
 
-def _drain_survival(z: np.ndarray, width: np.ndarray, mu: np.ndarray) -> np.ndarray:
-    """P(U(0, width) + Exp(mu) > z) for ``width > 0``: the drain branch of
-    :func:`_latency_surv_dens` (same arithmetic, so the same values) without its density or
-    sojourn parts."""
+def _drain_terms(
+    z: np.ndarray, width: np.ndarray, mu: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(s, e0, e1)`` for ``U(0, width) + Exp(mu)`` at ``z`` (``width > 0``): the survival
+    ``s = (K(z) − K(z − w)) / w`` before clipping (``K`` as in :func:`latency_survival_params`)
+    and ``e^{−mu·max(z, 0)}``, ``e^{−mu·max(z − w, 0)}``, which the density reuses."""
     zw = z - width
-    e0 = np.maximum(z, 0.0)
-    e0 *= -mu
-    np.exp(e0, out=e0)
-    e1 = np.maximum(zw, 0.0)
-    e1 *= -mu
-    np.exp(e1, out=e1)
+    e0 = np.exp(np.maximum(z, 0.0) * -mu)
+    e1 = np.exp(np.maximum(zw, 0.0) * -mu)
     k0 = np.where(z < 0, z, (1.0 - e0) / mu)
     k1 = np.where(zw < 0, zw, (1.0 - e1) / mu)
-    k0 -= k1
-    k0 /= width
-    return np.clip(k0, 0.0, 1.0, out=k0)
+    return (k0 - k1) / width, e0, e1
+
+
+def _drain_survival(z: np.ndarray, width: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """P(U(0, width) + Exp(mu) > z) for ``width > 0``: the drain branch of
+    :func:`_latency_surv_dens` (the same :func:`_drain_terms`, so the same values) without
+    its density or sojourn parts."""
+    su, _, _ = _drain_terms(z, width, mu)
+    return np.clip(su, 0.0, 1.0, out=su)
+
+
+def _latency_quantile_into(
+    q: float,
+    base: np.ndarray,
+    width: np.ndarray,
+    wait_prob: np.ndarray,
+    wait_rate: np.ndarray,
+    mu: np.ndarray,
+    iterations: int,
+    out: np.ndarray,
+    work: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`latency_quantile_fast` for 1-D float arrays of equal shape, into ``out``, with
+    no temporaries of the batch's size when ``work`` (``(11, n)`` scratch) is given: the
+    simulator's step calls this with its scratch rows."""
+    p = 1.0 - q
+    log_p = float(np.log(p))
+    if work is None:
+        work = np.empty((11, *out.shape))
+    r, delta, big_p, big_q = _sojourn_tail(wait_prob, wait_rate, mu, work[:4])
+    floor = np.divide(-log_p, mu, out=work[4])
+    _sojourn_quantile(log_p, r, delta, big_p, big_q, floor, iterations, out=out, work=work[5:11])
+    if not np.isfinite(out.sum()):  # never seen; the robust solver as a safety net
+        bad = np.flatnonzero(~np.isfinite(out))
+        zeros = np.zeros(bad.size)
+        out[bad] = latency_quantile_params(q, zeros, zeros, wait_prob[bad], wait_rate[bad], mu[bad])
+    has_width = width > 0
+    if has_width.any():
+        rows = np.flatnonzero(has_width)
+        out[rows] = _drain_quantile(p, log_p, width[rows], mu[rows])
+    out += base
+    return out
 
 
 def latency_quantile_fast(
@@ -619,25 +641,13 @@ def latency_quantile_fast(
     of the sojourn (:func:`_sojourn_quantile`; three reach ~1e-12, two ~2e-6 relative); rows
     with one (where the law is ``U(0, width) + Exp(service_rate)``) the exact closed form of
     :func:`_drain_quantile`. 1-D arrays of equal shape (or scalars)."""
-    p = 1.0 - q
-    log_p = float(np.log(p))
     base, width, wp, wr, mu = np.broadcast_arrays(
         *(
             np.atleast_1d(np.asarray(v, dtype=np.float64))
             for v in (base_s, width_s, wait_prob, wait_rate, service_rate)
         )
     )
-    r, delta, big_p, big_q = _sojourn_tail(wp, wr, mu)
-    x = _sojourn_quantile(log_p, r, delta, big_p, big_q, -log_p / mu, iterations)
-    if not np.all(np.isfinite(x)):  # never seen; the robust solver as a safety net
-        bad = np.flatnonzero(~np.isfinite(x))
-        zeros = np.zeros(bad.size)
-        x[bad] = latency_quantile_params(q, zeros, zeros, wp[bad], wr[bad], mu[bad])
-    has_width = width > 0
-    if np.any(has_width):
-        rows = np.flatnonzero(has_width)
-        x[rows] = _drain_quantile(p, log_p, width[rows], mu[rows])
-    out = base + x
+    out = _latency_quantile_into(q, base, width, wp, wr, mu, iterations, out=np.empty(base.shape))
     return out.reshape(
         np.broadcast_shapes(*(np.shape(v) for v in (base_s, width_s, wait_prob, wait_rate, service_rate)))
     )

@@ -7,8 +7,7 @@ Order within a step ``t`` (the decision was taken on the signals after step ``t 
    at once and serve from step ``t + d`` (``d`` = the jittered start-up delay rounded up to
    whole steps; ``d = 0`` serves at once); scale-down removes pending pods first (newest
    first, as a ReplicaSet does), then ready pods, which stop serving at once;
-2. arrivals ``A ~ Poisson(lambda·dt)`` (or ``lambda·dt``; optionally a skew-corrected normal
-   for large means, see :data:`POISSON_NORMAL_MIN_MEAN`), capacity ``C = ready·mu·dt``;
+2. arrivals ``A ~ Poisson(lambda·dt)`` (or ``lambda·dt``), capacity ``C = ready·mu·dt``;
    served ``= min(B + A, C)``; what is left queues up to the smaller of the queue bound and
    what the ready pods can drain within the request timeout, the rest is dropped, so
    ``served + dropped + backlog_end = backlog_start + offered``;
@@ -26,7 +25,6 @@ OS and faulted back in by glibc malloc: a third of the step's CPU time at 16384 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
@@ -35,15 +33,11 @@ import numpy as np
 from rlscale.core.signals import ScalingSignals
 from rlscale.sim.params import ServiceParams
 from rlscale.sim.queueing import (
-    _RECURSION_MAX_SERVERS,
     _SERIES_EPS,
-    _drain_quantile,
     _drain_survival,
-    _erlang_c_recursion,
+    _latency_quantile_into,
     _latency_surv_dens,
     _scratch,
-    _sojourn_quantile,
-    _sojourn_tail,
     erlang_c_unchecked,
     latency_quantile_fast,
     latency_quantile_params,
@@ -59,16 +53,6 @@ _DETERMINISTIC_RATE = 1.0e12
 P95_ITERATIONS = 2
 #: Per-step quantile level of the ``latency_p95_s`` metric and signal.
 P95_LEVEL = 0.95
-#: Arrival counts with a mean of at least this many requests per step may be drawn from the
-#: normal approximation of the Poisson law with its Cornish-Fisher skewness term,
-#: ``round(m + sqrt(m)·Z + (Z² − 1)/6)`` (Cornish & Fisher 1938): mean ``m`` exactly,
-#: variance ``m + 0.14`` (the Z² term and the rounding), third cumulant ``m`` to leading
-#: order, so the law differs from Poisson's by O(1/m) in its tails' shape; counts are
-#: integers >= 0. Per sample it is ~3x cheaper than numpy's exact PTRS sampler (~10 % of a
-#: step at 16384 envs, ~2 % at 1024). The default, ``inf``, keeps every count exactly
-#: Poisson: the cheaper draw changes the random stream, and seeded training tests
-#: (tests/agents) are sensitive to that; set it to e.g. ``1000.0`` to take the speed-up.
-POISSON_NORMAL_MIN_MEAN = math.inf
 
 
 @dataclass(eq=False)
@@ -173,38 +157,13 @@ def _f64(x: object) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-#: StepMetrics' float fields, in the row order of the one block a step allocates for them
-#: (one ~n·150-byte allocation instead of 19 that glibc would fault in page by page).
-_FLOAT_METRICS: tuple[str, ...] = (
-    "arrival_rate_rps",
-    "offered",
-    "served",
-    "dropped",
-    "backlog_start",
-    "backlog",
-    "violating",
-    "pod_seconds",
-    "cpu_core_seconds",
-    "memory_gib_seconds",
-    "cost_usd",
-    "cpu_utilization",
-    "latency_mean_s",
-    "latency_p95_s",
-    "lat_base_s",
-    "lat_width_s",
-    "lat_wait_prob",
-    "lat_wait_rate",
-    "lat_service_rate",
-)
-#: Scratch rows a step uses (``queueing._scratch``; temporaries never escape a call).
-_WORK_ROWS = 24
-
-
-def _service_rate(params: ServiceParams, out: np.ndarray) -> np.ndarray:
-    """``params.mu_rps`` per env into ``out`` (same formula, no temporaries)."""
-    np.subtract(params.cpu_limit_cores, params.cpu_idle_cores, out=out)
-    out /= params.cpu_per_request_core_s
-    return out
+#: StepMetrics' float fields: one ``(19, n)`` block per step holds them (one ~n·150-byte
+#: allocation instead of 19 that glibc would fault in page by page); the unpacking in
+#: :func:`step` fixes their row order and checks the count.
+_FLOAT_METRIC_ROWS = 19
+#: Scratch rows a step uses (``queueing._scratch``; temporaries never escape a call): 0-4 for
+#: the decision and the queue, 3-6 for the latency law, 7-17 for the p95 and SLO survival.
+_WORK_ROWS = 18
 
 
 def _latency_params(
@@ -254,11 +213,7 @@ def _latency_params(
     unsat &= ~saturated
     a *= unsat  # saturated rows: a = 0 -> Erlang C = 0
     np.maximum(ready_f, 1.0, out=c1)
-    if n >= 64 and c1.max() <= _RECURSION_MAX_SERVERS:
-        _erlang_c_recursion(c1, a, out=wait_prob)
-        np.minimum(wait_prob, 1.0, out=wait_prob)
-    else:
-        wait_prob[:] = erlang_c_unchecked(c1, a)
+    erlang_c_unchecked(c1, a, out=wait_prob)
     np.subtract(cmu, lam_served_rps, out=wait_rate)
     np.copyto(wait_rate, mu, where=~unsat)
     np.copyto(service_rate, mu)
@@ -275,9 +230,11 @@ def _slo_survival(
     work: np.ndarray,
 ) -> np.ndarray:
     """P(T > slo − base) of the sojourn (``T = W + S``), 1 where ``base >= slo``, into ``out``:
-    the formula of ``queueing._sojourn_density`` (so ``violating`` matches
-    :func:`latency_survival`), with its series only on the rows that need it and no
-    ``where`` over the whole batch. ``work``: ``(4, n)`` scratch."""
+    the formula of ``queueing.sojourn_survival`` in place, with its series only on the rows
+    that need it and no ``where`` over the whole batch. It takes ``h·wait_prob·mu`` in
+    another order, so ``violating`` matches :func:`latency_survival` to rounding, not bit for
+    bit (sharing one implementation would move it by up to ~1e-12 requests, or slow the
+    step). ``work``: ``(4, n)`` scratch."""
     zp, neg_zp, e_mu, d = work
     np.subtract(slo_s, base, out=zp)
     np.maximum(zp, 0.0, out=zp)
@@ -314,32 +271,21 @@ def _p95_and_slo_survival(
     surv: np.ndarray,
     work: np.ndarray,
 ) -> None:
-    """Per-step p95 (NaN when not computed) and P(latency > SLO) into ``p95``/``surv``, split
-    by law: M/M/c sojourn rows over the whole batch, drain-width rows (``U(0, width) +
-    Exp(mu)``, exact closed forms) on their compressed indices only. ``work``: ``(11, n)``."""
+    """Per-step p95 (NaN when not computed; ``queueing._latency_quantile_into``, as
+    :func:`~rlscale.sim.queueing.latency_quantile_fast` computes it) and P(latency > SLO) into
+    ``p95``/``surv``: the sojourn's survival over the whole batch, then the drain-width rows'
+    (``U(0, width) + Exp(mu)``) on their compressed indices only. ``work``: ``(11, n)``."""
     _slo_survival(slo_s, base, wait_prob, wait_rate, mu, surv, work[:4])
-    p = 1.0 - P95_LEVEL
-    log_p = float(np.log(p))
     if compute_p95:
-        r, delta, big_p, big_q = _sojourn_tail(wait_prob, wait_rate, mu, work[:4])
-        floor = np.divide(-log_p, mu, out=work[4])
-        _sojourn_quantile(log_p, r, delta, big_p, big_q, floor, P95_ITERATIONS, out=p95, work=work[5:11])
-        if not np.isfinite(p95.sum()):  # never seen; the robust solver as a safety net
-            bad = np.flatnonzero(~np.isfinite(p95))
-            zeros = np.zeros(bad.size)
-            p95[bad] = latency_quantile_params(
-                P95_LEVEL, zeros, zeros, wait_prob[bad], wait_rate[bad], mu[bad]
-            )
-        p95 += base
+        _latency_quantile_into(
+            P95_LEVEL, base, width, wait_prob, wait_rate, mu, P95_ITERATIONS, out=p95, work=work
+        )
     else:
         p95.fill(np.nan)
     has_width = width > 0
     if has_width.any():
         rows = np.flatnonzero(has_width)
-        w, m, b = width[rows], mu[rows], base[rows]
-        surv[rows] = _drain_survival(slo_s - b, w, m)
-        if compute_p95:
-            p95[rows] = b + _drain_quantile(p, log_p, w, m)
+        surv[rows] = _drain_survival(slo_s - base[rows], width[rows], mu[rows])
 
 
 def _cpu_utilization(
@@ -358,72 +304,22 @@ def _cpu_utilization(
     return usage
 
 
-def _arrivals(
-    rng: np.random.Generator,
-    mean: np.ndarray,
-    out: np.ndarray,
-    work: np.ndarray,
-    normal_min_mean: float | None = None,
-) -> None:
-    """Poisson counts with the given means into ``out`` (may be ``mean`` itself), drawn
-    exactly below ``normal_min_mean`` (default :data:`POISSON_NORMAL_MIN_MEAN`) and from
-    :func:`_normal_counts` at or above it. ``work``: ``(2, n)`` scratch."""
-    threshold = POISSON_NORMAL_MIN_MEAN if normal_min_mean is None else normal_min_mean
-    if threshold == math.inf:
-        out[:] = rng.poisson(mean)
-        return
-    large = mean >= threshold
-    n_large = int(np.count_nonzero(large))
-    if n_large == mean.shape[0]:
-        _normal_counts(rng, mean, out, work[0], work[1])
-        return
-    if n_large == 0:
-        out[:] = rng.poisson(mean)
-        return
-    rows = np.flatnonzero(large)
-    small = np.flatnonzero(~large)
-    m_large, m_small = mean[rows], mean[small]
-    out[rows] = _normal_counts(rng, m_large, np.empty(rows.size), np.empty(rows.size), np.empty(rows.size))
-    out[small] = rng.poisson(m_small)
-
-
-def _normal_counts(
-    rng: np.random.Generator, mean: np.ndarray, out: np.ndarray, z: np.ndarray, skew: np.ndarray
-) -> np.ndarray:
-    """``round(m + sqrt(m)·Z + (Z² − 1)/6)`` (for large means ``m``: with ``m >= 1000`` a
-    negative count is 30 standard deviations away); ``out`` may be ``mean``."""
-    rng.standard_normal(out=z)
-    np.square(z, out=skew)
-    skew -= 1.0
-    skew *= 1.0 / 6.0
-    skew += mean
-    np.sqrt(mean, out=out)
-    out *= z
-    out += skew
-    return np.rint(out, out=out)
-
-
 def _clamp_desired(
-    params: ServiceParams,
-    desired: np.ndarray,
-    out: np.ndarray | None = None,
-    scratch: np.ndarray | None = None,
+    params: ServiceParams, desired: object, out: np.ndarray, scratch: np.ndarray | None = None
 ) -> np.ndarray:
-    """Desired replicas rounded (half to even) and clamped to [min, max] as int64, into
-    ``out`` if given (then ``desired`` has its shape; float input is rounded in ``scratch``)."""
+    """Desired replicas broadcast to ``out``'s shape, rounded (half to even) and clamped to
+    [min, max] into the int64 ``out`` (float input is rounded in ``scratch`` when given)."""
     d = np.asarray(desired)
+    if d.shape != out.shape:
+        d = np.broadcast_to(d, out.shape)
     lo, hi = params.spec.min_replicas, params.spec.max_replicas
     if d.dtype.kind == "f":
         if np.isnan(d.sum()):
             raise ValueError("desired_replicas contains NaN")
         d = np.rint(d, out=scratch)
-        np.clip(d, lo, hi, out=d)
-        if out is None:
-            return d.astype(np.int64)
+        np.clip(d, lo, hi, out=d)  # before the cast, so inf or 1e30 cannot wrap around
         np.copyto(out, d, casting="unsafe")
         return out
-    if out is None:
-        return np.clip(d, lo, hi).astype(np.int64)
     np.copyto(out, d, casting="unsafe")
     return np.clip(out, lo, hi, out=out)
 
@@ -478,7 +374,7 @@ def reset_state(
     sel = np.ones(n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     if sel.shape != (n,):
         raise ValueError(f"reset mask must have shape ({n},), got {sel.shape}")
-    replicas = _clamp_desired(params, np.broadcast_to(np.asarray(initial_replicas), (n,)))
+    replicas = _clamp_desired(params, initial_replicas, out=np.empty(n, dtype=np.int64))
     rate = np.broadcast_to(_f64(initial_rate_rps), (n,))
     if np.any(~np.isfinite(rate)) or np.any(rate < 0):
         raise ValueError("initial_rate_rps must be finite and >= 0")
@@ -489,7 +385,7 @@ def reset_state(
     state.elapsed_steps[sel] = 0
     state.time_s[sel] = 0.0
     # steady-state metrics at the initial rate (served = offered if the pods can take it)
-    mu = _service_rate(params, np.empty(n))
+    mu = np.broadcast_to(_f64(params.mu_rps), (n,))
     ready_f = replicas.astype(np.float64)
     served = np.minimum(rate, ready_f * mu)
     zeros = np.zeros(n)
@@ -531,7 +427,7 @@ def step(
     if not (np.isfinite(lam.sum()) and lam.min() >= 0):
         raise ValueError("arrival_rate_rps must be finite and >= 0")
     # the step's results: one float block and one int block (rows become the metrics)
-    block = np.empty((len(_FLOAT_METRICS), n))
+    block = np.empty((_FLOAT_METRIC_ROWS, n))
     (
         arrival_rate,
         offered,
@@ -556,11 +452,7 @@ def step(
     int_block = np.empty((3, n), dtype=np.int64)
     m_ready, m_pending, desired = int_block
     work = _scratch("sim_step", _WORK_ROWS, n)
-    d_in = np.asarray(desired_replicas)
-    if d_in.shape == (n,):
-        _clamp_desired(params, d_in, out=desired, scratch=work[0])
-    else:
-        desired[:] = _clamp_desired(params, d_in)
+    _clamp_desired(params, desired_replicas, out=desired, scratch=work[0])
     iwork = _scratch("sim_step_int", 3, n, np.int64)
 
     ready = state.ready
@@ -608,8 +500,9 @@ def step(
     np.copyto(arrival_rate, lam)
     np.multiply(lam, dt, out=offered)  # the mean count
     if params.poisson_arrivals:
-        _arrivals(rng, offered, offered, work[0:2])
-    mu = _service_rate(params, work[0])
+        offered[:] = rng.poisson(offered)
+    mu = work[0]
+    np.copyto(mu, params.mu_rps)
     ready_f = work[1]
     np.copyto(ready_f, ready)
     cmu = np.multiply(ready_f, mu, out=work[2])
