@@ -14,7 +14,7 @@ import torch as th
 
 from rlscale.agents.rollout import run_policy
 from rlscale.core.actions import ActionConfig
-from rlscale.core.observation import ObservationBuilder
+from rlscale.core.observation import Forecaster, ObservationBuilder
 from rlscale.core.signals import ScalingSignals
 from rlscale.policies.hpa import HPAPolicy
 from rlscale.sim.params import ServiceParams
@@ -27,11 +27,12 @@ def hpa_demonstrations(
     *,
     target_utilization_pct: int = 70,
     seed: int = 0,
+    forecaster: Forecaster | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(observations, actions) of the HPA on ``rate_windows`` (equal lengths), with each HPA
     decision mapped to the learner's raw action that decodes to the same replica count."""
     spec = params.spec
-    builder = ObservationBuilder(spec, len(rate_windows))
+    builder = ObservationBuilder(spec, len(rate_windows), forecaster)
     obs_list: list[np.ndarray] = []
     act_list: list[np.ndarray] = []
 
@@ -56,6 +57,7 @@ def teacher_demonstrations(
     *,
     seed: int = 0,
     rule: tuple[tuple[float, float, int], ...] | None = None,
+    forecaster: Forecaster | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(observations, ``hold_target`` action indices) of the scale-aware rule
     (:mod:`rlscale.agents.teacher`; ``rule`` None = its fixed default) on ``rate_windows``
@@ -66,7 +68,7 @@ def teacher_demonstrations(
     if action.mode != "hold_target":
         raise ValueError(f"teacher demonstrations need the hold_target action mode, got {action.mode!r}")
     spec = params.spec
-    builder = ObservationBuilder(spec, len(rate_windows))
+    builder = ObservationBuilder(spec, len(rate_windows), forecaster)
     obs_list: list[np.ndarray] = []
     act_list: list[np.ndarray] = []
 

@@ -140,12 +140,19 @@ def checkpoint_metadata(
     service: dict[str, Any],
     training: dict[str, Any],
     forecast: bool = False,
+    forecaster: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """``forecaster``: the config of an LSTM forecaster whose tensors are stored in the
+    checkpoint under :data:`rlscale.nets.forecaster.TENSOR_PREFIX` (``forecast_trend`` then
+    comes from it, in the env and live)."""
+    observation: dict[str, Any] = {"builder": "rlscale.core.ObservationBuilder", "forecast": bool(forecast)}
+    if forecaster is not None:
+        observation["forecaster"] = dict(forecaster)
     return {
         "format_version": FORMAT_VERSION,
         "algorithm": algorithm,
         "observation_features": list(OBSERVATION_FEATURES),
-        "observation": {"builder": "rlscale.core.ObservationBuilder", "forecast": bool(forecast)},
+        "observation": observation,
         "action": action.to_dict(),
         "network": network,
         "service": service,

@@ -85,6 +85,11 @@ class TrainConfig:
     bc_epochs: int = 8
     bc_windows: int = 64
     encoder: str = "none"  # none | gru (AWARE trajectory encoder; not servable by the numpy path)
+    #: Seed 000's LSTM forecast in the observation (``forecast_trend``): "none", "lstm" (train
+    #: one on the training windows, stored in DIR/forecaster and in every checkpoint) or the
+    #: path of a forecaster directory (rlscale.forecast.lstm.LSTMForecaster.save).
+    forecaster: str = "none"
+    forecaster_train_steps: int = 1500
     net_arch: list[int] = field(default_factory=lambda: [64, 64])
     n_steps: int = 128
     learning_rate: float = 3e-4
@@ -116,7 +121,40 @@ def reward_fn(cfg: TrainConfig) -> Any:
     return functools.partial(slo_cost, slo_weight=cfg.slo_weight)
 
 
-def make_env(cfg: TrainConfig, windows: list[np.ndarray], num_envs: int, seed: int) -> Any:
+def make_forecaster(cfg: TrainConfig, train_windows: list[np.ndarray], spec: Any, out: Path) -> Any:
+    """The LoadForecaster of ``cfg.forecaster`` (None for "none"); "lstm" trains seed 000's
+    LSTM on the training windows (never validation or test) and saves it in ``out/forecaster``."""
+    from rlscale.nets.forecaster import ForecasterError, load_forecaster
+
+    if cfg.forecaster == "none":
+        return None
+    if cfg.forecaster == "lstm":
+        from rlscale.forecast.lstm import ForecasterConfig, LSTMForecaster
+
+        target = out / "forecaster"
+        if not (cfg.resume and target.exists()):
+            horizon = max(1, int(np.ceil(spec.startup_delay_s / spec.step_s - 1e-9)))
+            fc_cfg = ForecasterConfig(
+                horizon_steps=horizon,
+                train_steps=cfg.forecaster_train_steps,
+                seed=cfg.seed,
+                training_data=[f"{t}:train" for t in cfg.traces],
+            )
+            model = LSTMForecaster(fc_cfg)
+            model.fit(train_windows)
+            model.save(target)
+        path = target
+    else:
+        path = Path(cfg.forecaster)
+    try:
+        return load_forecaster(path)
+    except ForecasterError as exc:
+        raise ValueError(f"--forecaster: {exc}") from exc
+
+
+def make_env(
+    cfg: TrainConfig, windows: list[np.ndarray], num_envs: int, seed: int, forecaster: Any = None
+) -> Any:
     from stable_baselines3.common.vec_env import VecFrameStack
 
     from rlscale.envs.sb3 import SB3VecEnv
@@ -130,6 +168,7 @@ def make_env(cfg: TrainConfig, windows: list[np.ndarray], num_envs: int, seed: i
         action_mode=cfg.action_config(),
         reward=reward_fn(cfg),  # type: ignore[arg-type]
         randomize_service=cfg.randomize_service,
+        forecaster=forecaster,
         seed=seed,
     )
     venv: Any = SB3VecEnv(env)
@@ -357,7 +396,8 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
     )
     rfn = reward_fn(cfg)
     front, hpa_info = hpa_frontier(params, ws.validation, rfn, cfg.seed) if ws.validation else ([], {})
-    venv = make_env(cfg, ws.train, cfg.num_envs, cfg.seed)
+    forecaster = make_forecaster(cfg, ws.train, spec, out)
+    venv = make_env(cfg, ws.train, cfg.num_envs, cfg.seed, forecaster)
     model = make_model(cfg, venv, str(out / "tb"))
     log_path = out / "validation.jsonl"
     state: dict[str, Any] = {"best": None, "history": [], "bootstrap": None}
@@ -401,7 +441,10 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
                 "randomize_service": cfg.randomize_service,
             },
             training=training_record(prior_seconds + time.perf_counter() - t_start),
+            forecaster=None if forecaster is None else forecaster.config(),
         )
+        if forecaster is not None:
+            tensors = {**tensors, **forecaster.prefixed_tensors()}
         return save_checkpoint(path, tensors, meta)
 
     def validate(tag: str) -> dict[str, Any] | None:
@@ -438,9 +481,11 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
             if cfg.teacher not in ("scale-aware", "service"):
                 raise ValueError(f"unknown --teacher {cfg.teacher!r}; choose scale-aware or service")
             rule = service_rule(params, action) if cfg.teacher == "service" else None
-            obs, acts = teacher_demonstrations(params, demo_windows, action, seed=cfg.seed, rule=rule)
+            obs, acts = teacher_demonstrations(
+                params, demo_windows, action, seed=cfg.seed, rule=rule, forecaster=forecaster
+            )
         else:
-            obs, acts = hpa_demonstrations(params, demo_windows, action, seed=cfg.seed)
+            obs, acts = hpa_demonstrations(params, demo_windows, action, seed=cfg.seed, forecaster=forecaster)
         loss = behaviour_clone(model, obs, acts, epochs=cfg.bc_epochs, seed=cfg.seed)
         sc = validate("bootstrap")
         state["bootstrap"] = {"bc_loss": loss, "demonstrations": len(obs), "validation": sc}

@@ -55,6 +55,11 @@ def register(app: typer.Typer) -> None:
             "utilisation (0 = no floor)",
         ),
         encoder: str = typer.Option("none", help="none | gru (AWARE trajectory encoder)"),
+        forecaster: str = typer.Option(
+            "none",
+            help="load forecast in the observation: none | lstm (train seed 000's LSTM on the "
+            "training windows; stored in the checkpoint) | PATH of a saved forecaster",
+        ),
         learning_rate: float = typer.Option(3e-4, help="PPO learning rate"),
         clip_range: float = typer.Option(0.2, help="PPO clip range"),
         normalize_reward: bool = typer.Option(
@@ -85,6 +90,7 @@ def register(app: typer.Typer) -> None:
             bc_windows=bc_windows,
             memory_floor_utilization=memory_floor if memory_floor > 0 else None,
             encoder=encoder,
+            forecaster=forecaster,
             learning_rate=learning_rate,
             clip_range=clip_range,
             normalize_reward=normalize_reward,

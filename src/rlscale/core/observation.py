@@ -9,10 +9,24 @@ compares them, so changing this file changes both.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.spec import ServiceSpec
+
+
+class Forecaster(Protocol):
+    """A load forecaster the builder can feed (:class:`rlscale.nets.forecaster.LoadForecaster`)."""
+
+    history_steps: int
+
+    def forecast(self, hist: np.ndarray) -> np.ndarray:
+        """``(n, history_steps)`` observed rates, oldest first -> ``(n,)`` mean rate over the
+        start-up horizon, req/s."""
+        ...
+
 
 #: Load history lags, in decision periods (15 s each by default: up to 4 minutes back).
 HISTORY_LAGS: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16)
@@ -81,14 +95,29 @@ class ObservationBuilder:
     Besides the ring it keeps one decayed peak per service (``load_peak_memory``):
     ``peak ← max(rate, peak · e^(−step/PEAK_MEMORY_S))``.
 
+    With a ``forecaster`` the ``forecast_trend`` feature comes from it, fed with the same observed rates as the trend
+    features, so the env and the live controller forecast alike; without one it is 0 unless
+    ``build`` is handed a forecast.
+
     NaN signals (a missing live metric) become neutral values here; whether to act on
     them at all is the safety guard's call.
     """
 
-    def __init__(self, spec: ServiceSpec, num_envs: int = 1) -> None:
+    def __init__(
+        self,
+        spec: ServiceSpec,
+        num_envs: int = 1,
+        forecaster: Forecaster | None = None,
+    ) -> None:
         self.spec = spec
         self.num_envs = num_envs
         self._history_len = max(HISTORY_LAGS) + 1
+        if forecaster is not None and not 0 < forecaster.history_steps <= self._history_len:
+            raise ValueError(
+                f"the forecaster reads {forecaster.history_steps} periods of history; the builder "
+                f"keeps {self._history_len}"
+            )
+        self.forecaster = forecaster
         # ring of log(rate + eps) (the trend features' logs, taken once per sample rather than
         # once per lag per build), slot-major so a lag is one contiguous row; row ``_pos``
         # holds the newest sample
@@ -116,7 +145,8 @@ class ObservationBuilder:
         self._fresh[sel] = False
 
     def build(self, signals: ScalingSignals, forecast_rps: np.ndarray | None = None) -> np.ndarray:
-        """Append this period's rate to the history and return the ``(n, D)`` float32 vector."""
+        """Append this period's rate to the history and return the ``(n, D)`` float32 vector.
+        ``forecast_rps`` (the env's clairvoyant forecast) overrides the builder's forecaster."""
         spec = self.spec
         capacity = spec.pod_capacity_rps
         rate = _clean(signals.request_rate_rps, 0.0)
@@ -151,6 +181,10 @@ class ObservationBuilder:
         out[:, 9] = 1.0 / desired
         out[:, 10] = rate / (capacity * spec.max_replicas)
         np.subtract(history[(pos - self._lags) % self._history_len], log_now, out=out[:, _TREND_SLICE].T)
+        if forecast_rps is None and self.forecaster is not None:
+            steps = self.forecaster.history_steps
+            oldest_first = (pos - np.arange(steps - 1, -1, -1)) % self._history_len
+            forecast_rps = self.forecaster.forecast(np.exp(history[oldest_first].T) - eps)
         if forecast_rps is None:
             out[:, _FORECAST] = 0.0
         else:

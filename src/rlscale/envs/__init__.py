@@ -4,7 +4,8 @@
 ``gym.make_vec("rlscale/Autoscale-v0", num_envs=N, vectorization_mode="vector_entry_point")``
 the native batched env (same-step autoreset). Keyword arguments: ``service``,
 ``load_windows``, ``episode_steps``, ``action_mode``, ``reward``, ``randomize_service``,
-``forecast``, ``seed``.
+``forecast`` (the true future mean: an upper bound), ``forecaster`` (a
+:class:`rlscale.nets.forecaster.LoadForecaster` fed the observed rates), ``seed``.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from rlscale.core.actions import ActionConfig, decode_action
 from rlscale.core.observation import ObservationBuilder, observation_bounds
 from rlscale.core.signals import ScalingSignals
 from rlscale.envs.rewards import get_reward
+from rlscale.nets.forecaster import LoadForecaster
 from rlscale.sim import simulator as sim
 from rlscale.sim.params import ServiceParams
 from rlscale.sim.presets import load_service
@@ -95,6 +96,7 @@ class AutoscaleVectorEnv(VectorEnv):
         reward: str = "slo_cost",
         randomize_service: float = 0.0,
         forecast: bool = False,
+        forecaster: LoadForecaster | None = None,
         seed: int | None = None,
         compute_p95: bool = True,
         render_mode: str | None = None,
@@ -119,7 +121,10 @@ class AutoscaleVectorEnv(VectorEnv):
         self.reward_name = reward
         self._reward_fn = get_reward(reward)
         self.randomize_service = float(randomize_service)
+        if forecast and forecaster is not None:
+            raise ValueError("give forecast=True (the true future mean) or a forecaster, not both")
         self.forecast = bool(forecast)
+        self.forecaster = forecaster
         self.compute_p95 = bool(compute_p95)
         self._autoreset = bool(autoreset)
         self._seed = seed
@@ -177,7 +182,7 @@ class AutoscaleVectorEnv(VectorEnv):
                 * (1.0 + self.randomize_service),
             )
         self._state = sim.init_state(sizing, num_envs, spec.min_replicas)
-        self._builder = ObservationBuilder(spec, num_envs)
+        self._builder = ObservationBuilder(spec, num_envs, forecaster)
         self._offset = np.zeros(num_envs, dtype=np.int64)  # flat index of each env's step 0
         self._seed_rngs(seed)
         self._signals: ScalingSignals | None = None
@@ -267,7 +272,7 @@ class AutoscaleVectorEnv(VectorEnv):
             else obs.copy()
         )
         forecast = self._forecast_rps()
-        out[rows] = ObservationBuilder(self.spec_service, rows.size).build(
+        out[rows] = ObservationBuilder(self.spec_service, rows.size, self.forecaster).build(
             sig.select(rows), None if forecast is None else forecast[rows]
         )
         return out

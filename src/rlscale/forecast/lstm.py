@@ -25,13 +25,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlscale.nets.forecaster import (
+    CONFIG_FILE,
+    HISTORY_STEPS,
+    MODEL_WEIGHT,
+    WEIGHTS_FILE,
+    blend,
+    denormalise,
+    normalise_history,
+    rate_eps,
+)
 from rlscale.nets.modules import LSTMForecasterNet
-
-#: seed 000 predictor_utils.py: the model sees the last 16 rates.
-HISTORY_STEPS = 16
-#: seed 000: forecast = last + 0.7·Δ_model + 0.3·trend, trend = (x[-1] − x[-4]) / 3.
-MODEL_WEIGHT = 0.7
-TREND_LAG = 3
 
 
 @dataclass
@@ -48,10 +52,6 @@ class ForecasterConfig:
     training_data: list[str] = field(default_factory=list)
 
 
-def _eps(x: np.ndarray) -> np.ndarray:
-    return 1e-3 + 1e-3 * np.abs(x).mean(axis=-1, keepdims=True)
-
-
 def make_examples(
     rates: np.ndarray, history_steps: int, horizon_steps: int, stride: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -66,11 +66,6 @@ def make_examples(
     return hist, fut
 
 
-def _normalise(hist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    scale = hist.mean(axis=1, keepdims=True) + _eps(hist)
-    return np.log((hist + _eps(hist)) / scale), scale
-
-
 class LSTMForecaster:
     """Batched forecaster of the mean rate over the next ``horizon_steps``."""
 
@@ -83,13 +78,16 @@ class LSTMForecaster:
     def fit(self, series: Sequence[np.ndarray], *, log_every: int = 0) -> list[float]:
         """Train on gap-free rate series (training windows only). Returns the loss curve."""
         cfg = self.config
+        for i, s in enumerate(series):
+            if not np.all(np.isfinite(s)) or np.any(np.asarray(s) < 0):
+                raise ValueError(f"LSTMForecaster.fit: series {i} has negative or non-finite rates")
         pairs = [make_examples(s, cfg.history_steps, cfg.horizon_steps) for s in series]
         hist = np.concatenate([p[0] for p in pairs])
         fut = np.concatenate([p[1] for p in pairs])
         if hist.shape[0] == 0:
             raise ValueError("LSTMForecaster.fit: no series is longer than history + horizon")
-        z, scale = _normalise(hist)
-        target = np.log((fut[:, None] + _eps(hist)) / scale)[:, 0]
+        z, scale = normalise_history(hist)
+        target = np.log((fut[:, None] + rate_eps(hist)) / scale)[:, 0]
         rng = np.random.default_rng(cfg.seed)
         opt = torch.optim.Adam(self.net.parameters(), lr=cfg.learning_rate)
         zt = torch.as_tensor(z, dtype=torch.float32)
@@ -115,21 +113,18 @@ class LSTMForecaster:
     def model_forecast(self, hist: np.ndarray) -> np.ndarray:
         """The LSTM's own prediction (req/s) for ``(n, history_steps)`` histories."""
         hist = np.asarray(hist, dtype=np.float64)
-        z, scale = _normalise(hist)
+        z, scale = normalise_history(hist)
         out = np.empty(hist.shape[0])
         with torch.no_grad():
             for i in range(0, hist.shape[0], 8192):
                 out[i : i + 8192] = self.net(torch.as_tensor(z[i : i + 8192], dtype=torch.float32)).numpy()
-        return np.maximum(np.exp(out) * scale[:, 0] - _eps(hist)[:, 0], 0.0)
+        return denormalise(out, hist, scale)
 
     def forecast(self, hist: np.ndarray) -> np.ndarray:
         """Blended forecast (req/s): last + w·(model − last) + (1 − w)·trend over the horizon."""
         hist = np.asarray(hist, dtype=np.float64)
-        last = hist[:, -1]
-        trend = (hist[:, -1] - hist[:, -1 - TREND_LAG]) / TREND_LAG
-        trend_term = last + trend * (self.config.horizon_steps + 1) / 2
-        w = self.config.model_weight
-        return np.maximum(w * self.model_forecast(hist) + (1 - w) * trend_term, 0.0)
+        cfg = self.config
+        return blend(hist, self.model_forecast(hist), cfg.horizon_steps, cfg.model_weight)
 
     def forecast_series(self, rates: np.ndarray, *, blended: bool = True) -> np.ndarray:
         """ŷ[t] for every t of a series with a full history (NaN before), using data ≤ t."""
@@ -150,11 +145,9 @@ class LSTMForecaster:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         tensors = {k: v.detach().cpu().numpy().copy() for k, v in self.net.state_dict().items()}
-        save_file(tensors, str(tmp / "forecaster.safetensors"))
+        save_file(tensors, str(tmp / WEIGHTS_FILE))
         meta = {"kind": "lstm_forecaster", "config": asdict(self.config), "train_seconds": self.train_seconds}
-        (tmp / "forecaster.json").write_text(
-            json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-        )
+        (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         if target.exists():
             import shutil
 
@@ -168,17 +161,15 @@ class LSTMForecaster:
 
         root = Path(path)
         try:
-            meta: dict[str, Any] = json.loads((root / "forecaster.json").read_text(encoding="utf-8"))
+            meta: dict[str, Any] = json.loads((root / CONFIG_FILE).read_text(encoding="utf-8"))
             config = ForecasterConfig(**meta["config"])
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ValueError(f"{root / 'forecaster.json'}: not a forecaster description ({exc})") from exc
+            raise ValueError(f"{root / CONFIG_FILE}: not a forecaster description ({exc})") from exc
         model = cls(config)
         try:
-            state = {
-                k: torch.as_tensor(v) for k, v in load_file(str(root / "forecaster.safetensors")).items()
-            }
+            state = {k: torch.as_tensor(v) for k, v in load_file(str(root / WEIGHTS_FILE)).items()}
             model.net.load_state_dict(state)
         except Exception as exc:
-            raise ValueError(f"{root / 'forecaster.safetensors'}: cannot load weights ({exc})") from exc
+            raise ValueError(f"{root / WEIGHTS_FILE}: cannot load weights ({exc})") from exc
         model.net.eval()
         return model

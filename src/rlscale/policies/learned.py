@@ -25,6 +25,7 @@ from rlscale.core.observation import OBSERVATION_FEATURES, ObservationBuilder
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.spec import ServiceSpec
 from rlscale.nets.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from rlscale.nets.forecaster import TENSOR_PREFIX, ForecasterError, forecaster_from_tensors
 from rlscale.nets.forward import deterministic_action, mlp_forward
 
 #: Package-relative folder of the shipped default policy.
@@ -54,16 +55,28 @@ class LearnedPolicy:
             self.action_config = ActionConfig.from_dict(dict(meta["action"]))
         except (ValueError, TypeError) as exc:
             raise CheckpointError(f"{self.path}/metadata.json: bad 'action' field ({exc})") from exc
-        if meta.get("observation", {}).get("forecast", False):
+        observation = meta.get("observation", {})
+        if observation.get("forecast", False):
             raise CheckpointError(
-                f"{self.path}/metadata.json: this policy was trained with a load forecast in its "
-                "observation; the live path has no forecaster, so it cannot be served"
+                f"{self.path}/metadata.json: this policy was trained seeing the true future load "
+                "(forecast=True); nothing can serve that, train it with a forecaster instead"
             )
+        self.forecaster = None
+        if observation.get("forecaster") is not None:
+            try:
+                self.forecaster = forecaster_from_tensors(
+                    self.checkpoint.tensors, observation["forecaster"], str(self.path), TENSOR_PREFIX
+                )
+            except ForecasterError as exc:
+                raise CheckpointError(str(exc)) from exc
         self.name = "learned" if path is None else f"learned:{self.path}"
         self._network = meta["network"]
         self._tensors = self.checkpoint.tensors
         self._layers = self.checkpoint.layers
-        self._builder = ObservationBuilder(spec, self.num_envs)
+        try:
+            self._builder = ObservationBuilder(spec, self.num_envs, self.forecaster)
+        except ValueError as exc:  # a forecaster reading more history than the builder keeps
+            raise CheckpointError(f"{self.path}/metadata.json: {exc}") from exc
 
     def observe(self, signals: ScalingSignals) -> np.ndarray:
         """The observation batch for these signals (advances the load history)."""
@@ -93,6 +106,7 @@ class LearnedPolicy:
             "algorithm": meta["algorithm"],
             "action": meta["action"],
             "training_command": meta["training"].get("command"),
+            "forecaster": None if self.forecaster is None else self.forecaster.config(),
         }
 
 
