@@ -58,10 +58,6 @@ def blend(hist: np.ndarray, model_rps: np.ndarray, horizon_steps: int, model_wei
     return np.maximum(model_weight * model_rps + (1 - model_weight) * trend_term, 0.0)
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
 @dataclass(frozen=True)
 class LoadForecaster:
     """The blended forecast of the mean rate over the next ``horizon_steps`` periods."""
@@ -76,24 +72,30 @@ class LoadForecaster:
         """The LSTM's own prediction (req/s) for ``(n, history_steps)`` histories."""
         hist = np.asarray(hist, dtype=np.float64)
         z, scale = normalise_history(hist)
-        x = z.astype(np.float32)[:, :, None]  # (n, T, 1)
+        n, steps = z.shape
+        x = np.ascontiguousarray(z.T, dtype=np.float32).reshape(steps * n, 1)  # time-major rows
         for layer in range(self.num_layers):
             w_ih = self.tensors[f"lstm.weight_ih_l{layer}"]
-            w_hh = self.tensors[f"lstm.weight_hh_l{layer}"]
+            w_hh_t = np.ascontiguousarray(self.tensors[f"lstm.weight_hh_l{layer}"].T)
             bias = self.tensors[f"lstm.bias_ih_l{layer}"] + self.tensors[f"lstm.bias_hh_l{layer}"]
-            hidden = w_hh.shape[1]
-            h = np.zeros((x.shape[0], hidden), dtype=np.float32)
+            hidden = w_hh_t.shape[0]
+            # sigmoid(v) = (1 + tanh(v/2)) / 2: one tanh over all four gates (i, f, o use the
+            # halved form, g the plain tanh), then an affine map back
+            gate_scale = np.full(4 * hidden, 0.5, dtype=np.float32)
+            gate_scale[2 * hidden : 3 * hidden] = 1.0
+            gate_shift = np.where(gate_scale == 0.5, 0.5, 0.0).astype(np.float32)
+            # the input part of every step in one product: (T, n, 4H)
+            pre = ((x @ w_ih.T + bias) * gate_scale).reshape(steps, n, 4 * hidden)
+            h = np.zeros((n, hidden), dtype=np.float32)
             c = np.zeros_like(h)
-            pre = x @ w_ih.T + bias  # (n, T, 4H): the input part of every step at once
-            outs = np.empty((x.shape[0], x.shape[1], hidden), dtype=np.float32)
-            for t in range(x.shape[1]):
-                gates = pre[:, t] + h @ w_hh.T
-                i, f, g, o = np.split(gates, 4, axis=1)
-                c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
-                h = _sigmoid(o) * np.tanh(c)
-                outs[:, t] = h
-            x = outs
-        residual = x[:, -1] @ self.tensors["fc.weight"].T + self.tensors["fc.bias"]
+            outs = np.empty((steps, n, hidden), dtype=np.float32)
+            for t in range(steps):
+                act = np.tanh(pre[t] + (h @ w_hh_t) * gate_scale) * gate_scale + gate_shift
+                i, f, g, o = (act[:, k * hidden : (k + 1) * hidden] for k in range(4))
+                c = f * c + i * g
+                h = outs[t] = o * np.tanh(c)
+            x = outs.reshape(steps * n, hidden)
+        residual = h @ self.tensors["fc.weight"].T + self.tensors["fc.bias"]
         out = z[:, -1] + residual[:, 0].astype(np.float64)
         return denormalise(out, hist, scale)
 
