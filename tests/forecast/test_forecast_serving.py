@@ -152,3 +152,16 @@ def test_env_feeds_the_forecaster(trained: Path) -> None:
     assert np.all(obs[:, FORECAST] != 0.0)
     with pytest.raises(ValueError, match="not both"):
         AutoscaleVectorEnv(num_envs=1, load_windows=ramp, forecast=True, forecaster=fc)
+
+
+def test_onnx_export_carries_the_forecaster(trained: Path, tmp_path: Path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    from rlscale.nets.onnx_export import export_onnx
+
+    path = _with_forecaster(default_policy_path(), trained, tmp_path / "ck")
+    policy_onnx, forecaster_onnx = export_onnx(path, tmp_path / "model.onnx")
+    assert (policy_onnx.name, forecaster_onnx.name) == ("model.onnx", "model.forecaster.onnx")
+    hist = np.random.default_rng(2).gamma(2.0, 40.0, size=(32, 16)).astype(np.float32)
+    sess = ort.InferenceSession(str(forecaster_onnx), providers=["CPUExecutionProvider"])
+    got = sess.run(["forecast"], {"history": hist})[0]
+    np.testing.assert_allclose(got, load_forecaster(trained).forecast(hist), rtol=1e-4, atol=1e-3)

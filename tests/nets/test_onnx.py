@@ -24,7 +24,7 @@ def test_onnx_torch_numpy_agree(tmp_path: Path, head: str) -> None:
         tensors["l1.bias"] = tensors["l1.bias"][:1]
         meta["network"].update(head="box", low=[-1.0], high=[1.0])
     ck_dir = save_checkpoint(tmp_path / "ck", tensors, meta)
-    onnx_path = export_onnx(ck_dir, tmp_path / "model.onnx")
+    [onnx_path] = export_onnx(ck_dir, tmp_path / "model.onnx")
     obs = np.random.default_rng(7).normal(size=(256, len(meta["observation_features"]))).astype(np.float32)
     ck = load_checkpoint(ck_dir)
     with torch.no_grad():

@@ -62,6 +62,19 @@ def _check_flatten(extractor: nn.Module | None) -> None:
         )
 
 
+def _actor_critic_head(space: Any) -> dict[str, Any]:
+    """The ``network`` head entries for an actor-critic ``action_net`` over ``space``.
+
+    MultiDiscrete: SB3's ``action_net`` emits every dimension's logits concatenated in
+    ``nvec`` order, so the greedy action is an argmax per ``nvec`` segment (what
+    ``policies.pools.LearnedPoolsPolicy`` does with ``metadata.action.nvec``)."""
+    if hasattr(space, "nvec"):
+        return {"head": "argmax", "nvec": [int(v) for v in space.nvec]}
+    if hasattr(space, "n"):
+        return {"head": "argmax"}
+    return {"head": "box", "low": space.low.tolist(), "high": space.high.tolist()}
+
+
 def policy_network(model: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The actor of an SB3 model as checkpoint tensors + ``network`` metadata."""
     from stable_baselines3.common.policies import ActorCriticPolicy
@@ -77,12 +90,7 @@ def policy_network(model: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         _check_flatten(policy.pi_features_extractor)
         _dense(policy.mlp_extractor.policy_net, "pi", tensors, layers)
         _dense(policy.action_net, "action", tensors, layers)
-        if hasattr(policy.action_space, "n"):
-            network["head"] = "argmax"
-        else:
-            network.update(
-                head="box", low=policy.action_space.low.tolist(), high=policy.action_space.high.tolist()
-            )
+        network.update(_actor_critic_head(policy.action_space))
     elif isinstance(policy, DQNPolicy):
         _check_flatten(policy.q_net.features_extractor)
         q = policy.q_net.q_net

@@ -15,12 +15,15 @@ def register(app: typer.Typer) -> None:
         ),
         out: Path = typer.Option(Path("model.onnx"), help="ONNX file to write."),
     ) -> None:
-        """Export the policy network to ONNX (input 'observation', output 'action')."""
+        """Export the policy network to ONNX (input 'observation', output 'action'); a policy
+        trained with --forecaster also gets OUT-stem.forecaster.onnx (input 'history', output
+        'forecast')."""
         from rlscale.nets.checkpoint import CheckpointError
         from rlscale.nets.onnx_export import export_onnx
 
         try:
-            path = export_onnx(checkpoint, out)
+            paths = export_onnx(checkpoint, out)
         except CheckpointError as exc:
             raise typer.BadParameter(str(exc), param_hint="--checkpoint") from exc
-        typer.echo(f"wrote {path}")
+        for path in paths:
+            typer.echo(f"wrote {path}")
