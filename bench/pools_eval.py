@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -23,26 +22,14 @@ import numpy as np
 
 
 def export_pools_policy(model: Any, path: Path, *, steps: int, seed: int, params: Any) -> Path:
-    """SB3 PPO MlpPolicy (Tanh MLP actor + linear action head) -> rlscale checkpoint."""
-    import stable_baselines3
-    import torch
-
+    """SB3 PPO pools model -> rlscale checkpoint: the generic actor export
+    (:func:`rlscale.agents.export.policy_network`) plus the pools action, observation and service."""
+    from rlscale.agents import export
     from rlscale.envs.pools import DELTAS
     from rlscale.nets.checkpoint import FORMAT_VERSION, save_checkpoint
     from rlscale.policies.pools import POOLS_ACTION_MODE, POOLS_OBSERVATION_FEATURES
 
-    sd = {k: v.detach().cpu().numpy() for k, v in model.policy.state_dict().items()}
-    linear = sorted(
-        {
-            k.rsplit(".", 1)[0]
-            for k in sd
-            if k.startswith("mlp_extractor.policy_net.") and k.endswith(".weight")
-        },
-        key=lambda k: int(k.rsplit(".", 1)[1]),
-    )
-    layers = [{"weight": f"{k}.weight", "bias": f"{k}.bias", "activation": "tanh"} for k in linear]
-    layers.append({"weight": "action_net.weight", "bias": "action_net.bias", "activation": "none"})
-    tensors = {name: sd[name] for layer in layers for name in (layer["weight"], layer["bias"])}
+    tensors, network = export.policy_network(model)
     metadata = {
         "format_version": FORMAT_VERSION,
         "algorithm": "ppo",
@@ -53,14 +40,10 @@ def export_pools_policy(model: Any, path: Path, *, steps: int, seed: int, params
             "deltas": DELTAS.tolist(),
             "max_replicas": [p.spec.max_replicas for p in params.pools],
         },
-        "network": {"layers": layers, "head": "argmax"},
+        "network": network,
         "service": {"preset": "pools", "pools": list(params.names)},
         "training": {"env": "PoolsEnv", "timesteps": steps, "seed": seed, "command": "bench/pools_eval.py"},
-        "versions": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "stable_baselines3": stable_baselines3.__version__,
-        },
+        "versions": export.versions(),
     }
     return save_checkpoint(path, tensors, metadata)
 
