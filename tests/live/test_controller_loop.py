@@ -250,3 +250,58 @@ def test_decision_log_file_roundtrip(tmp_path: Any) -> None:
         read_decision_log(tmp_path / "bad.jsonl")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         DecisionLog(tmp_path / "missing" / "d.jsonl")
+
+
+class HistorySource(FakeSource):
+    """A source with a request-rate history: a burst of 90 req/s 40 minutes ago."""
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        super().__init__()
+        self.history_fail = fail
+        self.asked: list[tuple[str, float, float]] = []
+
+    def history(
+        self, namespace: str, deployment: str, signal: str, duration_s: float, step_s: float
+    ) -> list[tuple[float, float]]:
+        self.asked.append((signal, duration_s, step_s))
+        if self.history_fail is not None:
+            raise self.history_fail
+        n = int(duration_s / step_s)
+        rates = np.full(n, 5.0)
+        rates[n - 160 : n - 150] = 90.0  # 40 minutes before now, 2.5 minutes long
+        samples = [(1000.0 + i * step_s, float(r)) for i, r in enumerate(rates)]
+        del samples[5:8]  # Prometheus has no samples for a short gap
+        return samples
+
+
+def test_warm_up_replays_the_load_history_into_policy_and_observation() -> None:
+    from rlscale.controller.loop import WARM_UP_S
+    from rlscale.core import OBSERVATION_FEATURES
+    from rlscale.policies.learned import LearnedPolicy
+
+    peak = OBSERVATION_FEATURES.index("load_peak_memory")
+    policy = LearnedPolicy(SPEC, 1)
+    c, _source, _actuator, _out = _controller(policy=policy)
+    c.source = source = HistorySource()
+    cold, *_ = _controller(policy=LearnedPolicy(SPEC, 1))
+    assert c.warm_up() == int(WARM_UP_S / SPEC.step_s)
+    assert source.asked == [("request_rate_rps", WARM_UP_S, SPEC.step_s)]
+    c.reconcile_once()
+    cold.reconcile_once()
+    # the burst 40 minutes ago, decayed over 2 h, is still in the peak memory: ~90 · e^(-1/3) / 5 pods
+    assert c.last_observation is not None and cold.last_observation is not None
+    assert c.last_observation[peak] == pytest.approx(90 * np.exp(-2400 / 7200) / (10.0 * 5), rel=0.05)
+    assert cold.last_observation[peak] == pytest.approx(50.0 / (10.0 * 5))
+    assert policy.observe(_signals())[0, peak] > 1.2  # the policy's own builder was warmed too
+
+
+def test_warm_up_failure_starts_cold_and_is_counted() -> None:
+    from rlscale.controller.metrics_source import CONNECTION_ERROR, PrometheusError
+
+    c, *_ = _controller()
+    c.source = HistorySource(fail=PrometheusError(CONNECTION_ERROR, "refused"))
+    assert c.warm_up() == 0
+    assert _metric(c, "rlscale_errors_total", kind="warm_up") == 1
+    assert c.reconcile_once().final_replicas == 7
+    c.source = FakeSource()  # a source without history: nothing to do
+    assert c.warm_up() == 0

@@ -97,3 +97,42 @@ def test_live_and_env_observations_are_identical() -> None:
         obs, _r, _term, trunc, _info = env.step(action)
         assert not trunc.any()
     assert compared == 40
+
+
+def test_a_warmed_builder_continues_exactly_like_one_that_saw_every_period() -> None:
+    """Restart parity: replaying the past rates (``warm``) leaves the builder in the state
+    ``build`` would have left it in, so the first observation after a restart is the one the
+    old controller would have built."""
+    from rlscale.core import ObservationBuilder, ServiceSpec
+
+    spec = ServiceSpec(name="w", pod_capacity_rps=10.0, slo_latency_s=0.5, min_replicas=1, max_replicas=20)
+    rates = np.random.default_rng(3).gamma(2.0, 20.0, size=(300, 2))
+    rates[40:45, 0] = 400.0  # a burst to remember
+
+    def sig(row: np.ndarray) -> ScalingSignals:
+        n = row.shape[0]
+        return ScalingSignals(
+            time_s=np.zeros(n),
+            desired_replicas=np.full(n, 6.0),
+            ready_replicas=np.full(n, 6.0),
+            pending_replicas=np.zeros(n),
+            request_rate_rps=row,
+            cpu_utilization=np.full(n, 0.5),
+            latency_p95_s=np.full(n, 0.1),
+            backlog_requests=np.zeros(n),
+            dropped_rps=np.zeros(n),
+        )
+
+    always = ObservationBuilder(spec, 2)
+    for row in rates[:-1]:
+        always.build(sig(row))
+    restarted = ObservationBuilder(spec, 2)
+    with_gaps = rates[:-1].copy()
+    assert restarted.warm(np.vstack([np.full((3, 2), np.nan), with_gaps])) == len(with_gaps)
+    np.testing.assert_array_equal(restarted.build(sig(rates[-1])), always.build(sig(rates[-1])))
+    # a missing period repeats the previous rate
+    gap = ObservationBuilder(spec, 1)
+    gap.warm(np.array([10.0, np.nan, 30.0]))
+    same = ObservationBuilder(spec, 1)
+    same.warm(np.array([10.0, 10.0, 30.0]))
+    np.testing.assert_array_equal(gap.build(sig(np.array([20.0]))), same.build(sig(np.array([20.0]))))

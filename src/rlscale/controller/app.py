@@ -286,6 +286,7 @@ def build_controller(
 def run(config: RunConfig, stop_event: threading.Event | None = None) -> int:
     """Build the controller, serve its metrics, reconcile until stopped; returns decisions made."""
     controller = build_controller(config)
+    controller.warm_up()
     if config.metrics_port is not None:
         controller.metrics.serve(config.metrics_port, config.metrics_addr)
     try:

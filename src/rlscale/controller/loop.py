@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import logging
 import math
 import threading
 import time
@@ -21,10 +22,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from rlscale.controller.decision_log import DecisionLog
+from rlscale.controller.metrics_source import PrometheusError
 from rlscale.controller.telemetry import ControllerMetrics
 from rlscale.core.clock import Clock, SystemClock
 from rlscale.core.decision import Decision, Reason
-from rlscale.core.observation import ObservationBuilder
+from rlscale.core.observation import PEAK_MEMORY_S, ObservationBuilder
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.spec import ServiceSpec
 from rlscale.policies.base import Policy
@@ -41,6 +43,23 @@ SUCCESSFUL_RESCALE = "SuccessfulRescale"
 DEFAULT_REQUIRED_SIGNALS: tuple[str, ...] = ("request_rate_rps", "cpu_utilization", "ready_replicas")
 
 _SIGNAL_FIELDS = ScalingSignals.field_names()
+#: How much request-rate history a (re)started controller replays: two peak-memory time
+#: constants, after which a forgotten peak would have decayed to e^-2 ≈ 14 % anyway.
+WARM_UP_S = 2 * PEAK_MEMORY_S
+
+log = logging.getLogger(__name__)
+
+
+def rates_on_grid(samples: Sequence[tuple[float, float]], step_s: float) -> np.ndarray:
+    """Range-query samples ``[(t, value)]`` (Prometheus aligns them on ``start + k·step``) as
+    one rate per period, oldest first, NaN where Prometheus had no sample."""
+    if not samples:
+        return np.zeros(0)
+    times = np.array([t for t, _ in samples], dtype=np.float64)
+    index = np.rint((times - times[0]) / step_s).astype(np.int64)
+    rates = np.full(int(index.max()) + 1, np.nan)
+    rates[index] = [v for _, v in samples]
+    return rates
 
 
 class MetricsSource(Protocol):
@@ -154,6 +173,34 @@ class Controller:
         self._last_known_replicas: int | None = None
         self._start_s = self.clock.now()
         self.decisions_made = 0
+
+    # -- start-up ----------------------------------------------------------------------------
+    def warm_up(self, duration_s: float = WARM_UP_S) -> int:
+        """Replay the last ``duration_s`` of the request rate (the source's ``history``) into
+        the controller's and the policy's load history, so a restart keeps the trend, the
+        forecast input and the peak memory (a learned policy's floor) instead of starting
+        blank. Best effort: without history, or when the query fails, they start cold as
+        before (counted as ``rlscale_errors_total{kind="warm_up"}``). Returns the periods replayed."""
+        history = getattr(self.source, "history", None)
+        if history is None or duration_s <= 0:
+            return 0
+        try:
+            samples = history(
+                self.namespace, self.deployment, "request_rate_rps", duration_s, self.spec.step_s
+            )
+        except (PrometheusError, ValueError) as exc:
+            self.metrics.errors.labels(kind="warm_up").inc()
+            log.warning(
+                "%s: no load history to warm up from (%s); starting cold", self.target, _describe(exc)
+            )
+            return 0
+        rates = rates_on_grid(samples, self.spec.step_s)
+        replayed = self.observations.warm(rates)
+        warm = getattr(self.policy, "warm", None)
+        if warm is not None:
+            warm(rates)
+        log.info("%s: replayed %d periods of request-rate history", self.target, replayed)
+        return replayed
 
     # -- one period ------------------------------------------------------------------------
     def reconcile_once(self) -> Decision:

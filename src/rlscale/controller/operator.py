@@ -685,11 +685,13 @@ def default_controller_factory(spec: RLAutoscalerSpec, namespace: str, operator:
         clock = ScaledClock(operator.config.time_scale, operator.clock)
     actuator = LeaderGatedActuator(make_actuator(run), lambda: operator.is_leader)
     try:
-        return build_controller(
+        controller = build_controller(
             run, clock=clock, actuator=actuator, logger=operator.decision_log, metrics=operator.metrics
         )
     except ValueError as exc:
         raise SpecError([_field_names(str(exc))]) from None
+    controller.warm_up()
+    return controller
 
 
 __all__ = [

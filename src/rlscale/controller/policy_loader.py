@@ -85,3 +85,9 @@ class ReloadingPolicy:
     def reset(self, mask: np.ndarray | None = None) -> None:
         if self.inner is not None:
             self.inner.reset(mask)
+
+    def warm(self, rates_rps: np.ndarray) -> int:
+        """Pass a load-history replay to the loaded policy (0 when none is loaded or it keeps
+        no history)."""
+        warm = getattr(self.inner, "warm", None)
+        return int(warm(rates_rps)) if warm is not None else 0

@@ -144,6 +144,38 @@ class ObservationBuilder:
         self._peak[sel] = rate[sel]
         self._fresh[sel] = False
 
+    def _advance(self, rate: np.ndarray) -> np.ndarray:
+        """Push one period's rate into the ring and the decayed peak (fresh rows are filled
+        with it); returns ``log(rate + eps)``."""
+        log_now = np.log(rate + self._eps)
+        pos = self._pos = (self._pos + 1) % self._history_len
+        self._log_history[pos] = log_now
+        peak = self._peak
+        peak *= self._peak_decay
+        np.maximum(peak, rate, out=peak)
+        if self._fresh.any():
+            self._log_history[:, self._fresh] = log_now[self._fresh]
+            peak[self._fresh] = rate[self._fresh]
+            self._fresh[:] = False
+        return log_now
+
+    def warm(self, rates_rps: np.ndarray) -> int:
+        """Replay past request rates, ``(T, n)`` one row per period, oldest first, into the
+        load history and the peak memory exactly as ``build`` would have taken them, so a
+        restarted controller does not start with a blank trend and a forgotten peak. A NaN
+        (a period Prometheus has no sample for) repeats the service's previous rate; rows
+        before the first sample are skipped. Returns the number of periods replayed."""
+        rates = np.asarray(rates_rps, dtype=np.float64).reshape(-1, self.num_envs)
+        seen = np.isfinite(rates)
+        if not seen.any():
+            return 0
+        first = int(np.argmax(seen.any(axis=1)))
+        last = rates[first].copy()
+        for row in rates[first:]:
+            last = np.where(np.isfinite(row), np.maximum(row, 0.0), last)
+            self._advance(np.nan_to_num(last, nan=0.0))
+        return rates.shape[0] - first
+
     def build(self, signals: ScalingSignals, forecast_rps: np.ndarray | None = None) -> np.ndarray:
         """Append this period's rate to the history and return the ``(n, D)`` float32 vector.
         ``forecast_rps`` (the env's clairvoyant forecast) overrides the builder's forecaster."""
@@ -153,19 +185,9 @@ class ObservationBuilder:
         desired = np.maximum(np.asarray(signals.desired_replicas, dtype=np.float64), 1.0)
         ready = _clean(signals.ready_replicas, 0.0)
 
-        # history: advance the ring; fresh rows are filled with the current rate
         eps = self._eps
-        log_now = np.log(rate + eps)
-        history = self._log_history
-        pos = self._pos = (self._pos + 1) % self._history_len
-        history[pos] = log_now
-        peak = self._peak  # decayed peak; fresh rows start at the current rate
-        peak *= self._peak_decay
-        np.maximum(peak, rate, out=peak)
-        if self._fresh.any():
-            history[:, self._fresh] = log_now[self._fresh]
-            peak[self._fresh] = rate[self._fresh]
-            self._fresh[:] = False
+        log_now = self._advance(rate)
+        history, pos, peak = self._log_history, self._pos, self._peak
 
         pod_rate = capacity * np.maximum(ready, 1.0)
         out = np.empty((rate.shape[0], len(OBSERVATION_FEATURES)), dtype=np.float32)

@@ -97,6 +97,10 @@ class LearnedPolicy:
     def reset(self, mask: np.ndarray | None = None) -> None:
         self._builder.reset(mask)
 
+    def warm(self, rates_rps: np.ndarray) -> int:
+        """Replay past request rates into the load history and peak memory (a restart)."""
+        return self._builder.warm(rates_rps)
+
     def describe(self) -> dict[str, Any]:
         """What the controller logs about the policy it serves."""
         meta = self.checkpoint.metadata
