@@ -7,6 +7,7 @@ of the last layer is the action head: logits / Q-values (``argmax``) or a contin
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -39,8 +40,13 @@ def mlp_forward(
 
 def deterministic_action(raw: np.ndarray, network: Mapping[str, Any]) -> np.ndarray:
     """The greedy action from the network output: argmax index (int64, ``(n,)``) for
-    discrete heads, the clipped mean (float32, ``(n, k)``) for continuous ones."""
+    discrete heads — one per part, ``(n, len(nvec))``, when ``network["nvec"]`` says the
+    output is several discrete actions' logits side by side (SB3 MultiDiscrete) — and the
+    clipped mean (float32, ``(n, k)``) for continuous ones."""
     if network["head"] == "argmax":
+        if "nvec" in network:
+            bounds = np.cumsum([0, *network["nvec"]])
+            return np.stack([np.argmax(raw[:, a:b], axis=1) for a, b in itertools.pairwise(bounds)], axis=1)
         return np.argmax(raw, axis=1).astype(np.int64)
     low = np.asarray(network.get("low", -np.inf), dtype=np.float32)
     high = np.asarray(network.get("high", np.inf), dtype=np.float32)

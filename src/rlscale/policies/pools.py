@@ -5,7 +5,6 @@ per pool ``(n, P)`` and a placement index per service (0 prefer GPU, 1 proportio
 
 from __future__ import annotations
 
-import itertools
 import os
 
 import numpy as np
@@ -152,12 +151,11 @@ class LearnedPoolsPolicy:
         del mask
 
     def act(self, observation: np.ndarray, current_desired: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from rlscale.nets.forward import mlp_forward
+        from rlscale.nets.forward import deterministic_action, mlp_forward
 
         raw = mlp_forward(self.checkpoint.tensors, self.checkpoint.layers, observation)
-        bounds = np.cumsum([0, *self.nvec])
-        picks = [np.argmax(raw[:, a:b], axis=1) for a, b in itertools.pairwise(bounds)]
-        steps = np.stack([self.deltas[p] for p in picks[:-1]], axis=1)
+        picks = deterministic_action(raw, {"head": "argmax", "nvec": self.nvec}).T
+        steps = self.deltas[picks[:-1]].T
         desired = np.clip(np.asarray(current_desired, dtype=np.int64) + steps, 0, self.max_replicas[None, :])
         empty = desired.sum(axis=1) == 0
         desired[empty, -1] = 1  # keep one pod somewhere, as the env does
