@@ -159,9 +159,30 @@ def test_onnx_export_carries_the_forecaster(trained: Path, tmp_path: Path) -> No
     from rlscale.nets.onnx_export import export_onnx
 
     path = _with_forecaster(default_policy_path(), trained, tmp_path / "ck")
+    stale = tmp_path / "model.forecaster.onnx"
+    export_onnx(path, tmp_path / "model.onnx")
+    export_onnx(default_policy_path(), tmp_path / "model.onnx")  # a policy without a forecaster
+    assert not stale.exists()  # ... removes the earlier one's forecaster file
     policy_onnx, forecaster_onnx = export_onnx(path, tmp_path / "model.onnx")
     assert (policy_onnx.name, forecaster_onnx.name) == ("model.onnx", "model.forecaster.onnx")
     hist = np.random.default_rng(2).gamma(2.0, 40.0, size=(32, 16)).astype(np.float32)
     sess = ort.InferenceSession(str(forecaster_onnx), providers=["CPUExecutionProvider"])
     got = sess.run(["forecast"], {"history": hist})[0]
     np.testing.assert_allclose(got, load_forecaster(trained).forecast(hist), rtol=1e-4, atol=1e-3)
+
+
+def test_forecaster_directory_with_bad_tensors_is_refused(trained: Path, tmp_path: Path) -> None:
+    from safetensors.numpy import load_file, save_file
+
+    for name, value, message in [
+        ("fc.weight", np.full((1, 8), np.nan, dtype=np.float32), "NaN or Inf"),
+        ("lstm.weight_hh_l0", np.float32(1.0), "wrong rank"),
+    ]:
+        bad = tmp_path / name
+        bad.mkdir()
+        (bad / "forecaster.json").write_text((trained / "forecaster.json").read_text(), encoding="utf-8")
+        tensors = load_file(str(trained / "forecaster.safetensors"))
+        tensors[name] = np.asarray(value)
+        save_file(tensors, str(bad / "forecaster.safetensors"))
+        with pytest.raises(ForecasterError, match=message):
+            load_forecaster(bad)

@@ -261,15 +261,16 @@ class HistorySource(FakeSource):
         self.asked: list[tuple[str, float, float]] = []
 
     def history(
-        self, namespace: str, deployment: str, signal: str, duration_s: float, step_s: float
+        self, namespace: str, deployment: str, signal: str, duration_s: float, step_s: float, end_s: float
     ) -> list[tuple[float, float]]:
         self.asked.append((signal, duration_s, step_s))
         if self.history_fail is not None:
             raise self.history_fail
-        n = int(duration_s / step_s)
+        n = round(duration_s / step_s) + 1  # Prometheus: both ends included
         rates = np.full(n, 5.0)
         rates[n - 160 : n - 150] = 90.0  # 40 minutes before now, 2.5 minutes long
-        samples = [(1000.0 + i * step_s, float(r)) for i, r in enumerate(rates)]
+        start = end_s - duration_s
+        samples = [(start + i * step_s, float(r)) for i, r in enumerate(rates)]
         del samples[5:8]  # Prometheus has no samples for a short gap
         return samples
 
@@ -285,7 +286,7 @@ def test_warm_up_replays_the_load_history_into_policy_and_observation() -> None:
     c.source = source = HistorySource()
     cold, *_ = _controller(policy=LearnedPolicy(SPEC, 1))
     assert c.warm_up() == int(WARM_UP_S / SPEC.step_s)
-    assert source.asked == [("request_rate_rps", WARM_UP_S, SPEC.step_s)]
+    assert source.asked == [("request_rate_rps", WARM_UP_S - SPEC.step_s, SPEC.step_s)]
     c.reconcile_once()
     cold.reconcile_once()
     # the burst 40 minutes ago, decayed over 2 h, is still in the peak memory: ~90 · e^(-1/3) / 5 pods

@@ -130,6 +130,8 @@ def test_a_warmed_builder_continues_exactly_like_one_that_saw_every_period() -> 
     with_gaps = rates[:-1].copy()
     assert restarted.warm(np.vstack([np.full((3, 2), np.nan), with_gaps])) == len(with_gaps)
     np.testing.assert_array_equal(restarted.build(sig(rates[-1])), always.build(sig(rates[-1])))
+    with pytest.raises(ValueError, match="shape"):
+        restarted.warm(rates.T)  # (n, T) instead of (T, n)
     # a missing period repeats the previous rate
     gap = ObservationBuilder(spec, 1)
     gap.warm(np.array([10.0, np.nan, 30.0]))

@@ -61,9 +61,11 @@ def test_reads_known_load_and_replicas(emulator: Any, prometheus: Any) -> None:
     history = source.history("default", "web", "ready_replicas", duration_s=4.0, step_s=1.0)
     assert len(history) >= 3 and all(v == 2.0 for _, v in history)
     # Prometheus aligns range samples on the step grid, which the controller's warm-up relies on
-    from rlscale.controller.loop import rates_on_grid
+    from rlscale.controller.metrics_source import samples_on_grid
 
-    rates = rates_on_grid(source.history("default", "web", "request_rate_rps", 4.0, 1.0), 1.0)
+    end = time.time()
+    points = source.history("default", "web", "request_rate_rps", 4.0, 1.0, end_s=end)
+    rates = samples_on_grid(points, end - 4.0, 1.0, 5)
     assert rates.size >= 3 and all(r > 0 for r in rates)  # no holes: every period has its sample
     assert rates[-1] == pytest.approx(offered_rps, rel=0.15)
     source.close()

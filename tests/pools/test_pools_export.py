@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
+import torch
 
 from rlscale.envs.pools import PoolsEnv
-from rlscale.nets.forward import mlp_forward
+from rlscale.nets.forward import deterministic_action, mlp_forward
+from rlscale.nets.modules import DenseStack
 from rlscale.sim import pools as ps
 
 
@@ -28,7 +28,9 @@ def test_policy_network_exports_multidiscrete_ppo() -> None:
     obs = np.random.default_rng(0).normal(0.0, 2.0, size=(200, env.observation_space.shape[0]))
     raw = mlp_forward(tensors, network["layers"], obs.astype(np.float32))
     assert raw.shape == (200, sum(nvec))
-    # Per-segment argmax over the concatenated logits, as LearnedPoolsPolicy decodes them.
-    picks = [np.argmax(raw[:, a:b], axis=1) for a, b in itertools.pairwise(np.cumsum([0, *nvec]))]
+    # the per-part argmax the numpy path, the torch module (hence ONNX) and SB3 all take
     expected = model.predict(obs.astype(np.float32), deterministic=True)[0]
-    np.testing.assert_array_equal(np.stack(picks, axis=1), expected)
+    np.testing.assert_array_equal(deterministic_action(raw, network), expected)
+    with torch.no_grad():
+        torch_actions = DenseStack(tensors, network)(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+    np.testing.assert_array_equal(torch_actions, expected)

@@ -32,7 +32,10 @@ from rlscale.agents.data import DEFAULT_TRAIN_TRACES, build_windows
 from rlscale.agents.export import NotExportable, checkpoint_metadata, policy_network
 from rlscale.agents.rollout import RolloutResult, run_policy
 from rlscale.core.actions import ActionConfig
+from rlscale.core.atomic_file import write_text_atomic
+from rlscale.core.spec import ServiceSpec
 from rlscale.nets.checkpoint import load_checkpoint, save_checkpoint
+from rlscale.nets.forecaster import ForecasterError, LoadForecaster, load_forecaster
 
 ALGOS: tuple[str, ...] = ("ppo", "a2c", "dqn", "ddqn-per", "ddpg", "td3", "sac", "recurrent-ppo")
 DISCRETE_ALGOS = ("dqn", "ddqn-per")
@@ -121,11 +124,11 @@ def reward_fn(cfg: TrainConfig) -> Any:
     return functools.partial(slo_cost, slo_weight=cfg.slo_weight)
 
 
-def make_forecaster(cfg: TrainConfig, train_windows: list[np.ndarray], spec: Any, out: Path) -> Any:
+def make_forecaster(
+    cfg: TrainConfig, train_windows: list[np.ndarray], spec: ServiceSpec, out: Path
+) -> LoadForecaster | None:
     """The LoadForecaster of ``cfg.forecaster`` (None for "none"); "lstm" trains seed 000's
     LSTM on the training windows (never validation or test) and saves it in ``out/forecaster``."""
-    from rlscale.nets.forecaster import ForecasterError, load_forecaster
-
     if cfg.forecaster == "none":
         return None
     if cfg.forecaster == "lstm":
@@ -153,7 +156,11 @@ def make_forecaster(cfg: TrainConfig, train_windows: list[np.ndarray], spec: Any
 
 
 def make_env(
-    cfg: TrainConfig, windows: list[np.ndarray], num_envs: int, seed: int, forecaster: Any = None
+    cfg: TrainConfig,
+    windows: list[np.ndarray],
+    num_envs: int,
+    seed: int,
+    forecaster: LoadForecaster | None = None,
 ) -> Any:
     from stable_baselines3.common.vec_env import VecFrameStack
 
@@ -569,7 +576,5 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
         "timesteps": int(model.num_timesteps),
         "hpa_validation_front": [p.to_dict() for p in front],
     }
-    tmp = out / ".summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2, default=str))
-    os.replace(tmp, out / "summary.json")
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, default=str))
     return summary

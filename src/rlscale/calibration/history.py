@@ -27,6 +27,7 @@ from rlscale.controller.metrics_source import (
     PrometheusSource,
     check_query_templates,
     render_query,
+    samples_on_grid,
 )
 
 #: Prometheus refuses a range query of more than 11,000 points per series
@@ -162,15 +163,6 @@ class History:
         return out.astype(np.float64)
 
 
-def _on_grid(points: list[tuple[float, float]], start_s: float, step_s: float, n: int) -> np.ndarray:
-    out = np.full(n, np.nan)
-    for t, v in points:
-        i = round((t - start_s) / step_s)
-        if 0 <= i < n:
-            out[i] = v
-    return out
-
-
 def fetch_history(
     source: PrometheusSource,
     namespace: str,
@@ -227,7 +219,7 @@ def fetch_history(
     rates: dict[str, np.ndarray] = {}
     for signal in RATE_SIGNALS:
         points = read(signal, start, end, step_s)
-        rates[signal] = np.full(n, np.nan) if points is None else _on_grid(points, start, step_s, n)
+        rates[signal] = np.full(n, np.nan) if points is None else samples_on_grid(points, start, step_s, n)
     if "dropped_rps" not in rendered or np.all(np.isnan(rates["dropped_rps"])):
         rates["dropped_rps"] = np.zeros(n)
     nr = int(np.floor((end - start) / replica_step_s + 1e-9)) + 1
@@ -236,7 +228,7 @@ def fetch_history(
     for signal in REPLICA_SIGNALS:
         points = read(signal, start, end, replica_step_s)
         assert points is not None  # required
-        replicas[signal] = _on_grid(points, start, replica_step_s, nr)
+        replicas[signal] = samples_on_grid(points, start, replica_step_s, nr)
     constants: dict[str, float] = {}
     for signal in CONSTANT_SIGNALS:
         points = read(signal, start, end, step_s)

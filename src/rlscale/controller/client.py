@@ -124,3 +124,7 @@ class RemotePolicy:
 
     def reset(self, mask: np.ndarray | None = None) -> None:
         self._builder.reset(mask)
+
+    def warm(self, rates_rps: np.ndarray) -> int:
+        """Replay past request rates into the observation this client sends (a restart)."""
+        return self._builder.warm(rates_rps)

@@ -3,9 +3,10 @@ observation → policy → safety guard → patch (unless dry run) → log.
 
 Every fault is survived: an exception from the metrics source, the policy or the actuator is
 caught, counted in ``rlscale_errors_total{kind}``, recorded as a reason on the decision, and
-the next period runs as usual. Nothing that matters lives only in memory: the current replica
-count is re-read from the cluster every period, so a restarted controller picks up where
-the old one stopped (its guard seeds the stabilisation window with that count, like the HPA).
+the next period runs as usual. A restarted controller picks up where the old one stopped: the
+replica count is re-read from the cluster every period (the guard seeds its stabilisation
+window with it, like the HPA), and :meth:`Controller.warm_up` replays the load history the
+observation needs (trend, forecast input, peak memory) from Prometheus.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rlscale.controller.decision_log import DecisionLog
-from rlscale.controller.metrics_source import PrometheusError
+from rlscale.controller.metrics_source import PrometheusError, samples_on_grid
 from rlscale.controller.telemetry import ControllerMetrics
 from rlscale.core.clock import Clock, SystemClock
 from rlscale.core.decision import Decision, Reason
@@ -48,18 +49,6 @@ _SIGNAL_FIELDS = ScalingSignals.field_names()
 WARM_UP_S = 2 * PEAK_MEMORY_S
 
 log = logging.getLogger(__name__)
-
-
-def rates_on_grid(samples: Sequence[tuple[float, float]], step_s: float) -> np.ndarray:
-    """Range-query samples ``[(t, value)]`` (Prometheus aligns them on ``start + k·step``) as
-    one rate per period, oldest first, NaN where Prometheus had no sample."""
-    if not samples:
-        return np.zeros(0)
-    times = np.array([t for t, _ in samples], dtype=np.float64)
-    index = np.rint((times - times[0]) / step_s).astype(np.int64)
-    rates = np.full(int(index.max()) + 1, np.nan)
-    rates[index] = [v for _, v in samples]
-    return rates
 
 
 class MetricsSource(Protocol):
@@ -167,7 +156,10 @@ class Controller:
         self.metrics = metrics if metrics is not None else ControllerMetrics()
         self.fallback = fallback
         self.required_signals = tuple(required_signals)
-        self.observations = ObservationBuilder(spec, num_envs=1)
+        # with the policy's forecaster, so the logged observation is the one a learned policy sees
+        self.observations = ObservationBuilder(
+            spec, num_envs=1, forecaster=getattr(policy, "forecaster", None)
+        )
         self.last_observation: np.ndarray | None = None
         self.last_decision: Decision | None = None
         self._last_known_replicas: int | None = None
@@ -182,11 +174,15 @@ class Controller:
         blank. Best effort: without history, or when the query fails, they start cold as
         before (counted as ``rlscale_errors_total{kind="warm_up"}``). Returns the periods replayed."""
         history = getattr(self.source, "history", None)
-        if history is None or duration_s <= 0:
+        step_s = self.spec.step_s
+        periods = int(duration_s // step_s)
+        if history is None or periods < 1:
             return 0
+        # the periods before this one: the first reconcile reads "now" itself
+        end_s = time.time() - step_s
         try:
             samples = history(
-                self.namespace, self.deployment, "request_rate_rps", duration_s, self.spec.step_s
+                self.namespace, self.deployment, "request_rate_rps", (periods - 1) * step_s, step_s, end_s
             )
         except (PrometheusError, ValueError) as exc:
             self.metrics.errors.labels(kind="warm_up").inc()
@@ -194,7 +190,7 @@ class Controller:
                 "%s: no load history to warm up from (%s); starting cold", self.target, _describe(exc)
             )
             return 0
-        rates = rates_on_grid(samples, self.spec.step_s)
+        rates = samples_on_grid(samples, end_s - (periods - 1) * step_s, step_s, periods)
         replayed = self.observations.warm(rates)
         warm = getattr(self.policy, "warm", None)
         if warm is not None:

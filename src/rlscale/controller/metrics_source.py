@@ -25,7 +25,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -226,6 +226,19 @@ class SourceReading:
         return {name: h.reason for name, h in self.health.items() if not h.ok}
 
 
+def samples_on_grid(
+    points: Sequence[tuple[float, float]], start_s: float, step_s: float, n: int
+) -> np.ndarray:
+    """Range-query samples as ``n`` values at ``start + k·step`` (Prometheus aligns them so),
+    NaN where Prometheus had no sample; samples off the grid's span are dropped."""
+    out = np.full(n, np.nan)
+    for t, v in points:
+        i = round((t - start_s) / step_s)
+        if 0 <= i < n:
+            out[i] = v
+    return out
+
+
 class PrometheusError(Exception):
     """A query failed; ``reason`` is one of the health reasons."""
 
@@ -369,15 +382,22 @@ class PrometheusSource:
             raise PrometheusError(BAD_RESPONSE, "malformed matrix") from exc
 
     def history(
-        self, namespace: str, deployment: str, signal: str, duration_s: float, step_s: float
+        self,
+        namespace: str,
+        deployment: str,
+        signal: str,
+        duration_s: float,
+        step_s: float,
+        end_s: float | None = None,
     ) -> list[tuple[float, float]]:
-        """A signal's recent past (e.g. to warm up the observation builder's load history)."""
+        """A signal over ``[end − duration, end]`` (``end``: now), e.g. to warm up the
+        observation builder's load history after a restart."""
         _validate_name("namespace", namespace)
         _validate_name("deployment", deployment)
         expr = self.queries.render(signal, namespace, deployment)
         if expr is None:
             raise PrometheusError(UNCONFIGURED, f"no query for {signal}")
-        end = time.time()
+        end = time.time() if end_s is None else end_s
         return self.query_range(expr, end - duration_s, end, step_s)
 
     # -- the reading ------------------------------------------------------------------

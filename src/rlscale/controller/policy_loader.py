@@ -86,8 +86,13 @@ class ReloadingPolicy:
         if self.inner is not None:
             self.inner.reset(mask)
 
+    @property
+    def forecaster(self) -> object | None:
+        """The loaded policy's load forecaster, if it has one."""
+        return getattr(self.inner, "forecaster", None)
+
     def warm(self, rates_rps: np.ndarray) -> int:
         """Pass a load-history replay to the loaded policy (0 when none is loaded or it keeps
-        no history)."""
+        no history; a policy that only loads later starts cold)."""
         warm = getattr(self.inner, "warm", None)
         return int(warm(rates_rps)) if warm is not None else 0

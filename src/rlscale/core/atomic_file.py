@@ -14,7 +14,8 @@ from pathlib import Path
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``,
-    so a reader (or a crash) sees the old file or the new one, never part of one. The folder is
+    so a reader (or a crashed writer) sees the old file or the new one, never part of one
+    (no fsync: a power loss may still lose the new file). The folder is
     created if missing; the temporary file is removed on any error. The file gets
     ``tempfile.mkstemp``'s mode (owner read/write only), which suits a kubeconfig."""
     target = Path(path)

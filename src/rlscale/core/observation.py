@@ -20,7 +20,10 @@ from rlscale.core.spec import ServiceSpec
 class Forecaster(Protocol):
     """A load forecaster the builder can feed (:class:`rlscale.nets.forecaster.LoadForecaster`)."""
 
-    history_steps: int
+    @property
+    def history_steps(self) -> int:
+        """Periods of history ``forecast`` reads."""
+        ...
 
     def forecast(self, hist: np.ndarray) -> np.ndarray:
         """``(n, history_steps)`` observed rates, oldest first -> ``(n,)`` mean rate over the
@@ -95,9 +98,9 @@ class ObservationBuilder:
     Besides the ring it keeps one decayed peak per service (``load_peak_memory``):
     ``peak ← max(rate, peak · e^(−step/PEAK_MEMORY_S))``.
 
-    With a ``forecaster`` the ``forecast_trend`` feature comes from it, fed with the same observed rates as the trend
-    features, so the env and the live controller forecast alike; without one it is 0 unless
-    ``build`` is handed a forecast.
+    With a ``forecaster`` the ``forecast_trend`` feature comes from it, fed with the same
+    observed rates as the trend features, so the env and the live controller forecast alike;
+    without one it is 0 unless ``build`` is handed a forecast.
 
     NaN signals (a missing live metric) become neutral values here; whether to act on
     them at all is the safety guard's call.
@@ -165,12 +168,17 @@ class ObservationBuilder:
         restarted controller does not start with a blank trend and a forgotten peak. A NaN
         (a period Prometheus has no sample for) repeats the service's previous rate; rows
         before the first sample are skipped. Returns the number of periods replayed."""
-        rates = np.asarray(rates_rps, dtype=np.float64).reshape(-1, self.num_envs)
+        rates = np.asarray(rates_rps, dtype=np.float64)
+        if rates.ndim == 1 and self.num_envs == 1:
+            rates = rates[:, None]
+        if rates.ndim != 2 or rates.shape[1] != self.num_envs:
+            raise ValueError(f"warm: rates must have shape (T, {self.num_envs}), got {rates.shape}")
         seen = np.isfinite(rates)
         if not seen.any():
             return 0
         first = int(np.argmax(seen.any(axis=1)))
-        last = rates[first].copy()
+        # a service without a sample yet starts from its own first one
+        last = np.array([col[np.isfinite(col)][0] if np.isfinite(col).any() else 0.0 for col in rates.T])
         for row in rates[first:]:
             last = np.where(np.isfinite(row), np.maximum(row, 0.0), last)
             self._advance(np.nan_to_num(last, nan=0.0))

@@ -58,7 +58,7 @@ def blend(hist: np.ndarray, model_rps: np.ndarray, horizon_steps: int, model_wei
     return np.maximum(model_weight * model_rps + (1 - model_weight) * trend_term, 0.0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LoadForecaster:
     """The blended forecast of the mean rate over the next ``horizon_steps`` periods."""
 
@@ -144,6 +144,9 @@ def forecaster_from_tensors(
     missing = [prefix + k for k in needed if k not in own]
     if missing:
         raise ForecasterError(f"{where}: missing forecaster tensors {missing}")
+    bad_rank = [prefix + k for k in needed if own[k].ndim != (1 if "bias" in k else 2)]
+    if bad_rank:
+        raise ForecasterError(f"{where}: forecaster tensors of the wrong rank: {bad_rank}")
     hidden = own["lstm.weight_hh_l0"].shape[-1]
     for k in range(num_layers):
         shapes = {

@@ -29,6 +29,8 @@ class DenseStack(nn.Module):
             self.linears.append(lin)
             self.activations.append(str(layer["activation"]))
         self.head = str(network["head"])
+        #: MultiDiscrete heads: logits of several discrete actions side by side
+        self.nvec = [int(k) for k in network.get("nvec", [])]
         self.rescale = bool(network.get("rescale", False))
         low = np.asarray(network.get("low", -np.inf), dtype=np.float32)
         high = np.asarray(network.get("high", np.inf), dtype=np.float32)
@@ -49,6 +51,9 @@ class DenseStack(nn.Module):
         """Deterministic action: argmax index (int64) or the clipped continuous action."""
         x = self.raw(obs)
         if self.head == "argmax":
+            if self.nvec:
+                parts = torch.split(x, self.nvec, dim=1)
+                return torch.stack([torch.argmax(part, dim=1) for part in parts], dim=1)
             return torch.argmax(x, dim=1)
         if self.rescale:
             x = self.low + (x + 1.0) * 0.5 * (self.high - self.low)

@@ -32,17 +32,21 @@ def export_onnx(checkpoint_dir: str | os.PathLike[str], out: str | os.PathLike[s
     ``forecast`` req/s — the ``forecast_trend`` feature is ``log(forecast + ε) − log(rate + ε)``
     with ε = 1 % of a pod's capacity (rlscale.core.ObservationBuilder). Returns the paths."""
     ck = load_checkpoint(checkpoint_dir, expected_features=None)
-    net = DenseStack(ck.tensors, ck.metadata["network"]).eval()
-    width = len(ck.metadata["observation_features"])
-    target = Path(out)
-    written = [_export(net, torch.zeros(1, width), target, "observation", "action")]
     fc_config = ck.metadata.get("observation", {}).get("forecaster")
-    if fc_config is not None:
+    fc = None
+    if fc_config is not None:  # validated before anything is written
         try:
             fc = forecaster_from_tensors(ck.tensors, fc_config, str(ck.path), TENSOR_PREFIX)
         except ForecasterError as exc:
             raise CheckpointError(str(exc)) from exc
-        fc_target = target.with_name(f"{target.stem}.forecaster.onnx")
+    net = DenseStack(ck.tensors, ck.metadata["network"]).eval()
+    width = len(ck.metadata["observation_features"])
+    target = Path(out)
+    fc_target = target.with_name(f"{target.stem}.forecaster.onnx")
+    written = [_export(net, torch.zeros(1, width), target, "observation", "action")]
+    if fc is None:
+        fc_target.unlink(missing_ok=True)  # never leave an older policy's forecaster beside this one
+    else:
         graph = ForecasterGraph(fc).eval()
         written.append(_export(graph, torch.ones(1, fc.history_steps), fc_target, "history", "forecast"))
     return written

@@ -228,8 +228,9 @@ class StabilizationStep:
 
     Like the HPA, the first decision seeds the window with the current replica count, so a
     freshly (re)started controller cannot scale down within its first window: restarting
-    mid-run is safe because the only state that matters, the current replicas, is re-read
-    from the cluster. Held decisions (stale metrics) neither use nor feed the window.
+    mid-run is safe because the current replicas are re-read from the cluster (and the load
+    history by ``Controller.warm_up``). Held decisions (stale metrics) neither use nor feed the
+    window.
     """
 
     def __init__(self, window_s: float, bounds: Bounds | None = None) -> None:
