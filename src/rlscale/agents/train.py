@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,7 +29,7 @@ from rlscale.agents.data import DEFAULT_TRAIN_TRACES, build_windows
 from rlscale.agents.export import NotExportable, checkpoint_metadata, policy_network
 from rlscale.agents.rollout import RolloutResult, run_policy
 from rlscale.core.actions import ActionConfig
-from rlscale.core.atomic_file import write_text_atomic
+from rlscale.core.atomic_file import write_dir_atomic, write_text_atomic
 from rlscale.core.spec import ServiceSpec
 from rlscale.nets.checkpoint import load_checkpoint, save_checkpoint
 from rlscale.nets.forecaster import ForecasterError, LoadForecaster, load_forecaster
@@ -250,24 +247,6 @@ def make_model(cfg: TrainConfig, venv: Any, tb_dir: str | None) -> Any:
 
 
 # ------------------------------------------------------------------------ resume state
-def _atomic_dir_write(target: Path, write: Any) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        write(tmp)
-        if target.exists():
-            old = target.parent / f".{target.name}.old"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 def save_resume_state(model: Any, path: Path, extra: dict[str, Any]) -> None:
     """Everything --resume needs, in safe formats (safetensors, weights_only torch, npz, JSON)."""
     from safetensors.torch import save_file
@@ -300,7 +279,7 @@ def save_resume_state(model: Any, path: Path, extra: dict[str, Any]) -> None:
             json.dumps({"num_timesteps": int(model.num_timesteps), **extra}, indent=2)
         )
 
-    _atomic_dir_write(path, write)
+    write_dir_atomic(path, write)
 
 
 def load_resume_state(model: Any, path: Path) -> dict[str, Any]:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -28,5 +30,31 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        raise
+    return target
+
+
+def write_dir_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
+    """Build a directory with ``write(tmp)`` in a temporary sibling, then swap it in: an
+    existing ``path`` is moved aside only once the new one is complete, then removed, so a
+    kill mid-write leaves the old directory intact (checkpoints, forecasters, resume state).
+    The directory gets mode 0755 (``mkdtemp`` makes 0700): checkpoints are meant to be shipped."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        os.chmod(tmp, 0o755)
+        write(tmp)
+        old = None
+        if target.exists():
+            old = target.parent / f".{target.name}.old.{os.getpid()}"
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target

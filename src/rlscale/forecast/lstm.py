@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlscale.core.atomic_file import write_dir_atomic
 from rlscale.nets.forecaster import (
     CONFIG_FILE,
     HISTORY_STEPS,
@@ -141,19 +141,16 @@ class LSTMForecaster:
         """``path/`` = forecaster.safetensors + forecaster.json, written atomically."""
         from safetensors.numpy import save_file
 
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         tensors = {k: v.detach().cpu().numpy().copy() for k, v in self.net.state_dict().items()}
-        save_file(tensors, str(tmp / WEIGHTS_FILE))
         meta = {"kind": "lstm_forecaster", "config": asdict(self.config), "train_seconds": self.train_seconds}
-        (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        if target.exists():
-            import shutil
 
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-        return target
+        def write(tmp: Path) -> None:
+            save_file(tensors, str(tmp / WEIGHTS_FILE))
+            (tmp / CONFIG_FILE).write_text(
+                json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+            )
+
+        return write_dir_atomic(path, write)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> LSTMForecaster:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from rlscale.core.atomic_file import write_dir_atomic
 from rlscale.core.observation import OBSERVATION_FEATURES
 
 WEIGHTS_FILE = "model.safetensors"
@@ -139,28 +138,16 @@ def save_checkpoint(
     meta = validate_metadata(dict(metadata), where=f"{target}/{METADATA_FILE}")
     arrays = {k: np.ascontiguousarray(np.asarray(v, dtype=np.float32)) for k, v in tensors.items()}
     _check_tensors(arrays, meta, where=str(target / WEIGHTS_FILE))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; a checkpoint is meant to be shared/shipped
+
+    def write(tmp: Path) -> None:
         save_file(arrays, str(tmp / WEIGHTS_FILE))
         with open(tmp / METADATA_FILE, "w", encoding="utf-8") as fh:
             json.dump(meta, fh, indent=2, sort_keys=True, default=_json_default)
             fh.write("\n")
             fh.flush()
             os.fsync(fh.fileno())
-        old = None
-        if target.exists():
-            old = target.parent / f".{target.name}.old.{os.getpid()}"
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    write_dir_atomic(target, write)
     return target
 
 
