@@ -306,3 +306,32 @@ def test_warm_up_failure_starts_cold_and_is_counted() -> None:
     assert c.reconcile_once().final_replicas == 7
     c.source = FakeSource()  # a source without history: nothing to do
     assert c.warm_up() == 0
+
+
+def test_a_policy_that_loads_late_is_warmed_when_it_loads(tmp_path: Any) -> None:
+    from rlscale.controller.policy_loader import ReloadingPolicy
+    from rlscale.core import OBSERVATION_FEATURES, ManualClock
+    from rlscale.nets.checkpoint import CheckpointError
+    from rlscale.policies.learned import LearnedPolicy
+
+    peak = OBSERVATION_FEATURES.index("load_peak_memory")
+    state = {"broken": True}
+    loaded: list[LearnedPolicy] = []
+
+    def factory() -> LearnedPolicy:
+        if state["broken"]:
+            raise CheckpointError("model.safetensors: truncated file")
+        loaded.append(LearnedPolicy(SPEC, 1))
+        return loaded[-1]
+
+    clock = ManualClock()
+    policy = ReloadingPolicy(factory, SPEC, name="learned", retry_s=10, clock=clock)
+    c, *_ = _controller(policy=policy, fallback=FakePolicy(np.array([5])))
+    c.source = source = HistorySource()
+    assert c.warm_up() > 0  # nothing loaded yet: only the controller's own builder is warm
+    c.reconcile_once()  # the policy is unavailable: the fallback decides
+    state["broken"] = False
+    clock.advance(10.0)
+    c.reconcile_once()  # loads now, and asks for the history again before acting
+    assert len(source.asked) == 2 and len(loaded) == 1
+    assert loaded[0].observe(_signals())[0, peak] > 1.2  # the burst 40 minutes ago is remembered

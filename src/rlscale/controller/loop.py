@@ -172,13 +172,30 @@ class Controller:
         the controller's and the policy's load history, so a restart keeps the trend, the
         forecast input and the peak memory (a learned policy's floor) instead of starting
         blank. Best effort: without history, or when the query fails, they start cold as
-        before (counted as ``rlscale_errors_total{kind="warm_up"}``). Returns the periods replayed."""
+        before (counted as ``rlscale_errors_total{kind="warm_up"}``). A policy that loads only
+        later (:class:`~rlscale.controller.policy_loader.ReloadingPolicy`) is handed
+        :meth:`load_history` to warm itself when it does. Returns the periods replayed."""
+        if hasattr(self.policy, "warm_from"):
+            self.policy.warm_from = lambda: self.load_history(duration_s)
+        rates = self.load_history(duration_s)
+        if rates is None:
+            return 0
+        replayed = self.observations.warm(rates)
+        warm = getattr(self.policy, "warm", None)
+        if warm is not None:
+            warm(rates)
+        log.info("%s: replayed %d periods of request-rate history", self.target, replayed)
+        return replayed
+
+    def load_history(self, duration_s: float = WARM_UP_S) -> np.ndarray | None:
+        """The request rate of the ``duration_s`` before the current period, one value per
+        period (NaN where Prometheus has none); None without history or when the query fails."""
         history = getattr(self.source, "history", None)
         step_s = self.spec.step_s
         periods = int(duration_s // step_s)
         if history is None or periods < 1:
-            return 0
-        # the periods before this one: the first reconcile reads "now" itself
+            return None
+        # the periods before this one: the next reconcile reads "now" itself
         end_s = time.time() - step_s
         try:
             samples = history(
@@ -189,14 +206,8 @@ class Controller:
             log.warning(
                 "%s: no load history to warm up from (%s); starting cold", self.target, _describe(exc)
             )
-            return 0
-        rates = samples_on_grid(samples, end_s - (periods - 1) * step_s, step_s, periods)
-        replayed = self.observations.warm(rates)
-        warm = getattr(self.policy, "warm", None)
-        if warm is not None:
-            warm(rates)
-        log.info("%s: replayed %d periods of request-rate history", self.target, replayed)
-        return replayed
+            return None
+        return samples_on_grid(samples, end_s - (periods - 1) * step_s, step_s, periods)
 
     # -- one period ------------------------------------------------------------------------
     def reconcile_once(self) -> Decision:

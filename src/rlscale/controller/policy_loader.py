@@ -57,6 +57,8 @@ class ReloadingPolicy:
         self.clock = clock if clock is not None else SystemClock()
         self.inner: Policy | None = None
         self.load_error: str | None = None
+        #: Set by the controller's warm-up: the load history for a policy that loads late.
+        self.warm_from: Callable[[], np.ndarray | None] | None = None
         self._last_try_s: float | None = None
         self._try_load()
 
@@ -76,6 +78,10 @@ class ReloadingPolicy:
             self._last_try_s is None or self.clock.now() - self._last_try_s >= self.retry_s
         ):
             self._try_load()
+            if self.inner is not None and self.warm_from is not None:
+                rates = self.warm_from()  # loaded late: replay the history up to this period
+                if rates is not None:
+                    self.warm(rates)
         if self.inner is None:
             raise PolicyUnavailable(
                 f"policy {self.name!r} is not loaded ({self.load_error}); retrying every {self.retry_s:g} s"
@@ -93,6 +99,6 @@ class ReloadingPolicy:
 
     def warm(self, rates_rps: np.ndarray) -> int:
         """Pass a load-history replay to the loaded policy (0 when none is loaded or it keeps
-        no history; a policy that only loads later starts cold)."""
+        no history)."""
         warm = getattr(self.inner, "warm", None)
         return int(warm(rates_rps)) if warm is not None else 0
