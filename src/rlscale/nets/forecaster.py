@@ -104,9 +104,6 @@ class LoadForecaster:
         hist = np.asarray(hist, dtype=np.float64)
         return blend(hist, self.model_forecast(hist), self.horizon_steps, self.model_weight)
 
-    def __call__(self, hist: np.ndarray) -> np.ndarray:
-        return self.forecast(hist)
-
     def prefixed_tensors(self) -> dict[str, np.ndarray]:
         """The weights keyed as a policy checkpoint stores them (:data:`TENSOR_PREFIX`)."""
         return {TENSOR_PREFIX + k: v for k, v in self.tensors.items()}
