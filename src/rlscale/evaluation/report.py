@@ -286,6 +286,7 @@ def plot_frontier(path: Path, report: dict[str, Any], trace: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 6))
+    ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)  # distinct colours for up to 20 policies
     fronts = [f for f in report.get("frontiers", []) if f["trace"] == trace]
     if fronts:
         pts = fronts[0]["points"]
