@@ -25,9 +25,9 @@ def evaluate_pools_command(
         PATTERNS,
         PoolsEvalConfig,
         evaluate_pools,
-        pools_report_json_text,
         write_pools_report,
     )
+    from rlscale.evaluation.report import format_stat, report_json_text
 
     err = Console(stderr=True)
     patterns = [t.removeprefix("synthetic:") for t in traces] or list(PATTERNS)
@@ -59,13 +59,13 @@ def evaluate_pools_command(
         table.add_row(
             r["pattern"],
             r["policy"],
-            f"{100 * v['mean']:.3g}±{100 * v['ci95']:.1g}",
-            f"{c['mean']:.3g}±{c['ci95']:.1g}",
+            format_stat(v, scale=100),
+            format_stat(c),
             f"{r['gpu_pods']['mean']:.2f}",
             f"{r['cpu_pods']['mean']:.2f}",
         )
     console.print(table)
     console.print(f"report: {path} (and report.md, plots in {path.parent})", highlight=False)
     if json_out:
-        sys.stdout.write(pools_report_json_text(report))
+        sys.stdout.write(report_json_text(report))
         sys.stdout.flush()

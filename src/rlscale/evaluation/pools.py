@@ -14,8 +14,6 @@ fleets) and ``learned:PATH`` (a pools checkpoint, e.g. from ``bench/pools_eval.p
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +30,8 @@ from rlscale.envs.pools import (
     pattern_load,
     pools_observation,
 )
+from rlscale.evaluation.metrics import mean_ci95
+from rlscale.evaluation.report import format_stat, report_json_text
 from rlscale.policies.pools import HPAPoolsPolicy, LearnedPoolsPolicy, StaticPoolsPolicy, static_baselines
 from rlscale.sim import pools as ps
 
@@ -155,13 +155,6 @@ def run_episode(params: ps.PoolsParams, policy: PoolsPolicy, load_rps: np.ndarra
     )
 
 
-def _stat(values: list[float]) -> dict[str, float]:
-    """Mean and the 95 % CI half-width (normal approximation, DESIGN.md §7)."""
-    arr = np.asarray(values, dtype=np.float64)
-    ci = 1.96 * float(arr.std(ddof=1)) / math.sqrt(arr.size) if arr.size > 1 else 0.0
-    return {"mean": float(arr.mean()), "ci95": ci}
-
-
 METRICS: tuple[str, ...] = (
     "slo_violation_rate",
     "cost_usd",
@@ -203,9 +196,9 @@ def evaluate_pools(
                     overall.setdefault(label, {m: [] for m in METRICS})[k].append(float(getattr(ep, k)))
                 if s == 0:
                     timelines[(label, pattern)] = ep
-            rows.append({"pattern": pattern, "policy": label, **{k: _stat(v) for k, v in per.items()}})
+            rows.append({"pattern": pattern, "policy": label, **{k: mean_ci95(v) for k, v in per.items()}})
     for label, per in overall.items():
-        rows.append({"pattern": "all", "policy": label, **{k: _stat(v) for k, v in per.items()}})
+        rows.append({"pattern": "all", "policy": label, **{k: mean_ci95(v) for k, v in per.items()}})
     report = {
         "schema": REPORT_SCHEMA,
         "service": {
@@ -255,7 +248,7 @@ def pools_markdown(report: dict[str, Any]) -> str:
     for r in report["results"]:
         v, c = r["slo_violation_rate"], r["cost_usd"]
         lines.append(
-            f"| {r['pattern']} | {r['policy']} | {v['mean']:.4f} ± {v['ci95']:.4f} | {c['mean']:.4f} ± {c['ci95']:.4f} "
+            f"| {r['pattern']} | {r['policy']} | {format_stat(v)} | {format_stat(c)} "
             f"| {r['gpu_pods']['mean']:.2f} | {r['cpu_pods']['mean']:.2f} | {r['gpu_share']['mean']:.2f} "
             f"| {r['scaling_actions']['mean']:.1f} |"
         )
@@ -317,11 +310,6 @@ def _plot_timeline(path: Path, pattern: str, episodes: dict[str, Episode], step_
     plt.close(fig)
 
 
-def pools_report_json_text(report: dict[str, Any]) -> str:
-    """``report.json``'s text, so ``--json`` prints exactly what was written."""
-    return json.dumps(report, indent=2) + "\n"
-
-
 def write_pools_report(
     out: str | os.PathLike[str], report: dict[str, Any], timelines: dict[tuple[str, str], Episode]
 ) -> tuple[dict[str, Any], Path]:
@@ -345,6 +333,6 @@ def write_pools_report(
     os.replace(tmp, root / "tradeoff.png")
     plots.append("tradeoff.png")
     report = {**report, "plots": plots}
-    write_text_atomic(root / "report.json", pools_report_json_text(report))
+    write_text_atomic(root / "report.json", report_json_text(report))
     write_text_atomic(root / "report.md", pools_markdown(report))
     return report, root / "report.json"

@@ -152,7 +152,9 @@ def report_json_text(report: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _fmt(stat: dict[str, float | None] | None, scale: float = 1.0, digits: int = 3) -> str:
+def format_stat(stat: dict[str, float | None] | None, scale: float = 1.0, digits: int = 3) -> str:
+    """``mean ± ci95`` of a ``mean_ci95`` dict (times ``scale``); the mean alone where no
+    interval exists (one seed), "—" where there is no mean."""
     if not stat or stat.get("mean") is None:
         return "—"
     mean = float(stat["mean"] or 0.0) * scale
@@ -190,19 +192,19 @@ def render_markdown(report: dict[str, Any], plot_files: dict[str, list[str]] | N
         lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             lines.append(
-                f"| {r['policy']} | {_fmt(r['slo_violation_rate'], 100)} | {_fmt(r['p95_latency_s'])} "
-                f"| {_fmt(r['p99_latency_s'])} | {_fmt(r['cost_usd'])} | {_fmt(r['pod_hours'])} "
-                f"| {_fmt(r['avg_replicas'])} | {_fmt(r['scaling_actions_per_hour'])} "
-                f"| {_fmt(r['cost_vs_hpa_frontier'])} | {_fmt(r['cost_vs_oracle'])} "
-                f"| {_fmt(r['hpa_oracle_gap_closed'])} |"
+                f"| {r['policy']} | {format_stat(r['slo_violation_rate'], 100)} | {format_stat(r['p95_latency_s'])} "
+                f"| {format_stat(r['p99_latency_s'])} | {format_stat(r['cost_usd'])} | {format_stat(r['pod_hours'])} "
+                f"| {format_stat(r['avg_replicas'])} | {format_stat(r['scaling_actions_per_hour'])} "
+                f"| {format_stat(r['cost_vs_hpa_frontier'])} | {format_stat(r['cost_vs_oracle'])} "
+                f"| {format_stat(r['hpa_oracle_gap_closed'])} |"
             )
         lines += ["", "SPEC RG elasticity against the oracle's demand:", ""]
         lines.append("| policy | θ_U % | θ_O % | τ_U % | τ_O % | instability % | jitter /h |")
         lines.append("|---|---|---|---|---|---|---|")
         for r in rows:
             lines.append(
-                f"| {r['policy']} | {_fmt(r['theta_u'])} | {_fmt(r['theta_o'])} | {_fmt(r['tau_u'])} "
-                f"| {_fmt(r['tau_o'])} | {_fmt(r['instability'])} | {_fmt(r['jitter'])} |"
+                f"| {r['policy']} | {format_stat(r['theta_u'])} | {format_stat(r['theta_o'])} | {format_stat(r['tau_u'])} "
+                f"| {format_stat(r['tau_o'])} | {format_stat(r['instability'])} | {format_stat(r['jitter'])} |"
             )
         lines.append("")
         fronts = [f for f in report.get("frontiers", []) if f["trace"] == trace]
@@ -212,7 +214,7 @@ def render_markdown(report: dict[str, Any], plot_files: dict[str, list[str]] | N
             lines.append("|---|---|---|---|")
             for p in fronts[0]["points"]:
                 lines.append(
-                    f"| {p['target_pct']:g} | {_fmt(p['slo_violation_rate'], 100)} | {_fmt(p['cost_usd'])} "
+                    f"| {p['target_pct']:g} | {format_stat(p['slo_violation_rate'], 100)} | {format_stat(p['cost_usd'])} "
                     f"| {'yes' if p['pareto'] else ''} |"
                 )
             lines.append("")
