@@ -19,13 +19,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-GROUP = "rlscale.io"
-VERSION = "v1alpha1"
+from rlscale.core.resource_names import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
+
 API_VERSION = f"{GROUP}/{VERSION}"
-KIND = "RLAutoscaler"
-PLURAL = "rlautoscalers"
-SINGULAR = "rlautoscaler"
-SHORT_NAMES = ("rla",)
 CRD_NAME = f"{PLURAL}.{GROUP}"
 
 #: HPA defaults (kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/):

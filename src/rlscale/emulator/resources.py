@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from rlscale.core import resource_names as rla
 from rlscale.emulator.store import ApiError, JsonObj, ResourceType
 
 NAMESPACES = ResourceType("", "v1", "namespaces", "Namespace", False, "namespace", ("ns",), ("status",))
@@ -31,14 +32,16 @@ CRDS = ResourceType(
     ("crd", "crds"),
     ("status",),
 )
+#: Served like a CRD-defined resource: JSON merge patch only, no strategic merge (as a real
+#: kube-apiserver treats custom resources).
 RLAUTOSCALERS = ResourceType(
-    "rlscale.io",
-    "v1alpha1",
-    "rlautoscalers",
-    "RLAutoscaler",
+    rla.GROUP,
+    rla.VERSION,
+    rla.PLURAL,
+    rla.KIND,
     True,
-    "rlautoscaler",
-    ("rla",),
+    rla.SINGULAR,
+    rla.SHORT_NAMES,
     ("status",),
     strategic_merge=False,
 )
