@@ -15,7 +15,6 @@ from rlscale.policies.oracle import (
     forward_window_max,
     plan_oracle_schedule,
     ready_replicas_of_schedule,
-    startup_delay_steps,
 )
 
 
@@ -101,9 +100,10 @@ def test_bad_demand_is_named() -> None:
 
 
 def test_startup_delay_steps() -> None:
-    assert startup_delay_steps(45.0, 15.0) == 3
-    assert startup_delay_steps(46.0, 15.0) == 4
-    assert startup_delay_steps(0.0, 15.0) == 0
+    steps = [ServiceSpec("s", 10.0, 0.5, startup_delay_s=d).startup_delay_steps for d in (45.0, 46.0, 0.0)]
+    assert steps == [3, 4, 0]
+    with pytest.raises(ValueError, match="startup_delay_s must be >= 0"):
+        ServiceSpec("s", 10.0, 0.5, startup_delay_s=-1.0)
 
 
 def test_oracle_policy_replays_and_resets(service: ServiceSpec) -> None:

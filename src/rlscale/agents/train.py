@@ -130,13 +130,12 @@ def make_forecaster(
         return None
     if cfg.forecaster == "lstm":
         from rlscale.forecast.lstm import ForecasterConfig, LSTMForecaster
-        from rlscale.policies.oracle import startup_delay_steps
 
         target = out / "forecaster"
         if not (cfg.resume and target.exists()):
             fc_cfg = ForecasterConfig(
                 # the start-up horizon, as the env's true-future forecast uses
-                horizon_steps=max(1, startup_delay_steps(spec.startup_delay_s, spec.step_s)),
+                horizon_steps=max(1, spec.startup_delay_steps),
                 train_steps=cfg.forecaster_train_steps,
                 seed=cfg.seed,
                 training_data=[f"{t}:train" for t in cfg.traces],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 
@@ -40,6 +41,16 @@ class ServiceSpec:
             )
         if not self.step_s > 0:
             raise ValueError(f"ServiceSpec {self.name!r}: step_s must be > 0, got {self.step_s}")
+        if not self.startup_delay_s >= 0:
+            raise ValueError(
+                f"ServiceSpec {self.name!r}: startup_delay_s must be >= 0, got {self.startup_delay_s}"
+            )
+
+    @property
+    def startup_delay_steps(self) -> int:
+        """Whole decision periods until a created pod serves (rounded up: a pod ready in the
+        middle of a period is counted from the next one)."""
+        return math.ceil(self.startup_delay_s / self.step_s - 1e-9)
 
     def to_dict(self) -> dict[str, float | int | str]:
         return asdict(self)

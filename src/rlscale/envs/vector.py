@@ -131,7 +131,7 @@ class AutoscaleVectorEnv(VectorEnv):
 
         # load windows -> one flat array, each window padded with its last value for the forecast
         spec = self.spec_service
-        self._forecast_steps = max(1, int(np.ceil(spec.startup_delay_s / spec.step_s - 1e-9)))
+        self._forecast_steps = max(1, spec.startup_delay_steps)
         windows = (
             list(load_windows) if load_windows is not None else synthetic_windows(self.base_params, seed)
         )

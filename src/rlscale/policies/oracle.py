@@ -29,7 +29,6 @@ the plan then holds ``max_replicas``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -37,16 +36,6 @@ import numpy as np
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.spec import ServiceSpec
 from rlscale.policies._common import check_batch, env_mask
-
-
-def startup_delay_steps(startup_delay_s: float, step_s: float) -> int:
-    """Whole decision periods until a created pod serves (rounded up: a pod ready in the
-    middle of a period is counted from the next one)."""
-    if startup_delay_s < 0 or step_s <= 0:
-        raise ValueError(
-            f"startup_delay_steps: need startup_delay_s >= 0 and step_s > 0, got {startup_delay_s}, {step_s}"
-        )
-    return math.ceil(startup_delay_s / step_s - 1e-9)
 
 
 def forward_window_max(values: np.ndarray, width: int) -> np.ndarray:
