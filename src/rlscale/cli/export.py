@@ -15,9 +15,9 @@ def register(app: typer.Typer) -> None:
         ),
         out: Path = typer.Option(Path("model.onnx"), help="ONNX file to write."),
     ) -> None:
-        """Export the policy network to ONNX (input 'observation', output 'action'); a policy
-        trained with --forecaster also gets OUT-stem.forecaster.onnx (input 'history', output
-        'forecast')."""
+        """Export the policy network to ONNX, for torch-free inference (ONNX Runtime).
+
+        Input 'observation', output 'action'. A policy trained with --forecaster also gets OUT-stem.forecaster.onnx (input 'history', output 'forecast')."""
         from rlscale.nets.checkpoint import CheckpointError
         from rlscale.nets.onnx_export import export_onnx
 
