@@ -115,3 +115,54 @@ def test_live_import_is_torch_free() -> None:
     code = "import sys, rlscale.policies.learned; print(sorted(m for m in ('torch', 'gymnasium', 'rlscale.sim', 'rlscale.envs') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_memory_floor_override_switches_the_floor() -> None:
+    """``learned:memory_floor=0`` releases the pods the 2-hour peak memory holds after a burst;
+    bad values are refused by name."""
+    if not (default_policy_path() / "metadata.json").exists():
+        pytest.skip("no shipped default policy in this checkout")
+    from rlscale.policies.registry import PolicySpecError, build_policy
+
+    spec = ServiceSpec(name="t", pod_capacity_rps=10.0, slo_latency_s=0.5, max_replicas=50)
+    kept, off = (build_policy(s, spec, 1) for s in ("learned", "learned:memory_floor=0"))
+    assert kept.action_config.memory_floor_utilization == 1.0
+    assert off.action_config.memory_floor_utilization is None
+    assert off.describe()["action"]["memory_floor_utilization"] is None
+    desired = {"kept": 1, "off": 1}
+    for step in range(80):  # 5 min at 300 req/s, then 15 min at 20 req/s
+        rate = 300.0 if step < 20 else 20.0
+        for name, policy in (("kept", kept), ("off", off)):
+            sig = ScalingSignals.single(
+                time_s=15.0 * step,
+                desired_replicas=desired[name],
+                ready_replicas=desired[name],
+                pending_replicas=0,
+                request_rate_rps=rate,
+                cpu_utilization=min(rate / (10.0 * desired[name]), 1.0),
+                latency_p95_s=0.05,
+                backlog_requests=0.0,
+                dropped_rps=0.0,
+            )
+            desired[name] = int(policy.act(sig)[0])
+    # 15 min after the burst the floor still holds ~30 pods (300 req/s x e^-1/8); without it a
+    # few pods serve 20 req/s
+    assert desired["kept"] >= 25 and desired["off"] <= 6
+    for bad, match in (
+        ("-1", "memory_floor must be 0"),
+        ("nan", "memory_floor must be 0"),
+        ("2", r"\(0, 1.5\]"),
+    ):
+        with pytest.raises(PolicySpecError, match=match):
+            build_policy(f"learned:memory_floor={bad}", spec, 1)
+
+
+def test_memory_floor_needs_a_hold_target_policy(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="memory_floor applies to hold_target policies"):
+        LearnedPolicy(SPEC, 1, _checkpoint(tmp_path, "delta"), memory_floor=1.0)
+    assert (
+        LearnedPolicy(
+            SPEC, 1, _checkpoint(tmp_path, "hold_target"), memory_floor=0.8
+        ).action_config.memory_floor_utilization
+        == 0.8
+    )

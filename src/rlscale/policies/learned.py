@@ -8,12 +8,17 @@ decision budget, see bench/quality.py), and the raw action goes through the same
 :class:`~rlscale.core.ObservationBuilder` — so a checkpoint means the same thing offline and live.
 
 Names: ``learned`` is the policy shipped in the package (``rlscale/data/policies/default``);
-``learned:PATH`` loads the checkpoint directory at PATH.
+``learned:PATH`` loads the checkpoint directory at PATH. ``memory_floor=U`` overrides the
+checkpoint's peak-memory floor (``learned:memory_floor=0`` switches it off): the floor holds the
+pods of the 2-hour decayed load peak, which pays where load comes back within the hour and only
+costs where bursts are hours apart (docs/learning.md).
 """
 
 from __future__ import annotations
 
+import math
 import os
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -44,8 +49,14 @@ class LearnedPolicy:
     """A :class:`~rlscale.policies.base.Policy` backed by a checkpoint (deterministic)."""
 
     def __init__(
-        self, spec: ServiceSpec, num_envs: int = 1, path: str | os.PathLike[str] | None = None
+        self,
+        spec: ServiceSpec,
+        num_envs: int = 1,
+        path: str | os.PathLike[str] | None = None,
+        memory_floor: float | None = None,
     ) -> None:
+        """``memory_floor``: None keeps the checkpoint's ``memory_floor_utilization``, 0 turns
+        the floor off, a utilisation in (0, 1.5] replaces it (hold_target checkpoints only)."""
         self.spec = spec
         self.num_envs = int(num_envs)
         self.path = Path(path) if path is not None else default_policy_path()
@@ -55,6 +66,8 @@ class LearnedPolicy:
             self.action_config = ActionConfig.from_dict(dict(meta["action"]))
         except (ValueError, TypeError) as exc:
             raise CheckpointError(f"{self.path}/metadata.json: bad 'action' field ({exc})") from exc
+        if memory_floor is not None:
+            self.action_config = _with_memory_floor(self.action_config, memory_floor)
         observation = meta.get("observation", {})
         if observation.get("forecast", False):
             raise CheckpointError(
@@ -108,23 +121,41 @@ class LearnedPolicy:
             "name": self.name,
             "path": str(self.path),
             "algorithm": meta["algorithm"],
-            "action": meta["action"],
+            "action": self.action_config.to_dict(),
             "training_command": meta["training"].get("command"),
             "forecaster": None if self.forecaster is None else self.forecaster.config(),
         }
 
 
+def _with_memory_floor(config: ActionConfig, utilization: float) -> ActionConfig:
+    """``config`` with its peak-memory floor replaced (0 = off); ValueError names the problem."""
+    if config.mode != "hold_target":
+        raise ValueError(f"memory_floor applies to hold_target policies; this one decodes {config.mode!r}")
+    if not (math.isfinite(utilization) and utilization >= 0):
+        raise ValueError(f"memory_floor must be 0 (off) or a utilisation in (0, 1.5], got {utilization}")
+    return replace(config, memory_floor_utilization=utilization if utilization > 0 else None)
+
+
 def make_learned_policy(
-    spec: ServiceSpec, num_envs: int = 1, path: str | None = None, **_: Any
+    spec: ServiceSpec,
+    num_envs: int = 1,
+    path: str | None = None,
+    memory_floor: float | None = None,
+    **_: Any,
 ) -> LearnedPolicy:
-    """Registry factory: ``learned`` (shipped default) or ``learned:PATH``."""
-    return LearnedPolicy(spec, num_envs, path)
+    """Registry factory: ``learned`` (shipped default) or ``learned:PATH``, optionally
+    ``memory_floor=U`` (0 = off)."""
+    return LearnedPolicy(spec, num_envs, path, memory_floor)
 
 
 LEARNED_PARAMS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "path": {"type": "string", "description": "checkpoint directory (default: shipped policy)"}
+        "path": {"type": "string", "description": "checkpoint directory (default: shipped policy)"},
+        "memory_floor": {
+            "type": "number",
+            "description": "peak-memory floor utilisation, replacing the checkpoint's (0 = off)",
+        },
     },
     "additionalProperties": False,
 }
