@@ -1,5 +1,5 @@
 # The live image: `rlscale operator` (and `rlscale run`, `rlscale serve`, `rlscale loadgen`,
-# the sample service). No torch: learned policies run through ONNX Runtime (the `live` extra).
+# the sample service). No torch: learned policies run in numpy from their safetensors checkpoints.
 # Build: docker build -t ghcr.io/rlscale/rlscale:0.1.0 .
 
 FROM python:3.11-slim AS build

@@ -97,6 +97,10 @@ def test_mismatched_or_corrupt_checkpoint_refused(tmp_path: Path) -> None:
         LearnedPolicy(SPEC, 1, path)
     with pytest.raises(CheckpointError, match="not a checkpoint directory"):
         LearnedPolicy(SPEC, 1, tmp_path / "nope")
+    onnx_file = tmp_path / "policy.onnx"  # what `rlscale export` writes: the network alone
+    onnx_file.write_bytes(b"\x08\x07")
+    with pytest.raises(CheckpointError, match="ONNX export holds only the network"):
+        LearnedPolicy(SPEC, 1, onnx_file)
 
 
 def test_shipped_default_policy_loads_and_acts() -> None:

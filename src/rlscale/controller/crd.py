@@ -146,7 +146,7 @@ def spec_schema() -> dict[str, Any]:
                 "type": "string",
                 "pattern": POLICY_PATTERN,
                 "default": "hpa",
-                "description": "Policy spec, as `rlscale run --policy` takes it (e.g. `hpa`, `learned:/models/p.onnx`).",
+                "description": "Policy spec, as `rlscale run --policy` takes it (e.g. `hpa`, `learned:/models/policy` for a checkpoint directory).",
             },
             "slo": {
                 "type": "object",
@@ -529,7 +529,7 @@ class RLAutoscalerSpec:
 
 
 def policy_name(policy: str) -> str:
-    """The registry name of a policy spec (``learned:/m.onnx?x=1`` -> ``learned``)."""
+    """The registry name of a policy spec (``learned:/models/policy`` -> ``learned``)."""
     match = re.match(r"^[a-z][a-z0-9_-]*", policy)
     return match.group(0) if match else policy
 

@@ -178,6 +178,12 @@ def load_checkpoint(
     from safetensors.numpy import load_file
 
     root = Path(path)
+    if root.is_file() and root.suffix == ".onnx":
+        raise CheckpointError(
+            f"{root}: an ONNX export holds only the network, not the observation layout and action "
+            f"decoding rlscale needs to act; give the checkpoint directory it was exported from "
+            f"({WEIGHTS_FILE} + {METADATA_FILE}, run in numpy without torch)"
+        )
     if not root.is_dir():
         raise CheckpointError(
             f"{root}: not a checkpoint directory (expected {WEIGHTS_FILE} + {METADATA_FILE})"
