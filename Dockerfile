@@ -14,7 +14,7 @@ RUN /opt/venv/bin/pip install ".[live]" \
 FROM python:3.11-slim
 LABEL org.opencontainers.image.title="rlscale" \
       org.opencontainers.image.description="RL autoscaler for Kubernetes: operator, controller, policy server" \
-      org.opencontainers.image.licenses="Apache-2.0"
+      org.opencontainers.image.licenses="MIT"
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
