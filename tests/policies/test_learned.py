@@ -133,6 +133,7 @@ def test_memory_floor_override_switches_the_floor() -> None:
     assert kept.action_config.memory_floor_utilization == 1.0
     assert off.action_config.memory_floor_utilization is None
     assert off.describe()["action"]["memory_floor_utilization"] is None
+    assert off.name == "learned:memory_floor=0" and kept.name == "learned"
     desired = {"kept": 1, "off": 1}
     for step in range(80):  # 5 min at 300 req/s, then 15 min at 20 req/s
         rate = 300.0 if step < 20 else 20.0
@@ -164,9 +165,12 @@ def test_memory_floor_override_switches_the_floor() -> None:
 def test_memory_floor_needs_a_hold_target_policy(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="memory_floor applies to hold_target policies"):
         LearnedPolicy(SPEC, 1, _checkpoint(tmp_path, "delta"), memory_floor=1.0)
-    assert (
-        LearnedPolicy(
-            SPEC, 1, _checkpoint(tmp_path, "hold_target"), memory_floor=0.8
-        ).action_config.memory_floor_utilization
-        == 0.8
-    )
+    path = _checkpoint(tmp_path, "hold_target")
+    policy = LearnedPolicy(SPEC, 1, path, memory_floor=0.8)
+    assert policy.action_config.memory_floor_utilization == 0.8
+    # the name is the spec that rebuilds it
+    from rlscale.policies.registry import build_policy
+
+    assert policy.name == f"learned:path={path},memory_floor=0.8"
+    rebuilt = build_policy(policy.name, SPEC, 1)
+    assert rebuilt.name == policy.name and rebuilt.action_config == policy.action_config

@@ -83,6 +83,9 @@ class LearnedPolicy:
             except ForecasterError as exc:
                 raise CheckpointError(str(exc)) from exc
         self.name = "learned" if path is None else f"learned:{self.path}"
+        if memory_floor is not None:  # the spec that rebuilds this policy, for logs and metrics
+            where = [] if path is None else [f"path={self.path}"]
+            self.name = "learned:" + ",".join([*where, f"memory_floor={memory_floor:g}"])
         self._network = meta["network"]
         self._tensors = self.checkpoint.tensors
         self._layers = self.checkpoint.layers
