@@ -79,6 +79,10 @@ def test_release_hands_over_at_once(coordination) -> None:
     assert b.try_acquire_or_renew() is False
     a.release()
     assert not a.is_leader
+    # a round still in flight at shutdown (the operator runs them in a worker thread) must not
+    # take the released lease back
+    assert a.try_acquire_or_renew() is False
+    assert coordination.read_namespaced_lease("election-release", "default").spec.holder_identity is None
     assert b.try_acquire_or_renew() is True  # no waiting for expiry
 
 

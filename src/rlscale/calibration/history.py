@@ -22,6 +22,7 @@ import numpy as np
 
 from rlscale.controller.metrics_source import (
     EMPTY,
+    PROMETHEUS_MAX_POINTS,
     MetricQueries,
     PrometheusError,
     PrometheusSource,
@@ -29,10 +30,6 @@ from rlscale.controller.metrics_source import (
     render_query,
     samples_on_grid,
 )
-
-#: Prometheus refuses a range query of more than 11,000 points per series
-#: (prometheus/web/api/v1/api.go: "exceeded maximum resolution of 11,000 points per timeseries").
-PROMETHEUS_MAX_POINTS = 11_000
 
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d|w)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}

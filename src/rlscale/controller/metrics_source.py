@@ -48,6 +48,10 @@ CONNECTION_ERROR = "connection_error"  # refused / reset: Prometheus is down
 MULTIPLE_SERIES = "multiple_series"  # the expression must aggregate to one series
 UNCONFIGURED = "unconfigured"  # no query for an optional signal
 
+#: Most samples per series Prometheus returns from one range query (``maxPoints`` in
+#: prometheus/web/api/v1/api.go: "exceeded maximum resolution of 11,000 points per timeseries").
+PROMETHEUS_MAX_POINTS = 11_000
+
 #: Names of the signals a reading reports health for (ScalingSignals fields but time_s).
 SIGNALS: tuple[str, ...] = tuple(f for f in ScalingSignals.field_names() if f != "time_s")
 
@@ -391,14 +395,33 @@ class PrometheusSource:
         end_s: float | None = None,
     ) -> list[tuple[float, float]]:
         """A signal over ``[end − duration, end]`` (``end``: now), e.g. to warm up the
-        observation builder's load history after a restart."""
+        observation builder's load history after a restart. Asked in pieces of at most
+        :data:`PROMETHEUS_MAX_POINTS` samples (4 h at a 1-s period is 14 400); pieces with no
+        data (before the Deployment existed) are skipped, all empty raises ``EMPTY``."""
         _validate_name("namespace", namespace)
         _validate_name("deployment", deployment)
         expr = self.queries.render(signal, namespace, deployment)
         if expr is None:
             raise PrometheusError(UNCONFIGURED, f"no query for {signal}")
         end = time.time() if end_s is None else end_s
-        return self.query_range(expr, end - duration_s, end, step_s)
+        if not (duration_s >= 0 and step_s > 0):
+            raise ValueError(f"history: need duration >= 0 and step > 0, got {duration_s}, {step_s}")
+        span_s = (PROMETHEUS_MAX_POINTS - 1) * step_s
+        samples: list[tuple[float, float]] = []
+        empty: PrometheusError | None = None
+        start = end - duration_s
+        while start <= end:
+            stop = min(start + span_s, end)
+            try:
+                samples += self.query_range(expr, start, stop, step_s)
+            except PrometheusError as exc:
+                if exc.reason != EMPTY:
+                    raise
+                empty = exc
+            start = stop + step_s  # the next piece starts on the same step grid
+        if not samples and empty is not None:
+            raise empty
+        return samples
 
     # -- the reading ------------------------------------------------------------------
     def _measure(self, expr: str | None) -> SignalHealth:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,8 +75,9 @@ class LeaseConfig:
 
 class LeaseElector:
     """One candidate. Call :meth:`try_acquire_or_renew` every ``retry_period_s``; read
-    :attr:`is_leader` right before acting. Thread-safe enough for one caller thread plus
-    readers (state changes are single attribute writes)."""
+    :attr:`is_leader` right before acting. Rounds and :meth:`release` hold one lock, and no
+    round runs after a release: the operator runs rounds in a worker thread, and a round still
+    in flight when it shuts down would otherwise re-acquire the lease it just gave up."""
 
     def __init__(self, api: Any, config: LeaseConfig, identity: str, clock: Clock | None = None) -> None:
         """``api`` is a ``kubernetes.client.CoordinationV1Api``."""
@@ -87,6 +89,8 @@ class LeaseElector:
         self._observed_at_s = 0.0
         self._renewed_at_s: float | None = None
         self.transitions = 0  # times this candidate became leader
+        self._lock = threading.Lock()
+        self._released = False
 
     # ------------------------------------------------------------------ state
     @property
@@ -107,21 +111,24 @@ class LeaseElector:
         API errors are logged and count as a failed round (never raised)."""
         from kubernetes.client.exceptions import ApiException
 
-        try:
-            return self._round()
-        except ApiException as exc:
-            if exc.status != 409:
-                log.warning(
-                    "lease %s/%s: API error %s: %s",
-                    self.config.namespace,
-                    self.config.name,
-                    exc.status,
-                    exc.reason,
-                )
-            return self.is_leader
-        except Exception as exc:  # network errors: urllib3 raises many types
-            log.warning("lease %s/%s: %s", self.config.namespace, self.config.name, exc)
-            return self.is_leader
+        with self._lock:
+            if self._released:
+                return False
+            try:
+                return self._round()
+            except ApiException as exc:
+                if exc.status != 409:
+                    log.warning(
+                        "lease %s/%s: API error %s: %s",
+                        self.config.namespace,
+                        self.config.name,
+                        exc.status,
+                        exc.reason,
+                    )
+                return self.is_leader
+            except Exception as exc:  # network errors: urllib3 raises many types
+                log.warning("lease %s/%s: %s", self.config.namespace, self.config.name, exc)
+                return self.is_leader
 
     def _round(self) -> bool:
         from kubernetes import client
@@ -190,7 +197,13 @@ class LeaseElector:
 
     def release(self) -> None:
         """Give the lease up on a clean shutdown so a follower takes over at once
-        (client-go ``ReleaseOnCancel``): clear the holder if it is still us."""
+        (client-go ``ReleaseOnCancel``): clear the holder if it is still us. Final: later
+        rounds do nothing."""
+        with self._lock:
+            self._released = True
+            self._release_once()
+
+    def _release_once(self) -> None:
         if self._renewed_at_s is None:
             return
         self._renewed_at_s = None
