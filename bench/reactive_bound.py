@@ -24,6 +24,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+# the test traces and the report-stat reader: bench/quality.py (bench/ is sys.path[0])
+from quality import TEST_TRACES, _mean
 from rlscale.agents.teacher import FixedActionPolicy
 from rlscale.agents.validation import validation_traces
 from rlscale.core.actions import ActionConfig
@@ -33,7 +35,6 @@ from rlscale.evaluation.runner import PolicyEntry, evaluate
 from rlscale.evaluation.specs import resolve_policies
 from rlscale.sim.presets import load_service
 
-TEST_TRACES = ("nasa", "twitter-15s", "alibaba-lora")
 #: Target utilisations of the rule family (1/u = headroom over the extrapolated peak).
 RULE_UTILIZATIONS = (0.2, 0.25, 0.3, 0.4, 0.5, 0.6)
 #: Peak window of the rules, decision periods (4 min at 15 s: the observation's longest lag).
@@ -57,10 +58,6 @@ def rule_entries(floor_utilization: float | None) -> list[PolicyEntry]:
         )
         for i, u in enumerate(RULE_UTILIZATIONS)
     ]
-
-
-def _mean(stat: Any) -> float | None:
-    return stat.get("mean") if isinstance(stat, dict) else stat
 
 
 def trace_summary(report: dict[str, Any], trace: str, rule_labels: list[str]) -> dict[str, Any]:

@@ -201,18 +201,15 @@ class LeaseElector:
         rounds do nothing."""
         with self._lock:
             self._released = True
-            self._release_once()
-
-    def _release_once(self) -> None:
-        if self._renewed_at_s is None:
-            return
-        self._renewed_at_s = None
-        try:
-            lease = self.api.read_namespaced_lease(self.config.name, self.config.namespace)
-            if lease.spec and lease.spec.holder_identity == self.identity:
-                lease.spec.holder_identity = None
-                lease.spec.lease_duration_seconds = 1
-                lease.spec.renew_time = _now_utc()
-                self.api.replace_namespaced_lease(self.config.name, self.config.namespace, lease)
-        except Exception as exc:  # best effort: the lease expires anyway
-            log.warning("lease %s/%s: release failed: %s", self.config.namespace, self.config.name, exc)
+            if self._renewed_at_s is None:
+                return
+            self._renewed_at_s = None
+            try:
+                lease = self.api.read_namespaced_lease(self.config.name, self.config.namespace)
+                if lease.spec and lease.spec.holder_identity == self.identity:
+                    lease.spec.holder_identity = None
+                    lease.spec.lease_duration_seconds = 1
+                    lease.spec.renew_time = _now_utc()
+                    self.api.replace_namespaced_lease(self.config.name, self.config.namespace, lease)
+            except Exception as exc:  # best effort: the lease expires anyway
+                log.warning("lease %s/%s: release failed: %s", self.config.namespace, self.config.name, exc)
