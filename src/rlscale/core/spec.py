@@ -13,6 +13,10 @@ class ServiceSpec:
 
     ``pod_capacity_rps`` is the request rate one ready pod sustains at its CPU limit; it is
     the unit the scale-free observations are expressed in.
+
+    The SLO is the user's input (DESIGN.md §7): at most ``slo_budget`` of the requests may
+    take longer than ``slo_latency_s`` (or be dropped). The 1 % default is the common SRE
+    error budget for a 99 % latency objective (Google SRE Workbook, ch. 2).
     """
 
     name: str
@@ -24,6 +28,7 @@ class ServiceSpec:
     startup_delay_s: float = 45.0
     cpu_request_cores: float = 1.0
     memory_request_gib: float = 1.0
+    slo_budget: float = 0.01
 
     def __post_init__(self) -> None:
         if not self.pod_capacity_rps > 0:
@@ -33,6 +38,10 @@ class ServiceSpec:
         if not self.slo_latency_s > 0:
             raise ValueError(
                 f"ServiceSpec {self.name!r}: slo_latency_s must be > 0, got {self.slo_latency_s}"
+            )
+        if not 0 < self.slo_budget < 1:
+            raise ValueError(
+                f"ServiceSpec {self.name!r}: slo_budget must be a fraction in (0, 1), got {self.slo_budget}"
             )
         if not 0 <= self.min_replicas <= self.max_replicas:
             raise ValueError(
