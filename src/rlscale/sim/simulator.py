@@ -600,8 +600,8 @@ def step(
     state.lag_backlog_requests[:, slot] = backlog_end
     np.multiply(dropped, 1.0 / dt, out=state.lag_dropped_rps[:, slot])
     bad = np.add(violating, dropped, out=state.lag_slo_violation_fraction[:, slot])
-    np.divide(bad, offered, out=bad, where=offered > 0)
-    bad[offered <= 0] = 0.0
+    bad /= np.maximum(offered, 1e-9)  # nothing offered: nothing violated
+    np.clip(bad, 0.0, 1.0, out=bad)
     due = (t + 1) % horizon
     ready += pending[due]
     pending[due] = 0
