@@ -86,22 +86,31 @@ _DATA = "shared/data/traces/README.md"
 PARAMETER_RANGES: dict[str, dict[str, Range]] = {
     "mmpp": {
         "base_rps": BASE,
-        "states": Range(2, 4, "assumption: 2-state MMPP is the classic bursty source (Heffes & "
-                        "Lucantoni, IEEE JSAC 1986); 3-4 levels for multi-level load", integer=True),
+        "states": Range(
+            2,
+            4,
+            "assumption: 2-state MMPP is the classic bursty source (Heffes & "
+            "Lucantoni, IEEE JSAC 1986); 3-4 levels for multi-level load",
+            integer=True,
+        ),
         "level_ratio": Range(2.0, 20.0, f"{_DATA}: Twitter bursts 3-5x, NASA peak/median 11", log=True),
         "dwell_min_s": Range(30.0, 300.0, f"{_DATA}: Twitter bursts ~7 min; assumption below", log=True),
         "dwell_max_s": Range(300.0, 3600.0, f"{_DATA}: Twitter bursts every 1-2 h", log=True),
     },
     "heavy_tail": {
         "base_rps": BASE,
-        "alpha": Range(1.1, 2.0, "Crovella & Bestavros 1997: Pareto tails alpha 1.0-1.5; up to 2 (finite mean)"),
+        "alpha": Range(
+            1.1, 2.0, "Crovella & Bestavros 1997: Pareto tails alpha 1.0-1.5; up to 2 (finite mean)"
+        ),
         "mean_gap_s": Range(300.0, 3600.0, f"{_DATA}: Twitter bursts every 1-2 h; assumption", log=True),
         "median_duration_s": Range(30.0, 600.0, f"{_DATA}: Twitter bursts ~7 min; assumption", log=True),
         "max_multiplier": Range(50.0, 50.0, f"{_DATA}: LoRA peak/mean 79; a cap keeps the peak finite"),
     },
     "periodic_spikes": {
         "base_rps": BASE,
-        "period_s": Range(60.0, 7200.0, "Shahrad et al. 2020: timer triggers, minute to hour periods", log=True),
+        "period_s": Range(
+            60.0, 7200.0, "Shahrad et al. 2020: timer triggers, minute to hour periods", log=True
+        ),
         "phase_frac": Range(0.0, 1.0, "uniform: no phase is special"),
         "width_frac": Range(0.02, 0.25, f"{_DATA}: Twitter ~7 min bursts every 1-2 h = 0.06-0.12"),
         "multiplier": Range(2.0, 10.0, f"{_DATA}: Twitter bursts 3-5x; NASA launch 10x", log=True),
@@ -169,7 +178,9 @@ def fine_grid(steps: int, step_s: float) -> tuple[int, float]:
 
 
 # ------------------------------------------------------------------ event processes
-def mmpp_path(p: Mapping[str, float], total_s: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def mmpp_path(
+    p: Mapping[str, float], total_s: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Switch times (s, first 0) and state indices of the MMPP's hidden chain.
 
     State ``k`` of ``K`` has rate ``base · level_ratio^(k/(K−1))`` and exponential dwell
