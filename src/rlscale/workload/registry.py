@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from rlscale.workload.loader import load_trace
+from rlscale.workload.seeds import EVALUATION_SEED_MIN
 from rlscale.workload.synthetic import DEFAULT_STEP_S, canonical_kind, synthetic
 from rlscale.workload.trace import Trace, TraceError
 from rlscale.workload.transform import resample, split
@@ -34,9 +35,9 @@ from rlscale.workload.transform import resample, split
 DATA_DIR_ENV = "RLSCALE_DATA_DIR"
 #: Default synthetic length: one day of 15-s steps.
 SYNTHETIC_DEFAULT_STEPS = 5760
-#: Test seeds of a synthetic trace are ``seed + SYNTHETIC_TEST_SEED_OFFSET``; keep training
-#: seeds below it so no test series is ever generated during training.
-SYNTHETIC_TEST_SEED_OFFSET = 1_000_000
+#: Test seeds of a synthetic trace are ``seed + SYNTHETIC_TEST_SEED_OFFSET``, in the
+#: evaluation range that training never draws (:mod:`rlscale.workload.seeds`).
+SYNTHETIC_TEST_SEED_OFFSET = EVALUATION_SEED_MIN
 
 BUNDLED_NASA = "nasa_kennedy_1995_per_minute.csv.gz"
 
