@@ -64,10 +64,13 @@ def test_override_fixes_one_parameter_and_keeps_the_other_draws():
     }
     with pytest.raises(TraceError, match=r"unknown parameter\(s\) \['period'\]"):
         synthetic("periodic_spikes", 10, seed=0, period=60)
-    with pytest.raises(TraceError, match="alpha=-1"):
+    with pytest.raises(TraceError, match="alpha=-1 must be > 0"):
         synthetic("heavy_tail", 10, seed=0, alpha=-1)
-    with pytest.raises(TraceError, match=r"states=2\.5 must be an integer"):
-        synthetic("mmpp", 10, seed=0, states=2.5)
+    with pytest.raises(TraceError, match="phase_frac=nan must be >= 0"):
+        synthetic("periodic_spikes", 10, seed=0, phase_frac=float("nan"))
+    for bad in (2.5, 1):
+        with pytest.raises(TraceError, match=f"states={bad} must be an integer >= 2"):
+            synthetic("mmpp", 10, seed=0, states=bad)
     with pytest.raises(TraceError, match="dwell_min_s"):
         synthetic("mmpp", 10, seed=0, dwell_min_s=900, dwell_max_s=300)
 

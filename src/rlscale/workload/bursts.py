@@ -68,14 +68,17 @@ class Range:
         return float(self.low + u * (self.high - self.low))
 
     def check(self, kind: str, name: str, value: float) -> float:
-        """An override must be finite, integral for integer ranges, and positive (>= low for
-        integer ranges, whose low is the smallest meaningful value)."""
+        """An override must be finite; an integer >= low for integer ranges (low is the least
+        meaningful value), > 0 where the range is positive, else >= 0."""
         v = float(value)
-        floor = self.low if self.integer else 0.0
-        if not math.isfinite(v) or v < floor or (v == 0 and (self.log or self.low > 0)):
-            raise TraceError(f"synthetic {kind!r}: {name}={value!r} must be finite and > {floor:g}")
-        if self.integer and not v.is_integer():
-            raise TraceError(f"synthetic {kind!r}: {name}={value!r} must be an integer")
+        if self.integer:
+            ok, need = v >= self.low and v.is_integer(), f"an integer >= {self.low:g}"
+        elif self.log or self.low > 0:
+            ok, need = v > 0, "> 0"
+        else:
+            ok, need = v >= 0, ">= 0"
+        if not (math.isfinite(v) and ok):
+            raise TraceError(f"synthetic {kind!r}: {name}={value!r} must be {need}")
         return v
 
 
@@ -94,7 +97,12 @@ PARAMETER_RANGES: dict[str, dict[str, Range]] = {
             integer=True,
         ),
         "level_ratio": Range(2.0, 20.0, f"{_DATA}: Twitter bursts 3-5x, NASA peak/median 11", log=True),
-        "dwell_min_s": Range(30.0, 300.0, f"{_DATA}: Twitter bursts ~7 min; assumption below", log=True),
+        "dwell_min_s": Range(
+            30.0,
+            300.0,
+            "assumption: shortest mean dwell 30 s to 5 min (Twitter bursts last ~7 min)",
+            log=True,
+        ),
         "dwell_max_s": Range(300.0, 3600.0, f"{_DATA}: Twitter bursts every 1-2 h", log=True),
     },
     "heavy_tail": {
