@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import gymnasium as gym
@@ -11,7 +12,7 @@ from gymnasium.utils.env_checker import check_env
 
 from rlscale.envs import ENV_ID
 from rlscale.envs.vector import AutoscaleVectorEnv
-from rlscale.sim import get_preset, init_state, randomize, signals, step
+from rlscale.sim import ServiceParams, get_preset, init_state, randomize, signals, step
 from rlscale.sim.randomization import (
     METRIC_LAG_MAX_S,
     STARTUP_DELAY_RANGE_S,
@@ -96,3 +97,15 @@ def test_env_redraws_each_row_from_the_one_definition():
 def test_randomised_single_env_passes_check_env():
     env = gym.make(ENV_ID, randomize_service=0.3, episode_steps=20, seed=2)
     check_env(env.unwrapped)
+
+
+def test_per_env_metric_lag_round_trips_and_bad_lags_raise():
+    p = randomize(WEB, np.random.default_rng(2), 8)
+    back = ServiceParams.from_dict(json.loads(json.dumps(p.to_dict())))
+    np.testing.assert_array_equal(back.metric_lag_steps, p.metric_lag_steps)
+    assert back.select(slice(2, 4)).num_envs == 2
+    for bad in (np.array([1.5, 2.0]), np.array([-1, 2]), -1, 1.0):
+        with pytest.raises(ValueError, match="metric_lag_steps"):
+            replace(WEB, metric_lag_steps=bad)
+    with pytest.raises(ValueError, match="different lengths"):
+        replace(p, metric_lag_steps=np.zeros(3, dtype=np.int64))
