@@ -11,7 +11,10 @@ Names accepted by :func:`get_trace`:
 * ``synthetic:<kind>[?key=value&...]`` — a seeded generator from
   :mod:`rlscale.workload.synthetic`; keys ``seed`` (default 0), ``steps`` (default 5760 =
   one day at 15 s), ``step_s`` (default 15) and any generator parameter, e.g.
-  ``synthetic:spike?seed=3&peak_rps=200`` or ``synthetic:flash-crowd?steps=2880``.
+  ``synthetic:spike?seed=3&peak_rps=200`` or ``synthetic:flash-crowd?steps=2880``; the bursty
+  kinds of :mod:`rlscale.workload.bursts` too (``synthetic:mmpp?seed=3&states=2``,
+  ``synthetic:from-zero?step_s=1&steps=3600`` for one hour per second). Seeds >= 1,000,000
+  are evaluation's (:mod:`rlscale.workload.seeds`).
 * anything else is a path to a CSV file, read by :func:`rlscale.workload.load_trace`.
 """
 
