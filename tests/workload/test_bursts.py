@@ -164,15 +164,18 @@ def test_step_start_changes_level_once_by_the_drawn_factor():
     assert directions == {True, False}
 
 
-def test_noise_has_the_drawn_spread_and_correlation_time():
+def test_per_second_noise_has_the_drawn_spread_and_correlation_time():
     for seed in range(3):
-        p = draw_parameters("noise", seed)
-        x = np.log(synthetic("noise", 200_000, 1.0, seed) / p["base_rps"]) / p["sigma"]
+        p = draw_parameters("per_second_noise", seed)
+        x = np.log(synthetic("per_second_noise", 200_000, 1.0, seed) / p["base_rps"]) / p["sigma"]
         assert abs(x.std() - 1) < 0.08  # unit-variance AR(1), clipped at 3 sd
         a = math.exp(-1 / p["correlation_s"])
         assert abs(np.corrcoef(x[:-1], x[1:])[0, 1] - a) < 0.03
     # 15-s steps average the per-second noise out
-    assert synthetic("noise", 1000, 15.0, 0).std() < synthetic("noise", 15_000, 1.0, 0).std()
+    assert (
+        synthetic("per_second_noise", 1000, 15.0, 0).std()
+        < synthetic("per_second_noise", 15_000, 1.0, 0).std()
+    )
 
 
 def test_ar1_matches_the_recursion():

@@ -23,7 +23,7 @@ RANGES = {
     "periodic_spikes": (10.0, 100.0),
     "from_zero": (0.0, 10.0 * np.exp(3.0)),
     "step_start": (10.0, 60.0),
-    "noise": (10.0 * np.exp(-1.5), 10.0 * np.exp(1.5)),
+    "per_second_noise": (10.0 * np.exp(-1.5), 10.0 * np.exp(1.5)),
 }
 #: (kind, seed, sum, r[1], r[-1]) of 700 15-s steps, recorded before the bursty kinds were
 #: added (issue 13): the existing kinds' output must not change (tests and benchmarks use it).

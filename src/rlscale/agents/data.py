@@ -47,7 +47,7 @@ DEFAULT_TRAIN_TRACES: tuple[str, ...] = (
     "synthetic:periodic-spikes",
     "synthetic:from-zero",
     "synthetic:step-start",
-    "synthetic:noise",
+    "synthetic:per-second-noise",
 )
 #: Peak of a training window as a fraction of max-replica capacity: drawn uniformly here.
 PEAK_FRACTION_RANGE = (0.15, 0.9)

@@ -107,7 +107,7 @@ class ServiceParams:
             raise ValueError(f"ServiceParams {name!r}: latency_model must be 'mmc' or 'linear'")
         if self.price_cpu_core_hour < 0 or self.price_memory_gib_hour < 0:
             raise ValueError(f"ServiceParams {name!r}: prices must be >= 0")
-        sizes = {np.size(getattr(self, f)) for f in (*ARRAY_FIELDS, "metric_lag_steps")} - {1}
+        sizes = {np.size(getattr(self, f)) for f in _PER_ENV_FIELDS} - {1}
         if len(sizes) > 1:
             raise ValueError(f"ServiceParams {name!r}: per-env arrays have different lengths {sorted(sizes)}")
 

@@ -60,7 +60,7 @@ class SimState:
     """Struct of arrays with a leading ``num_envs`` axis (mutated in place by :func:`step`).
 
     ``pending[(step_index + k) % H]`` (shape ``(H, n)``, slot-major so each slot is one
-    contiguous vector) holds the pods that become ready at the end of step ``step_index + k − 1``; the lag buffers hold the last (largest ``metric_lag_steps``) + 1 periods'
+    contiguous vector) holds the pods that become ready at the end of step ``step_index + k − 1``; the lag buffers hold the last ``max(metric_lag_steps) + 1`` periods'
     metrics, oldest at ``step_index % (lag + 1)``.
     """
 

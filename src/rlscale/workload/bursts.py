@@ -136,7 +136,7 @@ PARAMETER_RANGES: dict[str, dict[str, Range]] = {
         "factor": Range(1.5, 6.0, "issue 13: x3; assumption around it", log=True),
         "down_probability": Range(0.25, 0.25, "assumption: a quarter of the steps go down (/factor)"),
     },
-    "noise": {
+    "per_second_noise": {
         "base_rps": BASE,
         "sigma": Range(0.05, 0.5, "assumption: per-second log-rate spread of a steady service"),
         "correlation_s": Range(1.0, 30.0, "assumption: per-second noise forgotten within 30 s", log=True),
@@ -149,7 +149,7 @@ PEAK_MULTIPLE: dict[str, Callable[[Mapping[str, float]], float]] = {
     "periodic_spikes": lambda p: p["multiplier"],
     "from_zero": lambda p: math.exp(3.0 * p["level_sigma"]),
     "step_start": lambda p: p["factor"],
-    "noise": lambda p: math.exp(3.0 * p["sigma"]),
+    "per_second_noise": lambda p: math.exp(3.0 * p["sigma"]),
 }
 
 
@@ -300,7 +300,7 @@ def _render(
         before, after = (base, base * p["factor"]) if up else (base * p["factor"], base)
         frac = np.clip((t - p["step_at_s"]) / max(p["rise_s"], 1e-9), 0.0, 1.0)
         return before + (after - before) * frac
-    if kind == "noise":
+    if kind == "per_second_noise":
         a = math.exp(-(t[1] - t[0] if t.size > 1 else step_s) / p["correlation_s"])
         x_prev = rng.standard_normal()  # stationary start
         x = ar1(rng.standard_normal(t.size) * math.sqrt(1.0 - a * a), a, x_prev)

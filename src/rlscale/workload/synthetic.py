@@ -18,7 +18,7 @@ kind             shape                                                          
 ===============  ==================================================================  =========================
 
 The bursty kinds whose shape is drawn by the seed (``mmpp``, ``heavy_tail``,
-``periodic_spikes``, ``from_zero``, ``step_start``, ``noise``) live in
+``periodic_spikes``, ``from_zero``, ``step_start``, ``per_second_noise``) live in
 :mod:`rlscale.workload.bursts`, with their parameter ranges and sources.
 
 ``noise`` (where present) is multiplicative Gaussian noise, clipped to ±3σ so the ranges
@@ -273,7 +273,6 @@ def bursty(
 
 
 GENERATORS: dict[str, Callable[..., np.ndarray]] = {
-    **BURST_GENERATORS,
     "seed000": seed000,
     "spike": spike,
     "ramp": ramp,
@@ -282,6 +281,7 @@ GENERATORS: dict[str, Callable[..., np.ndarray]] = {
     "random_walk": random_walk,
     "flash_crowd": flash_crowd,
     "bursty": bursty,
+    **BURST_GENERATORS,
 }
 _ALIASES = {"lipari2025": "seed000", "onoff": "bursty", "on_off": "bursty", "randomwalk": "random_walk"}
 
