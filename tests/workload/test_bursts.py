@@ -12,6 +12,7 @@ from rlscale.workload.bursts import (
     BURST_GENERATORS,
     PARAMETER_RANGES,
     PEAK_MULTIPLE,
+    RENDERERS,
     ar1,
     draw_parameters,
     heavy_tail_bursts,
@@ -54,6 +55,12 @@ def test_step_mean_of_the_per_second_series(kind):
     fine = synthetic(kind, 15 * 400, 1.0, seed=4)
     coarse = synthetic(kind, 400, 15.0, seed=4)
     np.testing.assert_allclose(coarse, fine.reshape(400, 15).mean(axis=1), rtol=1e-12, atol=1e-12)
+
+
+def test_every_kind_has_ranges_a_renderer_and_a_documented_peak():
+    assert set(PARAMETER_RANGES) == set(RENDERERS) == set(PEAK_MULTIPLE) == set(BURST_GENERATORS)
+    with pytest.raises(TraceError, match="unknown bursty kind 'nope'"):
+        draw_parameters("nope", 0)
 
 
 def test_override_fixes_one_parameter_and_keeps_the_other_draws():

@@ -155,6 +155,8 @@ PEAK_MULTIPLE: dict[str, Callable[[Mapping[str, float]], float]] = {
 
 def draw_parameters(kind: str, seed: int, **overrides: float) -> dict[str, float]:
     """The parameters ``kind`` uses at ``seed``: every range drawn in order, then overrides."""
+    if kind not in PARAMETER_RANGES:
+        raise TraceError(f"unknown bursty kind {kind!r}; known: {sorted(PARAMETER_RANGES)}")
     ranges = PARAMETER_RANGES[kind]
     unknown = sorted(set(overrides) - set(ranges))
     if unknown:
@@ -247,7 +249,10 @@ def on_off_sessions(
     return np.asarray(starts), np.asarray(ends), np.asarray(levels)
 
 
-# ------------------------------------------------------------------ rendering on the fine grid
+#: Samples per block of the AR(1) filter: the block's kernel is _AR_BLOCK² floats.
+_AR_BLOCK = 256
+
+
 def ar1(eps: np.ndarray, a: float, x_prev: float) -> np.ndarray:
     """``x_i = a·x_{i−1} + eps_i`` from ``x_{−1} = x_prev``, in blocks of :data:`_AR_BLOCK`
     (a matrix product inside a block, a carry between blocks: no per-sample Python loop)."""
@@ -265,47 +270,72 @@ def ar1(eps: np.ndarray, a: float, x_prev: float) -> np.ndarray:
     return local.ravel()[:n]
 
 
-_AR_BLOCK = 256
+# ------------------------------------------------------------------ rendering on the fine grid
+# Each renderer: (parameters, fine times t (s), the series' step (s), event stream) -> rate at t.
+Renderer = Callable[[Mapping[str, float], np.ndarray, float, np.random.Generator], np.ndarray]
 
 
-def _render(
-    kind: str, p: Mapping[str, float], t: np.ndarray, step_s: float, rng: np.random.Generator
-) -> np.ndarray:
-    """The rate at fine times ``t`` (events drawn from ``rng``)."""
+def _span_s(t: np.ndarray, step_s: float) -> float:
+    return float(t[-1] + (t[1] - t[0] if t.size > 1 else step_s))
+
+
+def _mmpp(p: Mapping[str, float], t: np.ndarray, step_s: float, rng: np.random.Generator) -> np.ndarray:
+    times, states = mmpp_path(p, _span_s(t, step_s), rng)
+    k = int(p["states"])
+    levels = p["base_rps"] * p["level_ratio"] ** (np.arange(k) / (k - 1))
+    return levels[states[np.searchsorted(times, t, side="right") - 1]]
+
+
+def _heavy_tail(p: Mapping[str, float], t: np.ndarray, step_s: float, rng: np.random.Generator) -> np.ndarray:
     base = p["base_rps"]
-    total_s = float(t[-1] + (t[1] - t[0] if t.size > 1 else step_s))
-    if kind == "mmpp":
-        times, states = mmpp_path(p, total_s, rng)
-        k = int(p["states"])
-        levels = base * p["level_ratio"] ** (np.arange(k) / (k - 1))
-        return levels[states[np.searchsorted(times, t, side="right") - 1]]
-    if kind == "heavy_tail":
-        starts, sizes, durations = heavy_tail_bursts(p, total_s, rng)
-        out = np.full(t.size, base)
-        for s, a, d in zip(starts, sizes, durations, strict=True):
-            i, j = np.searchsorted(t, [s, s + 8.0 * d])  # beyond 8 time constants: < 0.04 %
-            out[i:j] += base * a * np.exp(-(t[i:j] - s) / d)
-        return np.minimum(out, base * (1.0 + p["max_multiplier"]))
-    if kind == "periodic_spikes":
-        period = p["period_s"]
-        phase = (t - p["phase_frac"] * period) % period
-        return np.where(phase < p["width_frac"] * period, base * p["multiplier"], base)
-    if kind == "from_zero":
-        starts, ends, levels = on_off_sessions(p, total_s, max(FIRST_IDLE_MIN_S, step_s), rng)
-        i = np.maximum(np.searchsorted(starts, t, side="right") - 1, 0)
-        active = (t >= starts[0]) & (t < ends[i]) if starts.size else np.zeros(t.size, dtype=bool)
-        return np.where(active, levels[i] if starts.size else 0.0, 0.0)
-    if kind == "step_start":
-        up = rng.uniform() >= p["down_probability"]
-        before, after = (base, base * p["factor"]) if up else (base * p["factor"], base)
-        frac = np.clip((t - p["step_at_s"]) / max(p["rise_s"], 1e-9), 0.0, 1.0)
-        return before + (after - before) * frac
-    if kind == "per_second_noise":
-        a = math.exp(-(t[1] - t[0] if t.size > 1 else step_s) / p["correlation_s"])
-        x_prev = rng.standard_normal()  # stationary start
-        x = ar1(rng.standard_normal(t.size) * math.sqrt(1.0 - a * a), a, x_prev)
-        return base * np.exp(p["sigma"] * np.clip(x, -3.0, 3.0))
-    raise TraceError(f"unknown bursty kind {kind!r}")
+    out = np.full(t.size, base)
+    for s, a, d in zip(*heavy_tail_bursts(p, _span_s(t, step_s), rng), strict=True):
+        i, j = np.searchsorted(t, [s, s + 8.0 * d])  # beyond 8 time constants: < 0.04 %
+        out[i:j] += base * a * np.exp(-(t[i:j] - s) / d)
+    return np.minimum(out, base * (1.0 + p["max_multiplier"]))
+
+
+def _periodic_spikes(
+    p: Mapping[str, float], t: np.ndarray, step_s: float, rng: np.random.Generator
+) -> np.ndarray:
+    period = p["period_s"]
+    phase = (t - p["phase_frac"] * period) % period
+    return np.where(phase < p["width_frac"] * period, p["base_rps"] * p["multiplier"], p["base_rps"])
+
+
+def _from_zero(p: Mapping[str, float], t: np.ndarray, step_s: float, rng: np.random.Generator) -> np.ndarray:
+    starts, ends, levels = on_off_sessions(p, _span_s(t, step_s), max(FIRST_IDLE_MIN_S, step_s), rng)
+    if not starts.size:
+        return np.zeros(t.size)
+    i = np.maximum(np.searchsorted(starts, t, side="right") - 1, 0)
+    return np.where((t >= starts[0]) & (t < ends[i]), levels[i], 0.0)
+
+
+def _step_start(p: Mapping[str, float], t: np.ndarray, step_s: float, rng: np.random.Generator) -> np.ndarray:
+    base = p["base_rps"]
+    up = rng.uniform() >= p["down_probability"]
+    before, after = (base, base * p["factor"]) if up else (base * p["factor"], base)
+    frac = np.clip((t - p["step_at_s"]) / max(p["rise_s"], 1e-9), 0.0, 1.0)
+    return before + (after - before) * frac
+
+
+def _per_second_noise(
+    p: Mapping[str, float], t: np.ndarray, step_s: float, rng: np.random.Generator
+) -> np.ndarray:
+    a = math.exp(-(t[1] - t[0] if t.size > 1 else step_s) / p["correlation_s"])
+    x_prev = rng.standard_normal()  # stationary start
+    x = ar1(rng.standard_normal(t.size) * math.sqrt(1.0 - a * a), a, x_prev)
+    return p["base_rps"] * np.exp(p["sigma"] * np.clip(x, -3.0, 3.0))
+
+
+RENDERERS: dict[str, Renderer] = {
+    "mmpp": _mmpp,
+    "heavy_tail": _heavy_tail,
+    "periodic_spikes": _periodic_spikes,
+    "from_zero": _from_zero,
+    "step_start": _step_start,
+    "per_second_noise": _per_second_noise,
+}
 
 
 def generate(
@@ -315,7 +345,7 @@ def generate(
     per_step, fine_s = fine_grid(steps, step_s)
     p = draw_parameters(kind, seed, **overrides)
     t = np.arange(int(steps) * per_step) * fine_s
-    fine = _render(kind, p, t, float(step_s), seed_streams(seed)[1])
+    fine = RENDERERS[kind](p, t, float(step_s), seed_streams(seed)[1])
     return fine.reshape(int(steps), per_step).mean(axis=1)
 
 
