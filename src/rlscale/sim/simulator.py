@@ -440,12 +440,15 @@ def step(
     rng: np.random.Generator,
     *,
     compute_p95: bool = True,
+    arrival_count: np.ndarray | None = None,
 ) -> tuple[SimState, StepMetrics]:
     """Advance every environment by one step (see the module docstring for the order).
 
     ``arrival_rate_rps``: the offered rate (req/s) during this step; ``desired_replicas``:
     the scaler's decision (clamped here). ``compute_p95=False`` skips the per-step p95
-    (NaN in the metrics and signals) when nothing reads it.
+    (NaN in the metrics and signals) when nothing reads it. ``arrival_count``: the step's
+    request counts drawn beforehand (common random numbers across policies), used instead of
+    a draw; the latency law still takes the rate.
     """
     spec = params.spec
     n = state.num_envs
@@ -505,9 +508,14 @@ def step(
 
     # 2. arrivals, service, queue
     np.copyto(arrival_rate, lam)
-    np.multiply(lam, dt, out=offered)  # the mean count
-    if params.poisson_arrivals:
-        offered[:] = rng.poisson(offered)
+    if arrival_count is not None:
+        np.copyto(offered, np.broadcast_to(_f64(arrival_count), (n,)))
+        if not (np.isfinite(offered.sum()) and offered.min() >= 0):
+            raise ValueError("arrival_count must be finite and >= 0")
+    else:
+        np.multiply(lam, dt, out=offered)  # the mean count
+        if params.poisson_arrivals:
+            offered[:] = rng.poisson(offered)
     mu = work[0]
     np.copyto(mu, params.mu_rps)
     ready_f = work[1]
