@@ -13,7 +13,8 @@ Order within a step ``t`` (the decision was taken on the signals after step ``t 
    what the ready pods can drain within the request timeout, the rest is dropped, so
    ``served + dropped + backlog_end = backlog_start + offered``;
 3. latency: ``base + U + T`` per request, ``T`` the M/M/c sojourn (Erlang C waiting +
-   exponential service) when no backlog, else exponential service after a fluid drain delay
+   exponential service, at the step's arrival *rate* where it is below capacity, not at the
+   drawn count: M/M/c already holds the Poisson noise) when no backlog, else exponential service after a fluid drain delay
    ``U`` uniform between ``B_start/(c·mu)`` and ``B_end/(c·mu)`` (waiting in line behind the
    backlog replaces the M/M/c wait). ``violating`` is ``served · P(latency > SLO)``;
 4. metrics go into a lag ring buffer; pods due at ``t + 1`` become ready.
@@ -190,8 +191,8 @@ def _latency_params(
     ``arrival_rps``: the step's arrival *rate*; where it is below capacity the M/M/c law is
     conditioned on it rather than on the drawn count (``lam_served_rps``). M/M/c already holds
     the Poisson arrivals' noise: taking the law at the drawn count as well counted that noise
-    twice, which biased the violation rate up near saturation (+83 % at c = 4, rho = 0.95 on
-    ``web``; bench/fidelity.py). Where the rate is at or above capacity the drawn count
+    twice, which biased the violation rate up near saturation (+60 % at c = 4, rho = 0.95 on
+    ``web``; docs/simulator.md). Where the rate is at or above capacity the drawn count
     decides (a step that happened not to overflow waits as M/M/c at that count)."""
     n = ready_f.shape[0]
     if out is None:
