@@ -50,7 +50,9 @@ from rlscale.sim.queueing import (
 #: this fast is a point mass for every practical purpose.
 _DETERMINISTIC_RATE = 1.0e12
 #: Halley iterations for the per-step p95 (see ``queueing._sojourn_quantile``): 2 give a
-#: relative error below ~2e-6 (below 3e-8 for 99.9 % of M/M/c cases), plenty for a scaler's
+#: relative error below 3e-8 for 99.9 % of M/M/c cases and at most ~1.4e-5 where the load is
+#: exactly one server short of c (a = c − 1, the waiting and service rates equal; c <= 50 on
+#: ``web``), plenty for a scaler's
 #: signal; drain-width rows are exact in closed form, and run-level quantiles are exact
 #: (``latency_mixture_quantile``).
 P95_ITERATIONS = 2
