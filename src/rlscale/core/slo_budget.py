@@ -45,9 +45,7 @@ class BurnRateEstimator:
     sums (a ring buffer, not an exponential average), so the estimate can be checked by hand.
     """
 
-    def __init__(
-        self, num_envs: int, step_s: float, windows_s: tuple[float, ...] = BURN_WINDOWS_S
-    ) -> None:
+    def __init__(self, num_envs: int, step_s: float, windows_s: tuple[float, ...] = BURN_WINDOWS_S) -> None:
         if num_envs < 1 or not step_s > 0 or not windows_s:
             raise ValueError(
                 f"BurnRateEstimator: need num_envs >= 1, step_s > 0 and a window, got {num_envs}, {step_s}, {windows_s}"
@@ -111,6 +109,7 @@ class FeedbackConfig:
     cut_per_min: float = 0.8
     grow_per_hour: float = 1.25
     spare_burn: float = 0.5
+    cut_long_burn: float = 1.0
     min_headroom: float = 0.25
     max_headroom: float = 1.3
 
@@ -132,6 +131,7 @@ class FeedbackConfig:
             "cut_per_min": self.cut_per_min,
             "grow_per_hour": self.grow_per_hour,
             "spare_burn": self.spare_burn,
+            "cut_long_burn": self.cut_long_burn,
             "min_headroom": self.min_headroom,
             "max_headroom": self.max_headroom,
         }
@@ -183,7 +183,7 @@ class BudgetFeedback:
         self.estimator.update(violation_fraction, request_rate_rps)
         burn = self.estimator.burn_rates(self.budget)
         short, long_ = burn[:, 0], burn[:, -1]
-        cut = np.isfinite(short) & (short > 1.0)
+        cut = np.isfinite(short) & (short > 1.0) & ~(long_ <= self.config.cut_long_burn)
         grow = ~cut & np.isfinite(long_) & (long_ < self.config.spare_burn) & ~(short >= 1.0)
         factor = np.where(cut, self._cut, np.where(grow, self._grow, 1.0))
         self.headroom = np.clip(self.headroom * factor, self.config.min_headroom, self.config.max_headroom)
