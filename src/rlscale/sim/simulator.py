@@ -66,7 +66,7 @@ class SimState:
 
     ``pods`` (``(n, max_replicas)``) holds every pod's start and ready step (``sim.pods``);
     ``ready`` counts the pods that serve in step ``step_index``. The lag buffers hold the last
-    ``metric_lag_steps + 1`` periods' metrics, oldest at ``step_index % (lag + 1)``.
+    ``max(metric_lag_steps) + 1`` periods' metrics, oldest at ``step_index % (lag + 1)``.
     """
 
     ready: np.ndarray  # int64 (n,)
@@ -373,7 +373,7 @@ def init_state(
     pnum = params.num_envs
     if pnum is not None and pnum != num_envs:
         raise ValueError(f"params have per-env arrays of length {pnum}, num_envs is {num_envs}")
-    lag = params.metric_lag_steps + 1
+    lag = params.max_metric_lag_steps() + 1
     state = SimState(
         ready=np.zeros(num_envs, dtype=np.int64),
         pods=np.full((num_envs, params.spec.max_replicas), pods.EMPTY, dtype=np.int64),
@@ -619,8 +619,8 @@ def step(
     state.lag_backlog_requests[:, slot] = backlog_end
     np.multiply(dropped, 1.0 / dt, out=state.lag_dropped_rps[:, slot])
     bad = np.add(violating, dropped, out=state.lag_slo_violation_fraction[:, slot])
-    np.divide(bad, offered, out=bad, where=offered > 0)
-    bad[offered <= 0] = 0.0
+    bad /= np.maximum(offered, 1e-9)  # nothing offered: nothing violated
+    np.clip(bad, 0.0, 1.0, out=bad)
     if m_pending.any():
         ready[:] = pods.count_ready(state.pods, t + 1)
     state.step_index = t + 1
@@ -631,21 +631,32 @@ def step(
 
 def signals(params: ServiceParams, state: SimState) -> ScalingSignals:
     """What a scaler sees now: replica counts as the API server reports them (current), and
-    metrics ``metric_lag_steps`` periods old (a rate window / scrape delay). The rate is the
-    measured arrival rate of that period; CPU utilisation is usage over request. ``pods`` lists
-    the ready pods' start and readiness times and the CPU sample's time (:func:`pod_view`)."""
-    slot = state.step_index % state.lag_rate_rps.shape[1]
+    metrics ``metric_lag_steps`` periods old (a rate window / scrape delay; per env when the
+    lag is an array). The rate is the measured arrival rate of that period; CPU utilisation
+    is usage over request. ``pods`` lists the ready pods' start and readiness times and the
+    CPU sample's time (:func:`pod_view`)."""
+    slots = state.lag_rate_rps.shape[1]
+    lag = np.asarray(params.metric_lag_steps)
+    if np.max(lag) >= slots:
+        raise ValueError(f"metric lag {int(np.max(lag))} exceeds the state's {slots}-slot lag buffer")
+    # the last step wrote slot (step_index - 1) % slots; a lag of L reads L slots before it
+    slot = (state.step_index - 1 - lag) % slots
+    rows: slice | np.ndarray = slice(None) if lag.ndim == 0 else np.arange(state.num_envs)
+
+    def lagged(buf: np.ndarray) -> np.ndarray:
+        return np.array(buf[rows, slot])
+
     return ScalingSignals(
         time_s=state.time_s.copy(),
         desired_replicas=state.desired.astype(np.float64),
         ready_replicas=state.ready.astype(np.float64),
         pending_replicas=state.pending_total.astype(np.float64),
-        request_rate_rps=state.lag_rate_rps[:, slot].copy(),
-        cpu_utilization=state.lag_cpu_utilization[:, slot].copy(),
-        latency_p95_s=state.lag_latency_p95_s[:, slot].copy(),
-        backlog_requests=state.lag_backlog_requests[:, slot].copy(),
-        dropped_rps=state.lag_dropped_rps[:, slot].copy(),
-        slo_violation_fraction=state.lag_slo_violation_fraction[:, slot].copy(),
+        request_rate_rps=lagged(state.lag_rate_rps),
+        cpu_utilization=lagged(state.lag_cpu_utilization),
+        latency_p95_s=lagged(state.lag_latency_p95_s),
+        backlog_requests=lagged(state.lag_backlog_requests),
+        dropped_rps=lagged(state.lag_dropped_rps),
+        slo_violation_fraction=lagged(state.lag_slo_violation_fraction),
         pods=pod_view(params, state),
     )
 
@@ -669,7 +680,7 @@ def pod_view(params: ServiceParams, state: SimState) -> PodView:
     return PodView(
         start_time_s=times(start_step),
         ready_time_s=times(ready_step),
-        cpu_sample_time_s=state.time_s - params.metric_lag_steps * dt,
+        cpu_sample_time_s=state.time_s - np.asarray(params.metric_lag_steps) * dt,
         cpu_sample_window_s=np.full(state.num_envs, dt),
     )
 
