@@ -65,3 +65,17 @@ def test_pod_view_lists_ready_pods_with_their_times():
     # the CPU sample is one period old (metric_lag_steps = 1), stamped at its end
     np.testing.assert_array_equal(sig.pods.cpu_sample_time_s, [30.0, 30.0])
     np.testing.assert_array_equal(sig.pods.cpu_sample_window_s, [15.0, 15.0])
+
+
+def test_signals_select_and_stack_keep_the_pod_view():
+    params = replace(WEB, startup_delay_min_s=0.0, startup_delay_max_s=0.0)
+    rng = np.random.default_rng(0)
+    narrow = signals(params, init_state(params, 2, 1, rng))
+    wide_params = replace(params, spec=replace(params.spec, max_replicas=30))
+    wide = signals(wide_params, init_state(wide_params, 1, 3, rng))
+    one = narrow.select(1)
+    assert one.pods is not None and one.pods.ready_time_s.shape == (1, 20)
+    both = type(narrow).stack([narrow, wide])
+    assert both.pods is not None and both.pods.ready_time_s.shape == (3, 30)
+    assert np.isneginf(both.pods.ready_time_s[2, :3]).all() and np.isnan(both.pods.ready_time_s[0, 1:]).all()
+    assert type(narrow).stack([narrow, replace(wide, pods=None)]).pods is None
