@@ -15,7 +15,7 @@ Regimes, all on the ``web`` preset (mu = 105 req/s per pod, SLO 0.2 s, 15 s step
   both simulators.
 
 The fast figures are expectations over many environments (``--fast-envs``); the event-level
-ones come from one run per regime sized to ``--requests``. A regime is judged when the
+ones from one run per regime (steady runs sized to ``--requests``). A regime is judged when the
 reference's violation rate is >= 1e-4: within 10 % relative on steady load, 20 % on bursty
 load and policy runs (the issue's bar).
 
