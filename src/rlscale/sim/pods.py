@@ -42,12 +42,12 @@ def warm_keys(num_envs: int, width: int, ready: np.ndarray) -> np.ndarray:
 
 def count(keys: np.ndarray) -> np.ndarray:
     """Pods per row."""
-    return (keys != EMPTY).sum(axis=1)
+    return np.count_nonzero(keys != EMPTY, axis=1)
 
 
 def count_ready(keys: np.ndarray, step: int) -> np.ndarray:
     """Pods per row that serve in global step ``step`` (``ready_step <= step``)."""
-    return (keys < ((step + 1 + _OFFSET) << _SHIFT)).sum(axis=1)
+    return np.count_nonzero(keys < ((step + 1 + _OFFSET) << _SHIFT), axis=1)
 
 
 def steps(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -55,11 +55,13 @@ def steps(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (keys >> _SHIFT) - _OFFSET, (keys & _LOW) - _OFFSET
 
 
-def add(keys: np.ndarray, rows: np.ndarray, new_keys: np.ndarray, new_count: np.ndarray) -> None:
-    """Append ``new_count[j]`` pods with keys ``new_keys[j, :new_count[j]]`` to row ``rows[j]``
-    and keep the row sorted (in place). The caller keeps every row within its width."""
+def add(
+    keys: np.ndarray, rows: np.ndarray, new_keys: np.ndarray, new_count: np.ndarray, have: np.ndarray
+) -> None:
+    """Append ``new_count[j]`` pods with keys ``new_keys[j, :new_count[j]]`` to row ``rows[j]``,
+    which holds ``have[j]`` pods, and keep the row sorted (in place). The caller keeps every
+    row within its width."""
     sub = keys[rows]
-    have = count(sub)
     col = np.arange(new_keys.shape[1])
     take = col < new_count[:, None]
     r, c = np.nonzero(take)
@@ -68,9 +70,9 @@ def add(keys: np.ndarray, rows: np.ndarray, new_keys: np.ndarray, new_count: np.
     keys[rows] = sub
 
 
-def remove_last(keys: np.ndarray, remove: np.ndarray) -> None:
-    """Remove ``remove[i]`` pods from the end of row ``i`` (the ReplicaSet's choice), in place."""
-    have = count(keys)
+def remove_last(keys: np.ndarray, remove: np.ndarray, have: np.ndarray) -> None:
+    """Remove ``remove[i]`` pods from the end of row ``i``, which holds ``have[i]`` pods (the
+    ReplicaSet's choice), in place."""
     col = np.arange(keys.shape[1])
     drop = (col >= (have - np.minimum(remove, have))[:, None]) & (col < have[:, None])
     keys[drop] = EMPTY

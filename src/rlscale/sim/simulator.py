@@ -89,8 +89,8 @@ class SimState:
 
     @property
     def pending_total(self) -> np.ndarray:
-        """Pods created but not ready yet."""
-        return pods.count(self.pods) - self.ready
+        """Pods created but not ready yet (every desired pod exists from its decision on)."""
+        return self.desired - self.ready
 
     def copy(self) -> SimState:
         return SimState(
@@ -503,9 +503,9 @@ def step(
         rows = np.flatnonzero(add > 0)
         new_count = add[rows]
         delay_steps = _startup_delay_steps(params, rows, n, int(new_count.max()), rng)
-        pods.add(state.pods, rows, pods.key(t + delay_steps, t), new_count)
+        pods.add(state.pods, rows, pods.key(t + delay_steps, t), new_count, state.desired[rows])
     if add.min() < 0:
-        pods.remove_last(state.pods, np.maximum(-add, 0))
+        pods.remove_last(state.pods, np.maximum(-add, 0), state.desired)
     if add.any():
         ready[:] = pods.count_ready(state.pods, t)
     state.desired[:] = desired
