@@ -40,11 +40,6 @@ def warm_keys(num_envs: int, width: int, ready: np.ndarray) -> np.ndarray:
     return keys
 
 
-def count(keys: np.ndarray) -> np.ndarray:
-    """Pods per row."""
-    return np.count_nonzero(keys != EMPTY, axis=1)
-
-
 def count_ready(keys: np.ndarray, step: int) -> np.ndarray:
     """Pods per row that serve in global step ``step`` (``ready_step <= step``)."""
     return np.count_nonzero(keys < ((step + 1 + _OFFSET) << _SHIFT), axis=1)
