@@ -10,7 +10,8 @@ row with the empty slots (:data:`EMPTY`) last. A key packs ``(ready_step, start_
 order is the order a ReplicaSet removes pods in, backwards: removing from the end takes the
 pods that are not ready yet, latest-due first, then the ready ones that became ready last
 (``controller.ActivePodsWithRanks``: not-ready before ready, ready for a shorter time first,
-then newer first). A pod with ``ready_step <= s`` serves in step ``s``.
+then newer first; its ``LogarithmicScaleDown`` log2 buckets of ready time and random tie-break
+are not modelled). A pod with ``ready_step <= s`` serves in step ``s``.
 """
 
 from __future__ import annotations
