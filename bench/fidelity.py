@@ -11,8 +11,8 @@ Regimes, all on the ``web`` preset (mu = 105 req/s per pod, SLO 0.2 s, 15 s step
 - ``bursty``: fixed c in {4, 10}, an on/off rate (``workload.synthetic.bursty``: rho 0.5 off,
   0.95 or 1.1 on, mean dwell 120 s / 60 s) over one hour.
 - ``policies``: a policy (the HPA, the shipped learned policy) runs closed-loop on the fast
-  simulator over a test-trace window; its replica decisions are then replayed open-loop in
-  both simulators.
+  simulator over a test-trace window (NASA 30 min, Twitter 1 h: its bursts); its replica
+  decisions are then replayed open-loop in both simulators.
 
 The fast figures are expectations over many environments (``--fast-envs``); the event-level
 ones from one run per regime (steady runs sized to ``--requests``). A regime is judged when the
@@ -160,10 +160,11 @@ def bursty_load(regimes: tuple[tuple[int, float], ...], steps: int, envs: int) -
     return rows
 
 
-def policies(specs: tuple[str, ...], traces: tuple[str, ...], hours: float, envs: int) -> list[dict]:
+def policies(specs: tuple[str, ...], traces: tuple[tuple[str, float], ...], envs: int) -> list[dict]:
+    """Each policy on each ``(trace, hours)`` test window (the first of the evaluation's)."""
     rows = []
     web = get_preset("web")  # as shipped: the policies' bounds are its 1-20 pods
-    for trace in traces:
+    for trace, hours in traces:
         rates = prepare_trace(trace, web, windows=1, window_hours=hours).rates_rps[0]
         for spec in specs:
             policy = build_policy(spec, web.spec, 1)
@@ -240,8 +241,7 @@ def main() -> None:
         ),
         "policies": policies(
             ("hpa",) if quick else ("hpa", "hpa:target=50", "learned"),
-            ("nasa",) if quick else ("nasa", "twitter-15s"),
-            0.1 if quick else 0.5,
+            (("nasa", 0.1),) if quick else (("nasa", 0.5), ("twitter-15s", 1.0)),
             envs,
         ),
     }
