@@ -140,7 +140,7 @@ class FeedbackConfig:
     spare_burn: float = 0.5
     cut_long_burn: float = 1.0
     headroom_cut_burn: float = 6.0
-    min_headroom: float = 0.5
+    min_headroom: float = 1.0
     max_headroom: float = 1.0
     floor_utilization: float = 0.9
     memory_init_s: float = 7200.0
