@@ -193,7 +193,7 @@ def prometheus_binary() -> str:
 
 
 def _target(emu: Emulator) -> str:
-    return f"{emu.host}:{emu.port}"
+    return emu.metrics_address
 
 
 @pytest.fixture(scope="module")

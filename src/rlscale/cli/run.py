@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from rlscale.controller import crd
 from rlscale.cli._options import (
     exit_on_bad_input,
     kubeconfig_option,
@@ -64,9 +65,31 @@ def run(
         None, "--server-token", envvar="RLSCALE_SERVER_TOKEN", help="Bearer token for the policy server."
     ),
     pod_capacity_rps: float = typer.Option(
-        10.0, "--pod-capacity-rps", envvar="RLSCALE_POD_CAPACITY_RPS", help="Requests/s one pod sustains."
+        crd.DEFAULT_POD_CAPACITY_RPS,
+        "--pod-capacity-rps",
+        envvar="RLSCALE_POD_CAPACITY_RPS",
+        help="Requests/s one pod sustains (the CRD's spec.service.podCapacityRps).",
     ),
-    slo_s: float = typer.Option(0.5, "--slo", envvar="RLSCALE_SLO", help="Latency SLO in seconds (p95)."),
+    startup_delay_s: float = typer.Option(
+        crd.DEFAULT_STARTUP_DELAY_S,
+        "--startup-delay",
+        "--startup-delay-seconds",
+        envvar="RLSCALE_STARTUP_DELAY",
+        help="Seconds from pod creation to Ready (the CRD's spec.service.startupDelaySeconds).",
+    ),
+    slo_s: float = typer.Option(
+        0.5,
+        "--slo",
+        "--slo-latency",
+        envvar="RLSCALE_SLO",
+        help="Latency SLO in seconds, p95 (the CRD's spec.slo.latencySeconds).",
+    ),
+    slo_budget: float = typer.Option(
+        crd.DEFAULT_SLO_BUDGET,
+        "--slo-budget",
+        envvar="RLSCALE_SLO_BUDGET",
+        help="Error budget: fraction of requests that may exceed the SLO or be dropped (the CRD's spec.slo.budget).",
+    ),
     stabilization_s: float = typer.Option(
         300.0,
         "--stabilization-window",
@@ -171,6 +194,8 @@ def run(
         server_token=server_token,
         pod_capacity_rps=pod_capacity_rps,
         slo_latency_s=slo_s,
+        slo_budget=slo_budget,
+        startup_delay_s=startup_delay_s,
         stabilization_window_s=stabilization_s,
         rate_period_s=rate_period_s,
         max_step_up_pods=max_step_up_pods,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlscale.controller.crd import DEFAULT_POD_CAPACITY_RPS, DEFAULT_SLO_BUDGET, DEFAULT_STARTUP_DELAY_S
 from rlscale.controller.client import PolicyClient, RemotePolicy, validate_http_url
 from rlscale.controller.decision_log import DecisionLog
 from rlscale.controller.loop import DEFAULT_REQUIRED_SIGNALS, Controller
@@ -51,9 +52,10 @@ class RunConfig:
     server_url: str | None = None  # client mode: ask the policy server
     server_token: str | None = None
     server_timeout_s: float = 2.0
-    pod_capacity_rps: float = 10.0
+    pod_capacity_rps: float = DEFAULT_POD_CAPACITY_RPS
     slo_latency_s: float = 0.5
-    startup_delay_s: float = 45.0
+    slo_budget: float = DEFAULT_SLO_BUDGET
+    startup_delay_s: float = DEFAULT_STARTUP_DELAY_S
     stabilization_window_s: float = 300.0  # HPA default downscale stabilisation
     rate_period_s: float = 15.0
     max_step_up_pods: int | None = 4  # HPA scale-up default: 4 pods or 100 % per 15 s
@@ -103,6 +105,10 @@ class RunConfig:
         ):
             if not (math.isfinite(value) and value > 0):
                 problems.append(f"{flag} must be a positive number, got {value}")
+        if not 0 < self.slo_budget < 1:
+            problems.append(f"--slo-budget must be a fraction in (0, 1), got {self.slo_budget}")
+        if not (math.isfinite(self.startup_delay_s) and self.startup_delay_s >= 0):
+            problems.append(f"--startup-delay must be a number >= 0, got {self.startup_delay_s}")
         if not 0 <= self.stabilization_window_s <= 3600:
             problems.append(
                 f"--stabilization-window must be in [0, 3600] s, got {self.stabilization_window_s}"
@@ -158,6 +164,7 @@ class RunConfig:
             name=self.deployment,
             pod_capacity_rps=self.pod_capacity_rps,
             slo_latency_s=self.slo_latency_s,
+            slo_budget=self.slo_budget,
             min_replicas=self.min_replicas,
             max_replicas=self.max_replicas,
             step_s=self.interval_s,

@@ -168,6 +168,7 @@ def run_config_for(spec: RLAutoscalerSpec, namespace: str, config: OperatorConfi
         kubeconfig=config.kubeconfig,
         pod_capacity_rps=spec.pod_capacity_rps,
         slo_latency_s=spec.slo_latency_s,
+        slo_budget=spec.slo_budget,
         startup_delay_s=spec.startup_delay_s,
         stabilization_window_s=spec.scale_down_stabilization_s,
         rate_period_s=spec.rate_period_s,
