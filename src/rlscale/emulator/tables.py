@@ -159,6 +159,7 @@ def table(
 ) -> JsonObj:
     """The Table of ``objects``; each row carries the object's metadata (PartialObjectMetadata)."""
     columns = _columns(rtype, printer_columns)
+    priorities = [0] + [int(c.get("priority", 0)) for c in printer_columns or ()]
     return {
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
@@ -169,9 +170,9 @@ def table(
                 "type": type_,
                 "format": "name" if name == "Name" else "",
                 "description": description,
-                "priority": 0,
+                "priority": priorities[i] if i < len(priorities) else 0,
             }
-            for name, type_, description, _ in columns
+            for i, (name, type_, description, _) in enumerate(columns)
         ],
         "rows": [
             {
