@@ -24,10 +24,10 @@ import numpy as np
 
 from rlscale.controller.decision_log import DecisionLog
 from rlscale.controller.metrics_source import PrometheusError, samples_on_grid
-from rlscale.controller.telemetry import ControllerMetrics
+from rlscale.controller.telemetry import ControllerMetrics, policy_version
 from rlscale.core.clock import Clock, SystemClock
 from rlscale.core.decision import Decision, Reason
-from rlscale.core.observation import PEAK_MEMORY_S, ObservationBuilder
+from rlscale.core.observation import OBSERVATION_FEATURES, PEAK_MEMORY_S, ObservationBuilder
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.spec import ServiceSpec
 from rlscale.policies.base import Policy
@@ -105,6 +105,35 @@ def _unknown_signals(time_s: float, current: int) -> ScalingSignals:
     return ScalingSignals.single(**values)
 
 
+#: The reason code for a policy that gives no reasons of its own (rule-based baselines).
+POLICY_PROPOSAL = "PolicyProposal"
+
+
+def policy_reasons_of(policy: Any, proposal: Any, inputs: dict[str, float]) -> tuple[Reason, ...]:
+    """The policy's own reasons for its last proposal (``policy.explain()``, e.g. what a learned
+    ``hold_target`` policy sized for); a policy without them gets one reason naming it and the
+    inputs it saw. Never raises: an explanation must not cost a decision."""
+    explain = getattr(policy, "explain", None)
+    if explain is not None:
+        try:
+            reasons = tuple(explain())
+        except Exception as exc:
+            log.warning("%s: explain() failed: %s", getattr(policy, "name", policy), _describe(exc))
+            reasons = ()
+        if reasons:
+            return reasons
+    try:
+        proposed: int | None = int(np.asarray(proposal).reshape(-1)[0])
+    except (TypeError, ValueError, IndexError):
+        proposed = None
+    seen = ", ".join(
+        f"{name} {inputs[name]:.3g}" for name in ("request_rate_rps", "cpu_utilization", "ready_replicas")
+        if name in inputs and math.isfinite(inputs[name])
+    )
+    name = getattr(policy, "name", type(policy).__name__)
+    return (Reason(POLICY_PROPOSAL, f"{name} proposed {proposed} from {seen or 'no fresh signals'}", None, proposed),)
+
+
 def _scalar(x: Any) -> float:
     return float(np.asarray(x, dtype=np.float64).reshape(-1)[0])
 
@@ -163,6 +192,7 @@ class Controller:
         self.last_observation: np.ndarray | None = None
         self.last_decision: Decision | None = None
         self._last_known_replicas: int | None = None
+        self._policy_labelled: tuple[str, int] | None = None
         self._start_s = self.clock.now()
         self.decisions_made = 0
 
@@ -275,6 +305,7 @@ class Controller:
 
         # 4. guard
         inputs = {name: _scalar(getattr(signals, name)) for name in _SIGNAL_FIELDS}
+        policy_reasons = policy_reasons_of(self.policy, proposal, inputs) if policy_error is None else ()
         decision = self.guard.review(
             GuardInput(
                 time_s=now_s,
@@ -300,8 +331,9 @@ class Controller:
                 extra.append(
                     Reason(FAILED_RESCALE, f"patching the scale failed: {_describe(exc)}", current, current)
                 )
-        if extra:
-            decision = dataclasses.replace(decision, reasons=tuple(extra) + decision.reasons)
+        decision = dataclasses.replace(
+            decision, reasons=tuple(extra) + decision.reasons, policy_reasons=policy_reasons
+        )
         return self._finish(decision, started, patched=patched, errors=errors, health=health)
 
     def _cannot_read_scale(self, now_s: float, exc: BaseException, started: float) -> Decision:
@@ -329,25 +361,28 @@ class Controller:
     ) -> Decision:
         latency_s = time.perf_counter() - started
         m = self.metrics
-        m.decisions.labels(target=self.target).inc()
-        m.latency.observe(latency_s)
-        for reason in decision.reasons:
-            m.interventions.labels(reason=reason.code).inc()
-        if decision.final_replicas >= 0:
-            m.desired.labels(target=self.target).set(decision.final_replicas)
+        policy_name = getattr(self.policy, "name", type(self.policy).__name__)
+        m.record_decision(self.target, decision, decision.inputs, (health or {}).keys(), latency_s)
+        acting = (policy_name, id(getattr(self.policy, "inner", None) or self.policy))  # reloads change it
+        if acting != self._policy_labelled:
+            m.record_policy(self.target, policy_name, policy_version(self.policy))
+            self._policy_labelled = acting
         self.last_decision = decision
         self.decisions_made += 1
         if self.logger is not None:
             record = {
                 "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds"),
                 "target": self.target,
-                "policy": getattr(self.policy, "name", type(self.policy).__name__),
+                "policy": policy_name,
                 **decision.to_dict(),
                 "patched": patched,
                 "errors": errors,
                 "unhealthy_signals": health or {},
                 "latency_s": latency_s,
-                "observation": None if self.last_observation is None else self.last_observation.tolist(),
+                # labelled by feature name, in the layout's order (the values are the array to replay)
+                "observation": None
+                if self.last_observation is None
+                else dict(zip(OBSERVATION_FEATURES, self.last_observation.tolist(), strict=True)),
             }
             try:
                 self.logger.write(record)

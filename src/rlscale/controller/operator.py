@@ -52,6 +52,13 @@ log = logging.getLogger(__name__)
 
 #: Finalizer kopf puts on each RLAutoscaler while its daemon runs (kopf needs one for daemons).
 FINALIZER = "rlscale.io/operator"
+#: The ``source.component`` / ``reportingComponent`` of the operator's events.
+EVENT_COMPONENT = "rlscale-operator"
+#: Condition states worth a Warning event when entered (the HPA's unhealthy states);
+#: ScalingLimited=False ("DesiredWithinRange") and SpecValid (own event) are not.
+WARNING_STATES: frozenset[tuple[str, str]] = frozenset(
+    {("AbleToScale", "False"), ("ScalingActive", "False")}
+)
 
 # HPA reasons (pkg/controller/podautoscaler/horizontal.go) and the guard's codes they map to.
 _LIMIT_CODES = ("TooFewReplicas", "TooManyReplicas", "ScaleUpLimit", "ScaleDownLimit")
@@ -435,6 +442,9 @@ class Operator:
             # log lines do not become events (kopf's default posts INFO+); the events we want are
             # posted explicitly with kopf.event, which ignores this level
             settings.posting.level = logging.WARNING
+            # events say who reported them (kubectl describe's "From"): this operator, not kopf
+            settings.posting.reporting_component = EVENT_COMPONENT
+            settings.posting.reporting_instance = operator.config.identity
             settings.persistence.finalizer = FINALIZER
             settings.scanning.disabled = not operator.config.scanning
             settings.watching.server_timeout = 300
@@ -460,11 +470,15 @@ class Operator:
             client.CoordinationV1Api(self.api_client), self.config.lease(), self.config.identity
         )
         period_s = self.elector.config.retry_period_s
+        gauge = self.metrics.leader.labels(identity=self.config.identity)
+        role: str | None = None
         while True:
-            was = self.elector.is_leader
-            now = await asyncio.to_thread(self.elector.try_acquire_or_renew)
-            if now != was:
-                log.info("%s: %s leader", self.config.identity, "became" if now else "is no longer")
+            leads = await asyncio.to_thread(self.elector.try_acquire_or_renew)
+            gauge.set(1 if leads else 0)
+            new_role = "leader" if leads else f"follower of {self.elector.holder or 'nobody (the lease is free)'}"
+            if new_role != role:  # followers say so too, once, and again when the leader changes
+                log.info("%s: %s", self.config.identity, new_role)
+                role = new_role
             await asyncio.sleep(period_s)
 
     async def run_async(self) -> None:
@@ -536,19 +550,23 @@ class Operator:
 
         key = f"{namespace}/{name}"
         target = self.targets.setdefault(key, _Target())
-        if target.conditions is None:
-            target.conditions = list((status or {}).get("conditions") or [])
         idle_s = 1.0 / self.config.time_scale
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         while not stopped:
             if not self.is_leader:
                 await stopped.wait(min(idle_s, self.config.lease().retry_period_s))
+                # the first decision after a take-over starts the period: without this, the
+                # schedule of the time before catches up with a second decision at once
+                next_at = loop.time()
                 continue
             spec_dict = json.loads(json.dumps(dict(spec)))  # a snapshot of kopf's live view
             generation = meta.get("generation")
             spec_key = json.dumps(spec_dict, sort_keys=True)
             if spec_key != target.key or target.leader_term != self.elector.transitions:
+                if target.leader_term != self.elector.transitions:  # taking over: read what was reported
+                    target.conditions = list((status or {}).get("conditions") or [])  # a live view
+                    target.invalid = reported_invalid_spec(status)
                 target.key = spec_key
                 target.leader_term = self.elector.transitions if self.elector else -1
                 _close(target.controller)
@@ -653,13 +671,29 @@ class Operator:
                 reason="SuccessfulRescale",
                 message=f"New size: {decision.final_replicas}; was {decision.current_replicas}; {reasons}",
             )
-        for cond in target.conditions:  # warnings only on a transition, not every period
-            if (
-                cond["status"] == "False"
-                and before.get(cond["type"]) != "False"
-                and cond["type"] != CONDITION_SPEC_VALID
-            ):
-                kopf.event(body, type="Warning", reason=cond["reason"], message=cond["message"])
+        for cond in entered_warning_states(before, target.conditions):
+            kopf.event(body, type="Warning", reason=cond["reason"], message=cond["message"])
+
+
+def entered_warning_states(
+    before: Mapping[str, Any], conditions: list[dict[str, Any]] | None
+) -> list[dict[str, Any]]:
+    """The conditions that have just entered a :data:`WARNING_STATES` state: warnings on a
+    transition into a bad state, never every period and never for a healthy one."""
+    return [
+        c
+        for c in conditions or []
+        if (c["type"], c["status"]) in WARNING_STATES and before.get(c["type"]) != c["status"]
+    ]
+
+
+def reported_invalid_spec(status: Mapping[str, Any] | None) -> str | None:
+    """The InvalidSpec message already in the CR's status (posted by an earlier leader), so a
+    new leader does not post the same warning again."""
+    for cond in (status or {}).get("conditions") or []:
+        if cond.get("type") == CONDITION_SPEC_VALID and cond.get("status") == "False":
+            return str(cond.get("message", ""))
+    return None
 
 
 def _close(controller: Controller | None) -> None:

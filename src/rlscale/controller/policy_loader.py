@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from rlscale.core.decision import Reason
 from rlscale.core.clock import Clock, SystemClock
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.spec import ServiceSpec
@@ -91,6 +92,11 @@ class ReloadingPolicy:
     def reset(self, mask: np.ndarray | None = None) -> None:
         if self.inner is not None:
             self.inner.reset(mask)
+
+    def explain(self) -> tuple[Reason, ...]:
+        """The loaded policy's reasons for its last answer (none when it gives none)."""
+        explain = getattr(self.inner, "explain", None)
+        return tuple(explain()) if explain is not None else ()
 
     @property
     def forecaster(self) -> object | None:

@@ -118,12 +118,14 @@ class Emulator:
         auto_step: bool = True,
         tls: bool = True,
         crds: Sequence[JsonObj] = (),
+        metrics_port: int = 0,
     ) -> None:
         if step_s is None:
             step_s = services[0].params.step_s if services else 1.0
         self.host = host
         self._requested_port = port
         self.port: int | None = None
+        self._requested_metrics_port = metrics_port
         self.metrics_port: int | None = None
         self.certificate: ServingCertificate | None = make_serving_certificate(host) if tls else None
         self.token = token if token is not None else secrets.token_hex(16)
@@ -189,7 +191,7 @@ class Emulator:
         self.port = await _bind(self._runner, self.host, self._requested_port, ssl_context)
         self._metrics_runner = web.AppRunner(self.api.metrics_app(), access_log=None)
         await self._metrics_runner.setup()
-        self.metrics_port = await _bind(self._metrics_runner, self.host, 0, None)
+        self.metrics_port = await _bind(self._metrics_runner, self.host, self._requested_metrics_port, None)
         self.cluster._t_last = self.cluster.clock()
         if self.auto_step:
             self._stepper = asyncio.create_task(self._step_forever())

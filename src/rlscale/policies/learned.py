@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from rlscale.core.action_reasons import explain_action
 from rlscale.core.actions import ActionConfig, decode_action
+from rlscale.core.decision import Reason
 from rlscale.core.observation import OBSERVATION_FEATURES, ObservationBuilder
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.spec import ServiceSpec
@@ -86,6 +88,7 @@ class LearnedPolicy:
         if memory_floor is not None:  # the spec that rebuilds this policy, for logs and metrics
             where = [] if path is None else [f"path={self.path}"]
             self.name = "learned:" + ",".join([*where, f"memory_floor={memory_floor:g}"])
+        self._last: tuple[np.ndarray, ScalingSignals, np.ndarray] | None = None
         self._network = meta["network"]
         self._tensors = self.checkpoint.tensors
         self._layers = self.checkpoint.layers
@@ -108,7 +111,17 @@ class LearnedPolicy:
                 f"{self.name}: got signals for {signals.num_envs} services, built for {self.num_envs}"
             )
         obs = self.observe(signals)
-        return decode_action(self.action_config, self.raw_action(obs), signals, self.spec, observation=obs)
+        action = self.raw_action(obs)
+        self._last = (action, signals, obs)
+        return decode_action(self.action_config, action, signals, self.spec, observation=obs)
+
+    def explain(self) -> tuple[Reason, ...]:
+        """The reasons behind the last :meth:`act` for the first service (empty before one)."""
+        if self._last is None:
+            return ()
+        action, signals, obs = self._last
+        first = float(np.asarray(action).reshape(signals.num_envs, -1)[0, 0])
+        return explain_action(self.action_config, first, signals, self.spec, obs[:1])
 
     def reset(self, mask: np.ndarray | None = None) -> None:
         self._builder.reset(mask)
