@@ -341,7 +341,16 @@ def status_schema() -> dict[str, Any]:
                     "finalReplicas": {"type": "integer"},
                     "dryRun": {"type": "boolean"},
                     "summary": {"type": "string"},
-                    "reasons": {"type": "array", "items": reason},
+                    "policyReasons": {
+                        "type": "array",
+                        "items": reason,
+                        "description": "The policy's own reasons for proposedReplicas (what it sized for).",
+                    },
+                    "reasons": {
+                        "type": "array",
+                        "items": reason,
+                        "description": "The safety guard's reasons, acting on the proposal after the policy.",
+                    },
                 },
             },
             "conditions": {

@@ -207,15 +207,34 @@ def _rfc3339(when: dt.datetime | None = None) -> str:
 
 
 def summarize(decision: Decision) -> str:
-    """One line for the printer column: ``3->5 (ScaleUpLimit)``."""
-    codes = ",".join(dict.fromkeys(r.code for r in decision.reasons)) or "NoChange"
-    return f"{decision.current_replicas}->{decision.final_replicas} ({codes})"
+    """One line for the printer column: ``3->5 (PolicySizedForLoad,ScaleUpLimit)``: the policy's
+    first reason, then the guard's."""
+    codes = [r.code for r in decision.policy_reasons[:1]] + [r.code for r in decision.reasons]
+    return f"{decision.current_replicas}->{decision.final_replicas} ({','.join(dict.fromkeys(codes)) or 'NoChange'})"
+
+
+def explain(decision: Decision) -> str:
+    """The event text's reasons: the policy's own, then the guard's."""
+    policy = "; ".join(r.message for r in decision.policy_reasons) or "none given"
+    guard = "; ".join(f"{r.code}: {r.message}" for r in decision.reasons) or "no guard intervention"
+    return f"policy: {policy}; guard: {guard}"
+
+
+def _reason_status(reasons: tuple[Any, ...]) -> list[dict[str, Any]]:
+    return [
+        {k: v for k, v in r.to_dict().items() if v is not None} | {"message": r.message[:1024]} for r in reasons
+    ]
 
 
 def scaled(decision: Decision) -> bool:
     """Whether the decision was written to the scale subresource."""
     failed = any(r.code in ("FailedRescale", "FailedGetScale") for r in decision.reasons)
     return decision.changed and not decision.dry_run and not failed
+
+
+def held_scale_down(decision: Decision) -> bool:
+    """The policy asked for fewer pods and the guard kept more (stabilisation, rate limit)."""
+    return 0 <= decision.proposed_replicas < decision.current_replicas and not decision.changed
 
 
 def decision_conditions(decision: Decision) -> dict[str, tuple[str, str, str]]:
@@ -298,10 +317,8 @@ def decision_status(decision: Decision, decisions: int, generation: int | None) 
             "finalReplicas": decision.final_replicas,
             "dryRun": decision.dry_run,
             "summary": summarize(decision),
-            "reasons": [
-                {k: v for k, v in r.to_dict().items() if v is not None} | {"message": r.message[:1024]}
-                for r in decision.reasons
-            ],
+            "policyReasons": _reason_status(decision.policy_reasons),
+            "reasons": _reason_status(decision.reasons),
         },
     }
     if generation is not None:
@@ -383,6 +400,7 @@ class _Target:
     invalid: str | None = None  # the spec problem last reported
     conditions: list[dict[str, Any]] | None = None
     decisions: int = 0
+    holding: bool = False  # the last decision held a scale-down the policy asked for
 
 
 class Operator:
@@ -663,14 +681,21 @@ class Operator:
         status = decision_status(decision, target.decisions, generation)
         status["conditions"] = target.conditions
         await self._patch_status(name, namespace, status)
-        reasons = "; ".join(f"{r.code}: {r.message}" for r in decision.reasons) or "no guard intervention"
         if scaled(decision):
             kopf.event(
                 body,
                 type="Normal",
                 reason="SuccessfulRescale",
-                message=f"New size: {decision.final_replicas}; was {decision.current_replicas}; {reasons}",
+                message=f"New size: {decision.final_replicas}; was {decision.current_replicas}; {explain(decision)}",
             )
+        elif held_scale_down(decision) and not target.holding:  # once when a hold begins
+            kopf.event(
+                body,
+                type="Normal",
+                reason="ScaleDownHeld",
+                message=f"Kept {decision.current_replicas}, proposed {decision.proposed_replicas}; {explain(decision)}",
+            )
+        target.holding = held_scale_down(decision)
         for cond in entered_warning_states(before, target.conditions):
             kopf.event(body, type="Warning", reason=cond["reason"], message=cond["message"])
 

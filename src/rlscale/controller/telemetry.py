@@ -173,3 +173,43 @@ class ControllerMetrics:
             server.shutdown()
             server.server_close()
             self._server = None
+
+
+class ServerMetrics:
+    """The policy server's metrics: ``rlscale_server_requests_total{path,code}`` and, per target,
+    ``rlscale_proposed_replicas`` (the last answer) and ``rlscale_server_answers_total``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "rlscale_server_requests",
+            "HTTP requests answered, per path and status code.",
+            ["path", "code"],
+            registry=self.registry,
+        )
+        self.answers = Counter(
+            "rlscale_server_answers", "Replica counts answered, per target.", ["target"], registry=self.registry
+        )
+        self.proposed = Gauge(
+            "rlscale_proposed_replicas",
+            "The replica count last answered, per target.",
+            ["target"],
+            registry=self.registry,
+        )
+
+    def record_request(self, path: str, code: int) -> None:
+        # unknown paths share one label: a scanner must not grow the series without bound
+        known = path if path in KNOWN_SERVER_PATHS else "other"
+        self.requests.labels(path=known, code=str(code)).inc()
+
+    def record_answer(self, target: str, desired: int) -> None:
+        self.answers.labels(target=target).inc()
+        self.proposed.labels(target=target).set(desired)
+
+    def exposition(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+KNOWN_SERVER_PATHS = frozenset({"/v1/act", "/v1/log_returns", "/healthz", "/metrics", "/openapi.json"})

@@ -190,6 +190,7 @@ class ValidateStep:
             if fallback is not None:
                 state.note(FALLBACK_HPA, "using the HPA's proposal instead", current, fallback)
                 state.replicas = fallback
+                state.proposed = fallback  # the proposal the later steps review is the HPA's
             else:
                 self._hold(state, f"no usable fallback ({fallback_problem}); holding the current replicas")
             return
