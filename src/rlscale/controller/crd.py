@@ -354,6 +354,19 @@ def status_schema() -> dict[str, Any]:
                     },
                 },
             },
+            "recommendations": {
+                "type": "array",
+                "description": "The downscale window's state (the HPA keeps it in memory): "
+                "kept here so a restarted or newly elected operator continues it.",
+                "items": {
+                    "type": "object",
+                    "required": ["time", "replicas"],
+                    "properties": {
+                        "time": {"type": "number", "description": "Controller clock, Unix seconds."},
+                        "replicas": {"type": "integer"},
+                    },
+                },
+            },
             "conditions": {
                 "type": "array",
                 "items": condition,

@@ -241,6 +241,16 @@ class Controller:
             return None
         return samples_on_grid(samples, end_s - (periods - 1) * step_s, step_s, periods)
 
+    # -- the downscale window across restarts ----------------------------------------------
+    def recent_recommendations(self) -> list[tuple[float, int]]:
+        """The guard's downscale-window state as ``(clock seconds, replicas)``, to persist."""
+        return [(t + self._start_s, r) for t, r in self.guard.stabilize.recommendations()]
+
+    def restore_recommendations(self, records: list[tuple[float, int]]) -> None:
+        """Continue the downscale window from :meth:`recent_recommendations` of an earlier
+        controller (a restart or a new leader), so no extra window of pods is held."""
+        self.guard.stabilize.restore([(t - self._start_s, r) for t, r in records])
+
     # -- one period ------------------------------------------------------------------------
     def reconcile_once(self) -> Decision:
         started = time.perf_counter()

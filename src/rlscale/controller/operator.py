@@ -594,6 +594,7 @@ class Operator:
                     target.controller = await asyncio.to_thread(
                         self.controller_factory, parsed, namespace, self
                     )
+                    restore_window(target.controller, status)
                 except SpecError as exc:
                     await self._report_invalid(target, body, name, namespace, generation, exc.problems)
                 except Exception as exc:  # e.g. unreadable credentials: reported, retried
@@ -680,6 +681,10 @@ class Operator:
         target.conditions = merge_conditions(target.conditions, updates, _rfc3339())
         status = decision_status(decision, target.decisions, generation)
         status["conditions"] = target.conditions
+        if target.controller is not None:
+            status["recommendations"] = [
+                {"time": round(t, 3), "replicas": r} for t, r in target.controller.recent_recommendations()
+            ]
         await self._patch_status(name, namespace, status)
         if scaled(decision):
             kopf.event(
@@ -719,6 +724,20 @@ def reported_invalid_spec(status: Mapping[str, Any] | None) -> str | None:
         if cond.get("type") == CONDITION_SPEC_VALID and cond.get("status") == "False":
             return str(cond.get("message", ""))
     return None
+
+
+def restore_window(controller: Any, status: Mapping[str, Any] | None) -> None:
+    """Continue the downscale window from ``status.recommendations`` (written by the last
+    leader or the last run of this one), so a restart or take-over does not hold the current
+    count for a whole window. Malformed entries are skipped: the window then seeds as usual."""
+    records = []
+    for item in (status or {}).get("recommendations") or []:
+        try:
+            records.append((float(item["time"]), int(item["replicas"])))
+        except (KeyError, TypeError, ValueError):
+            continue
+    if records and hasattr(controller, "restore_recommendations"):
+        controller.restore_recommendations(records)
 
 
 def _close(controller: Controller | None) -> None:

@@ -528,7 +528,11 @@ _builtin(
 _builtin("oracle", _build_oracle, {}, doc="clairvoyant minimum-cost plan (needs schedules)")
 _REGISTRY["learned"] = _Entry(
     None,
-    {"path": ParamSpec("str", "checkpoint directory or file")},
+    {
+        "path": ParamSpec("str", "checkpoint directory or file"),
+        # learned.py's own schema has it too; here so a spec parses before that module loads
+        "memory_floor": ParamSpec("number", "peak-memory floor utilisation, replacing the checkpoint's (0 = off)"),
+    },
     positional="path",
     lazy_module="rlscale.policies.learned",
     doc="a trained network (registered by rlscale.policies.learned)",
