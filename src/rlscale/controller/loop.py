@@ -377,7 +377,9 @@ class Controller:
         m.record_decision(self.target, decision, decision.inputs, (health or {}).keys(), latency_s)
         acting = (policy_name, id(getattr(self.policy, "inner", None) or self.policy))  # reloads change it
         if acting != self._policy_labelled:
-            m.record_policy(self.target, policy_name, policy_version(self.policy))
+            m.record_policy(
+                self.target, policy_name, policy_version(self.policy), self.spec.slo_latency_s, self.spec.slo_budget
+            )
             self._policy_labelled = acting
         self.last_decision = decision
         self.decisions_made += 1

@@ -57,7 +57,8 @@ class ControllerMetrics:
     - ``rlscale_guard_interventions_total{target,reason}``: every reason code on a decision;
     - ``rlscale_signal_value{target,signal}`` and ``rlscale_signal_healthy{target,signal}``
       (0 while Prometheus has it stale, NaN, empty or failing);
-    - ``rlscale_policy_info{target,policy,version}`` = 1 (version: the checkpoint's hash);
+    - ``rlscale_policy_info{target,policy,version}`` = 1 (version: the checkpoint's hash) and
+      ``rlscale_slo_objective{target,objective}`` (``latency_seconds``, ``budget``);
     - ``rlscale_leader{identity}``: 1 while this operator replica holds the lease.
     """
 
@@ -120,6 +121,12 @@ class ControllerMetrics:
             ["target", "policy", "version"],
             registry=self.registry,
         )
+        self.slo = Gauge(
+            "rlscale_slo_objective",
+            "The target's SLO: objective=latency_seconds (the threshold) or budget (the fraction allowed over it).",
+            ["target", "objective"],
+            registry=self.registry,
+        )
         self.leader = Gauge(
             "rlscale_leader",
             "1 while this operator replica holds the leader lease, 0 while it follows.",
@@ -154,8 +161,10 @@ class ControllerMetrics:
             self.signal.labels(target=target, signal=name).set(value)
             self.signal_healthy.labels(target=target, signal=name).set(0 if name in bad else 1)
 
-    def record_policy(self, target: str, policy: str, version: str) -> None:
-        """Mark ``policy`` (at ``version``) as the one deciding for ``target``."""
+    def record_policy(self, target: str, policy: str, version: str, slo_latency_s: float, slo_budget: float) -> None:
+        """Mark ``policy`` (at ``version``) as the one deciding for ``target``, held to this SLO."""
+        self.slo.labels(target=target, objective="latency_seconds").set(slo_latency_s)
+        self.slo.labels(target=target, objective="budget").set(slo_budget)
         for labels in list(getattr(self.policy, "_metrics", {})):
             if labels[0] == target and labels[1:] != (policy, version):
                 self.policy.remove(*labels)

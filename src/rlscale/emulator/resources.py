@@ -32,6 +32,17 @@ CRDS = ResourceType(
     ("crd", "crds"),
     ("status",),
 )
+# Stored as given (no controller acts on them): what installing rlscale itself writes
+# (kubectl apply -k deploy/, the Helm chart), so an install can be tried on the emulator.
+SERVICE_ACCOUNTS = ResourceType("", "v1", "serviceaccounts", "ServiceAccount", True, "serviceaccount", ("sa",))
+SERVICES = ResourceType("", "v1", "services", "Service", True, "service", ("svc",), ("status",))
+CONFIG_MAPS = ResourceType("", "v1", "configmaps", "ConfigMap", True, "configmap", ("cm",))
+_RBAC = "rbac.authorization.k8s.io"
+ROLES = ResourceType(_RBAC, "v1", "roles", "Role", True, "role")
+ROLE_BINDINGS = ResourceType(_RBAC, "v1", "rolebindings", "RoleBinding", True, "rolebinding")
+CLUSTER_ROLES = ResourceType(_RBAC, "v1", "clusterroles", "ClusterRole", False, "clusterrole")
+CLUSTER_ROLE_BINDINGS = ResourceType(_RBAC, "v1", "clusterrolebindings", "ClusterRoleBinding", False, "clusterrolebinding")
+
 RESOURCE_TYPES: tuple[ResourceType, ...] = (
     NAMESPACES,
     PODS,
@@ -40,6 +51,13 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     LEASES,
     EVENTS_V1,
     CRDS,
+    SERVICE_ACCOUNTS,
+    SERVICES,
+    CONFIG_MAPS,
+    ROLES,
+    ROLE_BINDINGS,
+    CLUSTER_ROLES,
+    CLUSTER_ROLE_BINDINGS,
 )
 #: Namespaces every cluster starts with (kube-apiserver's system namespaces controller).
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
