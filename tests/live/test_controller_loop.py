@@ -135,7 +135,10 @@ def test_reconcile_patches_the_guarded_decision_and_logs_it() -> None:
     assert list(record["observation"]) == list(OBSERVATION_FEATURES)  # labelled, in the layout's order
     assert len(record["observation"]) == observation_size()
     assert record["observation"][OBSERVATION_FEATURES[0]] == pytest.approx(float(c.last_observation[0]))
-    assert record["policy_reasons"][0]["code"] == "PolicyProposal" and "proposed 7" in record["policy_reasons"][0]["message"]
+    assert (
+        record["policy_reasons"][0]["code"] == "PolicyProposal"
+        and "proposed 7" in record["policy_reasons"][0]["message"]
+    )
     assert _metric(c, "rlscale_current_replicas", target="ns/web") == 5
     assert _metric(c, "rlscale_proposed_replicas", target="ns/web") == 7
     assert _metric(c, "rlscale_signal_value", target="ns/web", signal="request_rate_rps") == 50.0

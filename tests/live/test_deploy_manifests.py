@@ -21,13 +21,17 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 CHART = DEPLOY / "helm" / "rlscale"
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
-ALL_ON = {"monitoring": {k: {"enabled": True} for k in ("serviceMonitor", "prometheusRule", "grafanaDashboard")}}
+ALL_ON = {
+    "monitoring": {k: {"enabled": True} for k in ("serviceMonitor", "prometheusRule", "grafanaDashboard")}
+}
 
 
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        pytest.skip(f"{name} is not installed (kubectl ships with the image, promtool with Debian's prometheus)")
+        pytest.skip(
+            f"{name} is not installed (kubectl ships with the image, promtool with Debian's prometheus)"
+        )
     return path
 
 
@@ -39,7 +43,12 @@ def exported_metric_names() -> set[str]:
     names = set()
     for family in ControllerMetrics().registry.collect():
         names.add(family.name)
-        names |= {f"{family.name}_total", f"{family.name}_bucket", f"{family.name}_count", f"{family.name}_sum"}
+        names |= {
+            f"{family.name}_total",
+            f"{family.name}_bucket",
+            f"{family.name}_count",
+            f"{family.name}_sum",
+        }
     return names
 
 
@@ -91,7 +100,9 @@ def test_alert_rules_pass_promtool_and_read_exported_metrics() -> None:
     assert result.returncode == 0 and "SUCCESS: 5 rules found" in result.stdout, result.stdout + result.stderr
     groups = yaml.safe_load((CHART / "files/prometheus-rules.yaml").read_text())["groups"]
     alerts = {r["alert"]: r["expr"] for g in groups for r in g["rules"]}
-    assert {"RLScaleFallbackActive", "RLScaleStaleMetrics", "RLScaleSLOBudgetBurn", "RLScaleNoLeader"} <= set(alerts)
+    assert {"RLScaleFallbackActive", "RLScaleStaleMetrics", "RLScaleSLOBudgetBurn", "RLScaleNoLeader"} <= set(
+        alerts
+    )
     exported = exported_metric_names()
     for name, expr in alerts.items():
         assert _metrics_in(expr) and _metrics_in(expr) <= exported, (name, _metrics_in(expr) - exported)
@@ -119,10 +130,19 @@ def _prometheus_operator_crds() -> list[dict[str, Any]]:
                 "group": "monitoring.coreos.com",
                 "scope": "Namespaced",
                 "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
-                "versions": [{
-                    "name": "v1", "served": True, "storage": True,
-                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
-                }],  # fmt: skip
+                "versions": [
+                    {
+                        "name": "v1",
+                        "served": True,
+                        "storage": True,
+                        "schema": {
+                            "openAPIV3Schema": {
+                                "type": "object",
+                                "x-kubernetes-preserve-unknown-fields": True,
+                            }
+                        },
+                    }
+                ],
             },
         }
 
@@ -147,7 +167,14 @@ def test_the_emulator_accepts_the_rendered_chart(emulator_factory: Any, tmp_path
     applied = run("apply", "--validate=strict", "-f", str(manifest))
     assert applied.returncode == 0, applied.stderr
     assert applied.stdout.count(" created") == len(rendered), applied.stdout
-    listed = run("get", "deploy,sa,svc,role,rolebinding,servicemonitor,prometheusrule,cm", "-n", "rlscale", "-o", "name")
+    listed = run(
+        "get",
+        "deploy,sa,svc,role,rolebinding,servicemonitor,prometheusrule,cm",
+        "-n",
+        "rlscale",
+        "-o",
+        "name",
+    )
     assert listed.returncode == 0, listed.stderr
     assert {
         "deployment.apps/rlscale-operator",

@@ -382,7 +382,9 @@ def test_events_and_crds(emulator: Emulator, kubeconfig: Path) -> None:
                     "name": "v1",
                     "served": True,
                     "storage": True,
-                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                    "schema": {
+                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                    },
                 }
             ],
         },
@@ -390,7 +392,10 @@ def test_events_and_crds(emulator: Emulator, kubeconfig: Path) -> None:
     ext.create_custom_resource_definition(crd)
     got = ext.read_custom_resource_definition("widgets.example.com")
     assert got.spec.names.kind == "Widget"
-    assert {c.type: c.status for c in got.status.conditions} == {"NamesAccepted": "True", "Established": "True"}
+    assert {c.type: c.status for c in got.status.conditions} == {
+        "NamesAccepted": "True",
+        "Established": "True",
+    }
     assert "widgets.example.com" in [c.metadata.name for c in ext.list_custom_resource_definition().items]
     assert _raw(emulator, "POST", widgets, {"metadata": {"name": "w"}, "size": 3})[0] == 201
     assert _raw(emulator, "GET", "/apis/example.com/v1")[1]["resources"][0]["name"] == "widgets"

@@ -90,7 +90,9 @@ def rows(output: str) -> list[dict[str, str]]:
     """kubectl's table as dicts, cut at the header's column starts (empty cells stay empty)."""
     lines = output.splitlines()
     names = header(output)
-    starts = [lines[0].index(f"{n} ") if i < len(names) - 1 else lines[0].rindex(n) for i, n in enumerate(names)]
+    starts = [
+        lines[0].index(f"{n} ") if i < len(names) - 1 else lines[0].rindex(n) for i, n in enumerate(names)
+    ]
     ends = [*starts[1:], None]
     return [{n: line[a:b].strip() for n, a, b in zip(names, starts, ends, strict=True)} for line in lines[1:]]
 
@@ -116,17 +118,37 @@ def test_kubectl_applies_the_crd_and_example_with_validation(kubectl_path: str, 
     kubectl(kubectl_path, emulate, "apply", "--validate=strict", "-f", str(ROOT / "deploy/crd.yaml"))
     kubectl(kubectl_path, emulate, "wait", "--for=condition=Established", "crd/rlautoscalers.rlscale.io")
     created = kubectl(
-        kubectl_path, emulate, "apply", "--validate=strict", "-f", str(ROOT / "deploy/example-rlautoscaler.yaml")
+        kubectl_path,
+        emulate,
+        "apply",
+        "--validate=strict",
+        "-f",
+        str(ROOT / "deploy/example-rlautoscaler.yaml"),
     )
     assert "rlautoscaler.rlscale.io/sample-service created" in created.stdout
 
     table = kubectl(kubectl_path, emulate, "get", "rla", "-n", "rlscale").stdout
     assert header(table) == [
-        "NAME", "TARGET", "SLO", "BUDGET", "MIN", "MAX", "CURRENT", "DESIRED", "POLICY", "ACTIVE", "AGE"
+        "NAME",
+        "TARGET",
+        "SLO",
+        "BUDGET",
+        "MIN",
+        "MAX",
+        "CURRENT",
+        "DESIRED",
+        "POLICY",
+        "ACTIVE",
+        "AGE",
     ]
     (row,) = rows(table)
     assert row["NAME"] == row["TARGET"] == "sample-service" and row["POLICY"] == "hpa"
-    assert (row["SLO"], row["BUDGET"], row["MIN"], row["MAX"]) == ("0.25", "0.01", "1", "10")  # budget defaulted
+    assert (row["SLO"], row["BUDGET"], row["MIN"], row["MAX"]) == (
+        "0.25",
+        "0.01",
+        "1",
+        "10",
+    )  # budget defaulted
     assert row["CURRENT"] == row["DESIRED"] == ""  # no operator runs here: no status yet
     wide = kubectl(kubectl_path, emulate, "get", "rla", "-n", "rlscale", "-o", "wide").stdout
     assert "LAST DECISION" in wide.splitlines()[0]
@@ -139,9 +161,15 @@ def test_kubectl_applies_the_crd_and_example_with_validation(kubectl_path: str, 
     ("change", "named"),
     [
         (("maxReplicas: 10", "maxReplicas: 10\n  minReplica: 2"), 'unknown field "spec.minReplica"'),
-        (("minReplicas: 1", "minReplicas: 50"), "spec: Invalid value: \"object\": minReplicas must be less than or equal to maxReplicas"),
+        (
+            ("minReplicas: 1", "minReplicas: 50"),
+            'spec: Invalid value: "object": minReplicas must be less than or equal to maxReplicas',
+        ),
         (("name: bad\n  namespace", "name: Web_1\n  namespace"), 'metadata.name: Invalid value: "Web_1"'),
-        (("latencySeconds: 0.25", "latencySeconds: 0.25\n    budget: 1.5"), "spec.slo.budget: Invalid value: 1.5"),
+        (
+            ("latencySeconds: 0.25", "latencySeconds: 0.25\n    budget: 1.5"),
+            "spec.slo.budget: Invalid value: 1.5",
+        ),
         (("namespace: rlscale", "namespace: nosuch"), 'namespaces "nosuch" not found'),
     ],
 )

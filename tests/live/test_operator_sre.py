@@ -33,7 +33,7 @@ from rlscale.emulator.cluster import fast_params
 
 pytest.importorskip("kopf")
 
-from test_operator import (  # noqa: E402  (helpers of the operator's acceptance tests)
+from test_operator import (
     FAST_HPA,
     NAMESPACE,
     SPEEDUP,
@@ -114,7 +114,9 @@ def test_decisions_name_the_policys_reasons_and_metrics_are_labelled(make_cluste
     def up_and_held() -> bool:
         records = decisions(log_path)
         ups = [r for r in records if r["final_replicas"] > r["current_replicas"]]
-        held = [r for r in records if 0 <= r["proposed_replicas"] < r["current_replicas"] == r["final_replicas"]]
+        held = [
+            r for r in records if 0 <= r["proposed_replicas"] < r["current_replicas"] == r["final_replicas"]
+        ]
         return bool(ups and held)
 
     wait_until(up_and_held, 60, "a scale-up and a held scale-down")
@@ -127,7 +129,9 @@ def test_decisions_name_the_policys_reasons_and_metrics_are_labelled(make_cluste
     )
     assert "req/s" in up["policy_reasons"][0]["message"]
     assert set(up["observation"]) >= {"load_per_desired", "load_peak_memory"}  # named features
-    held = next(r for r in records if 0 <= r["proposed_replicas"] < r["current_replicas"] == r["final_replicas"])
+    held = next(
+        r for r in records if 0 <= r["proposed_replicas"] < r["current_replicas"] == r["final_replicas"]
+    )
     assert held["policy_reasons"] and held["policy_reasons"][0]["after"] == held["proposed_replicas"]
     assert [r["code"] for r in held["reasons"]] == ["ScaleDownStabilized"]
 
@@ -182,7 +186,9 @@ def test_a_take_over_decides_once_keeps_the_warning_and_the_follower_reports(
     b = cluster.operator("op-b", metrics_port=0)
     cluster.create("web", fast_spec())
     cluster.create("inverted", fast_spec(minReplicas=7, maxReplicas=3))
-    wait_until(lambda: [e for e in cluster.events("inverted") if e.reason == "InvalidSpec"], 20, "InvalidSpec")
+    wait_until(
+        lambda: [e for e in cluster.events("inverted") if e.reason == "InvalidSpec"], 20, "InvalidSpec"
+    )
     wait_until(lambda: 'rlscale_leader{identity="op-b"} 0.0' in _scrape(b), 10, "the follower's gauge")
     assert any("op-b: follower of op-a" in r.getMessage() for r in caplog.records)
     assert decisions(Path(b.config.log_file)) == []
@@ -255,12 +261,16 @@ def test_a_restarted_operator_scales_down_when_one_never_restarted_does(
     try:
         for ns in operators:
             body = {"apiVersion": "rlscale.io/v1alpha1", "kind": "RLAutoscaler", "metadata": {"name": "web"}}
-            custom.create_namespaced_custom_object("rlscale.io", "v1alpha1", ns, "rlautoscalers", {**body, "spec": spec})
+            custom.create_namespaced_custom_object(
+                "rlscale.io", "v1alpha1", ns, "rlautoscalers", {**body, "spec": spec}
+            )
 
         def replicas(ns: str) -> int:
             return int(apps.read_namespaced_deployment_scale("web", ns).spec.replicas)
 
-        wait_until(lambda: min(replicas(ns) for ns in operators) >= 6, 40, "both to scale up for the high load")
+        wait_until(
+            lambda: min(replicas(ns) for ns in operators) >= 6, 40, "both to scale up for the high load"
+        )
         time.sleep(8 / SPEEDUP)  # settle at the top
         plateau = {ns: replicas(ns) for ns in operators}
         load.drop(emu.cluster.sim_time_s)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from rlscale.controller import crd
 from rlscale.cli._options import (
     exit_on_bad_input,
     kubeconfig_option,
@@ -12,6 +11,7 @@ from rlscale.cli._options import (
     metrics_addr_option,
     metrics_port_option,
 )
+from rlscale.controller import crd
 
 
 def register(app: typer.Typer) -> None:

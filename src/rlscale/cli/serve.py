@@ -13,9 +13,10 @@ DEFAULT_SERVE_PORT = 8090
 
 
 def register(app: typer.Typer) -> None:
-    app.command(name="serve", help="Serve a policy over HTTP JSON (act with reasons, log_returns, online learning, /metrics).")(
-        serve
-    )
+    app.command(
+        name="serve",
+        help="Serve a policy over HTTP JSON (act with reasons, log_returns, online learning, /metrics).",
+    )(serve)
 
 
 def serve(

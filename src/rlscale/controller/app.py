@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlscale.controller.crd import DEFAULT_POD_CAPACITY_RPS, DEFAULT_SLO_BUDGET, DEFAULT_STARTUP_DELAY_S
 from rlscale.controller.client import PolicyClient, RemotePolicy, validate_http_url
+from rlscale.controller.crd import DEFAULT_POD_CAPACITY_RPS, DEFAULT_SLO_BUDGET, DEFAULT_STARTUP_DELAY_S
 from rlscale.controller.decision_log import DecisionLog
 from rlscale.controller.loop import DEFAULT_REQUIRED_SIGNALS, Controller
 from rlscale.controller.policy_loader import ReloadingPolicy

@@ -87,8 +87,18 @@ DEFAULT_SLO_BUDGET = 0.01
 #: to, its bounds, the replicas now and wanted, the policy and whether it is scaling.
 PRINTER_COLUMNS: tuple[dict[str, str], ...] = (
     {"name": "Target", "type": "string", "jsonPath": ".spec.scaleTargetRef.name"},
-    {"name": "SLO", "type": "number", "jsonPath": ".spec.slo.latencySeconds", "description": "Latency SLO, s."},
-    {"name": "Budget", "type": "number", "jsonPath": ".spec.slo.budget", "description": "Error budget fraction."},
+    {
+        "name": "SLO",
+        "type": "number",
+        "jsonPath": ".spec.slo.latencySeconds",
+        "description": "Latency SLO, s.",
+    },
+    {
+        "name": "Budget",
+        "type": "number",
+        "jsonPath": ".spec.slo.budget",
+        "description": "Error budget fraction.",
+    },
     {"name": "Min", "type": "integer", "jsonPath": ".spec.minReplicas"},
     {"name": "Max", "type": "integer", "jsonPath": ".spec.maxReplicas"},
     {"name": "Current", "type": "integer", "jsonPath": ".status.currentReplicas"},

@@ -129,11 +129,16 @@ def policy_reasons_of(policy: Any, proposal: Any, inputs: dict[str, float]) -> t
     except (TypeError, ValueError, IndexError):
         proposed = None
     seen = ", ".join(
-        f"{name} {inputs[name]:.3g}" for name in ("request_rate_rps", "cpu_utilization", "ready_replicas")
+        f"{name} {inputs[name]:.3g}"
+        for name in ("request_rate_rps", "cpu_utilization", "ready_replicas")
         if name in inputs and math.isfinite(inputs[name])
     )
     name = getattr(policy, "name", type(policy).__name__)
-    return (Reason(POLICY_PROPOSAL, f"{name} proposed {proposed} from {seen or 'no fresh signals'}", None, proposed),)
+    return (
+        Reason(
+            POLICY_PROPOSAL, f"{name} proposed {proposed} from {seen or 'no fresh signals'}", None, proposed
+        ),
+    )
 
 
 def _scalar(x: Any) -> float:
@@ -378,7 +383,11 @@ class Controller:
         acting = (policy_name, id(getattr(self.policy, "inner", None) or self.policy))  # reloads change it
         if acting != self._policy_labelled:
             m.record_policy(
-                self.target, policy_name, policy_version(self.policy), self.spec.slo_latency_s, self.spec.slo_budget
+                self.target,
+                policy_name,
+                policy_version(self.policy),
+                self.spec.slo_latency_s,
+                self.spec.slo_budget,
             )
             self._policy_labelled = acting
         self.last_decision = decision

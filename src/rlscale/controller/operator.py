@@ -56,9 +56,7 @@ FINALIZER = "rlscale.io/operator"
 EVENT_COMPONENT = "rlscale-operator"
 #: Condition states worth a Warning event when entered (the HPA's unhealthy states);
 #: ScalingLimited=False ("DesiredWithinRange") and SpecValid (own event) are not.
-WARNING_STATES: frozenset[tuple[str, str]] = frozenset(
-    {("AbleToScale", "False"), ("ScalingActive", "False")}
-)
+WARNING_STATES: frozenset[tuple[str, str]] = frozenset({("AbleToScale", "False"), ("ScalingActive", "False")})
 
 # HPA reasons (pkg/controller/podautoscaler/horizontal.go) and the guard's codes they map to.
 _LIMIT_CODES = ("TooFewReplicas", "TooManyReplicas", "ScaleUpLimit", "ScaleDownLimit")
@@ -222,7 +220,8 @@ def explain(decision: Decision) -> str:
 
 def _reason_status(reasons: tuple[Any, ...]) -> list[dict[str, Any]]:
     return [
-        {k: v for k, v in r.to_dict().items() if v is not None} | {"message": r.message[:1024]} for r in reasons
+        {k: v for k, v in r.to_dict().items() if v is not None} | {"message": r.message[:1024]}
+        for r in reasons
     ]
 
 
@@ -493,7 +492,9 @@ class Operator:
         while True:
             leads = await asyncio.to_thread(self.elector.try_acquire_or_renew)
             gauge.set(1 if leads else 0)
-            new_role = "leader" if leads else f"follower of {self.elector.holder or 'nobody (the lease is free)'}"
+            new_role = (
+                "leader" if leads else f"follower of {self.elector.holder or 'nobody (the lease is free)'}"
+            )
             if new_role != role:  # followers say so too, once, and again when the leader changes
                 log.info("%s: %s", self.config.identity, new_role)
                 role = new_role

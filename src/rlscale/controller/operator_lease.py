@@ -169,7 +169,14 @@ class LeaseElector:
         updated = self.api.replace_namespaced_lease(cfg.name, cfg.namespace, lease)
         if new_holder:
             previous = f"took over from {holder}" if holder else "acquired the released lease"
-            log.info("lease %s/%s: %s %s (transition %d)", cfg.namespace, cfg.name, self.identity, previous, transitions)
+            log.info(
+                "lease %s/%s: %s %s (transition %d)",
+                cfg.namespace,
+                cfg.name,
+                self.identity,
+                previous,
+                transitions,
+            )
         self._won(now_s, updated)
         return True
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from rlscale.core.decision import Reason
 from rlscale.core.clock import Clock, SystemClock
+from rlscale.core.decision import Reason
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.spec import ServiceSpec
 from rlscale.nets.checkpoint import CheckpointError

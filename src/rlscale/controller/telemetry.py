@@ -161,7 +161,9 @@ class ControllerMetrics:
             self.signal.labels(target=target, signal=name).set(value)
             self.signal_healthy.labels(target=target, signal=name).set(0 if name in bad else 1)
 
-    def record_policy(self, target: str, policy: str, version: str, slo_latency_s: float, slo_budget: float) -> None:
+    def record_policy(
+        self, target: str, policy: str, version: str, slo_latency_s: float, slo_budget: float
+    ) -> None:
         """Mark ``policy`` (at ``version``) as the one deciding for ``target``, held to this SLO."""
         self.slo.labels(target=target, objective="latency_seconds").set(slo_latency_s)
         self.slo.labels(target=target, objective="budget").set(slo_budget)
@@ -197,7 +199,10 @@ class ServerMetrics:
             registry=self.registry,
         )
         self.answers = Counter(
-            "rlscale_server_answers", "Replica counts answered, per target.", ["target"], registry=self.registry
+            "rlscale_server_answers",
+            "Replica counts answered, per target.",
+            ["target"],
+            registry=self.registry,
         )
         self.proposed = Gauge(
             "rlscale_proposed_replicas",

@@ -66,7 +66,9 @@ def _explain_hold_target(
     floor_pods = None if floor is None else int(floor[0])
     reasons: list[Reason] = []
     if action == 0:
-        reasons.append(Reason(HOLD, f"keeps the current {current} pods (learned hysteresis)", current, current))
+        reasons.append(
+            Reason(HOLD, f"keeps the current {current} pods (learned hysteresis)", current, current)
+        )
         sized = current
     else:
         k = action - 1
@@ -120,6 +122,8 @@ def _explain_hold_target(
     bounded = min(max(sized, spec.min_replicas), spec.max_replicas)
     if bounded != sized:
         reasons.append(
-            Reason(BOUNDS, f"{sized} pods is outside [{spec.min_replicas}, {spec.max_replicas}]", sized, bounded)
+            Reason(
+                BOUNDS, f"{sized} pods is outside [{spec.min_replicas}, {spec.max_replicas}]", sized, bounded
+            )
         )
     return tuple(reasons)

@@ -38,7 +38,7 @@ def admit(rtype: ResourceType, schema: JsonObj, obj: JsonObj, *, strict: bool) -
         raise ApiError(
             400,
             "BadRequest",
-            f"{rtype.kind} in version \"{rtype.version}\" cannot be handled as a {rtype.kind}: "
+            f'{rtype.kind} in version "{rtype.version}" cannot be handled as a {rtype.kind}: '
             f"strict decoding error: {listed}",
         )
     _prune(schema, obj, root=True)
@@ -168,7 +168,13 @@ def _one_cause(error: Any, path: str) -> list[JsonObj]:
         ]
     if kind == "enum":
         supported = ", ".join(_shown(v) for v in expected)
-        return [_cause("FieldValueNotSupported", path, f"Unsupported value: {_shown(value)}: supported values: {supported}")]
+        return [
+            _cause(
+                "FieldValueNotSupported",
+                path,
+                f"Unsupported value: {_shown(value)}: supported values: {supported}",
+            )
+        ]
     bounds = {
         "minimum": "greater than or equal to",
         "maximum": "less than or equal to",

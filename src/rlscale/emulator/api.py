@@ -337,7 +337,11 @@ class KubeApi:
         return lambda obj: labels(obj.get("metadata", {}).get("labels") or {}) and fields(obj)
 
     def _list(
-        self, request: web.Request, rtype: ResourceType, namespace: str | None, resource: CustomResource | None
+        self,
+        request: web.Request,
+        rtype: ResourceType,
+        namespace: str | None,
+        resource: CustomResource | None,
     ) -> web.Response:
         items = self.store.list(rtype, namespace, self._predicate(request))
         if wants_table(request.headers.get("Accept", "")):

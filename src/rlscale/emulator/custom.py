@@ -30,7 +30,9 @@ def served_versions(crd: JsonObj) -> list[CustomResource]:
     for version in spec.get("versions") or []:
         if not version.get("served", True):
             continue
-        subresources = tuple(name for name in ("status", "scale") if name in (version.get("subresources") or {}))
+        subresources = tuple(
+            name for name in ("status", "scale") if name in (version.get("subresources") or {})
+        )
         rtype = ResourceType(
             spec["group"],
             version["name"],

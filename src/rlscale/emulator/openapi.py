@@ -16,7 +16,11 @@ from collections.abc import Sequence
 
 from rlscale.emulator.store import JsonObj, ResourceType
 
-PATCH_TYPES_CUSTOM = ("application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml")
+PATCH_TYPES_CUSTOM = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/apply-patch+yaml",
+)
 PATCH_TYPES_BUILTIN = (*PATCH_TYPES_CUSTOM, "application/strategic-merge-patch+json")
 #: Query parameters of writes (create/update/patch) on kube-apiserver; kubectl checks fieldValidation.
 WRITE_PARAMETERS = ("dryRun", "fieldManager", "fieldValidation")
@@ -62,10 +66,14 @@ def _operation(rtype: ResourceType, action: str, ref: str, patch_types: Sequence
         "operationId": f"{action}{rtype.kind}",
         "x-kubernetes-action": action,
         "x-kubernetes-group-version-kind": _gvk(rtype),
-        "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": ref}}}}},
+        "responses": {
+            "200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": ref}}}}
+        },
     }
     if action in ("post", "put", "patch"):
-        op["parameters"] = [{"name": name, "in": "query", "schema": {"type": "string"}} for name in WRITE_PARAMETERS]
+        op["parameters"] = [
+            {"name": name, "in": "query", "schema": {"type": "string"}} for name in WRITE_PARAMETERS
+        ]
         media = patch_types or ("application/json",)
         op["requestBody"] = {"content": {m: {"schema": {"$ref": ref}} for m in media}, "required": True}
     return op

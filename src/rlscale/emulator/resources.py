@@ -34,14 +34,18 @@ CRDS = ResourceType(
 )
 # Stored as given (no controller acts on them): what installing rlscale itself writes
 # (kubectl apply -k deploy/, the Helm chart), so an install can be tried on the emulator.
-SERVICE_ACCOUNTS = ResourceType("", "v1", "serviceaccounts", "ServiceAccount", True, "serviceaccount", ("sa",))
+SERVICE_ACCOUNTS = ResourceType(
+    "", "v1", "serviceaccounts", "ServiceAccount", True, "serviceaccount", ("sa",)
+)
 SERVICES = ResourceType("", "v1", "services", "Service", True, "service", ("svc",), ("status",))
 CONFIG_MAPS = ResourceType("", "v1", "configmaps", "ConfigMap", True, "configmap", ("cm",))
 _RBAC = "rbac.authorization.k8s.io"
 ROLES = ResourceType(_RBAC, "v1", "roles", "Role", True, "role")
 ROLE_BINDINGS = ResourceType(_RBAC, "v1", "rolebindings", "RoleBinding", True, "rolebinding")
 CLUSTER_ROLES = ResourceType(_RBAC, "v1", "clusterroles", "ClusterRole", False, "clusterrole")
-CLUSTER_ROLE_BINDINGS = ResourceType(_RBAC, "v1", "clusterrolebindings", "ClusterRoleBinding", False, "clusterrolebinding")
+CLUSTER_ROLE_BINDINGS = ResourceType(
+    _RBAC, "v1", "clusterrolebindings", "ClusterRoleBinding", False, "clusterrolebinding"
+)
 
 RESOURCE_TYPES: tuple[ResourceType, ...] = (
     NAMESPACES,

@@ -56,9 +56,11 @@ def json_path(obj: Any, path: str) -> Any:
         if field is not None:
             value = value.get(field) if isinstance(value, dict) else None
         else:
-            value = next(
-                (i for i in value if isinstance(i, dict) and str(i.get(key)) == wanted), None
-            ) if isinstance(value, list) else None
+            value = (
+                next((i for i in value if isinstance(i, dict) and str(i.get(key)) == wanted), None)
+                if isinstance(value, list)
+                else None
+            )
         if value is None:
             return None
     return value
@@ -94,7 +96,9 @@ def _pod_status(pod: JsonObj) -> str:
 
 
 def _restarts(pod: JsonObj) -> int:
-    return sum(int(s.get("restartCount", 0)) for s in (pod.get("status") or {}).get("containerStatuses") or [])
+    return sum(
+        int(s.get("restartCount", 0)) for s in (pod.get("status") or {}).get("containerStatuses") or []
+    )
 
 
 def _age(obj: JsonObj) -> str:
@@ -131,9 +135,19 @@ BUILTIN_COLUMNS: dict[tuple[str, str], tuple[Column, ...]] = {
     ),
     ("", "pods"): (
         NAME_COLUMN,
-        ("Ready", "string", "The aggregate readiness state of this pod for accepting traffic.", _ready_containers),
+        (
+            "Ready",
+            "string",
+            "The aggregate readiness state of this pod for accepting traffic.",
+            _ready_containers,
+        ),
         ("Status", "string", "The aggregate status of the containers in this pod.", _pod_status),
-        ("Restarts", "string", "The number of times the containers in this pod have been restarted.", _restarts),
+        (
+            "Restarts",
+            "string",
+            "The number of times the containers in this pod have been restarted.",
+            _restarts,
+        ),
         ("Age", "string", "CreationTimestamp of the object.", _age),
     ),
 }
@@ -141,13 +155,22 @@ BUILTIN_COLUMNS: dict[tuple[str, str], tuple[Column, ...]] = {
 
 def _columns(rtype: ResourceType, printer_columns: Sequence[JsonObj] | None) -> tuple[Column, ...]:
     if printer_columns:
-        return (NAME_COLUMN,) + tuple(
-            (c["name"], c.get("type", "string"), c.get("description", ""), _printer_cell(c)) for c in printer_columns
+        return (
+            NAME_COLUMN,
+            *(
+                (c["name"], c.get("type", "string"), c.get("description", ""), _printer_cell(c))
+                for c in printer_columns
+            ),
         )
     builtin = BUILTIN_COLUMNS.get((rtype.group, rtype.plural))
     if builtin is not None:
         return builtin
-    created = ("Created At", "date", "CreationTimestamp of the object.", lambda o: json_path(o, ".metadata.creationTimestamp"))
+    created = (
+        "Created At",
+        "date",
+        "CreationTimestamp of the object.",
+        lambda o: json_path(o, ".metadata.creationTimestamp"),
+    )
     return (NAME_COLUMN, created)
 
 

@@ -79,7 +79,10 @@ def make_serving_certificate(host: str = "127.0.0.1") -> ServingCertificate:
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    names: list[x509.GeneralName] = [
+        x509.DNSName("localhost"),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+    ]
     try:
         address = ipaddress.ip_address(host)
         if address != ipaddress.ip_address("127.0.0.1"):
@@ -106,7 +109,5 @@ def make_serving_certificate(host: str = "127.0.0.1") -> ServingCertificate:
     return ServingCertificate(
         ca_pem=ca_cert.public_bytes(pem),
         cert_pem=cert.public_bytes(pem),
-        key_pem=key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
+        key_pem=key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
     )

@@ -531,7 +531,9 @@ _REGISTRY["learned"] = _Entry(
     {
         "path": ParamSpec("str", "checkpoint directory or file"),
         # learned.py's own schema has it too; here so a spec parses before that module loads
-        "memory_floor": ParamSpec("number", "peak-memory floor utilisation, replacing the checkpoint's (0 = off)"),
+        "memory_floor": ParamSpec(
+            "number", "peak-memory floor utilisation, replacing the checkpoint's (0 = off)"
+        ),
     },
     positional="path",
     lazy_module="rlscale.policies.learned",
