@@ -56,7 +56,9 @@ FINALIZER = "rlscale.io/operator"
 EVENT_COMPONENT = "rlscale-operator"
 #: Condition states worth a Warning event when entered (the HPA's unhealthy states);
 #: ScalingLimited=False ("DesiredWithinRange") and SpecValid (own event) are not.
-WARNING_STATES: frozenset[tuple[str, str]] = frozenset({("AbleToScale", "False"), ("ScalingActive", "False")})
+WARNING_STATES: frozenset[tuple[str, str]] = frozenset(
+    {(CONDITION_ABLE_TO_SCALE, "False"), (CONDITION_SCALING_ACTIVE, "False")}
+)
 
 # HPA reasons (pkg/controller/podautoscaler/horizontal.go) and the guard's codes they map to.
 _LIMIT_CODES = ("TooFewReplicas", "TooManyReplicas", "ScaleUpLimit", "ScaleDownLimit")
