@@ -10,6 +10,9 @@ the ones :func:`~rlscale.core.actions.decode_action` used, not a second model of
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
 from rlscale.core.actions import (
@@ -34,7 +37,21 @@ TREND = "PolicyTrend"
 RECENT_PEAK = "PolicyRecentPeak"
 BOUNDS = "PolicyBounds"
 MEMORY_FLOOR = "PolicyMemoryFloor"
+BUDGET_FEEDBACK = "PolicyBudgetFeedback"
+BUDGET_FLOOR = "PolicyBudgetFloor"
 ACTION = "PolicyAction"
+
+
+@dataclass(frozen=True)
+class BudgetContext:
+    """What the SLO-budget feedback (``core.slo_budget.BudgetFeedback``) did for one service:
+    the factor on the target utilisations, its floor, and the burn rates that set them."""
+
+    headroom: float
+    floor_replicas: int | None
+    burn_short: float  # burn rate over the short window (5 min): 1 = spending exactly the budget
+    burn_long: float  # over the long window (1 h)
+    budget: float
 
 
 def explain_action(
@@ -43,13 +60,18 @@ def explain_action(
     signals: ScalingSignals,
     spec: ServiceSpec,
     observation: np.ndarray | None,
+    budget: BudgetContext | None = None,
 ) -> tuple[Reason, ...]:
     """The reasons behind ``action`` for the first service of ``signals``."""
     one = signals.select(np.array([0])) if signals.num_envs != 1 else signals
     current = int(_current(one)[0])
     if config.mode != "hold_target":
         return (Reason(ACTION, f"{config.mode} action {action:g} from {current} pods", current, None),)
-    return _explain_hold_target(config, int(action), one, spec, observation, current)
+    return _explain_hold_target(config, int(action), one, spec, observation, current, budget)
+
+
+def _burn(value: float) -> str:
+    return f"{value:.2f}x" if math.isfinite(value) else "unknown"
 
 
 def _explain_hold_target(
@@ -59,12 +81,22 @@ def _explain_hold_target(
     spec: ServiceSpec,
     observation: np.ndarray | None,
     current: int,
+    budget: BudgetContext | None,
 ) -> tuple[Reason, ...]:
     rate = float(_observed_rate(signals)[0])
+    headroom = 1.0 if budget is None else budget.headroom
     obs = None if observation is None else _trend_block(observation, 1)
-    floor = None if obs is None else _memory_floor(config, spec, obs, np.array([float(current)]))
+    floor = None if obs is None else _memory_floor(config, spec, obs, np.array([float(current)]), headroom)
     floor_pods = None if floor is None else int(floor[0])
     reasons: list[Reason] = []
+    if budget is not None and headroom != 1.0:
+        reasons.append(
+            Reason(
+                BUDGET_FEEDBACK,
+                f"error-budget burn {_burn(budget.burn_short)} (short window) / {_burn(budget.burn_long)} "
+                f"(long) of a {budget.budget:.2%} budget: target utilisations x {headroom:.2f}",
+            )
+        )
     if action == 0:
         reasons.append(
             Reason(HOLD, f"keeps the current {current} pods (learned hysteresis)", current, current)
@@ -73,7 +105,7 @@ def _explain_hold_target(
     else:
         k = action - 1
         n_w = len(config.peak_windows)
-        utilization = config.target_utilizations[k // n_w]
+        utilization = config.target_utilizations[k // n_w] * headroom
         window = config.peak_windows[k % n_w]
         trend = 1.0 if obs is None else float(_trend_growth(config, spec, obs)[0])
         growth = 1.0 if obs is None else float(_growth(obs, window, np.array([trend]))[0])
@@ -107,7 +139,7 @@ def _explain_hold_target(
             )
         reasons.append(Reason(*where))
     if floor_pods is not None and obs is not None and floor_pods > sized:
-        u = config.memory_floor_utilization or 0.0
+        u = (config.memory_floor_utilization or 0.0) * headroom
         peak_rps = float(obs[0, _PEAK_MEMORY_COLUMN]) * max(current, 1) * spec.pod_capacity_rps
         reasons.append(
             Reason(
@@ -119,6 +151,16 @@ def _explain_hold_target(
             )
         )
         sized = floor_pods
+    if budget is not None and budget.floor_replicas is not None and budget.floor_replicas > sized:
+        reasons.append(
+            Reason(
+                BUDGET_FLOOR,
+                f"held at >= {budget.floor_replicas} pods: the SLO-budget feedback's remembered peak",
+                sized,
+                budget.floor_replicas,
+            )
+        )
+        sized = budget.floor_replicas
     bounded = min(max(sized, spec.min_replicas), spec.max_replicas)
     if bounded != sized:
         reasons.append(

@@ -11,25 +11,29 @@ Names: ``learned`` is the policy shipped in the package (``rlscale/data/policies
 ``learned:PATH`` loads the checkpoint directory at PATH. ``memory_floor=U`` overrides the
 checkpoint's peak-memory floor (``learned:memory_floor=0`` switches it off): the floor holds the
 pods of the 2-hour decayed load peak, which pays where load comes back within the hour and only
-costs where bursts are hours apart (docs/learning.md).
+costs where bursts are hours apart (docs/learning.md). ``budget=B`` is the SLO error budget
+(default: the service's ``slo_budget``) that a checkpoint with budget feedback keeps
+(core.slo_budget); ``feedback=on|off`` forces the feedback on (with its default constants) or
+off whatever the checkpoint says.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rlscale.core.action_reasons import explain_action
+from rlscale.core.action_reasons import BudgetContext, explain_action
 from rlscale.core.actions import ActionConfig, decode_action
 from rlscale.core.decision import Reason
 from rlscale.core.observation import OBSERVATION_FEATURES, ObservationBuilder
 from rlscale.core.signals import ScalingSignals
+from rlscale.core.slo_budget import BudgetFeedback, FeedbackConfig
 from rlscale.core.spec import ServiceSpec
 from rlscale.nets.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from rlscale.nets.forecaster import TENSOR_PREFIX, ForecasterError, forecaster_from_tensors
@@ -56,9 +60,17 @@ class LearnedPolicy:
         num_envs: int = 1,
         path: str | os.PathLike[str] | None = None,
         memory_floor: float | None = None,
+        budget: float | None = None,
+        feedback: str | None = None,
     ) -> None:
         """``memory_floor``: None keeps the checkpoint's ``memory_floor_utilization``, 0 turns
-        the floor off, a utilisation in (0, 1.5] replaces it (hold_target checkpoints only)."""
+        the floor off, a utilisation in (0, 1.5] replaces it (hold_target checkpoints only).
+        ``budget``: the SLO budget the feedback keeps (None: ``spec.slo_budget``);
+        ``feedback``: None keeps the checkpoint's, "on"/"off" overrides it."""
+        if budget is not None:
+            if not (math.isfinite(budget) and 0 < budget < 1):
+                raise ValueError(f"budget must be a fraction in (0, 1), e.g. 0.01, got {budget}")
+            spec = replace(spec, slo_budget=float(budget))
         self.spec = spec
         self.num_envs = int(num_envs)
         self.path = Path(path) if path is not None else default_policy_path()
@@ -70,6 +82,15 @@ class LearnedPolicy:
             raise CheckpointError(f"{self.path}/metadata.json: bad 'action' field ({exc})") from exc
         if memory_floor is not None:
             self.action_config = _with_memory_floor(self.action_config, memory_floor)
+        if feedback is not None:
+            self.action_config = _with_feedback(self.action_config, feedback)
+        self.feedback = (
+            None
+            if self.action_config.budget_feedback is None
+            else BudgetFeedback(
+                self.num_envs, spec.step_s, spec.slo_budget, self.action_config.budget_feedback
+            )
+        )
         observation = meta.get("observation", {})
         if observation.get("forecast", False):
             raise CheckpointError(
@@ -85,10 +106,15 @@ class LearnedPolicy:
             except ForecasterError as exc:
                 raise CheckpointError(str(exc)) from exc
         self.name = "learned" if path is None else f"learned:{self.path}"
-        if memory_floor is not None:  # the spec that rebuilds this policy, for logs and metrics
+        overrides = [
+            f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
+            for key, value in (("memory_floor", memory_floor), ("budget", budget), ("feedback", feedback))
+            if value is not None
+        ]
+        if overrides:  # the spec that rebuilds this policy, for logs and metrics
             where = [] if path is None else [f"path={self.path}"]
-            self.name = "learned:" + ",".join([*where, f"memory_floor={memory_floor:g}"])
-        self._last: tuple[np.ndarray, ScalingSignals, np.ndarray] | None = None
+            self.name = "learned:" + ",".join([*where, *overrides])
+        self._last: _LastAct | None = None
         self._network = meta["network"]
         self._tensors = self.checkpoint.tensors
         self._layers = self.checkpoint.layers
@@ -112,19 +138,42 @@ class LearnedPolicy:
             )
         obs = self.observe(signals)
         action = self.raw_action(obs)
-        self._last = (action, signals, obs)
-        return decode_action(self.action_config, action, signals, self.spec, observation=obs)
+        fb = self.feedback
+        if fb is None:
+            self._last = _LastAct(action, signals, obs)
+            return decode_action(self.action_config, action, signals, self.spec, observation=obs)
+        fb.update(signals.slo_violation_fraction, signals.request_rate_rps)
+        headroom = fb.target_headroom()
+        desired = decode_action(
+            self.action_config, action, signals, self.spec, observation=obs, headroom=headroom
+        )
+        floor = fb.floor_replicas(self.spec.pod_capacity_rps)
+        if floor is not None:
+            desired = np.clip(np.maximum(desired, floor), self.spec.min_replicas, self.spec.max_replicas)
+        self._last = _LastAct(action, signals, obs, headroom, floor, fb.burn_rates())
+        return desired.astype(np.int64)
 
     def explain(self) -> tuple[Reason, ...]:
         """The reasons behind the last :meth:`act` for the first service (empty before one)."""
-        if self._last is None:
+        last = self._last
+        if last is None:
             return ()
-        action, signals, obs = self._last
-        first = float(np.asarray(action).reshape(signals.num_envs, -1)[0, 0])
-        return explain_action(self.action_config, first, signals, self.spec, obs[:1])
+        first = float(np.asarray(last.action).reshape(last.signals.num_envs, -1)[0, 0])
+        budget = None
+        if last.burn is not None:
+            budget = BudgetContext(
+                headroom=1.0 if last.headroom is None else float(np.asarray(last.headroom).reshape(-1)[0]),
+                floor_replicas=None if last.floor is None else int(np.asarray(last.floor).reshape(-1)[0]),
+                burn_short=float(last.burn[0, 0]),
+                burn_long=float(last.burn[0, -1]),
+                budget=self.spec.slo_budget,
+            )
+        return explain_action(self.action_config, first, last.signals, self.spec, last.obs[:1], budget)
 
     def reset(self, mask: np.ndarray | None = None) -> None:
         self._builder.reset(mask)
+        if self.feedback is not None:
+            self.feedback.reset(mask)
 
     def warm(self, rates_rps: np.ndarray) -> int:
         """Replay past request rates into the load history and peak memory (a restart)."""
@@ -138,9 +187,22 @@ class LearnedPolicy:
             "path": str(self.path),
             "algorithm": meta["algorithm"],
             "action": self.action_config.to_dict(),
+            "slo_budget": self.spec.slo_budget,
             "training_command": meta["training"].get("command"),
             "forecaster": None if self.forecaster is None else self.forecaster.config(),
         }
+
+
+@dataclass(frozen=True)
+class _LastAct:
+    """What :meth:`LearnedPolicy.explain` needs of the last :meth:`LearnedPolicy.act`."""
+
+    action: np.ndarray
+    signals: ScalingSignals
+    obs: np.ndarray
+    headroom: np.ndarray | None = None
+    floor: np.ndarray | None = None
+    burn: np.ndarray | None = None  # (n, windows) burn rates of the budget feedback
 
 
 def _with_memory_floor(config: ActionConfig, utilization: float) -> ActionConfig:
@@ -152,16 +214,32 @@ def _with_memory_floor(config: ActionConfig, utilization: float) -> ActionConfig
     return replace(config, memory_floor_utilization=utilization if utilization > 0 else None)
 
 
+def _with_feedback(config: ActionConfig, feedback: str) -> ActionConfig:
+    """``config`` with the budget feedback forced on (default constants unless the checkpoint
+    has its own) or off."""
+    if feedback not in ("on", "off"):
+        raise ValueError(f"feedback must be on or off, got {feedback!r}")
+    if config.mode != "hold_target":
+        raise ValueError(
+            f"the budget feedback applies to hold_target policies; this one decodes {config.mode!r}"
+        )
+    if feedback == "off":
+        return replace(config, budget_feedback=None)
+    return replace(config, budget_feedback=config.budget_feedback or FeedbackConfig())
+
+
 def make_learned_policy(
     spec: ServiceSpec,
     num_envs: int = 1,
     path: str | None = None,
     memory_floor: float | None = None,
+    budget: float | None = None,
+    feedback: str | None = None,
     **_: Any,
 ) -> LearnedPolicy:
     """Registry factory: ``learned`` (shipped default) or ``learned:PATH``, optionally
-    ``memory_floor=U`` (0 = off)."""
-    return LearnedPolicy(spec, num_envs, path, memory_floor)
+    ``memory_floor=U`` (0 = off), ``budget=B`` and ``feedback=on|off``."""
+    return LearnedPolicy(spec, num_envs, path, memory_floor, budget, feedback)
 
 
 LEARNED_PARAMS_SCHEMA: dict[str, Any] = {
@@ -172,6 +250,11 @@ LEARNED_PARAMS_SCHEMA: dict[str, Any] = {
             "type": "number",
             "description": "peak-memory floor utilisation, replacing the checkpoint's (0 = off)",
         },
+        "budget": {
+            "type": "number",
+            "description": "SLO error budget kept, fraction (default: the service's)",
+        },
+        "feedback": {"type": "string", "enum": ["on", "off"], "description": "budget feedback on/off"},
     },
     "additionalProperties": False,
 }
