@@ -60,3 +60,20 @@ def test_a_binding_memory_floor_is_named_with_the_count_it_holds() -> None:
     assert floor and floor[0].after == answer and floor[0].before < answer, reasons
     assert "decayed peak" in floor[0].message and "80%" in floor[0].message
     assert np.isclose(answer, np.ceil(100.0 * np.exp(-23 * 15 / 7200) / (10.0 * 0.8)), atol=1)
+
+
+def test_the_budget_feedback_is_named_when_it_acts() -> None:
+    policy = LearnedPolicy(SPEC, 1, feedback="on", budget=0.01)
+    desired, seen = 6, set()
+    for _ in range(40):  # every period 20 % of requests over the SLO: 20x the budget
+        signals = _signals(60.0, desired)
+        signals = type(signals)(**{**signals.__dict__, "slo_violation_fraction": np.array([0.2])})
+        answer = int(policy.act(signals)[0])
+        reasons = policy.explain()
+        counts = [r.after for r in reasons if r.after is not None]
+        assert counts[-1] == answer, reasons
+        seen |= {r.code for r in reasons}
+        desired = answer
+    assert {"PolicyBudgetFloor", "PolicyBounds"} <= seen
+    feedback = [r for r in reasons if r.code in ("PolicyBudgetFeedback", "PolicyBudgetFloor")]
+    assert feedback and all("20.00x" in r.message and "1.00%" in r.message for r in feedback), reasons

@@ -155,7 +155,9 @@ def _explain_hold_target(
         reasons.append(
             Reason(
                 BUDGET_FLOOR,
-                f"held at >= {budget.floor_replicas} pods: the SLO-budget feedback's remembered peak",
+                f"held at >= {budget.floor_replicas} pods: the SLO-budget feedback's remembered peak "
+                f"(burn {_burn(budget.burn_short)} short / {_burn(budget.burn_long)} long window, "
+                f"budget {budget.budget:.2%}, headroom {budget.headroom:.2f})",
                 sized,
                 budget.floor_replicas,
             )
