@@ -158,6 +158,7 @@ def test_decisions_name_the_policys_reasons_and_metrics_are_labelled(make_cluste
         f"rlscale_proposed_replicas{{{target}}}",
         f"rlscale_desired_replicas{{{target}}}",
         f'rlscale_signal_healthy{{signal="request_rate_rps",{target}}} 1.0',
+        f"rlscale_metrics_age_seconds{{{target}}}",
         f'rlscale_guard_interventions_total{{reason="ScaleDownStabilized",{target}}}',
         'rlscale_leader{identity="op-a"} 1.0',
     ):

@@ -90,6 +90,16 @@ def stale_signals_of(reading: Any) -> tuple[str, ...]:
     return tuple(sorted(bad))
 
 
+def metrics_age_of(reading: Any) -> float | None:
+    """Seconds since the newest sample of the target (the source's freshness), if it knows."""
+    ages = [
+        h.age_s
+        for h in (getattr(reading, "health", None) or {}).values()
+        if getattr(h, "age_s", None) is not None
+    ]
+    return max(ages) if ages else None
+
+
 def _unhealthy_reasons(reading: Any) -> dict[str, str]:
     """``{signal: why}`` for the unhealthy signals of a reading (``SourceReading.unhealthy``)."""
     unhealthy = getattr(reading, "unhealthy", None)
@@ -287,6 +297,7 @@ class Controller:
                 if s in self.required_signals
             )
             health = why
+            self.metrics.record_metrics_age(self.target, metrics_age_of(reading))
         except Exception as exc:
             self.metrics.errors.labels(kind="metrics").inc()
             errors.append(f"metrics: {_describe(exc)}")

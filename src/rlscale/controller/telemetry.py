@@ -56,7 +56,7 @@ class ControllerMetrics:
       ``rlscale_desired_replicas`` (the guard's final count, as the HPA calls it);
     - ``rlscale_guard_interventions_total{target,reason}``: every reason code on a decision;
     - ``rlscale_signal_value{target,signal}`` and ``rlscale_signal_healthy{target,signal}``
-      (0 while Prometheus has it stale, NaN, empty or failing);
+      (0 while Prometheus has it stale, NaN, empty or failing) and ``rlscale_metrics_age_seconds{target}``;
     - ``rlscale_policy_info{target,policy,version}`` = 1 (version: the checkpoint's hash) and
       ``rlscale_slo_objective{target,objective}`` (``latency_seconds``, ``budget``);
     - ``rlscale_leader{identity}``: 1 while this operator replica holds the lease.
@@ -115,6 +115,12 @@ class ControllerMetrics:
             ["target", "signal"],
             registry=self.registry,
         )
+        self.metrics_age = Gauge(
+            "rlscale_metrics_age_seconds",
+            "Age of the newest sample of the target in Prometheus at the last read (staleness).",
+            ["target"],
+            registry=self.registry,
+        )
         self.policy = Gauge(
             "rlscale_policy_info",
             "1 for the policy that decides for a target: its spec and version (checkpoint hash).",
@@ -160,6 +166,10 @@ class ControllerMetrics:
                 continue
             self.signal.labels(target=target, signal=name).set(value)
             self.signal_healthy.labels(target=target, signal=name).set(0 if name in bad else 1)
+
+    def record_metrics_age(self, target: str, age_s: float | None) -> None:
+        if age_s is not None:
+            self.metrics_age.labels(target=target).set(age_s)
 
     def record_policy(
         self, target: str, policy: str, version: str, slo_latency_s: float, slo_budget: float
