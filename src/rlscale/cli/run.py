@@ -159,6 +159,13 @@ def run(
         envvar="RLSCALE_STALENESS",
         help="Metrics older than this (s) are stale: the guard holds.",
     ),
+    window_configmap: str | None = typer.Option(
+        None,
+        "--window-configmap",
+        envvar="RLSCALE_WINDOW_CONFIGMAP",
+        help="Keep the downscale window in this ConfigMap (in --namespace) so a restart does not "
+        "hold extra pods for a window (needs configmaps get/create/patch).",
+    ),
     api_timeout_s: float = typer.Option(
         5.0, "--api-timeout", envvar="RLSCALE_API_TIMEOUT", help="Timeout of one Kubernetes API request, s."
     ),
@@ -210,6 +217,7 @@ def run(
         metric_queries=queries,
         staleness_s=staleness_s,
         api_timeout_s=api_timeout_s,
+        window_configmap=window_configmap,
     )
     stop = threading.Event()
     try:

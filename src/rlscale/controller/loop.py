@@ -183,6 +183,7 @@ class Controller:
         metrics: ControllerMetrics | None = None,
         fallback: Policy | None = None,
         required_signals: Sequence[str] = DEFAULT_REQUIRED_SIGNALS,
+        window_store: Any = None,
     ) -> None:
         unknown = set(required_signals) - set(_SIGNAL_FIELDS)
         if unknown:
@@ -210,6 +211,9 @@ class Controller:
         self.last_decision: Decision | None = None
         self._last_known_replicas: int | None = None
         self._policy_labelled: tuple[str, int] | None = None
+        #: keeps the downscale window across restarts (``save(records)``; window_store.py)
+        self.window_store = window_store
+        self._saved_window: list[tuple[float, int]] | None = None
         self._start_s = self.clock.now()
         self.decisions_made = 0
 
@@ -265,6 +269,19 @@ class Controller:
         """Continue the downscale window from :meth:`recent_recommendations` of an earlier
         controller (a restart or a new leader), so no extra window of pods is held."""
         self.guard.stabilize.restore([(t - self._start_s, r) for t, r in records])
+        self._saved_window = list(records)
+
+    def _save_window(self) -> None:
+        """Write the window to :attr:`window_store` when it changed; a failure is counted, not raised."""
+        records = self.recent_recommendations()
+        if self.window_store is None or records == self._saved_window:
+            return
+        try:
+            self.window_store.save(records)
+            self._saved_window = records
+        except Exception as exc:
+            self.metrics.errors.labels(kind="window_store").inc()
+            log.warning("%s: downscale window not saved: %s", self.target, _describe(exc))
 
     # -- one period ------------------------------------------------------------------------
     def reconcile_once(self) -> Decision:
@@ -403,6 +420,7 @@ class Controller:
             self._policy_labelled = acting
         self.last_decision = decision
         self.decisions_made += 1
+        self._save_window()
         if self.logger is not None:
             record = {
                 "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds"),
