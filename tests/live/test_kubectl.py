@@ -106,9 +106,21 @@ def test_kubectl_gets_and_scales_over_tls(kubectl_path: str, emulate: Path) -> N
     pods = [line.split() for line in blocks[1].splitlines()[1:]]
     assert len(pods) == 2 and all(p[1] == "1/1" and p[2] == "Running" for p in pods)
 
+    watch = subprocess.Popen(
+        [kubectl_path, f"--kubeconfig={emulate}", f"--cache-dir={emulate.parent / 'cache'}"]
+        + ["get", "pods", "-w", "--request-timeout=6s"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    time.sleep(2.0)  # the watch is open
     assert "scaled" in kubectl(kubectl_path, emulate, "scale", "deployment/web", "--replicas=4").stdout
     replicas = kubectl(kubectl_path, emulate, "get", "deployment", "web", "-o", "jsonpath={.spec.replicas}")
     assert replicas.stdout == "4"
+    watched = watch.communicate(timeout=30)[0].splitlines()
+    new_rows = [line.split() for line in watched[3:]]  # after the header and the two pods listed
+    assert new_rows and all(len(row) == 5 for row in new_rows), watched  # table rows, also for events
+    assert {row[2] for row in new_rows} & {"ContainerCreating", "Running"}, watched
 
 
 def test_kubectl_applies_the_crd_and_example_with_validation(kubectl_path: str, emulate: Path) -> None:

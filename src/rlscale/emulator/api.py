@@ -221,7 +221,7 @@ class KubeApi:
         if name is None:
             if method == "GET":
                 if _truthy(request.query.get("watch")):
-                    return await self._watch(request, rtype, namespace)
+                    return await self._watch(request, rtype, namespace, resource)
                 return self._list(request, rtype, namespace, resource)
             if method == "POST":
                 if rtype.namespaced and namespace is None:
@@ -358,7 +358,11 @@ class KubeApi:
         )
 
     async def _watch(
-        self, request: web.Request, rtype: ResourceType, namespace: str | None
+        self,
+        request: web.Request,
+        rtype: ResourceType,
+        namespace: str | None,
+        resource: CustomResource | None = None,
     ) -> web.StreamResponse:
         predicate = self._predicate(request)
         rv_param = request.query.get("resourceVersion", "")
@@ -370,7 +374,11 @@ class KubeApi:
         response.enable_chunked_encoding()
         await response.prepare(request)
 
+        as_table = wants_table(request.headers.get("Accept", ""))  # kubectl get -w: a row per event
+
         async def send(type_: str, obj: JsonObj) -> None:
+            if as_table and type_ in ("ADDED", "MODIFIED", "DELETED"):
+                obj = self._table(rtype, [obj], obj["metadata"]["resourceVersion"], resource)
             await response.write(json.dumps({"type": type_, "object": obj}).encode() + b"\n")
 
         # Snapshot and subscribe with no await in between, so no event is lost or doubled.
