@@ -79,16 +79,18 @@ def run(
     ),
     slo_s: float = typer.Option(
         0.5,
-        "--slo",
         "--slo-latency",
+        "--slo",
         envvar="RLSCALE_SLO",
-        help="Latency SLO in seconds, p95 (the CRD's spec.slo.latencySeconds).",
+        help="Latency SLO in seconds (the CRD's spec.slo.latencySeconds): a request slower than this "
+        "violates it (a bucket bound of the service's latency histogram, for the SLO violation query).",
     ),
     slo_budget: float = typer.Option(
         crd.DEFAULT_SLO_BUDGET,
         "--slo-budget",
         envvar="RLSCALE_SLO_BUDGET",
-        help="Error budget: fraction of requests that may exceed the SLO or be dropped (the CRD's spec.slo.budget).",
+        help="SLO error budget (the CRD's spec.slo.budget): the fraction of requests that may be slower "
+        "than --slo-latency or dropped (0.01 = 1 %). A learned policy with budget feedback keeps it.",
     ),
     stabilization_s: float = typer.Option(
         300.0,

@@ -93,6 +93,8 @@ class RunConfig:
                 validate_http_url(self.server_url, "--server URL")
             except ValueError as exc:
                 problems.append(str(exc))
+        if not (math.isfinite(self.slo_budget) and 0 < self.slo_budget < 1):
+            problems.append(f"--slo-budget must be a fraction in (0, 1), e.g. 0.01, got {self.slo_budget}")
         if self.min_replicas < 0:
             problems.append(f"--min must be >= 0, got {self.min_replicas}")
         if self.min_replicas > self.max_replicas:
@@ -107,8 +109,6 @@ class RunConfig:
         ):
             if not (math.isfinite(value) and value > 0):
                 problems.append(f"{flag} must be a positive number, got {value}")
-        if not 0 < self.slo_budget < 1:
-            problems.append(f"--slo-budget must be a fraction in (0, 1), got {self.slo_budget}")
         if not (math.isfinite(self.startup_delay_s) and self.startup_delay_s >= 0):
             problems.append(f"--startup-delay must be a number >= 0, got {self.startup_delay_s}")
         if not 0 <= self.stabilization_window_s <= 3600:
@@ -251,6 +251,7 @@ def make_source(config: RunConfig) -> Any:
         MetricQueries.from_dict(config.metric_queries, "--metric-queries"),
         timeout_s=config.prometheus_timeout_s,
         staleness_s=config.staleness_s,
+        slo_latency_s=config.slo_latency_s,
     )
 
 

@@ -10,9 +10,6 @@ the ones :func:`~rlscale.core.actions.decode_action` used, not a second model of
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 
 from rlscale.core.actions import (
@@ -37,21 +34,7 @@ TREND = "PolicyTrend"
 RECENT_PEAK = "PolicyRecentPeak"
 BOUNDS = "PolicyBounds"
 MEMORY_FLOOR = "PolicyMemoryFloor"
-BUDGET_FEEDBACK = "PolicyBudgetFeedback"
-BUDGET_FLOOR = "PolicyBudgetFloor"
 ACTION = "PolicyAction"
-
-
-@dataclass(frozen=True)
-class BudgetContext:
-    """What the SLO-budget feedback (``core.slo_budget.BudgetFeedback``) did for one service:
-    the factor on the target utilisations, its floor, and the burn rates that set them."""
-
-    headroom: float
-    floor_replicas: int | None
-    burn_short: float  # burn rate over the short window (5 min): 1 = spending exactly the budget
-    burn_long: float  # over the long window (1 h)
-    budget: float
 
 
 def explain_action(
@@ -60,18 +43,19 @@ def explain_action(
     signals: ScalingSignals,
     spec: ServiceSpec,
     observation: np.ndarray | None,
-    budget: BudgetContext | None = None,
+    headroom: float = 1.0,
 ) -> tuple[Reason, ...]:
-    """The reasons behind ``action`` for the first service of ``signals``."""
+    """The reasons behind ``action`` for the first service of ``signals``; ``headroom`` is the
+    SLO-budget feedback's factor on the target and floor utilisations (1: none)."""
     one = signals.select(np.array([0])) if signals.num_envs != 1 else signals
     current = int(_current(one)[0])
     if config.mode != "hold_target":
         return (Reason(ACTION, f"{config.mode} action {action:g} from {current} pods", current, None),)
-    return _explain_hold_target(config, int(action), one, spec, observation, current, budget)
+    return _explain_hold_target(config, int(action), one, spec, observation, current, headroom)
 
 
-def _burn(value: float) -> str:
-    return f"{value:.2f}x" if math.isfinite(value) else "unknown"
+def _with(headroom: float) -> str:
+    return "" if headroom == 1.0 else f" (with the SLO-budget headroom x{headroom:.2f})"
 
 
 def _explain_hold_target(
@@ -81,22 +65,13 @@ def _explain_hold_target(
     spec: ServiceSpec,
     observation: np.ndarray | None,
     current: int,
-    budget: BudgetContext | None,
+    headroom: float,
 ) -> tuple[Reason, ...]:
     rate = float(_observed_rate(signals)[0])
-    headroom = 1.0 if budget is None else budget.headroom
     obs = None if observation is None else _trend_block(observation, 1)
     floor = None if obs is None else _memory_floor(config, spec, obs, np.array([float(current)]), headroom)
     floor_pods = None if floor is None else int(floor[0])
     reasons: list[Reason] = []
-    if budget is not None and headroom != 1.0:
-        reasons.append(
-            Reason(
-                BUDGET_FEEDBACK,
-                f"error-budget burn {_burn(budget.burn_short)} (short window) / {_burn(budget.burn_long)} "
-                f"(long) of a {budget.budget:.2%} budget: target utilisations x {headroom:.2f}",
-            )
-        )
     if action == 0:
         reasons.append(
             Reason(HOLD, f"keeps the current {current} pods (learned hysteresis)", current, current)
@@ -114,7 +89,7 @@ def _explain_hold_target(
         reasons.append(
             Reason(
                 SIZED_FOR_LOAD,
-                f"sized for {estimate:.1f} req/s at {utilization:.0%} of {spec.pod_capacity_rps:g} req/s "
+                f"sized for {estimate:.1f} req/s at {utilization:.0%}{_with(headroom)} of {spec.pod_capacity_rps:g} req/s "
                 f"per pod: {sized} pods",
                 current,
                 sized,
@@ -151,18 +126,6 @@ def _explain_hold_target(
             )
         )
         sized = floor_pods
-    if budget is not None and budget.floor_replicas is not None and budget.floor_replicas > sized:
-        reasons.append(
-            Reason(
-                BUDGET_FLOOR,
-                f"held at >= {budget.floor_replicas} pods: the SLO-budget feedback's remembered peak "
-                f"(burn {_burn(budget.burn_short)} short / {_burn(budget.burn_long)} long window, "
-                f"budget {budget.budget:.2%}, headroom {budget.headroom:.2f})",
-                sized,
-                budget.floor_replicas,
-            )
-        )
-        sized = budget.floor_replicas
     bounded = min(max(sized, spec.min_replicas), spec.max_replicas)
     if bounded != sized:
         reasons.append(

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from rlscale.core.action_reasons import BudgetContext, explain_action
+from rlscale.core.action_reasons import explain_action
 from rlscale.core.actions import ActionConfig, decode_action
 from rlscale.core.decision import Reason
 from rlscale.core.observation import OBSERVATION_FEATURES, ObservationBuilder
@@ -115,6 +115,8 @@ class LearnedPolicy:
             where = [] if path is None else [f"path={self.path}"]
             self.name = "learned:" + ",".join([*where, *overrides])
         self._last: _LastAct | None = None
+        self._network_desired: np.ndarray | None = None
+        self._last_desired: np.ndarray | None = None
         self._network = meta["network"]
         self._tensors = self.checkpoint.tensors
         self._layers = self.checkpoint.layers
@@ -142,33 +144,39 @@ class LearnedPolicy:
         if fb is None:
             self._last = _LastAct(action, signals, obs)
             return decode_action(self.action_config, action, signals, self.spec, observation=obs)
-        fb.update(signals.slo_violation_fraction, signals.request_rate_rps)
-        headroom = fb.target_headroom()
+        fb.update(signals.slo_violation_fraction, signals.request_rate_rps, signals.pending_replicas)
         desired = decode_action(
-            self.action_config, action, signals, self.spec, observation=obs, headroom=headroom
+            self.action_config, action, signals, self.spec, observation=obs, headroom=fb.headroom
         )
+        self._network_desired = desired
+        self._last = _LastAct(action, signals, obs, np.array(fb.headroom, dtype=np.float64))
         floor = fb.floor_replicas(self.spec.pod_capacity_rps)
         if floor is not None:
             desired = np.clip(np.maximum(desired, floor), self.spec.min_replicas, self.spec.max_replicas)
-        self._last = _LastAct(action, signals, obs, headroom, floor, fb.burn_rates())
-        return desired.astype(np.int64)
+        self._last_desired = desired.astype(np.int64)
+        return self._last_desired
 
-    def explain(self) -> tuple[Reason, ...]:
-        """The reasons behind the last :meth:`act` for the first service (empty before one)."""
+    def explain(self, index: int = 0) -> tuple[Reason, ...]:
+        """Service ``index``'s reasons for the last :meth:`act`: what the network sized for
+        (``core.action_reasons``), then what the SLO-budget feedback did (``SLOBudget*``);
+        empty before the first call."""
         last = self._last
         if last is None:
             return ()
-        first = float(np.asarray(last.action).reshape(last.signals.num_envs, -1)[0, 0])
-        budget = None
-        if last.burn is not None:
-            budget = BudgetContext(
-                headroom=1.0 if last.headroom is None else float(np.asarray(last.headroom).reshape(-1)[0]),
-                floor_replicas=None if last.floor is None else int(np.asarray(last.floor).reshape(-1)[0]),
-                burn_short=float(last.burn[0, 0]),
-                burn_long=float(last.burn[0, -1]),
-                budget=self.spec.slo_budget,
-            )
-        return explain_action(self.action_config, first, last.signals, self.spec, last.obs[:1], budget)
+        pick = np.array([index])
+        action = float(np.asarray(last.action).reshape(last.signals.num_envs, -1)[index, 0])
+        headroom = 1.0 if last.headroom is None else float(last.headroom.reshape(-1)[index])
+        reasons = explain_action(
+            self.action_config, action, last.signals.select(pick), self.spec, last.obs[index : index + 1], headroom
+        )
+        if self.feedback is None or self._network_desired is None:
+            return reasons
+        network = int(self._network_desired[index])
+        final = int(self._last_desired[index])
+        return reasons + tuple(
+            Reason(code, message, network, final) if code == "SLOBudgetFloor" and final != network else Reason(code, message)
+            for code, message in self.feedback.explain(index, self.spec.pod_capacity_rps, network)
+        )
 
     def reset(self, mask: np.ndarray | None = None) -> None:
         self._builder.reset(mask)
@@ -200,9 +208,7 @@ class _LastAct:
     action: np.ndarray
     signals: ScalingSignals
     obs: np.ndarray
-    headroom: np.ndarray | None = None
-    floor: np.ndarray | None = None
-    burn: np.ndarray | None = None  # (n, windows) burn rates of the budget feedback
+    headroom: np.ndarray | None = None  # the budget feedback's factor on the target utilisations
 
 
 def _with_memory_floor(config: ActionConfig, utilization: float) -> ActionConfig:
