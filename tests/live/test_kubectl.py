@@ -107,8 +107,12 @@ def test_kubectl_gets_and_scales_over_tls(kubectl_path: str, emulate: Path) -> N
     assert len(pods) == 2 and all(p[1] == "1/1" and p[2] == "Running" for p in pods)
 
     watch = subprocess.Popen(
-        [kubectl_path, f"--kubeconfig={emulate}", f"--cache-dir={emulate.parent / 'cache'}"]
-        + ["get", "pods", "-w", "--request-timeout=6s"],
+        [
+            kubectl_path,
+            f"--kubeconfig={emulate}",
+            f"--cache-dir={emulate.parent / 'cache'}",
+            *("get", "pods", "-w", "--request-timeout=6s"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

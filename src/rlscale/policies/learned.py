@@ -167,14 +167,21 @@ class LearnedPolicy:
         action = float(np.asarray(last.action).reshape(last.signals.num_envs, -1)[index, 0])
         headroom = 1.0 if last.headroom is None else float(last.headroom.reshape(-1)[index])
         reasons = explain_action(
-            self.action_config, action, last.signals.select(pick), self.spec, last.obs[index : index + 1], headroom
+            self.action_config,
+            action,
+            last.signals.select(pick),
+            self.spec,
+            last.obs[index : index + 1],
+            headroom,
         )
         if self.feedback is None or self._network_desired is None:
             return reasons
         network = int(self._network_desired[index])
         final = int(self._last_desired[index])
         return reasons + tuple(
-            Reason(code, message, network, final) if code == "SLOBudgetFloor" and final != network else Reason(code, message)
+            Reason(code, message, network, final)
+            if code == "SLOBudgetFloor" and final != network
+            else Reason(code, message)
             for code, message in self.feedback.explain(index, self.spec.pod_capacity_rps, network)
         )
 
