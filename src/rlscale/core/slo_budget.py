@@ -184,18 +184,17 @@ class FeedbackConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> FeedbackConfig:
-        known = {f.name: f.type for f in fields(cls)}
-        unknown = set(data) - set(known)
+        unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"FeedbackConfig: unknown fields {sorted(unknown)}")
         return cls(**{k: float(v) for k, v in data.items()})  # type: ignore[arg-type]
 
 
-#: Why the headroom moved this period (``BudgetFeedback.last_reason``), per service.
-REASON_CUT = "burning"  # short window over budget: headroom cut
-REASON_GROW = "spare"  # long window well under budget: headroom given back
-REASON_HOLD = "hold"  # neither (or unknown): headroom kept
-REASON_UNKNOWN = "no_slo_signal"
+#: What the loop did this period (``BudgetFeedback.last_reason``), per service.
+REASON_BURNING = "burning"  # both windows over budget: memory lengthened (headroom cut if severe)
+REASON_SPARE = "spare"  # long window well under budget: memory shortened, headroom given back
+REASON_HOLD = "hold"  # neither: memory and headroom kept
+REASON_UNKNOWN = "no_slo_signal"  # the period's violation fraction was not measured
 
 
 def _fmt(x: float) -> str:
@@ -203,7 +202,7 @@ def _fmt(x: float) -> str:
 
 
 class BudgetFeedback:
-    """Per-service headroom factor driven by the error-budget burn rate (AIMD, see module doc)."""
+    """Per-service budget floor and headroom, moved by the error-budget burn rate (module doc)."""
 
     def __init__(
         self,
@@ -263,7 +262,9 @@ class BudgetFeedback:
         self.peak_rps = np.where(np.isfinite(rate), np.maximum(decayed, np.maximum(rate, 0.0)), decayed)
         unknown = ~np.isfinite(np.asarray(violation_fraction, dtype=np.float64))
         self.last_reason = np.where(
-            burning, REASON_CUT, np.where(grow, REASON_GROW, np.where(unknown, REASON_UNKNOWN, REASON_HOLD))
+            burning,
+            REASON_BURNING,
+            np.where(grow, REASON_SPARE, np.where(unknown, REASON_UNKNOWN, REASON_HOLD)),
         ).astype(object)
         return self.headroom
 
@@ -289,7 +290,7 @@ class BudgetFeedback:
         memory_h = f"{self.memory_s[index] / 3600:.2g} h"
         reason = self.last_reason[index]
         out: list[tuple[str, str]] = []
-        if reason == REASON_CUT:
+        if reason == REASON_BURNING:
             out.append(
                 (
                     "SLOBudgetBurning",
@@ -297,7 +298,7 @@ class BudgetFeedback:
                     f"headroom {self.headroom[index]:.2f}",
                 )
             )
-        elif reason == REASON_GROW:
+        elif reason == REASON_SPARE:
             out.append(("SLOBudgetSpare", f"{budget}: {burns}; peak memory shortened to {memory_h}"))
         elif reason == REASON_UNKNOWN:
             out.append(("SLOBudgetUnmeasured", f"{budget}: no SLO violation signal; margin held"))
