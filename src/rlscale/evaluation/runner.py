@@ -1,6 +1,7 @@
-"""Run every policy on the same windows, seeds and service, batched (issue 3 item 3).
+"""Run every policy on the same windows, seeds and service, batched (issues 3 and 16).
 
-One simulator batch per (policy, trace): ``num_envs = windows × seeds``, env ``i = w·S + s``,
+One simulator batch for every policy × window × seed of a trace (and of other traces as long
+as it, see :func:`plan_batches`), each policy acting on its slice (:mod:`rlscale.evaluation.batch`);
 no Python loop over envs. Fairness rules:
 
 * **Warm start.** Every env starts with the replicas the oracle's schedule has at step 0,
@@ -10,7 +11,8 @@ no Python loop over envs. Fairness rules:
 * **Common random numbers.** Poisson arrival counts are drawn *before* the run from a
   generator seeded by ``(base_seed, trace, window, seed)`` and fed to the simulator as exact
   counts (``poisson_arrivals`` off for the run, rate = count/dt), so every policy sees the
-  very same requests in a given (window, seed). The start-up jitter has its own stream.
+  very same requests in a given (window, seed). The start-up jitter has its own stream
+  per (trace, window, seed), so an env's numbers never depend on what shares its batch.
   Differences between policies are then differences of policy, not of luck, and seeds pair.
 * **The oracle.** Demand ``d_t = min_replicas_for_slo(λ_t, params, ORACLE_STEP_VIOLATION)``
   on the window's arrival *rate* (the same for every seed), planned around the longest
@@ -31,6 +33,7 @@ from typing import Protocol
 import numpy as np
 
 from rlscale.core.spec import ServiceSpec
+from rlscale.evaluation import batch
 from rlscale.evaluation import metrics as m
 from rlscale.evaluation.results import PolicyResult, Timeline
 from rlscale.policies.base import Policy
@@ -45,6 +48,12 @@ from rlscale.sim.params import ServiceParams
 #: default NASA windows, ~0.01 % on a steep synthetic periodic trace; docs/evaluation.md),
 #: while the demand stays a tight lower bound on cost.
 ORACLE_STEP_VIOLATION = 0.001
+
+#: Recorded env-steps per simulator batch (~128 B each, see ``batch.RECORDED_FIELDS``): 8 M is
+#: about 1 GB; equally long traces share a batch up to this, a longer trace runs alone.
+MAX_BATCH_ENV_STEPS = 8_000_000
+#: Stream tag of the start-up jitter (the arrivals' streams have four key words, this five).
+_JITTER_STREAM = 0x5EED
 
 #: Latency quantiles reported per run.
 QUANTILES: dict[str, float] = {"p50_latency_s": 0.50, "p95_latency_s": 0.95, "p99_latency_s": 0.99}
@@ -102,6 +111,8 @@ class EvalTrace:
 
 
 PolicyFactory = Callable[[ServiceSpec, int], Policy]
+#: Builds one policy for ``len(values)`` envs, env ``i`` with parameter ``values[i]``.
+BatchFactory = Callable[[ServiceSpec, np.ndarray], Policy]
 
 
 @dataclass(frozen=True)
@@ -110,6 +121,8 @@ class PolicyEntry:
 
     ``make=None`` with ``oracle=True`` is the clairvoyant oracle (built by the runner, which
     knows the future load). ``frontier_target_pct`` marks one point of the hpa-frontier sweep.
+    Entries with the same ``batch_key`` differ in one per-env parameter (``batch_value``) and
+    run as one policy instance from ``make_batch`` (the HPA sweep: one HPA, a target per env).
     """
 
     label: str
@@ -117,10 +130,15 @@ class PolicyEntry:
     oracle: bool = False
     frontier_target_pct: float | None = None
     notes: tuple[str, ...] = field(default=())
+    batch_key: str | None = None
+    batch_value: float = 0.0
+    make_batch: BatchFactory | None = None
 
     def __post_init__(self) -> None:
         if (self.make is None) != self.oracle:
             raise ValueError(f"policy {self.label!r}: give make= for a policy, or oracle=True (and no make)")
+        if (self.batch_key is None) != (self.make_batch is None):
+            raise ValueError(f"policy {self.label!r}: batch_key and make_batch go together")
 
 
 def oracle_demand(
@@ -156,6 +174,20 @@ def arrival_counts(trace: EvalTrace, seeds: int, step_s: float, base_seed: int =
         for s in range(seeds):
             rng = np.random.default_rng([base_seed, key, w, s])
             out[w * seeds + s] = rng.poisson(lam)
+    return out
+
+
+def startup_uniforms(trace: EvalTrace, seeds: int, base_seed: int = 0) -> np.ndarray:
+    """Start-up jitter uniforms ``(W·S, T)`` in [0, 1), one stream per (trace, window, seed),
+    apart from the arrivals' stream: a pod created at step ``t`` of a given (window, seed)
+    takes the same delay under every policy and whatever else shares the batch."""
+    key = zlib.crc32(trace.name.encode("utf-8"))
+    out = np.empty((trace.windows * seeds, trace.steps))
+    for w in range(trace.windows):
+        for s in range(seeds):
+            out[w * seeds + s] = np.random.default_rng([base_seed, key, w, s, _JITTER_STREAM]).random(
+                trace.steps
+            )
     return out
 
 
@@ -195,9 +227,9 @@ def _seed_metrics(
         }
     )
     levels = np.array(list(QUANTILES.values()))[:, None]
-    quant = m.mixture_quantile(
+    quant = m.mixture_quantile_newton(
         levels,
-        lambda x: sim.latency_survival(x, lat, params),
+        lambda x: sim.latency_survival_density(x, lat),
         served,
         batch_shape=(len(QUANTILES), seeds),
     )
@@ -239,63 +271,51 @@ def _seed_metrics(
     return out
 
 
-def run_policy(
+@dataclass(frozen=True)
+class _TraceInputs:
+    """What every policy replays on one trace: the oracle's demand and plan, the warm start,
+    and the per-env arrivals and start-up jitter (``(W·S, T)``, env ``w·S + s``)."""
+
+    demand: np.ndarray
+    schedule: np.ndarray
+    initial: np.ndarray
+    rates_rps: np.ndarray
+    startup_u: np.ndarray
+
+
+def _trace_inputs(
+    params: ServiceParams, trace: EvalTrace, seeds: int, base_seed: int, oracle_step_violation: float
+) -> _TraceInputs:
+    demand = oracle_demand(params, trace.rates_rps, oracle_step_violation)  # (W, T)
+    schedule = oracle_schedules(params, demand)  # (W, T)
+    if params.poisson_arrivals:
+        rates = arrival_counts(trace, seeds, params.step_s, base_seed) / params.step_s
+    else:
+        rates = np.repeat(trace.rates_rps, seeds, axis=0)
+    return _TraceInputs(
+        demand=demand,
+        schedule=schedule,
+        initial=np.repeat(schedule[:, 0], seeds),
+        rates_rps=rates,
+        startup_u=startup_uniforms(trace, seeds, base_seed),
+    )
+
+
+def _result(
     params: ServiceParams,
     trace: EvalTrace,
     entry: PolicyEntry,
     seeds: int,
-    *,
-    base_seed: int = 0,
-    oracle_step_violation: float = ORACLE_STEP_VIOLATION,
-    counts: np.ndarray | None = None,
-    progress: ProgressSink | None = None,
+    inputs: _TraceInputs,
+    stacked: sim.StepMetrics,
 ) -> PolicyResult:
-    """One policy on every window × seed of ``trace`` in one batch; returns per-seed metrics."""
-    if seeds < 1:
-        raise ValueError(f"seeds must be >= 1, got {seeds}")
-    spec = params.spec
-    step_s = params.step_s
+    """One policy on one trace from its ``(T, W·S)`` columns of the batch."""
     W, T = trace.windows, trace.steps
-    n = W * seeds
-    demand = oracle_demand(params, trace.rates_rps, oracle_step_violation)  # (W, T)
-    schedule = oracle_schedules(params, demand)  # (W, T)
-    initial = np.repeat(schedule[:, 0], seeds)  # (n,)
-    if params.poisson_arrivals:
-        if counts is None:
-            counts = arrival_counts(trace, seeds, step_s, base_seed)
-        run_params = replace(params, poisson_arrivals=False)
-        rates_env = counts / step_s
-    else:
-        run_params = params
-        rates_env = np.repeat(trace.rates_rps, seeds, axis=0)
-    if rates_env.shape != (n, T):
-        raise ValueError(f"arrival counts have shape {rates_env.shape}, expected {(n, T)}")
-    if entry.oracle:
-        policy: Policy = OraclePolicy(spec, n, np.repeat(schedule, seeds, axis=0))
-    else:
-        assert entry.make is not None
-        policy = entry.make(spec, n)
-        if int(policy.num_envs) != n:
-            raise ValueError(f"policy {entry.label!r} was built for {policy.num_envs} envs, expected {n}")
-    policy.reset(None)
-    jitter_rng = np.random.default_rng([base_seed, 0x5EED])
-    state = sim.init_state(run_params, n, initial, jitter_rng, initial_rate_rps=rates_env[:, 0])
-    steps: list[sim.StepMetrics] = []
-    report_every = 200
-    for t in range(T):
-        desired = policy.act(sim.signals(run_params, state))
-        state, step_metrics = sim.step(run_params, state, rates_env[:, t], desired, jitter_rng)
-        steps.append(step_metrics)
-        if progress is not None and (t + 1) % report_every == 0:
-            progress(report_every)
-    if progress is not None and T % report_every:
-        progress(T % report_every)
-    stacked = sim.StepMetrics.stack(steps)
-    per_seed = _seed_metrics(params, stacked, demand, trace.valid, initial, W, seeds)
+    per_seed = _seed_metrics(params, stacked, inputs.demand, trace.valid, inputs.initial, W, seeds)
     timeline = Timeline(
-        time_s=np.arange(T) * step_s,
+        time_s=np.arange(T) * params.step_s,
         arrival_rate_rps=trace.rates_rps[0].copy(),
-        demand_replicas=demand[0].astype(np.float64),
+        demand_replicas=inputs.demand[0].astype(np.float64),
         ready_replicas=np.asarray(stacked.ready[:, 0], dtype=np.float64),
         desired_replicas=np.asarray(stacked.desired[:, 0], dtype=np.float64),
         latency_p95_s=np.asarray(stacked.latency_p95_s[:, 0], dtype=np.float64),
@@ -314,6 +334,99 @@ def run_policy(
         notes=notes,
         frontier_target_pct=entry.frontier_target_pct,
     )
+
+
+def run_traces(
+    params: ServiceParams,
+    traces: list[EvalTrace],
+    entries: list[PolicyEntry],
+    seeds: int,
+    *,
+    base_seed: int = 0,
+    oracle_step_violation: float = ORACLE_STEP_VIOLATION,
+    progress: ProgressSink | None = None,
+) -> list[PolicyResult]:
+    """Every entry on every window × seed of equally long ``traces`` in one simulator batch
+    (:mod:`rlscale.evaluation.batch`); results trace-major, in input order."""
+    if seeds < 1:
+        raise ValueError(f"seeds must be >= 1, got {seeds}")
+    if not traces or not entries:
+        raise ValueError("run_traces: need at least one trace and one policy")
+    if len({t.steps for t in traces}) != 1:
+        raise ValueError(f"run_traces: traces differ in length {sorted({t.steps for t in traces})}")
+    inputs = [_trace_inputs(params, t, seeds, base_seed, oracle_step_violation) for t in traces]
+    sizes = [t.windows * seeds for t in traces]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    block = int(offsets[-1])
+    oracle_plan = np.concatenate([np.repeat(i.schedule, seeds, axis=0) for i in inputs])
+    groups, slot = _policy_groups(params.spec, entries, block, oracle_plan)
+    recorder = batch.run_batch(
+        replace(params, poisson_arrivals=False),
+        groups,
+        np.ascontiguousarray(np.concatenate([i.rates_rps for i in inputs]).T),
+        np.ascontiguousarray(np.concatenate([i.startup_u for i in inputs]).T),
+        np.concatenate([i.initial for i in inputs]),
+        progress=progress,
+    )
+    results: list[PolicyResult] = []
+    for k, trace in enumerate(traces):
+        for p, entry in enumerate(entries):
+            lo = slot[p] * block + int(offsets[k])
+            stacked = recorder.select(lo, lo + sizes[k])
+            results.append(_result(params, trace, entry, seeds, inputs[k], stacked))
+    return results
+
+
+def _policy_groups(
+    spec: ServiceSpec, entries: list[PolicyEntry], block: int, oracle_plan: np.ndarray
+) -> tuple[list[batch.PolicyGroup], list[int]]:
+    """One policy instance per entry, or per set of entries sharing a ``batch_key`` (their
+    blocks made adjacent); returns the groups and each entry's block index in the batch."""
+    members: dict[str | int, list[int]] = {}
+    for p, e in enumerate(entries):
+        members.setdefault(e.batch_key if e.batch_key is not None else p, []).append(p)
+    groups: list[batch.PolicyGroup] = []
+    slot = [0] * len(entries)
+    start = 0
+    for idx in members.values():
+        first = entries[idx[0]]
+        n = len(idx) * block
+        policy: Policy
+        if first.oracle:
+            policy = OraclePolicy(spec, n, oracle_plan)
+        elif len(idx) > 1:
+            assert first.make_batch is not None
+            policy = first.make_batch(spec, np.repeat([entries[p].batch_value for p in idx], block))
+        else:
+            assert first.make is not None
+            policy = first.make(spec, n)
+        for j, p in enumerate(idx):
+            slot[p] = start // block + j
+        groups.append(batch.PolicyGroup(policy, start, start + n))
+        start += n
+    return groups, slot
+
+
+def run_policy(
+    params: ServiceParams,
+    trace: EvalTrace,
+    entry: PolicyEntry,
+    seeds: int,
+    *,
+    base_seed: int = 0,
+    oracle_step_violation: float = ORACLE_STEP_VIOLATION,
+    progress: ProgressSink | None = None,
+) -> PolicyResult:
+    """One policy alone on every window × seed of ``trace`` (a batch of one policy)."""
+    return run_traces(
+        params,
+        [trace],
+        [entry],
+        seeds,
+        base_seed=base_seed,
+        oracle_step_violation=oracle_step_violation,
+        progress=progress,
+    )[0]
 
 
 @contextmanager
@@ -351,27 +464,40 @@ def evaluate(
     oracle_step_violation: float = ORACLE_STEP_VIOLATION,
     progress: bool = False,
 ) -> list[PolicyResult]:
-    """Every policy on every trace (same windows, seeds, arrivals); results in input order."""
+    """Every policy on every trace (same windows, seeds, arrivals); results in input order
+    (trace-major). Equally long traces share simulator batches (:func:`plan_batches`)."""
     if not entries:
         raise ValueError("evaluate: no policy to run")
-    total = sum(t.steps for t in traces) * len(entries)
-    results: list[PolicyResult] = []
+    total = sum(t.steps * t.windows for t in traces) * seeds * len(entries)
+    by_trace: dict[int, list[PolicyResult]] = {}
     with _rich_progress(total, progress) as sink_for:
-        for trace in traces:
-            counts = (
-                arrival_counts(trace, seeds, params.step_s, base_seed) if params.poisson_arrivals else None
+        for idx in plan_batches(traces, len(entries), seeds):
+            names = ", ".join(traces[i].name for i in idx[:3]) + (" …" if len(idx) > 3 else "")
+            out = run_traces(
+                params,
+                [traces[i] for i in idx],
+                entries,
+                seeds,
+                base_seed=base_seed,
+                oracle_step_violation=oracle_step_violation,
+                progress=sink_for(f"{len(entries)} policies on {names}"),
             )
-            for entry in entries:
-                results.append(
-                    run_policy(
-                        params,
-                        trace,
-                        entry,
-                        seeds,
-                        base_seed=base_seed,
-                        oracle_step_violation=oracle_step_violation,
-                        counts=counts,
-                        progress=sink_for(f"{entry.label} on {trace.name}"),
-                    )
-                )
-    return results
+            for j, i in enumerate(idx):
+                by_trace[i] = out[j * len(entries) : (j + 1) * len(entries)]
+    return [r for i in range(len(traces)) for r in by_trace[i]]
+
+
+def plan_batches(traces: list[EvalTrace], policies: int, seeds: int) -> list[list[int]]:
+    """Trace indices per simulator batch: equally long traces together, in input order, up
+    to :data:`MAX_BATCH_ENV_STEPS` recorded env-steps per batch (a longer trace runs alone)."""
+    out: list[list[int]] = []
+    open_batch: dict[int, tuple[list[int], int]] = {}
+    for i, t in enumerate(traces):
+        size = t.steps * t.windows * seeds * policies
+        idx, used = open_batch.get(t.steps, ([], 0))
+        if idx and used + size > MAX_BATCH_ENV_STEPS:
+            out.append(idx)
+            idx, used = [], 0
+        open_batch[t.steps] = ([*idx, i], used + size)
+    out += [idx for idx, _ in open_batch.values()]
+    return sorted(out)

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from functools import partial
 
+import numpy as np
+
 from rlscale.core.spec import ServiceSpec
 from rlscale.evaluation.runner import PolicyEntry
 from rlscale.policies.base import Policy
+from rlscale.policies.hpa import HPA_DEFAULT_CPU_UTILIZATION_PCT
 from rlscale.policies.registry import (
     PolicySpec,
     PolicySpecError,
@@ -38,9 +41,24 @@ def _make(spec: PolicySpec, service: ServiceSpec, num_envs: int) -> Policy:
     return build_policy(spec, service, num_envs)
 
 
+def _make_hpa_sweep(rest: PolicySpec, service: ServiceSpec, targets: np.ndarray) -> Policy:
+    return build_policy(PolicySpec("hpa", {**rest.params, "target": targets}), service, len(targets))
+
+
 def _entry(spec: PolicySpec, service: ServiceSpec, frontier_target: float | None = None) -> PolicyEntry:
     build_policy(spec, service, 1)  # fail now, not after an hour of simulation
-    return PolicyEntry(label=str(spec), make=partial(_make, spec), frontier_target_pct=frontier_target)
+    if spec.name != "hpa":
+        return PolicyEntry(label=str(spec), make=partial(_make, spec), frontier_target_pct=frontier_target)
+    # every hpa:target=T with the same other parameters runs as one HPA with a target per env
+    rest = PolicySpec("hpa", {k: v for k, v in spec.params.items() if k != "target"})
+    return PolicyEntry(
+        label=str(spec),
+        make=partial(_make, spec),
+        frontier_target_pct=frontier_target,
+        batch_key=str(rest),
+        batch_value=float(spec.params.get("target", HPA_DEFAULT_CPU_UTILIZATION_PCT)),
+        make_batch=partial(_make_hpa_sweep, rest),
+    )
 
 
 def resolve_policies(

@@ -559,7 +559,7 @@ def utilization_proposal_homogeneous(
     unready_pods: np.ndarray,
     usage_millicores_per_pod: np.ndarray,
     request_millicores: int,
-    target_utilization_pct: int,
+    target_utilization_pct: int | np.ndarray,
     current_replicas: np.ndarray,
     tolerances: Tolerances = Tolerances(),
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -608,6 +608,8 @@ class HPAPolicy:
     and 15 s sync it reconciles every call; a call up to 10 % of a period early counts, so the
     jittery ticks of a live loop never skip a sync).
 
+    ``target_utilization_pct`` may be a ``(num_envs,)`` array: each env is its own HPA object
+    with its own target (the evaluation runs the frontier sweep as one batch).
     ``behavior``: ``None`` (Path A, like ``autoscaling/v1``), ``"default"`` (Path B with API
     defaults) or an :class:`HPABehavior`. Tolerances may differ per direction
     (``HPAConfigurableTolerance``).
@@ -620,7 +622,7 @@ class HPAPolicy:
         spec: ServiceSpec,
         num_envs: int = 1,
         *,
-        target_utilization_pct: int = HPA_DEFAULT_CPU_UTILIZATION_PCT,
+        target_utilization_pct: int | np.ndarray = HPA_DEFAULT_CPU_UTILIZATION_PCT,
         tolerance: float = HPA_TOLERANCE,
         tolerance_up: float | None = None,
         tolerance_down: float | None = None,
@@ -632,9 +634,14 @@ class HPAPolicy:
     ) -> None:
         if num_envs <= 0:
             raise ValueError(f"hpa: num_envs must be > 0, got {num_envs}")
-        if not 0 < target_utilization_pct:
+        target = np.asarray(target_utilization_pct)
+        if target.ndim > 1 or (target.ndim == 1 and target.shape != (num_envs,)):
+            raise ValueError(
+                f"hpa: target_utilization_pct must be a scalar or ({num_envs},), got {target.shape}"
+            )
+        if not np.all(target > 0):
             raise ValueError(f"hpa: target_utilization_pct must be > 0, got {target_utilization_pct}")
-        if int(target_utilization_pct) != target_utilization_pct:
+        if not np.all(np.rint(target) == target):
             raise ValueError(
                 f"hpa: target_utilization_pct is a whole percent (int32 in the API), got {target_utilization_pct}"
             )
@@ -650,7 +657,10 @@ class HPAPolicy:
             )
         self.spec = spec
         self.num_envs = int(num_envs)
-        self.target_utilization_pct = int(target_utilization_pct)
+        # one HPA object per env in Kubernetes; a per-env array here runs a target sweep as one batch
+        self.target_utilization_pct: int | np.ndarray = (
+            int(target) if target.ndim == 0 else target.astype(np.int64)
+        )
         self.tolerances = Tolerances(
             up=tolerance if tolerance_up is None else tolerance_up,
             down=tolerance if tolerance_down is None else tolerance_down,

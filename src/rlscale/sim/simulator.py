@@ -411,12 +411,15 @@ def step(
     rng: np.random.Generator,
     *,
     compute_p95: bool = True,
+    startup_u: np.ndarray | None = None,
 ) -> tuple[SimState, StepMetrics]:
     """Advance every environment by one step (see the module docstring for the order).
 
     ``arrival_rate_rps``: the offered rate (req/s) during this step; ``desired_replicas``:
     the scaler's decision (clamped here). ``compute_p95=False`` skips the per-step p95
-    (NaN in the metrics and signals) when nothing reads it.
+    (NaN in the metrics and signals) when nothing reads it. ``startup_u``: this step's
+    start-up jitter uniforms in [0, 1) per env, instead of drawing them from ``rng``, so a
+    harness can give each env its own stream (common random numbers whatever the batch).
     """
     spec = params.spec
     n = state.num_envs
@@ -470,7 +473,10 @@ def step(
         lo_s, hi_s = params.startup_delay_min_s, params.startup_delay_max_s
         delay = work[0]
         if np.any(np.asarray(hi_s) > np.asarray(lo_s)):
-            rng.random(out=delay)
+            if startup_u is None:
+                rng.random(out=delay)
+            else:
+                np.copyto(delay, startup_u)
             delay *= np.subtract(hi_s, lo_s)
             delay += lo_s
         else:
@@ -629,14 +635,19 @@ def latency_survival(
 ) -> np.ndarray:
     """P(latency > x) of each step's served requests (same shape as the metrics' arrays)."""
     del params  # the law's parameters are in the metrics
-    surv, _ = _latency_surv_dens(
+    return latency_survival_density(x_s, metrics)[0]
+
+
+def latency_survival_density(x_s: np.ndarray | float, metrics: StepMetrics) -> tuple[np.ndarray, np.ndarray]:
+    """P(latency > x) and the latency density at ``x`` of each step's served requests (``x``
+    broadcast against the metrics' arrays): Newton on a run's latency mixture needs both."""
+    return _latency_surv_dens(
         _f64(x_s) - metrics.lat_base_s,
         metrics.lat_width_s,
         metrics.lat_wait_prob,
         metrics.lat_wait_rate,
         metrics.lat_service_rate,
     )
-    return surv
 
 
 def latency_mixture_survival(x_s: float, metrics: StepMetrics) -> float:
