@@ -60,6 +60,14 @@ def evaluate(
             "4 windows for the default NASA trace).",
         ),
     ] = None,
+    chunk_hours: Annotated[
+        float | None,
+        typer.Option(
+            "--chunk-hours",
+            help="Run each whole trace as chunks of H hours side by side in one batch (each after a 1-h "
+            "lead-in that is played, not scored): a 60-day trace in seconds instead of one long loop.",
+        ),
+    ] = None,
     out: Annotated[
         Path, typer.Option("--out", help="Report directory (report.json, report.md, PNG plots).")
     ] = Path("reports/evaluate"),
@@ -87,6 +95,7 @@ def evaluate(
         window_hours=window_hours,
         windows=windows,
         out=out,
+        chunk_hours=chunk_hours,
     )
     try:
         prep = prepare(config)

@@ -15,7 +15,7 @@ The runner turns the recorded per-step arrays into results; :func:`run_batch` on
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -141,9 +141,10 @@ def run_batch(
     return recorder
 
 
+_SIGNAL_FIELDS = ScalingSignals.field_names()
+
+
 def _slice(signals: ScalingSignals, start: int, stop: int) -> ScalingSignals:
     if start == 0 and stop == signals.num_envs:
         return signals
-    return replace(
-        signals, **{name: getattr(signals, name)[start:stop] for name in ScalingSignals.field_names()}
-    )
+    return ScalingSignals(*(getattr(signals, name)[start:stop] for name in _SIGNAL_FIELDS))

@@ -16,7 +16,7 @@ from rlscale.evaluation.report import build_report, write_report
 from rlscale.evaluation.results import PolicyResult
 from rlscale.evaluation.runner import ORACLE_STEP_VIOLATION, EvalTrace, PolicyEntry, evaluate
 from rlscale.evaluation.specs import DEFAULT_POLICIES, resolve_policies
-from rlscale.evaluation.traces import prepare_trace
+from rlscale.evaluation.traces import CHUNK_LEAD_HOURS, prepare_trace
 from rlscale.policies.registry import PolicySpecError
 from rlscale.sim.params import ServiceParams
 from rlscale.sim.presets import DEFAULT_PRESET, load_service
@@ -48,6 +48,7 @@ class EvaluateConfig:
     base_seed: int = 0
     oracle_step_violation: float = ORACLE_STEP_VIOLATION
     command: str | None = None
+    chunk_hours: float | None = None
 
 
 @dataclass
@@ -69,6 +70,11 @@ def prepare(config: EvaluateConfig) -> PreparedEvaluation:
         raise EvaluationInputError(f"--windows must be >= 1, got {config.windows}")
     if config.window_hours is not None and not config.window_hours > 0:
         raise EvaluationInputError(f"--window-hours must be > 0, got {config.window_hours}")
+    if config.chunk_hours is not None:
+        if not config.chunk_hours > 0:
+            raise EvaluationInputError(f"--chunk-hours must be > 0, got {config.chunk_hours}")
+        if config.windows is not None:
+            raise EvaluationInputError("--chunk-hours splits whole traces: it cannot be used with --windows")
     try:
         params = load_service(config.service)
     except (ValueError, OSError) as exc:
@@ -94,10 +100,22 @@ def prepare(config: EvaluateConfig) -> PreparedEvaluation:
     for name in traces:
         try:
             prepared.append(
-                prepare_trace(name, params, column=config.column, windows=windows, window_hours=window_hours)
+                prepare_trace(
+                    name,
+                    params,
+                    column=config.column,
+                    windows=windows,
+                    window_hours=window_hours,
+                    chunk_hours=config.chunk_hours,
+                )
             )
         except (TraceError, ValueError, OSError) as exc:
             raise EvaluationInputError(f"--trace {name}: {exc}") from exc
+    if config.chunk_hours is not None:
+        notes.append(
+            f"each trace ran as chunks of {config.chunk_hours:g} h side by side, each after a "
+            f"{CHUNK_LEAD_HOURS:g}-h lead-in that is played but not scored"
+        )
     return PreparedEvaluation(config, params, entries, prepared, notes, windows, window_hours)
 
 
@@ -136,6 +154,7 @@ def run(prep: PreparedEvaluation, *, progress: bool = False) -> tuple[dict[str, 
             for t in prep.traces
         },
         "oracle_step_violation": cfg.oracle_step_violation,
+        "chunk_hours": cfg.chunk_hours,
     }
     report = build_report(
         service=service_dict(prep.params, cfg.service),
@@ -167,5 +186,7 @@ def canonical_command(cfg: EvaluateConfig) -> str:
         args += ["--windows", str(cfg.windows)]
     if cfg.window_hours is not None:
         args += ["--window-hours", f"{cfg.window_hours:g}"]
+    if cfg.chunk_hours is not None:
+        args += ["--chunk-hours", f"{cfg.chunk_hours:g}"]
     args += ["--out", str(cfg.out)]
     return " ".join(shlex.quote(a) for a in args)

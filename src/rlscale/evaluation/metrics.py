@@ -103,13 +103,15 @@ def mixture_quantile_newton(
     hi_s: float = 1e4,
     rtol: float = 1e-12,
     max_iterations: int = 100,
+    x0_s: np.ndarray | None = None,
 ) -> np.ndarray:
     """:func:`mixture_quantile` by safeguarded Newton: the same root to ``rtol`` in a few
     evaluations of the mixture instead of 40 (an evaluation's metrics cost is these passes
     over every step of a run). ``survival_density(x)`` returns ``(P(L > x), density at x)``
     per step. Newton runs on ``ln S(x)``, exact for an exponential tail (as in
     ``queueing.latency_quantile_params``); a step that leaves the bracket, or a zero density,
-    falls back to bisection in log space, so it converges wherever bisection does."""
+    falls back to bisection in log space, so it converges wherever bisection does. ``x0_s``
+    (shape ``batch_shape``): a first guess; it saves iterations, never changes the root."""
     q = np.asarray(quantile, dtype=np.float64)
     if np.any(~((q > 0.0) & (q < 1.0))):
         raise ValueError(f"mixture_quantile_newton: quantile must be in (0, 1), got {quantile}")
@@ -119,7 +121,7 @@ def mixture_quantile_newton(
     log_target = np.broadcast_to(np.log1p(-q), batch_shape)
     lo = np.full(batch_shape, lo_s)
     hi = np.full(batch_shape, hi_s)
-    x = np.sqrt(lo * hi)
+    x = np.sqrt(lo * hi) if x0_s is None else np.clip(np.broadcast_to(x0_s, batch_shape), lo_s * 2, hi_s / 2)
     last_step = hi - lo
     done = np.broadcast_to(total <= 0, batch_shape).copy()
     for _ in range(max_iterations):

@@ -227,11 +227,16 @@ def _seed_metrics(
         }
     )
     levels = np.array(list(QUANTILES.values()))[:, None]
+    # first guess: base + (mean − base)·(−ln(1 − q)), each level of an exponential tail
+    total = np.maximum(served.sum(axis=0), 1e-300)  # (1, S)
+    base = (served * lat.lat_base_s).sum(axis=0) / total
+    mean = (served * np.asarray(stacked.latency_mean_s).reshape(t_len * windows, 1, seeds)).sum(axis=0) / total
     quant = m.mixture_quantile_newton(
         levels,
         lambda x: sim.latency_survival_density(x, lat),
         served,
         batch_shape=(len(QUANTILES), seeds),
+        x0_s=base + np.maximum(mean - base, 1e-6) * -np.log1p(-levels),
     )
     for i, key in enumerate(QUANTILES):
         out[key] = quant[i]
