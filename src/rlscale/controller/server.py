@@ -26,7 +26,7 @@ from aiohttp import web
 
 from rlscale.controller.online import Experience, LinearQPolicy
 from rlscale.core.observation import OBSERVATION_FEATURES, ObservationBuilder, observation_size
-from rlscale.core.signals import ScalingSignals
+from rlscale.core.signals import OPTIONAL_SIGNAL_FIELDS, ScalingSignals
 from rlscale.core.spec import ServiceSpec
 from rlscale.policies.base import Policy
 
@@ -86,7 +86,7 @@ def parse_signals(value: Any, field: str = "signals") -> ScalingSignals:
     for name in SIGNAL_FIELDS:
         if name in obj:
             values[name] = _number(obj[name], f"{field}.{name}", allow_null=name != "desired_replicas")
-        elif name != "time_s":
+        elif name != "time_s" and name not in OPTIONAL_SIGNAL_FIELDS:
             raise RequestError(f"{field}.{name} is required (null if unknown)", f"{field}.{name}")
     if values["desired_replicas"] < 0:
         raise RequestError(f"{field}.desired_replicas must be >= 0", f"{field}.desired_replicas")
@@ -290,7 +290,7 @@ def openapi_spec() -> dict[str, Any]:
             name: ({"type": "number"} if name in ("time_s", "desired_replicas") else number_or_null)
             for name in SIGNAL_FIELDS
         },
-        "required": [n for n in SIGNAL_FIELDS if n != "time_s"],
+        "required": [n for n in SIGNAL_FIELDS if n != "time_s" and n not in OPTIONAL_SIGNAL_FIELDS],
         "additionalProperties": False,
     }
     size = observation_size()
