@@ -37,16 +37,22 @@ MIX_POLICIES = [*DEFAULT_POLICIES, "threshold", "static:replicas=8"]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--trace", default="nasa")
     parser.add_argument("--windows", type=int, default=4)
     parser.add_argument("--window-hours", type=float, default=6.0)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--policy", action="append", default=[])
     parser.add_argument(
-        "--long", action="store_true", help="the whole trace (no windows) with the frontier, learned and oracle"
+        "--long",
+        action="store_true",
+        help="the whole trace (no windows) with the frontier, learned and oracle",
     )
-    parser.add_argument("--chunk-hours", type=float, default=None, help="with --long: --chunk-hours of evaluate")
+    parser.add_argument(
+        "--chunk-hours", type=float, default=None, help="with --long: --chunk-hours of evaluate"
+    )
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})

@@ -72,5 +72,9 @@ class ScalingSignals:
         if missing:
             raise ValueError(f"ScalingSignals.single: missing {sorted(missing)}")
         return cls(
-            **{name: np.asarray([values[name]], dtype=np.float64) for name in cls.field_names() if name in values}
+            **{
+                name: np.asarray([values[name]], dtype=np.float64)
+                for name in cls.field_names()
+                if name in values
+            }
         )

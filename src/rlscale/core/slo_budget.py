@@ -45,9 +45,7 @@ class BurnRateEstimator:
     sums (a ring buffer, not an exponential average), so the estimate can be checked by hand.
     """
 
-    def __init__(
-        self, num_envs: int, step_s: float, windows_s: tuple[float, ...] = BURN_WINDOWS_S
-    ) -> None:
+    def __init__(self, num_envs: int, step_s: float, windows_s: tuple[float, ...] = BURN_WINDOWS_S) -> None:
         if num_envs < 1 or not step_s > 0 or not windows_s:
             raise ValueError(
                 f"BurnRateEstimator: need num_envs >= 1, step_s > 0 and a window, got {num_envs}, {step_s}, {windows_s}"

@@ -55,6 +55,10 @@ MAX_BATCH_ENV_STEPS = 8_000_000
 #: Stream tag of the start-up jitter (the arrivals' streams have four key words, this five).
 _JITTER_STREAM = 0x5EED
 
+#: StepMetrics fields that define a step's latency law (``sim.latency_survival``).
+_LAW_FIELDS = ("lat_base_s", "lat_width_s", "lat_wait_prob", "lat_wait_rate", "lat_service_rate")
+_NO_STEP = {name: np.zeros(1) for name in sim.StepMetrics.field_names() if name not in _LAW_FIELDS}
+
 #: Latency quantiles reported per run.
 QUANTILES: dict[str, float] = {"p50_latency_s": 0.50, "p95_latency_s": 0.95, "p99_latency_s": 0.99}
 
@@ -215,29 +219,29 @@ def _seed_metrics(
     out["slo_violation_rate"] = np.asarray(
         m.slo_violation_rate(arr("violating") * mask, arr("dropped") * mask, offered, axis=(0, 1))
     )
-    # run-level latency quantiles: served-weighted mixture over every valid step of every window
-    # (all levels in one bisection: a size-1 axis for the level)
-    served = (arr("served") * mask).reshape(t_len * windows, 1, seeds)
-    lat = sim.StepMetrics(
-        **{
-            name: np.asarray(getattr(stacked, name)).reshape(t_len * windows, 1, seeds)
-            if name.startswith("lat_")
-            else np.zeros(1)
-            for name in sim.StepMetrics.field_names()
-        }
-    )
-    levels = np.array(list(QUANTILES.values()))[:, None]
+    # run-level latency quantiles: the served-weighted mixture over every valid step of every
+    # window, one column per (level, seed)
+    rows_n = t_len * windows
+    served = (arr("served") * mask).reshape(rows_n, seeds)
+    law = {name: arr(name).reshape(rows_n, seeds) for name in _LAW_FIELDS}
+    levels = np.repeat(list(QUANTILES.values()), seeds)
+    col_seed = np.tile(np.arange(seeds), len(QUANTILES))
+
+    def survival_density(x: np.ndarray, rows: slice, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = col_seed[cols]
+        block = sim.StepMetrics(**_NO_STEP, **{name: v[rows][:, s] for name, v in law.items()})
+        return sim.latency_survival_density(x[None, :], block)
+
     # first guess: base + (mean − base)·(−ln(1 − q)), each level of an exponential tail
-    total = np.maximum(served.sum(axis=0), 1e-300)  # (1, S)
-    base = (served * lat.lat_base_s).sum(axis=0) / total
-    mean = (served * np.asarray(stacked.latency_mean_s).reshape(t_len * windows, 1, seeds)).sum(axis=0) / total
+    total = np.maximum(served.sum(axis=0), 1e-300)
+    base = (served * law["lat_base_s"]).sum(axis=0) / total
+    mean = (served * arr("latency_mean_s").reshape(rows_n, seeds)).sum(axis=0) / total
     quant = m.mixture_quantile_newton(
         levels,
-        lambda x: sim.latency_survival_density(x, lat),
-        served,
-        batch_shape=(len(QUANTILES), seeds),
-        x0_s=base + np.maximum(mean - base, 1e-6) * -np.log1p(-levels),
-    )
+        survival_density,
+        served[:, col_seed],
+        x0_s=(base + np.maximum(mean - base, 1e-6) * -np.log1p(-levels.reshape(-1, seeds))).reshape(-1),
+    ).reshape(len(QUANTILES), seeds)
     for i, key in enumerate(QUANTILES):
         out[key] = quant[i]
     out["pod_hours"] = np.asarray(m.hours((arr("pod_seconds") * mask).reshape(-1, seeds), axis=0))

@@ -147,6 +147,15 @@ class StepMetrics:
             **{name: np.asarray(getattr(self, name))[..., index] for name in self.field_names()}
         )
 
+    def select_rows(self, rows: slice) -> StepMetrics:
+        """The steps ``rows`` (axis 0) of stacked metrics; fields without them stay whole."""
+        return StepMetrics(
+            **{
+                name: v[rows] if np.ndim(v := getattr(self, name)) and np.shape(v)[0] > 1 else v
+                for name in self.field_names()
+            }
+        )
+
     @property
     def slo_failures(self) -> np.ndarray:
         """Requests that failed the SLO this step: slow served ones plus dropped ones."""
