@@ -11,7 +11,6 @@ from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
-
 #: Fields a source may not measure at all: absent or NaN means "not measured", not a fault
 #: (without the SLO violation fraction the budget feedback holds its margin).
 OPTIONAL_SIGNAL_FIELDS: tuple[str, ...] = ("slo_violation_fraction",)

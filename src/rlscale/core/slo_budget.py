@@ -109,6 +109,7 @@ class FeedbackConfig:
     cut_per_min: float = 0.8
     grow_per_hour: float = 1.25
     spare_burn: float = 0.5
+    cut_long_burn: float = 1.0
     min_headroom: float = 0.25
     max_headroom: float = 1.3
 
@@ -130,6 +131,7 @@ class FeedbackConfig:
             "cut_per_min": self.cut_per_min,
             "grow_per_hour": self.grow_per_hour,
             "spare_burn": self.spare_burn,
+            "cut_long_burn": self.cut_long_burn,
             "min_headroom": self.min_headroom,
             "max_headroom": self.max_headroom,
         }
@@ -181,7 +183,7 @@ class BudgetFeedback:
         self.estimator.update(violation_fraction, request_rate_rps)
         burn = self.estimator.burn_rates(self.budget)
         short, long_ = burn[:, 0], burn[:, -1]
-        cut = np.isfinite(short) & (short > 1.0)
+        cut = np.isfinite(short) & (short > 1.0) & ~(long_ <= self.config.cut_long_burn)
         grow = ~cut & np.isfinite(long_) & (long_ < self.config.spare_burn) & ~(short >= 1.0)
         factor = np.where(cut, self._cut, np.where(grow, self._grow, 1.0))
         self.headroom = np.clip(self.headroom * factor, self.config.min_headroom, self.config.max_headroom)
