@@ -124,7 +124,8 @@ class PolicyEntry:
     """A policy to evaluate: its report label and how to build it for ``num_envs`` envs.
 
     ``make=None`` with ``oracle=True`` is the clairvoyant oracle (built by the runner, which
-    knows the future load). ``frontier_target_pct`` marks one point of the hpa-frontier sweep.
+    knows the future load). ``frontier_target_pct`` marks one point of the hpa-frontier sweep;
+    ``reference_only`` a run that only feeds the tuned-HPA reference (no report row).
     Entries with the same ``batch_key`` differ in one per-env parameter (``batch_value``) and
     run as one policy instance from ``make_batch`` (the HPA sweep: one HPA, a target per env).
     """
@@ -137,6 +138,9 @@ class PolicyEntry:
     batch_key: str | None = None
     batch_value: float = 0.0
     make_batch: BatchFactory | None = None
+    reference_only: bool = False
+    #: The SLO budget a budget-taking policy was built for (its row is judged at it alone).
+    slo_budget: float | None = None
 
     def __post_init__(self) -> None:
         if (self.make is None) != self.oracle:
@@ -342,6 +346,8 @@ def _result(
         timeline=timeline,
         notes=notes,
         frontier_target_pct=entry.frontier_target_pct,
+        reference_only=entry.reference_only,
+        slo_budget=entry.slo_budget,
     )
 
 

@@ -8,15 +8,22 @@ with the registry's message and nothing is written. Two names are special here:
   (40–95 % in steps of 5 by default), the points of the cost-vs-violation frontier;
 * ``oracle`` is built by the runner from the demand it computes (it needs the future load).
   It is always evaluated, added when not asked for: it is the bound every score reads against.
+
+With SLO budgets (``budgets``), the tuned-HPA reference sweep
+(:func:`rlscale.evaluation.budget.reference_specs`) is added as reference-only runs, and a
+policy that takes a budget (``learned``) without one given runs once per budget
+(``learned:budget=0.01``, …).
 """
 
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import numpy as np
 
 from rlscale.core.spec import ServiceSpec
+from rlscale.evaluation.budget import reference_specs
 from rlscale.evaluation.runner import PolicyEntry
 from rlscale.policies.base import Policy
 from rlscale.policies.hpa import HPA_DEFAULT_CPU_UTILIZATION_PCT
@@ -26,6 +33,7 @@ from rlscale.policies.registry import (
     build_policy,
     expand_hpa_frontier,
     parse_policy_spec,
+    takes_budget,
 )
 
 #: The comparison ``rlscale evaluate`` runs with no ``--policy`` (issue 3: HPA default, the
@@ -45,24 +53,49 @@ def _make_hpa_sweep(rest: PolicySpec, service: ServiceSpec, targets: np.ndarray)
     return build_policy(PolicySpec("hpa", {**rest.params, "target": targets}), service, len(targets))
 
 
-def _entry(spec: PolicySpec, service: ServiceSpec, frontier_target: float | None = None) -> PolicyEntry:
+def _entry(
+    spec: PolicySpec,
+    service: ServiceSpec,
+    frontier_target: float | None = None,
+    *,
+    reference_only: bool = False,
+) -> PolicyEntry:
     build_policy(spec, service, 1)  # fail now, not after an hour of simulation
-    if spec.name != "hpa":
-        return PolicyEntry(label=str(spec), make=partial(_make, spec), frontier_target_pct=frontier_target)
-    # every hpa:target=T with the same other parameters runs as one HPA with a target per env
-    rest = PolicySpec("hpa", {k: v for k, v in spec.params.items() if k != "target"})
     return PolicyEntry(
         label=str(spec),
         make=partial(_make, spec),
         frontier_target_pct=frontier_target,
-        batch_key=str(rest),
-        batch_value=float(spec.params.get("target", HPA_DEFAULT_CPU_UTILIZATION_PCT)),
-        make_batch=partial(_make_hpa_sweep, rest),
+        reference_only=reference_only,
+        slo_budget=spec.params.get("budget") if takes_budget(spec.name) else None,
+        **_batch_fields(spec),
     )
 
 
+def _batch_fields(spec: PolicySpec) -> dict[str, Any]:
+    """Every hpa:target=T with the same other parameters runs as one HPA with a target per env."""
+    if spec.name != "hpa":
+        return {}
+    rest = PolicySpec("hpa", {k: v for k, v in spec.params.items() if k != "target"})
+    return {
+        "batch_key": str(rest),
+        "batch_value": float(spec.params.get("target", HPA_DEFAULT_CPU_UTILIZATION_PCT)),
+        "make_batch": partial(_make_hpa_sweep, rest),
+    }
+
+
+def _per_budget(spec: PolicySpec, budgets: tuple[float, ...]) -> list[PolicySpec]:
+    """``spec`` once per budget when it takes one and none is given, else ``spec`` alone."""
+    if not budgets or "budget" in spec.params or not takes_budget(spec.name):
+        return [spec]
+    return [PolicySpec(spec.name, {**spec.params, "budget": b}) for b in budgets]
+
+
 def resolve_policies(
-    specs: list[str] | tuple[str, ...], service: ServiceSpec, *, optional: frozenset[str] = frozenset()
+    specs: list[str] | tuple[str, ...],
+    service: ServiceSpec,
+    *,
+    optional: frozenset[str] = frozenset(),
+    budgets: tuple[float, ...] = (),
 ) -> tuple[list[PolicyEntry], list[str]]:
     """Parse, expand and trial-build ``specs``. Returns the entries and notes.
 
@@ -91,7 +124,8 @@ def resolve_policies(
                 add(_entry(sub, service, float(sub.params["target"])))
         else:
             try:
-                add(_entry(spec, service))
+                for sub in _per_budget(spec, tuple(budgets)):
+                    add(_entry(sub, service))
             except (PolicySpecError, OSError, ValueError) as exc:
                 if text.strip() in optional:
                     notes.append(f"policy {text!r} skipped: {exc}")
@@ -99,6 +133,11 @@ def resolve_policies(
                 if isinstance(exc, PolicySpecError):
                     raise
                 raise PolicySpecError(f"policy {text!r}: {exc}") from exc
+    if budgets:  # the tuned-HPA reference chooses from these (runs already asked for are reused)
+        for text in reference_specs(service):
+            spec = parse_policy_spec(text)
+            if str(spec) not in seen:
+                add(_entry(spec, service, reference_only=True))
     if ORACLE not in seen:
         add(PolicyEntry(label=ORACLE, oracle=True))
         notes.append("the oracle was added: every score is read against it")
