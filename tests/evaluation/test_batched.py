@@ -88,3 +88,17 @@ def test_plan_batches_caps_the_recorded_env_steps(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(runner, "MAX_BATCH_ENV_STEPS", 2 * 90 * 2 * 2 * 3)  # two traces' worth
     traces = [_bursty(n, 90) for n in "abcde"]
     assert plan_batches(traces, policies=3, seeds=2) == [[0, 1], [2, 3], [4]]
+
+
+def test_a_long_trace_splits_its_policies_but_not_a_merged_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rlscale.evaluation import runner
+
+    entries, _ = resolve_policies(["kpa", "hpa-frontier:lo=50,hi=90,step=20", "keda"], WEB.spec)
+    monkeypatch.setattr(runner, "MAX_BATCH_ENV_STEPS", 3 * 90 * 2 * 2)  # three entries' worth
+    assert runner.entry_chunks(entries, 90 * 2 * 2) == [[0], [1, 2, 3], [4, 5]]
+    tr = [_bursty("a")]
+    split = evaluate(WEB, tr, entries, seeds=2)
+    monkeypatch.undo()
+    whole = evaluate(WEB, tr, entries, seeds=2)
+    for a, b in zip(split, whole, strict=True):
+        _assert_same(a, b)

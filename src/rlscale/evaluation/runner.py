@@ -484,22 +484,37 @@ def evaluate(
     if not entries:
         raise ValueError("evaluate: no policy to run")
     total = sum(t.steps * t.windows for t in traces) * seeds * len(entries)
-    by_trace: dict[int, list[PolicyResult]] = {}
+    done: dict[tuple[int, int], PolicyResult] = {}
     with _rich_progress(total, progress) as sink_for:
         for idx in plan_batches(traces, len(entries), seeds):
             names = ", ".join(traces[i].name for i in idx[:3]) + (" …" if len(idx) > 3 else "")
-            out = run_traces(
-                params,
-                [traces[i] for i in idx],
-                entries,
-                seeds,
-                base_seed=base_seed,
-                oracle_step_violation=oracle_step_violation,
-                progress=sink_for(f"{len(entries)} policies on {names}"),
-            )
-            for j, i in enumerate(idx):
-                by_trace[i] = out[j * len(entries) : (j + 1) * len(entries)]
-    return [r for i in range(len(traces)) for r in by_trace[i]]
+            env_steps = sum(traces[i].steps * traces[i].windows for i in idx) * seeds
+            for part in entry_chunks(entries, env_steps):
+                out = run_traces(
+                    params,
+                    [traces[i] for i in idx],
+                    [entries[p] for p in part],
+                    seeds,
+                    base_seed=base_seed,
+                    oracle_step_violation=oracle_step_violation,
+                    progress=sink_for(f"{len(part)} policies on {names}"),
+                )
+                done.update(zip([(i, p) for i in idx for p in part], out, strict=True))
+    return [done[(i, p)] for i in range(len(traces)) for p in range(len(entries))]
+
+
+def entry_chunks(entries: list[PolicyEntry], env_steps_per_entry: int) -> list[list[int]]:
+    """Entry indices per batch when one trace's batch would pass :data:`MAX_BATCH_ENV_STEPS`
+    (a 60-day trace): entries that merge into one policy (``batch_key``) stay together."""
+    groups: dict[object, list[int]] = {}
+    for p, e in enumerate(entries):
+        groups.setdefault(e.batch_key if e.batch_key is not None else p, []).append(p)
+    out: list[list[int]] = [[]]
+    for members in groups.values():
+        if out[-1] and (len(out[-1]) + len(members)) * env_steps_per_entry > MAX_BATCH_ENV_STEPS:
+            out.append([])
+        out[-1].extend(members)
+    return out
 
 
 def plan_batches(traces: list[EvalTrace], policies: int, seeds: int) -> list[list[int]]:
