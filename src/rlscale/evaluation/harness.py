@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from rlscale.evaluation.budget import check_budgets, reference_specs
+from rlscale.evaluation.fleet import fleet_summary
 from rlscale.evaluation.report import build_report, write_report
 from rlscale.evaluation.results import PolicyResult
 from rlscale.evaluation.runner import ORACLE_STEP_VIOLATION, EvalTrace, PolicyEntry, evaluate
 from rlscale.evaluation.specs import DEFAULT_POLICIES, resolve_policies
-from rlscale.evaluation.traces import CHUNK_LEAD_HOURS, prepare_trace
+from rlscale.evaluation.traces import CHUNK_LEAD_HOURS, expand_trace_arguments, prepare_trace, sidecar_path
 from rlscale.policies.registry import PolicySpecError, parse_policy_spec
 from rlscale.sim.params import ServiceParams
 from rlscale.sim.presets import DEFAULT_PRESET, load_service
@@ -57,6 +58,17 @@ class EvaluateConfig:
 
 
 @dataclass
+class ServiceGroup:
+    """The traces that share one service model (``--service``, or one ``NAME.service.json``
+    sidecar) and the policies built for its spec."""
+
+    label: str
+    params: ServiceParams
+    entries: list[PolicyEntry]
+    trace_indices: list[int] = field(default_factory=list)
+
+
+@dataclass
 class PreparedEvaluation:
     config: EvaluateConfig
     params: ServiceParams
@@ -67,6 +79,14 @@ class PreparedEvaluation:
     window_hours: float
     budgets: list[float] = field(default_factory=list)
     warmup_steps: int = 0
+    #: One group per distinct service model; the first is ``--service`` (``params``, ``entries``).
+    services: list[ServiceGroup] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.services:
+            self.services = [
+                ServiceGroup(self.config.service, self.params, self.entries, list(range(len(self.traces))))
+            ]
 
 
 def prepare(config: EvaluateConfig) -> PreparedEvaluation:
@@ -99,17 +119,24 @@ def prepare(config: EvaluateConfig) -> PreparedEvaluation:
     notes: list[str] = []
     default_policies = not config.policies
     specs = list(config.policies) or list(DEFAULT_POLICIES)
-    try:
-        entries, spec_notes = resolve_policies(
-            specs,
-            params.spec,
-            optional=frozenset({"learned"}) if default_policies else frozenset(),
-            budgets=tuple(budgets),
-        )
-    except PolicySpecError as exc:
-        raise EvaluationInputError(f"--policy: {exc}") from exc
+
+    def policies_for(service: ServiceParams, where: str) -> tuple[list[PolicyEntry], list[str]]:
+        try:
+            return resolve_policies(
+                specs,
+                service.spec,
+                optional=frozenset({"learned"}) if default_policies else frozenset(),
+                budgets=tuple(budgets),
+            )
+        except PolicySpecError as exc:
+            raise EvaluationInputError(f"--policy{where}: {exc}") from exc
+
+    entries, spec_notes = policies_for(params, "")
     notes += spec_notes
-    traces = list(config.traces) or [DEFAULT_TRACE]
+    try:
+        traces = expand_trace_arguments(list(config.traces)) or [DEFAULT_TRACE]
+    except TraceError as exc:
+        raise EvaluationInputError(str(exc)) from exc
     windows = config.windows
     if not config.traces and windows is None:
         windows = DEFAULT_WINDOWS
@@ -117,12 +144,24 @@ def prepare(config: EvaluateConfig) -> PreparedEvaluation:
     if len(set(traces)) != len(traces):
         raise EvaluationInputError(f"--trace: the same trace is given twice ({traces})")
     prepared: list[EvalTrace] = []
+    groups = {config.service: ServiceGroup(config.service, params, entries)}
     for name in traces:
+        sidecar = sidecar_path(name)
+        label = config.service if sidecar is None else str(sidecar)
+        if label not in groups:
+            assert sidecar is not None
+            try:
+                own = load_service(sidecar)
+            except (ValueError, OSError) as exc:
+                raise EvaluationInputError(f"--trace {name}: service sidecar {exc}") from exc
+            groups[label] = ServiceGroup(label, own, policies_for(own, f" (for {sidecar})")[0])
+        group = groups[label]
+        group.trace_indices.append(len(prepared))
         try:
             prepared.append(
                 prepare_trace(
                     name,
-                    params,
+                    group.params,
                     column=config.column,
                     windows=windows,
                     window_hours=window_hours,
@@ -138,13 +177,26 @@ def prepare(config: EvaluateConfig) -> PreparedEvaluation:
         )
     warmup_steps = round(config.warmup_hours * 3600.0 / params.step_s)
     if warmup_steps:
-        prepared = [_without_warmup(t, warmup_steps) for t in prepared]
+        step_of = {i: g.params.step_s for g in groups.values() for i in g.trace_indices}
+        prepared = [
+            _without_warmup(t, round(config.warmup_hours * 3600.0 / step_of[i]))
+            for i, t in enumerate(prepared)
+        ]
         notes.append(
             f"the first {config.warmup_hours:g} h of each window ({warmup_steps} steps) are played by every "
             "policy but excluded from every metric (warm-up)"
         )
     return PreparedEvaluation(
-        config, params, entries, prepared, notes, windows, window_hours, budgets, warmup_steps
+        config,
+        params,
+        entries,
+        prepared,
+        notes,
+        windows,
+        window_hours,
+        budgets,
+        warmup_steps,
+        [g for g in groups.values() if g.trace_indices],
     )
 
 
@@ -173,15 +225,21 @@ def service_dict(params: ServiceParams, preset: str) -> dict[str, Any]:
 def run(prep: PreparedEvaluation, *, progress: bool = False) -> tuple[dict[str, Any], list[PolicyResult]]:
     """Run every policy and build the report dict (nothing is written here)."""
     cfg = prep.config
-    results = evaluate(
-        prep.params,
-        prep.traces,
-        prep.entries,
-        cfg.seeds,
-        base_seed=cfg.base_seed,
-        oracle_step_violation=cfg.oracle_step_violation,
-        progress=progress,
-    )
+    by_trace: dict[int, list[PolicyResult]] = {}
+    for group in prep.services:
+        out = evaluate(
+            group.params,
+            [prep.traces[i] for i in group.trace_indices],
+            group.entries,
+            cfg.seeds,
+            base_seed=cfg.base_seed,
+            oracle_step_violation=cfg.oracle_step_violation,
+            progress=progress,
+        )
+        n = len(group.entries)
+        for j, i in enumerate(group.trace_indices):
+            by_trace[i] = out[j * n : (j + 1) * n]
+    results = [r for i in range(len(prep.traces)) for r in by_trace[i]]
     config = {
         "command": cfg.command or canonical_command(cfg),
         "traces": [t.name for t in prep.traces],
@@ -200,6 +258,12 @@ def run(prep: PreparedEvaluation, *, progress: bool = False) -> tuple[dict[str, 
         "chunk_hours": cfg.chunk_hours,
         "warmup_hours": cfg.warmup_hours,
         "slo_budgets": prep.budgets,
+        # each trace's service model (--service or its NAME.service.json) and its SLO budget
+        "services": {
+            prep.traces[i].name: {"service": g.label, "slo_budget": g.params.spec.slo_budget}
+            for g in prep.services
+            for i in g.trace_indices
+        },
     }
     report = build_report(
         service=service_dict(prep.params, cfg.service),
@@ -208,8 +272,13 @@ def run(prep: PreparedEvaluation, *, progress: bool = False) -> tuple[dict[str, 
         config=config,
         notes=prep.notes,
         budgets=prep.budgets,
-        reference_policies={str(parse_policy_spec(s)) for s in reference_specs(prep.params.spec)},
+        reference_policies={
+            str(parse_policy_spec(s)) for g in prep.services for s in reference_specs(g.params.spec)
+        },
     )
+    fleet = fleet_summary(report)
+    if fleet is not None:
+        report["fleet"] = fleet
     return report, results
 
 

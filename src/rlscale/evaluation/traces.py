@@ -15,6 +15,7 @@ nothing about the test part is used to shape the service.
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,52 @@ CHUNK_LEAD_HOURS = 1.0
 
 def _is_named(name: str) -> bool:
     return name in NAMED_TRACES or name.startswith("synthetic:")
+
+
+#: File names a --trace DIR picks up (one service each).
+FLEET_PATTERNS = ("*.csv", "*.csv.gz")
+#: A service's own preset beside its CSV: ``NAME.csv`` → ``NAME.service.json`` (the format of
+#: ``--service FILE``, written by ``rlscale.sim.presets.save_service``).
+SIDECAR_SUFFIX = ".service.json"
+
+
+def _is_glob(text: str) -> bool:
+    return any(c in text for c in "*?[")
+
+
+def expand_trace_arguments(args: list[str]) -> list[str]:
+    """``--trace`` values with every directory and glob replaced by its CSV files, sorted (a
+    fleet: one service per file); named traces and plain paths pass through. A directory or
+    glob that matches no CSV is an error naming it."""
+    out: list[str] = []
+    for arg in args:
+        if _is_named(arg):
+            out.append(arg)
+            continue
+        path = Path(arg)
+        if path.is_dir():
+            found = sorted({str(f) for pattern in FLEET_PATTERNS for f in path.glob(pattern) if f.is_file()})
+            if not found:
+                raise TraceError(f"--trace {arg}: the directory has no {' or '.join(FLEET_PATTERNS)} file")
+            out += found
+        elif _is_glob(arg) and not path.exists():
+            found = sorted(f for f in glob.glob(arg) if Path(f).is_file())
+            if not found:
+                raise TraceError(f"--trace {arg}: the pattern matches no file")
+            out += found
+        else:
+            out.append(arg)
+    return out
+
+
+def sidecar_path(trace: str) -> Path | None:
+    """``NAME.service.json`` beside the CSV ``trace`` when it exists (None for named traces)."""
+    if _is_named(trace):
+        return None
+    path = Path(trace)
+    stem = path.name.removesuffix(".gz").removesuffix(".csv")
+    sidecar = path.with_name(stem + SIDECAR_SUFFIX)
+    return sidecar if sidecar.is_file() else None
 
 
 def check_trace_argument(name: str) -> None:
