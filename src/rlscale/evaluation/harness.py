@@ -8,6 +8,8 @@ wrapper around :func:`prepare` and :func:`run`.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from rlscale.evaluation.budget import check_budgets, reference_specs
 from rlscale.evaluation.fleet import fleet_summary
 from rlscale.evaluation.report import build_report, write_report
 from rlscale.evaluation.results import PolicyResult
-from rlscale.evaluation.runner import ORACLE_STEP_VIOLATION, EvalTrace, PolicyEntry, evaluate
+from rlscale.evaluation.runner import ORACLE_STEP_VIOLATION, EvalTrace, PolicyEntry, TaskRunner, evaluate
 from rlscale.evaluation.specs import DEFAULT_POLICIES, resolve_policies
 from rlscale.evaluation.traces import CHUNK_LEAD_HOURS, expand_trace_arguments, prepare_trace, sidecar_path
 from rlscale.policies.registry import PolicySpecError, parse_policy_spec
@@ -51,6 +53,10 @@ class EvaluateConfig:
     oracle_step_violation: float = ORACLE_STEP_VIOLATION
     command: str | None = None
     chunk_hours: float | None = None
+    #: Ray address (``local``, ``auto``, ``ray://host:port``): run the batches as Ray tasks.
+    ray: str | None = None
+    #: CPUs of the embedded Ray started by ``ray="local"`` (default: every core).
+    ray_cpus: int | None = None
     #: Hours at the start of each window that every policy plays but no metric scores.
     warmup_hours: float = 0.0
     #: SLO budgets (fractions) for the budget view; empty = no budget view.
@@ -112,6 +118,10 @@ def prepare(config: EvaluateConfig) -> PreparedEvaluation:
             raise EvaluationInputError(
                 "--chunk-hours gives every chunk its own unscored lead-in; it cannot be used with --warmup-hours"
             )
+    if config.ray is not None:
+        _check_ray(config.ray, config.ray_cpus)
+    elif config.ray_cpus is not None:
+        raise EvaluationInputError("--ray-cpus applies to --ray local")
     try:
         params = load_service(config.service)
     except (ValueError, OSError) as exc:
@@ -214,6 +224,21 @@ def _without_warmup(trace: EvalTrace, warmup_steps: int) -> EvalTrace:
     return EvalTrace(trace.name, trace.rates_rps, valid, trace.start_offsets_s)
 
 
+def _check_ray(address: str, cpus: int | None) -> None:
+    """A bad --ray address, or Ray missing, fails before anything runs."""
+    from rlscale.evaluation.distributed import RayUnavailableError, _import_ray, check_address
+
+    try:
+        check_address(address)
+        _import_ray()
+    except (ValueError, RayUnavailableError) as exc:
+        raise EvaluationInputError(str(exc)) from exc
+    if cpus is not None and (address != "local" or cpus < 1):
+        raise EvaluationInputError(
+            f"--ray-cpus must be >= 1 and applies to --ray local, got {cpus} with {address}"
+        )
+
+
 def service_dict(params: ServiceParams, preset: str) -> dict[str, Any]:
     """The report's ``service`` object: the spec's fields at the top, the model under ``model``."""
     model = params.to_dict()
@@ -225,20 +250,22 @@ def service_dict(params: ServiceParams, preset: str) -> dict[str, Any]:
 def run(prep: PreparedEvaluation, *, progress: bool = False) -> tuple[dict[str, Any], list[PolicyResult]]:
     """Run every policy and build the report dict (nothing is written here)."""
     cfg = prep.config
-    by_trace: dict[int, list[PolicyResult]] = {}
-    for group in prep.services:
-        out = evaluate(
-            group.params,
-            [prep.traces[i] for i in group.trace_indices],
-            group.entries,
-            cfg.seeds,
-            base_seed=cfg.base_seed,
-            oracle_step_violation=cfg.oracle_step_violation,
-            progress=progress,
-        )
-        n = len(group.entries)
-        for j, i in enumerate(group.trace_indices):
-            by_trace[i] = out[j * n : (j + 1) * n]
+    with _task_runner(cfg) as runner:
+        by_trace: dict[int, list[PolicyResult]] = {}
+        for group in prep.services:
+            out = evaluate(
+                group.params,
+                [prep.traces[i] for i in group.trace_indices],
+                group.entries,
+                cfg.seeds,
+                base_seed=cfg.base_seed,
+                oracle_step_violation=cfg.oracle_step_violation,
+                progress=progress,
+                runner=runner,
+            )
+            n = len(group.entries)
+            for j, i in enumerate(group.trace_indices):
+                by_trace[i] = out[j * n : (j + 1) * n]
     results = [r for i in range(len(prep.traces)) for r in by_trace[i]]
     config = {
         "command": cfg.command or canonical_command(cfg),
@@ -282,6 +309,18 @@ def run(prep: PreparedEvaluation, *, progress: bool = False) -> tuple[dict[str, 
     return report, results
 
 
+@contextmanager
+def _task_runner(cfg: EvaluateConfig) -> Iterator[TaskRunner | None]:
+    """Ray's task runner with --ray (started, or joined, for this run only), else None."""
+    if cfg.ray is None:
+        yield None
+        return
+    from rlscale.evaluation.distributed import RayTaskRunner
+
+    with RayTaskRunner(cfg.ray, num_cpus=cfg.ray_cpus) as runner:
+        yield runner
+
+
 def run_and_write(prep: PreparedEvaluation, *, progress: bool = False) -> tuple[dict[str, Any], Path]:
     report, results = run(prep, progress=progress)
     path = write_report(prep.config.out, report, results)
@@ -304,6 +343,10 @@ def canonical_command(cfg: EvaluateConfig) -> str:
         args += ["--window-hours", f"{cfg.window_hours:g}"]
     if cfg.chunk_hours is not None:
         args += ["--chunk-hours", f"{cfg.chunk_hours:g}"]
+    if cfg.ray is not None:
+        args += ["--ray", cfg.ray]
+    if cfg.ray_cpus is not None:
+        args += ["--ray-cpus", str(cfg.ray_cpus)]
     if cfg.warmup_hours:
         args += ["--warmup-hours", f"{cfg.warmup_hours:g}"]
     for b in cfg.slo_budgets:

@@ -469,6 +469,52 @@ def _rich_progress(total_steps: int, enabled: bool) -> Iterator[Callable[[str], 
         yield sink_for
 
 
+class TaskRunner(Protocol):
+    """Runs batch tasks elsewhere (``rlscale.evaluation.distributed.RayTaskRunner``):
+    ``map(calls, sizes, advance)`` calls :func:`run_traces` with each ``(args, kwargs)`` and
+    returns the results in call order, calling ``advance(sizes[i])`` as call ``i`` finishes."""
+
+    parallelism: int
+
+    def map(
+        self,
+        calls: list[tuple[tuple[object, ...], dict[str, object]]],
+        sizes: list[int],
+        advance: Callable[[int], None],
+    ) -> list[list[PolicyResult]]: ...
+
+
+@dataclass(frozen=True)
+class BatchTask:
+    """One simulator batch: these traces × these entries (indices into :func:`evaluate`'s lists)."""
+
+    traces: tuple[int, ...]
+    entries: tuple[int, ...]
+
+
+def plan_tasks(
+    traces: list[EvalTrace], entries: list[PolicyEntry], seeds: int, min_tasks: int = 1
+) -> list[BatchTask]:
+    """The batches of an evaluation: equally long traces together (:func:`plan_batches`), a
+    long trace's policies split (:func:`entry_chunks`); with ``min_tasks`` workers to feed, at
+    most ``ceil(traces / min_tasks)`` traces per batch and, still short, one batch per policy
+    group. Any split gives the same numbers (envs never depend on their batch)."""
+    per_batch = -(-len(traces) // max(1, min_tasks))
+    tasks: list[BatchTask] = []
+    for idx in plan_batches(traces, len(entries), seeds):
+        for k in range(0, len(idx), per_batch):
+            part_traces = idx[k : k + per_batch]
+            env_steps = sum(traces[i].steps * traces[i].windows for i in part_traces) * seeds
+            tasks += [BatchTask(tuple(part_traces), tuple(c)) for c in entry_chunks(entries, env_steps)]
+    if len(tasks) < min_tasks:
+        tasks = [
+            BatchTask(t.traces, tuple(t.entries[g] for g in group))
+            for t in tasks
+            for group in entry_chunks([entries[p] for p in t.entries], 0, max_env_steps=0)
+        ]
+    return tasks
+
+
 def evaluate(
     params: ServiceParams,
     traces: list[EvalTrace],
@@ -478,40 +524,52 @@ def evaluate(
     base_seed: int = 0,
     oracle_step_violation: float = ORACLE_STEP_VIOLATION,
     progress: bool = False,
+    runner: TaskRunner | None = None,
 ) -> list[PolicyResult]:
     """Every policy on every trace (same windows, seeds, arrivals); results in input order
-    (trace-major). Equally long traces share simulator batches (:func:`plan_batches`)."""
+    (trace-major). The batches (:func:`plan_tasks`) run here one after the other, or on
+    ``runner``'s workers; the numbers are the same either way."""
     if not entries:
         raise ValueError("evaluate: no policy to run")
     total = sum(t.steps * t.windows for t in traces) * seeds * len(entries)
-    done: dict[tuple[int, int], PolicyResult] = {}
+    tasks = plan_tasks(traces, entries, seeds, min_tasks=1 if runner is None else 2 * runner.parallelism)
+    common = {"base_seed": base_seed, "oracle_step_violation": oracle_step_violation}
+    calls = [
+        ((params, [traces[i] for i in t.traces], [entries[p] for p in t.entries], seeds), common)
+        for t in tasks
+    ]
+    sizes = [
+        sum(traces[i].steps * traces[i].windows for i in t.traces) * seeds * len(t.entries) for t in tasks
+    ]
     with _rich_progress(total, progress) as sink_for:
-        for idx in plan_batches(traces, len(entries), seeds):
-            names = ", ".join(traces[i].name for i in idx[:3]) + (" …" if len(idx) > 3 else "")
-            env_steps = sum(traces[i].steps * traces[i].windows for i in idx) * seeds
-            for part in entry_chunks(entries, env_steps):
-                out = run_traces(
-                    params,
-                    [traces[i] for i in idx],
-                    [entries[p] for p in part],
-                    seeds,
-                    base_seed=base_seed,
-                    oracle_step_violation=oracle_step_violation,
-                    progress=sink_for(f"{len(part)} policies on {names}"),
+        if runner is None:
+            outs = []
+            for t, (args, kw) in zip(tasks, calls, strict=True):
+                names = ", ".join(traces[i].name for i in t.traces[:3]) + (" …" if len(t.traces) > 3 else "")
+                outs.append(
+                    run_traces(*args, **kw, progress=sink_for(f"{len(t.entries)} policies on {names}"))
                 )
-                done.update(zip([(i, p) for i in idx for p in part], out, strict=True))
+        else:
+            outs = runner.map(calls, sizes, sink_for(f"{len(tasks)} tasks on {runner.parallelism} Ray CPUs"))
+    done: dict[tuple[int, int], PolicyResult] = {}
+    for t, out in zip(tasks, outs, strict=True):
+        done.update(zip([(i, p) for i in t.traces for p in t.entries], out, strict=True))
     return [done[(i, p)] for i in range(len(traces)) for p in range(len(entries))]
 
 
-def entry_chunks(entries: list[PolicyEntry], env_steps_per_entry: int) -> list[list[int]]:
-    """Entry indices per batch when one trace's batch would pass :data:`MAX_BATCH_ENV_STEPS`
-    (a 60-day trace): entries that merge into one policy (``batch_key``) stay together."""
+def entry_chunks(
+    entries: list[PolicyEntry], env_steps_per_entry: int, max_env_steps: int | None = None
+) -> list[list[int]]:
+    """Entry indices per batch when one trace's batch would pass ``max_env_steps`` (default
+    :data:`MAX_BATCH_ENV_STEPS`; a 60-day trace): entries that merge into one policy
+    (``batch_key``) stay together (``max_env_steps=0``: one chunk per such group)."""
+    cap = MAX_BATCH_ENV_STEPS if max_env_steps is None else max_env_steps
     groups: dict[object, list[int]] = {}
     for p, e in enumerate(entries):
         groups.setdefault(e.batch_key if e.batch_key is not None else p, []).append(p)
     out: list[list[int]] = [[]]
     for members in groups.values():
-        if out[-1] and (len(out[-1]) + len(members)) * env_steps_per_entry > MAX_BATCH_ENV_STEPS:
+        if out[-1] and (len(out[-1]) + len(members)) * env_steps_per_entry >= cap:
             out.append([])
         out[-1].extend(members)
     return out

@@ -1,0 +1,129 @@
+"""Ray as the scale-out engine of ``rlscale evaluate --ray ADDRESS`` (issue 16).
+
+The evaluation's batches (:func:`rlscale.evaluation.runner.plan_tasks`: services, or a
+long trace's policy groups) become Ray tasks that each call :func:`run_traces`; the driver
+gathers their :class:`PolicyResult` objects and builds the one report exactly as a local run
+does. Since an env's numbers never depend on what shares its batch (per-(trace, window, seed)
+streams), how the work is cut into tasks cannot change a number (a test compares the reports).
+
+* ``local`` starts an embedded Ray on this machine's cores and shuts it down on exit,
+  Ctrl-C included; ``auto`` joins the running cluster (``ray start`` / KubeRay), ``ray://host:port``
+  a remote one through Ray Client. Joined clusters are left running.
+* A task whose worker dies (OOM kill, lost node) is retried (:data:`TASK_RETRIES`, Ray's
+  ``max_retries``); an exception raised by rlscale itself is not retried (it would fail again).
+* Ray is an optional extra (``pip install rlscale[ray]``): it is imported only here, and only
+  when ``--ray`` is given.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from rlscale.evaluation.runner import run_traces
+
+#: Ray ``max_retries`` of an evaluation task: a worker process that dies is replaced and its
+#: task run again this many times before the run fails.
+TASK_RETRIES = 3
+
+LOCAL = "local"
+
+
+class RayUnavailableError(RuntimeError):
+    """``--ray`` was given but Ray cannot be used (not installed, cluster unreachable)."""
+
+
+def check_address(address: str) -> str:
+    """``local``, ``auto`` or ``ray://host:port``; anything else is a usage error."""
+    if address in (LOCAL, "auto") or (address.startswith("ray://") and len(address) > len("ray://")):
+        return address
+    raise ValueError(f"--ray must be 'local', 'auto' or 'ray://host:port', got {address!r}")
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise RayUnavailableError("--ray needs Ray: pip install 'rlscale[ray]' (Ray 2.x from PyPI)") from exc
+    return ray
+
+
+class RayTaskRunner:
+    """A :class:`rlscale.evaluation.runner.TaskRunner` on Ray; a context manager that starts
+    (``local``) or joins the cluster and, for ``local``, shuts it down however it exits."""
+
+    def __init__(
+        self, address: str, *, num_cpus: int | None = None, task_retries: int = TASK_RETRIES
+    ) -> None:
+        self.address = check_address(address)
+        self.num_cpus = num_cpus
+        self.task_retries = task_retries
+        self.parallelism = 1
+        self._ray: Any = None
+        self._started = False
+
+    def __enter__(self) -> RayTaskRunner:
+        ray = self._ray = _import_ray()
+        if ray.is_initialized():  # a caller's own Ray (a notebook, a test fixture): use it as is
+            self._started = False
+        elif self.address == LOCAL:
+            ray.init(
+                num_cpus=self.num_cpus or os.cpu_count() or 1,
+                include_dashboard=False,
+                logging_level="warning",
+                # workers import rlscale from where this process does (a source checkout too)
+                runtime_env={"env_vars": {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}},
+            )
+            self._started = True
+        else:
+            try:
+                ray.init(address=self.address, logging_level="warning")
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise RayUnavailableError(f"--ray {self.address}: cannot join the cluster ({exc})") from exc
+        self.parallelism = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._started:
+            self._ray.shutdown()
+            self._started = False
+
+    def map(
+        self,
+        calls: list[tuple[tuple[object, ...], dict[str, object]]],
+        sizes: list[int],
+        advance: Callable[[int], None],
+        fn: Callable[..., Any] = run_traces,
+    ) -> list[Any]:
+        """Each call as one Ray task, results in call order; ``advance(size)`` as each ends.
+        Ctrl-C cancels what is still queued or running before it propagates."""
+        ray = self._ray
+        if ray is None:
+            raise RuntimeError("RayTaskRunner.map outside its 'with' block")
+        remote = ray.remote(num_cpus=1, max_retries=self.task_retries, retry_exceptions=False)(fn)
+        shared: dict[int, Any] = {}  # one object-store copy of what many tasks share (the params)
+
+        def put(value: object) -> object:
+            if isinstance(value, list | tuple | dict | str | int | float | bool) or value is None:
+                return value
+            if id(value) not in shared:
+                shared[id(value)] = ray.put(value)
+            return shared[id(value)]
+
+        refs = [remote.remote(*(put(a) for a in args), **kwargs) for args, kwargs in calls]
+        size_of = {ref.hex(): size for ref, size in zip(refs, sizes, strict=True)}
+        pending = list(refs)
+        try:
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
+                for ref in ready:
+                    advance(size_of[ref.hex()])
+            return list(ray.get(refs))
+        except BaseException:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
