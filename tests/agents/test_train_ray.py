@@ -61,5 +61,5 @@ def test_parse_grid_names_a_bad_item() -> None:
         "learning_rate": [1e-4, 3e-4],
         "slo_weight": [10.0],
     }
-    with pytest.raises(ValueError, match="gamma=0.9"):
+    with pytest.raises(ValueError, match=r"gamma=0\.9"):
         parse_grid(["gamma=0.9"])
