@@ -106,3 +106,20 @@ def test_a_ray_it_did_not_start_is_left_running(no_ray_left: object) -> None:
 def test_a_bad_address_is_an_input_error(address: str, needle: str) -> None:
     with pytest.raises(EvaluationInputError, match=needle):
         prepare(EvaluateConfig(traces=["synthetic:ramp?steps=40"], policies=["hpa"], seeds=1, ray=address))
+
+
+def test_cli_bad_ray_address_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from rlscale.cli.evaluate import register
+
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)
+    out = tmp_path / "rep"
+    args = ["evaluate", "--trace", "synthetic:ramp?steps=40", "--policy", "hpa", "--ray", "nowhere"]
+    result = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "--ray must be" in result.output
+    assert not out.exists()

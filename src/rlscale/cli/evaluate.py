@@ -93,7 +93,7 @@ def evaluate(
         typer.Option(
             "--ray",
             metavar="ADDRESS",
-            help="Run the batches as Ray tasks (pip install 'rlscale[ray]'): 'local' starts an embedded Ray on "
+            help="Run the batches as Ray tasks (pip install 'rlscale\\[ray]'): 'local' starts an embedded Ray on "
             "this machine's cores (shut down at the end, Ctrl-C included), 'auto' joins the running cluster, "
             "'ray://host:port' a remote one. Same report numbers as without --ray.",
         ),

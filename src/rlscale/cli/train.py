@@ -70,7 +70,7 @@ def register(app: typer.Typer) -> None:
             None,
             "--ray",
             metavar="ADDRESS",
-            help="train on Ray (pip install 'rlscale[ray]'): Ray Tune runs one ordinary training run per "
+            help="train on Ray (pip install 'rlscale\\[ray]'): Ray Tune runs one ordinary training run per "
             "seed (--ray-seeds) and --tune grid point, and the best trial's checkpoint becomes OUT/best. "
             "'local' = an embedded Ray on this machine's cores (shut down at the end), 'auto' = the running "
             "cluster, 'ray://host:port' = a remote one (its workers must see --out)",
