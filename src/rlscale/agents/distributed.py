@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -95,27 +94,13 @@ def train_on_ray(
     cpus_per_trial: float = 1.0,
 ) -> dict[str, Any]:
     """Every seed × grid point as a Tune trial; the best trial's checkpoint becomes ``cfg.out/best``."""
-    from rlscale.evaluation.distributed import LOCAL, _import_ray, check_address
-
-    check_address(address)
-    ray = _import_ray()
-    from ray import tune
+    from rlscale.evaluation.distributed import ray_session
 
     out = Path(cfg.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    started = False
-    if not ray.is_initialized():
-        if address == LOCAL:
-            ray.init(
-                num_cpus=num_cpus or os.cpu_count() or 1,
-                include_dashboard=False,
-                logging_level="warning",
-                runtime_env={"env_vars": {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}},
-            )
-            started = True
-        else:
-            ray.init(address=address, logging_level="warning")
-    try:
+    with ray_session(address, num_cpus):
+        from ray import tune
+
         space: dict[str, Any] = {
             "base": asdict(cfg) | {"out": str(out / "trials")},
             "out_root": str(out / "trials"),
@@ -134,24 +119,21 @@ def train_on_ray(
             ),
         )
         results = tuner.fit()
-        trials = []
-        for r in results:
-            if r.error is not None or not r.metrics:
-                trials.append({"config": _trial_config(r.config), "error": str(r.error)})
-                continue
-            m = r.metrics
-            trials.append(
-                {
-                    "config": _trial_config(r.config),
-                    "out": m["out"],
-                    "key": [m["key_feasible"], m["key_cost"]],
-                    "cost_vs_hpa_frontier": m.get("cost_vs_hpa_frontier"),
-                    "violation_rate": m.get("violation_rate"),
-                }
-            )
-    finally:
-        if started:
-            ray.shutdown()
+    trials = []
+    for r in results:
+        if r.error is not None or not r.metrics:
+            trials.append({"config": _trial_config(r.config), "error": str(r.error)})
+            continue
+        m = r.metrics
+        trials.append(
+            {
+                "config": _trial_config(r.config),
+                "out": m["out"],
+                "key": [m["key_feasible"], m["key_cost"]],
+                "cost_vs_hpa_frontier": m.get("cost_vs_hpa_frontier"),
+                "violation_rate": m.get("violation_rate"),
+            }
+        )
     scored = [t for t in trials if "key" in t and (Path(t["out"]) / "best").exists()]
     if not scored:
         raise RuntimeError(

@@ -18,7 +18,8 @@ streams), how the work is cut into tasks cannot change a number (a test compares
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
@@ -50,9 +51,39 @@ def _import_ray() -> Any:
     return ray
 
 
+@contextmanager
+def ray_session(address: str, num_cpus: int | None = None) -> Iterator[Any]:
+    """Ray for one command: a caller's already-initialised Ray is used as is; ``local`` starts
+    an embedded one and shuts it down however the block exits (Ctrl-C included); ``auto`` /
+    ``ray://`` join a cluster and leave it running. Yields the ``ray`` module."""
+    check_address(address)
+    ray = _import_ray()
+    started = False
+    if not ray.is_initialized():
+        if address == LOCAL:
+            ray.init(
+                num_cpus=num_cpus or os.cpu_count() or 1,
+                include_dashboard=False,
+                logging_level="warning",
+                # workers import rlscale from where this process does (a source checkout too)
+                runtime_env={"env_vars": {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}},
+            )
+            started = True
+        else:
+            try:
+                ray.init(address=address, logging_level="warning")
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise RayUnavailableError(f"--ray {address}: cannot join the cluster ({exc})") from exc
+    try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+
+
 class RayTaskRunner:
-    """A :class:`rlscale.evaluation.runner.TaskRunner` on Ray; a context manager that starts
-    (``local``) or joins the cluster and, for ``local``, shuts it down however it exits."""
+    """A :class:`rlscale.evaluation.runner.TaskRunner` on Ray; a context manager around
+    :func:`ray_session`."""
 
     def __init__(
         self, address: str, *, num_cpus: int | None = None, task_retries: int = TASK_RETRIES
@@ -62,35 +93,18 @@ class RayTaskRunner:
         self.task_retries = task_retries
         self.parallelism = 1
         self._ray: Any = None
-        self._started = False
+        self._session: Any = None
 
     def __enter__(self) -> RayTaskRunner:
-        ray = self._ray = _import_ray()
-        if ray.is_initialized():  # a caller's own Ray (a notebook, a test fixture): use it as is
-            self._started = False
-        elif self.address == LOCAL:
-            ray.init(
-                num_cpus=self.num_cpus or os.cpu_count() or 1,
-                include_dashboard=False,
-                logging_level="warning",
-                # workers import rlscale from where this process does (a source checkout too)
-                runtime_env={"env_vars": {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}},
-            )
-            self._started = True
-        else:
-            try:
-                ray.init(address=self.address, logging_level="warning")
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise RayUnavailableError(f"--ray {self.address}: cannot join the cluster ({exc})") from exc
-        self.parallelism = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self._session = ray_session(self.address, self.num_cpus)
+        self._ray = self._session.__enter__()
+        self.parallelism = max(1, int(self._ray.cluster_resources().get("CPU", 1)))
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._started:
-            self._ray.shutdown()
-            self._started = False
+        self._session.__exit__(exc_type, exc, tb)
 
     def map(
         self,
