@@ -61,12 +61,13 @@ def ray_session(address: str, num_cpus: int | None = None) -> Iterator[Any]:
     started = False
     if not ray.is_initialized():
         if address == LOCAL:
+            path = os.environ.get("PYTHONPATH")
             ray.init(
                 num_cpus=num_cpus or os.cpu_count() or 1,
                 include_dashboard=False,
                 logging_level="warning",
                 # workers import rlscale from where this process does (a source checkout too)
-                runtime_env={"env_vars": {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}},
+                runtime_env={"env_vars": {"PYTHONPATH": path}} if path else None,
             )
             started = True
         else:

@@ -172,16 +172,23 @@ def oracle_schedules(params: ServiceParams, demand: np.ndarray) -> np.ndarray:
     )
 
 
+def _streams(
+    trace: EvalTrace, seeds: int, base_seed: int, *tag: int
+) -> Iterator[tuple[int, int, np.random.Generator]]:
+    """``(window, env, generator)`` per (window, seed) of ``trace``: one independent stream
+    each, keyed by (base seed, trace name, window, seed[, tag]), whatever else is evaluated."""
+    key = zlib.crc32(trace.name.encode("utf-8"))
+    for w in range(trace.windows):
+        for s in range(seeds):
+            yield w, w * seeds + s, np.random.default_rng([base_seed, key, w, s, *tag])
+
+
 def arrival_counts(trace: EvalTrace, seeds: int, step_s: float, base_seed: int = 0) -> np.ndarray:
     """Poisson arrival counts ``(W·S, T)``, one independent stream per (trace, window, seed)
     (common random numbers across policies)."""
-    key = zlib.crc32(trace.name.encode("utf-8"))
     out = np.empty((trace.windows * seeds, trace.steps))
-    for w in range(trace.windows):
-        lam = trace.rates_rps[w] * step_s
-        for s in range(seeds):
-            rng = np.random.default_rng([base_seed, key, w, s])
-            out[w * seeds + s] = rng.poisson(lam)
+    for w, env, rng in _streams(trace, seeds, base_seed):
+        out[env] = rng.poisson(trace.rates_rps[w] * step_s)
     return out
 
 
@@ -189,13 +196,9 @@ def startup_uniforms(trace: EvalTrace, seeds: int, base_seed: int = 0) -> np.nda
     """Start-up jitter uniforms ``(W·S, T)`` in [0, 1), one stream per (trace, window, seed),
     apart from the arrivals' stream: a pod created at step ``t`` of a given (window, seed)
     takes the same delay under every policy and whatever else shares the batch."""
-    key = zlib.crc32(trace.name.encode("utf-8"))
     out = np.empty((trace.windows * seeds, trace.steps))
-    for w in range(trace.windows):
-        for s in range(seeds):
-            out[w * seeds + s] = np.random.default_rng([base_seed, key, w, s, _JITTER_STREAM]).random(
-                trace.steps
-            )
+    for _, env, rng in _streams(trace, seeds, base_seed, _JITTER_STREAM):
+        out[env] = rng.random(trace.steps)
     return out
 
 
@@ -392,18 +395,24 @@ def run_traces(
     return results
 
 
+def merge_groups(entries: list[PolicyEntry]) -> list[list[int]]:
+    """Entry indices that run as one policy instance: those sharing a ``batch_key``, else one
+    each (in order of first appearance)."""
+    members: dict[str | int, list[int]] = {}
+    for p, e in enumerate(entries):
+        members.setdefault(e.batch_key if e.batch_key is not None else p, []).append(p)
+    return list(members.values())
+
+
 def _policy_groups(
     spec: ServiceSpec, entries: list[PolicyEntry], block: int, oracle_plan: np.ndarray
 ) -> tuple[list[batch.PolicyGroup], list[int]]:
     """One policy instance per entry, or per set of entries sharing a ``batch_key`` (their
     blocks made adjacent); returns the groups and each entry's block index in the batch."""
-    members: dict[str | int, list[int]] = {}
-    for p, e in enumerate(entries):
-        members.setdefault(e.batch_key if e.batch_key is not None else p, []).append(p)
     groups: list[batch.PolicyGroup] = []
     slot = [0] * len(entries)
     start = 0
-    for idx in members.values():
+    for idx in merge_groups(entries):
         first = entries[idx[0]]
         n = len(idx) * block
         policy: Policy
@@ -564,11 +573,8 @@ def entry_chunks(
     :data:`MAX_BATCH_ENV_STEPS`; a 60-day trace): entries that merge into one policy
     (``batch_key``) stay together (``max_env_steps=0``: one chunk per such group)."""
     cap = MAX_BATCH_ENV_STEPS if max_env_steps is None else max_env_steps
-    groups: dict[object, list[int]] = {}
-    for p, e in enumerate(entries):
-        groups.setdefault(e.batch_key if e.batch_key is not None else p, []).append(p)
     out: list[list[int]] = [[]]
-    for members in groups.values():
+    for members in merge_groups(entries):
         if out[-1] and (len(out[-1]) + len(members)) * env_steps_per_entry >= cap:
             out.append([])
         out[-1].extend(members)
