@@ -19,7 +19,9 @@ assumed); network transfer of results (~1 MB per service) is ignored below 1 GB/
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
+import multiprocessing
 import os
 import tempfile
 import time
@@ -28,7 +30,6 @@ from pathlib import Path
 import numpy as np
 
 from rlscale.evaluation import harness, runner
-from rlscale.evaluation.distributed import RayTaskRunner
 from rlscale.evaluation.harness import EvaluateConfig, prepare
 from rlscale.workload.registry import get_trace
 
@@ -67,8 +68,42 @@ def timed(cfg: EvaluateConfig) -> tuple[float, float, dict]:
         harness.evaluate = evaluate  # type: ignore[assignment]
 
 
+class ProcessTaskRunner:
+    """The same batches on a local process pool (no Ray): the measured per-core scaling of the
+    work's decomposition, for machines where Ray is not installed."""
+
+    def __init__(self, processes: int) -> None:
+        self.parallelism = processes
+
+    def map(self, calls: list, sizes: list[int], advance: object) -> list:
+        ctx = multiprocessing.get_context("fork")
+        with concurrent.futures.ProcessPoolExecutor(self.parallelism, mp_context=ctx) as pool:
+            futures = [pool.submit(runner.run_traces, *args, **kw) for args, kw in calls]
+            return [f.result() for f in futures]
+
+
+def process_curve(base: dict, counts: list[int]) -> list[dict]:
+    """Wall time of the evaluation (simulate + metrics) with 1..N local processes."""
+    out = []
+    for n in counts:
+        prep = prepare(EvaluateConfig(**base))
+        t0 = time.perf_counter()
+        for group in prep.services:
+            runner.evaluate(
+                group.params,
+                [prep.traces[i] for i in group.trace_indices],
+                group.entries,
+                base["seeds"],
+                runner=ProcessTaskRunner(n),
+            )
+        out.append({"processes": n, "simulate_and_metrics_s": round(time.perf_counter() - t0, 2)})
+    return out
+
+
 def empty_task_overhead_s(workers: int, tasks: int = 400) -> float:
     """Wall time per no-op task through the same runner (scheduling, serialisation, wait)."""
+    from rlscale.evaluation.distributed import RayTaskRunner
+
     with RayTaskRunner("local", num_cpus=workers) as ray_runner:
         ray_runner.map([((i,), {}) for i in range(workers)], [1] * workers, lambda _: None, fn=_noop)  # warm
         t0 = time.perf_counter()
@@ -89,6 +124,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--policy", action="append", default=[])
+    parser.add_argument(
+        "--processes", default="", help="also measure a local process pool with these sizes, e.g. 2,4,8,16"
+    )
+    parser.add_argument("--no-ray", action="store_true", help="skip the Ray run (Ray not installed)")
+    parser.add_argument(
+        "--task-overhead-ms", type=float, default=1.54, help="per-task cost for the model with --no-ray"
+    )
     args = parser.parse_args()
     policies = args.policy or DEFAULT_POLICIES
     with tempfile.TemporaryDirectory() as tmp:
@@ -99,19 +141,52 @@ def main() -> None:
         prep = prepare(EvaluateConfig(**base))
         policy_steps = sum(t.steps * t.windows for t in prep.traces) * args.seeds * len(prep.entries)
         local_s, local_eval_s, local = timed(EvaluateConfig(**base))
-        ray_s, ray_eval_s, remote = timed(EvaluateConfig(**base, ray="local", ray_cpus=args.workers))
-        tasks = len(runner.plan_tasks(prep.traces, prep.entries, args.seeds, min_tasks=2 * args.workers))
-    overhead_s = empty_task_overhead_s(args.workers)
-    same = json.dumps(local["fleet"], sort_keys=True) == json.dumps(remote["fleet"], sort_keys=True)
-    # the model's inputs, all measured above: the driver's serial work, the parallel work and
-    # the per-task cost; what the W-worker run lost beyond those (worker start-up and imports,
-    # the last task's tail) is a fixed cost per run
-    t_serial = local_s - local_eval_s
-    t_parallel = local_eval_s
-    t_fixed = max(0.0, ray_eval_s - (t_parallel + tasks * overhead_s) / args.workers)
+        out: dict = {
+            "bench": "fleet",
+            "services": args.services,
+            "steps_per_service": args.steps,
+            "seeds": args.seeds,
+            "policies": len(prep.entries),
+            "policy_steps": policy_steps,
+            "local": {
+                "wall_s": round(local_s, 2),
+                "simulate_and_metrics_s": round(local_eval_s, 2),
+                "policy_steps_per_s": round(policy_steps / local_eval_s),
+            },
+        }
+        overhead_s = args.task_overhead_ms / 1000.0
+        t_serial, t_parallel, t_fixed = local_s - local_eval_s, local_eval_s, 0.0
+        if not args.no_ray:
+            ray_s, ray_eval_s, remote = timed(EvaluateConfig(**base, ray="local", ray_cpus=args.workers))
+            tasks = len(runner.plan_tasks(prep.traces, prep.entries, args.seeds, min_tasks=2 * args.workers))
+            overhead_s = empty_task_overhead_s(args.workers)
+            # what the W-worker run lost beyond the work and the per-task cost (worker start-up
+            # and imports, the last task's tail) is the model's fixed cost per run
+            t_fixed = max(0.0, ray_eval_s - (t_parallel + tasks * overhead_s) / args.workers)
+            out["ray_local"] = {
+                "workers": args.workers,
+                "tasks": tasks,
+                "wall_s": round(ray_s, 2),
+                "simulate_and_metrics_s": round(ray_eval_s, 2),
+                "ray_start_and_stop_s": round(ray_s - ray_eval_s - t_serial, 2),
+                "policy_steps_per_s": round(policy_steps / ray_eval_s),
+                "speedup_vs_local": round(local_eval_s / ray_eval_s, 2),
+                "fleet_summary_max_rel_diff": max_rel_diff(local["fleet"], remote["fleet"]),
+            }
+            out["ray_overhead_per_task_ms"] = round(1000 * overhead_s, 2)
+        counts = [int(c) for c in args.processes.split(",") if c.strip()]
+        if counts:
+            measured = process_curve(base, counts)
+            for row in measured:
+                row["speedup_vs_local"] = round(local_eval_s / row["simulate_and_metrics_s"], 2)
+                row["policy_steps_per_s"] = round(policy_steps / row["simulate_and_metrics_s"])
+            out["process_pool_measured"] = measured
+            if args.no_ray:
+                last = measured[-1]
+                t_fixed = max(0.0, last["simulate_and_metrics_s"] - t_parallel / last["processes"])
     curve = []
     for cores in (1, 2, 4, 8, 16, 160, 1600, 16000):
-        t = t_serial + t_fixed + (t_parallel + tasks * overhead_s) / cores
+        t = t_serial + t_fixed + (t_parallel + len(prep.traces) * overhead_s) / cores
         curve.append(
             {
                 "cores": cores,
@@ -120,43 +195,28 @@ def main() -> None:
                 "modelled_policy_steps_per_s": round(policy_steps / t),
             }
         )
-    print(
-        json.dumps(
-            {
-                "bench": "fleet",
-                "services": args.services,
-                "steps_per_service": args.steps,
-                "seeds": args.seeds,
-                "policies": len(prep.entries),
-                "policy_steps": policy_steps,
-                "local": {
-                    "wall_s": round(local_s, 2),
-                    "simulate_and_metrics_s": round(local_eval_s, 2),
-                    "policy_steps_per_s": round(policy_steps / local_eval_s),
-                },
-                "ray_local": {
-                    "workers": args.workers,
-                    "tasks": tasks,
-                    "wall_s": round(ray_s, 2),
-                    "simulate_and_metrics_s": round(ray_eval_s, 2),
-                    "ray_start_and_stop_s": round(ray_s - ray_eval_s - t_serial, 2),
-                    "policy_steps_per_s": round(policy_steps / ray_eval_s),
-                    "speedup_vs_local": round(local_eval_s / ray_eval_s, 2),
-                    "fleet_summary_identical": same,
-                },
-                "ray_overhead_per_task_ms": round(1000 * overhead_s, 2),
-                "model": {
-                    "note": "MODELLED, not measured: T(C) = T_serial + T_fixed + (T_parallel + tasks*overhead)/C",
-                    "t_serial_s": round(t_serial, 2),
-                    "t_parallel_s": round(t_parallel, 2),
-                    "t_fixed_s": round(t_fixed, 2),
-                    "curve": curve,
-                },
-                "cpu_count": os.cpu_count(),
-            },
-            indent=2,
-        )
-    )
+    out["model"] = {
+        "note": "MODELLED, not measured: T(C) = T_serial + T_fixed + (T_parallel + tasks*overhead)/C, "
+        "tasks = one per service at most",
+        "t_serial_s": round(t_serial, 2),
+        "t_parallel_s": round(t_parallel, 2),
+        "t_fixed_s": round(t_fixed, 2),
+        "task_overhead_ms": round(1000 * overhead_s, 2),
+        "curve": curve,
+    }
+    out["cpu_count"] = os.cpu_count()
+    print(json.dumps(out, indent=2))
+
+
+def max_rel_diff(a: object, b: object) -> float:
+    """Largest relative difference between the numbers of two equal-shaped JSON objects."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return max((max_rel_diff(a[k], b[k]) for k in a), default=0.0)
+    if isinstance(a, list) and isinstance(b, list):
+        return max((max_rel_diff(x, y) for x, y in zip(a, b, strict=True)), default=0.0)
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) / max(abs(a), abs(b), 1e-300)
+    return 0.0 if a == b else float("inf")
 
 
 if __name__ == "__main__":
