@@ -158,7 +158,11 @@ def main() -> None:
         t_serial, t_parallel, t_fixed = local_s - local_eval_s, local_eval_s, 0.0
         if not args.no_ray:
             ray_s, ray_eval_s, remote = timed(EvaluateConfig(**base, ray="local", ray_cpus=args.workers))
-            tasks = len(runner.plan_tasks(prep.traces, prep.entries, args.seeds, min_tasks=2 * args.workers))
+            tasks = len(
+                runner.plan_tasks(
+                    prep.traces, prep.entries, args.seeds, min_tasks=runner.TASKS_PER_CPU * args.workers
+                )
+            )
             overhead_s = empty_task_overhead_s(args.workers)
             # what the W-worker run lost beyond the work and the per-task cost (worker start-up
             # and imports, the last task's tail) is the model's fixed cost per run

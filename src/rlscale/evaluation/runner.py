@@ -52,6 +52,9 @@ ORACLE_STEP_VIOLATION = 0.001
 #: Recorded env-steps per simulator batch (~128 B each, see ``batch.RECORDED_FIELDS``): 8 M is
 #: about 1 GB; equally long traces share a batch up to this, a longer trace runs alone.
 MAX_BATCH_ENV_STEPS = 8_000_000
+#: Batches per worker CPU when a TaskRunner runs them: enough that the last ones to finish
+#: leave little idle time, few enough that each batch is still wide (hundreds of envs).
+TASKS_PER_CPU = 4
 #: Stream tag of the start-up jitter (the arrivals' streams have four key words, this five).
 _JITTER_STREAM = 0x5EED
 
@@ -541,7 +544,9 @@ def evaluate(
     if not entries:
         raise ValueError("evaluate: no policy to run")
     total = sum(t.steps * t.windows for t in traces) * seeds * len(entries)
-    tasks = plan_tasks(traces, entries, seeds, min_tasks=1 if runner is None else 2 * runner.parallelism)
+    tasks = plan_tasks(
+        traces, entries, seeds, min_tasks=1 if runner is None else TASKS_PER_CPU * runner.parallelism
+    )
     common = {"base_seed": base_seed, "oracle_step_violation": oracle_step_violation}
     calls = [
         ((params, [traces[i] for i in t.traces], [entries[p] for p in t.entries], seeds), common)
