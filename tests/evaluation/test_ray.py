@@ -123,3 +123,54 @@ def test_cli_bad_ray_address_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     assert result.exit_code == 2, result.output
     assert "--ray must be" in result.output
     assert not out.exists()
+
+
+def test_ctrl_c_shuts_the_local_ray_down(tmp_path: Path, no_ray_left: object) -> None:
+    """Ctrl-C (SIGINT to the foreground process group) during `evaluate --ray local`: the
+    command stops while its tasks run, every process of the Ray it started is gone, and no
+    report is written."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    out = tmp_path / "rep"
+    args = ["evaluate", "--trace", "synthetic:periodic?steps=200000", "--policy", "hpa", "--seeds", "5"]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rlscale.cli.main",
+            *args,
+            "--ray",
+            "local",
+            "--ray-cpus",
+            "2",
+            "--out",
+            str(out),
+        ],
+        env={**os.environ, "PYTHONPATH": src},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        parent = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 120
+        ray_procs: list[psutil.Process] = []
+        while time.monotonic() < deadline and not any(p.name() == "ray::run_traces" for p in ray_procs):
+            time.sleep(0.5)
+            ray_procs = parent.children(recursive=True)
+        assert any(p.name() == "ray::run_traces" for p in ray_procs), "no evaluation task ever ran"
+        ray_procs = parent.children(recursive=True)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=90) != 0
+        _, alive = psutil.wait_procs(ray_procs, timeout=30)
+        assert not alive, f"left running: {[p.name() for p in alive]}"
+        assert not out.exists()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)

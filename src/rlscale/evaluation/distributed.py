@@ -17,6 +17,7 @@ streams), how the work is cut into tasks cannot change a number (a test compares
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,7 +44,7 @@ def check_address(address: str) -> str:
     raise ValueError(f"--ray must be 'local', 'auto' or 'ray://host:port', got {address!r}")
 
 
-def _import_ray() -> Any:
+def import_ray() -> Any:
     try:
         import ray
     except ImportError as exc:
@@ -57,29 +58,73 @@ def ray_session(address: str, num_cpus: int | None = None) -> Iterator[Any]:
     an embedded one and shuts it down however the block exits (Ctrl-C included); ``auto`` /
     ``ray://`` join a cluster and leave it running. Yields the ``ray`` module."""
     check_address(address)
-    ray = _import_ray()
+    ray = import_ray()
     started = False
     if not ray.is_initialized():
         if address == LOCAL:
             path = os.environ.get("PYTHONPATH")
-            ray.init(
-                num_cpus=num_cpus or os.cpu_count() or 1,
-                include_dashboard=False,
-                logging_level="warning",
-                # workers import rlscale from where this process does (a source checkout too)
-                runtime_env={"env_vars": {"PYTHONPATH": path}} if path else None,
-            )
+            try:
+                ray.init(
+                    num_cpus=num_cpus or os.cpu_count() or 1,
+                    include_dashboard=False,
+                    logging_level="warning",
+                    # workers import rlscale from where this process does (a source checkout too)
+                    runtime_env={"env_vars": {"PYTHONPATH": path}} if path else None,
+                )
+            except BaseException:  # Ctrl-C while it starts: stop what has started
+                half = _ray_processes()
+                ray.shutdown()
+                _reap(half)
+                raise
             started = True
         else:
             try:
                 ray.init(address=address, logging_level="warning")
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise RayUnavailableError(f"--ray {address}: cannot join the cluster ({exc})") from exc
+    ours = _ray_processes() if started else set()
     try:
         yield ray
     finally:
         if started:
+            ours |= _ray_processes()
             ray.shutdown()
+            _reap(ours)
+
+
+#: Seconds a Ray process of ours gets to exit after ``ray.shutdown`` before SIGTERM, then SIGKILL.
+REAP_GRACE_S = 5.0
+
+
+def _ray_processes() -> set[Any]:
+    """The Ray processes this process started (raylet, GCS, agents, workers)."""
+    import psutil  # a dependency of Ray
+
+    out = set()
+    for p in psutil.Process().children(recursive=True):
+        try:
+            name, cmd = p.name(), p.cmdline()
+        except psutil.Error:
+            continue
+        if name.startswith("ray::") or name in ("raylet", "gcs_server") or any("/ray/" in c for c in cmd):
+            out.add(p)
+    return out
+
+
+def _reap(processes: set[Any]) -> None:
+    """Make sure the local Ray is gone: a Ctrl-C reaches the raylet with the rest of the
+    foreground process group, and its agents, orphaned, outlive ``ray.shutdown`` (seen with
+    Ray 2.60); what is left of ours after a grace period is terminated, then killed."""
+    import psutil
+
+    _, alive = psutil.wait_procs(list(processes), timeout=REAP_GRACE_S)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.terminate()
+    _, alive = psutil.wait_procs(alive, timeout=REAP_GRACE_S)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
 
 
 class RayTaskRunner:

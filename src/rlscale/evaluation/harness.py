@@ -226,11 +226,11 @@ def _without_warmup(trace: EvalTrace, warmup_steps: int) -> EvalTrace:
 
 def _check_ray(address: str, cpus: int | None) -> None:
     """A bad --ray address, or Ray missing, fails before anything runs."""
-    from rlscale.evaluation.distributed import RayUnavailableError, _import_ray, check_address
+    from rlscale.evaluation.distributed import RayUnavailableError, check_address, import_ray
 
     try:
         check_address(address)
-        _import_ray()
+        import_ray()
     except (ValueError, RayUnavailableError) as exc:
         raise EvaluationInputError(str(exc)) from exc
     if cpus is not None and (address != "local" or cpus < 1):
