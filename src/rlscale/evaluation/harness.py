@@ -85,14 +85,8 @@ class PreparedEvaluation:
     window_hours: float
     budgets: list[float] = field(default_factory=list)
     warmup_steps: int = 0
-    #: One group per distinct service model; the first is ``--service`` (``params``, ``entries``).
+    #: One group per distinct service model that has traces (``--service``: ``params``, ``entries``).
     services: list[ServiceGroup] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if not self.services:
-            self.services = [
-                ServiceGroup(self.config.service, self.params, self.entries, list(range(len(self.traces))))
-            ]
 
 
 def prepare(config: EvaluateConfig) -> PreparedEvaluation:
