@@ -52,9 +52,11 @@ ORACLE_STEP_VIOLATION = 0.001
 #: Recorded env-steps per simulator batch (~128 B each, see ``batch.RECORDED_FIELDS``): 8 M is
 #: about 1 GB; equally long traces share a batch up to this, a longer trace runs alone.
 MAX_BATCH_ENV_STEPS = 8_000_000
-#: Batches per worker CPU when a TaskRunner runs them: enough that the last ones to finish
-#: leave little idle time, few enough that each batch is still wide (hundreds of envs).
-TASKS_PER_CPU = 4
+#: Batches per worker CPU when a TaskRunner runs them (at least; the memory cap may make
+#: more). One: every split adds a batch's per-step cost (~1–3 ms × steps), so narrower batches
+#: than the CPUs need cost more than they balance (measured in bench/fleet.py: 4 per CPU ran a
+#: 200-service fleet 1.6× slower on 2 cores than one process did).
+TASKS_PER_CPU = 1
 #: Stream tag of the start-up jitter (the arrivals' streams have four key words, this five).
 _JITTER_STREAM = 0x5EED
 
