@@ -7,7 +7,7 @@ batch. Layout, policy-major so every policy's envs are one contiguous slice::
     env = p · E + offset_k + w · S + s       E = Σ_k W_k · S   (policy p, trace k, window w, seed s)
 
 Nothing about an env depends on its neighbours in the batch: arrivals are replayed counts and
-the start-up jitter comes from per-(trace, window, seed) streams (``startup_u``), so a policy
+each new pod's start-up delay comes from a counter-based stream of its env (``startup_keys``), so a policy
 run alone and the same policy in a batch of twenty give the same numbers (a test checks it).
 The runner turns the recorded per-step arrays into results; :func:`run_batch` only simulates.
 """
@@ -88,24 +88,27 @@ def run_batch(
     params: ServiceParams,
     groups: Sequence[PolicyGroup],
     rates_rps: np.ndarray,
-    startup_u: np.ndarray,
     initial_replicas: np.ndarray,
     *,
+    arrival_counts: np.ndarray | None,
+    startup_keys: np.ndarray,
+    initial_rate_rps: np.ndarray,
     progress: ProgressSink | None = None,
     report_every: int = 200,
 ) -> Recorder:
     """Step every group's policy on its slice, all envs in one ``sim.step`` per step.
 
-    ``rates_rps``/``startup_u``: ``(T, E)`` per policy block (every policy replays the same
-    arrivals and jitter; tiled here, never materialised ``P`` times); ``initial_replicas``:
-    ``(E,)`` warm start. ``params.poisson_arrivals`` must be off (counts are replayed).
+    Per policy block of ``E`` envs (every policy replays the same; tiled here, never
+    materialised ``P`` times): ``rates_rps`` and ``arrival_counts`` ``(T, E)`` (counts None
+    only without Poisson arrivals), ``startup_keys`` ``(E,)`` (``sim.step``'s counter-based
+    start-up streams), ``initial_replicas``/``initial_rate_rps`` ``(E,)`` (the warm start).
     ``progress`` gets the number of env-steps done every ``report_every`` steps.
     """
-    if params.poisson_arrivals:
-        raise ValueError("run_batch replays arrival counts: params.poisson_arrivals must be False")
     steps, per_block = rates_rps.shape
-    if startup_u.shape != rates_rps.shape:
-        raise ValueError(f"startup_u has shape {startup_u.shape}, rates {rates_rps.shape}")
+    if params.poisson_arrivals and arrival_counts is None:
+        raise ValueError("run_batch: Poisson arrivals need arrival_counts drawn per env beforehand")
+    if arrival_counts is not None and arrival_counts.shape != rates_rps.shape:
+        raise ValueError(f"arrival_counts has shape {arrival_counts.shape}, rates {rates_rps.shape}")
     total = max(g.stop for g in groups)
     if total % per_block or sorted((g.start, g.stop) for g in groups)[0][0] != 0:
         raise ValueError(f"policy groups cover {total} envs, not a multiple of the {per_block}-env block")
@@ -116,16 +119,17 @@ def run_batch(
                 f"policy {g.policy.name!r} was built for {g.policy.num_envs} envs, its slice has {g.stop - g.start}"
             )
         g.policy.reset(None)
-    rng = np.random.default_rng(0)  # unused: arrivals and jitter are replayed
+    rng = np.random.default_rng(0)  # unused: arrivals and start-up delays are replayed
+    keys = np.tile(np.asarray(startup_keys, dtype=np.uint64), blocks)
     state = sim.init_state(
         params,
         total,
         np.tile(initial_replicas, blocks),
         rng,
-        initial_rate_rps=np.tile(rates_rps[0], blocks),
+        initial_rate_rps=np.tile(initial_rate_rps, blocks),
     )
     rate = np.empty((blocks, per_block))
-    jitter = np.empty((blocks, per_block))
+    count = np.empty((blocks, per_block))
     desired = np.empty(total, dtype=np.int64)
     recorder = Recorder(steps, total)
     for t in range(steps):
@@ -133,18 +137,25 @@ def run_batch(
         for g in groups:
             desired[g.start : g.stop] = g.policy.act(_slice(signals, g.start, g.stop))
         rate[:] = rates_rps[t]
-        jitter[:] = startup_u[t]
-        state, metrics = sim.step(params, state, rate.reshape(-1), desired, rng, startup_u=jitter.reshape(-1))
+        if arrival_counts is not None:
+            count[:] = arrival_counts[t]
+        state, metrics = sim.step(
+            params,
+            state,
+            rate.reshape(-1),
+            desired,
+            rng,
+            arrival_count=None if arrival_counts is None else count.reshape(-1),
+            startup_keys=keys,
+        )
         recorder.record(t, metrics)
         if progress is not None and ((t + 1) % report_every == 0 or t + 1 == steps):
             progress(((t % report_every) + 1) * total)
     return recorder
 
 
-_SIGNAL_FIELDS = ScalingSignals.field_names()
-
-
 def _slice(signals: ScalingSignals, start: int, stop: int) -> ScalingSignals:
+    """A group's signals (its pod view too: the HPA reads it)."""
     if start == 0 and stop == signals.num_envs:
         return signals
-    return ScalingSignals(*(getattr(signals, name)[start:stop] for name in _SIGNAL_FIELDS))
+    return signals.select(slice(start, stop))

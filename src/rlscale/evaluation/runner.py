@@ -10,9 +10,11 @@ no Python loop over envs. Fairness rules:
   policies get the same start, so cold starts do not pollute the comparison.
 * **Common random numbers.** Poisson arrival counts are drawn *before* the run from a
   generator seeded by ``(base_seed, trace, window, seed)`` and fed to the simulator as exact
-  counts (``poisson_arrivals`` off for the run, rate = count/dt), so every policy sees the
-  very same requests in a given (window, seed). The start-up jitter has its own stream
-  per (trace, window, seed), so an env's numbers never depend on what shares its batch.
+  counts (``sim.step(arrival_count=...)``; the latency law still takes the window's rate),
+  so every policy sees the very same requests in a given (window, seed). Each new pod's
+  start-up delay comes from a counter-based stream keyed by (trace, window, seed), the step
+  and the pod (``sim.step(startup_keys=...)``), so an env's numbers never depend on what
+  shares its batch.
   Differences between policies are then differences of policy, not of luck, and seeds pair.
 * **The oracle.** Demand ``d_t = min_replicas_for_slo(λ_t, params, ORACLE_STEP_VIOLATION)``
   on the window's arrival *rate* (the same for every seed), planned around the longest
@@ -27,7 +29,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -197,13 +199,14 @@ def arrival_counts(trace: EvalTrace, seeds: int, step_s: float, base_seed: int =
     return out
 
 
-def startup_uniforms(trace: EvalTrace, seeds: int, base_seed: int = 0) -> np.ndarray:
-    """Start-up jitter uniforms ``(W·S, T)`` in [0, 1), one stream per (trace, window, seed),
-    apart from the arrivals' stream: a pod created at step ``t`` of a given (window, seed)
-    takes the same delay under every policy and whatever else shares the batch."""
-    out = np.empty((trace.windows * seeds, trace.steps))
+def startup_keys(trace: EvalTrace, seeds: int, base_seed: int = 0) -> np.ndarray:
+    """One ``uint64`` start-up key per (window, seed), ``(W·S,)``, apart from the arrivals'
+    stream: ``sim.step`` derives each new pod's delay from (key, step, pod), so a pod created
+    at a given step of a given (window, seed) takes the same delay under every policy and
+    whatever else shares the batch."""
+    out = np.empty(trace.windows * seeds, dtype=np.uint64)
     for _, env, rng in _streams(trace, seeds, base_seed, _JITTER_STREAM):
-        out[env] = rng.random(trace.steps)
+        out[env] = rng.bit_generator.random_raw()
     return out
 
 
@@ -295,13 +298,16 @@ def _seed_metrics(
 @dataclass(frozen=True)
 class _TraceInputs:
     """What every policy replays on one trace: the oracle's demand and plan, the warm start,
-    and the per-env arrivals and start-up jitter (``(W·S, T)``, env ``w·S + s``)."""
+    and per env (``w·S + s``) the arrival rates and counts (``(W·S, T)``; counts None without
+    Poisson arrivals) and the start-up key."""
 
     demand: np.ndarray
     schedule: np.ndarray
     initial: np.ndarray
+    initial_rate_rps: np.ndarray
     rates_rps: np.ndarray
-    startup_u: np.ndarray
+    counts: np.ndarray | None
+    startup_keys: np.ndarray
 
 
 def _trace_inputs(
@@ -309,16 +315,16 @@ def _trace_inputs(
 ) -> _TraceInputs:
     demand = oracle_demand(params, trace.rates_rps, oracle_step_violation)  # (W, T)
     schedule = oracle_schedules(params, demand)  # (W, T)
-    if params.poisson_arrivals:
-        rates = arrival_counts(trace, seeds, params.step_s, base_seed) / params.step_s
-    else:
-        rates = np.repeat(trace.rates_rps, seeds, axis=0)
+    rates = np.repeat(trace.rates_rps, seeds, axis=0)
+    counts = arrival_counts(trace, seeds, params.step_s, base_seed) if params.poisson_arrivals else None
     return _TraceInputs(
         demand=demand,
         schedule=schedule,
         initial=np.repeat(schedule[:, 0], seeds),
+        initial_rate_rps=rates[:, 0] if counts is None else counts[:, 0] / params.step_s,
         rates_rps=rates,
-        startup_u=startup_uniforms(trace, seeds, base_seed),
+        counts=counts,
+        startup_keys=startup_keys(trace, seeds, base_seed),
     )
 
 
@@ -384,11 +390,15 @@ def run_traces(
     oracle_plan = np.concatenate([np.repeat(i.schedule, seeds, axis=0) for i in inputs])
     groups, slot = _policy_groups(params.spec, entries, block, oracle_plan)
     recorder = batch.run_batch(
-        replace(params, poisson_arrivals=False),
+        params,
         groups,
         np.ascontiguousarray(np.concatenate([i.rates_rps for i in inputs]).T),
-        np.ascontiguousarray(np.concatenate([i.startup_u for i in inputs]).T),
         np.concatenate([i.initial for i in inputs]),
+        arrival_counts=None
+        if inputs[0].counts is None
+        else np.ascontiguousarray(np.concatenate([i.counts for i in inputs if i.counts is not None]).T),
+        startup_keys=np.concatenate([i.startup_keys for i in inputs]),
+        initial_rate_rps=np.concatenate([i.initial_rate_rps for i in inputs]),
         progress=progress,
     )
     results: list[PolicyResult] = []
