@@ -102,3 +102,16 @@ def test_a_long_trace_splits_its_policies_but_not_a_merged_sweep(monkeypatch: py
     whole = evaluate(WEB, tr, entries, seeds=2)
     for a, b in zip(split, whole, strict=True):
         _assert_same(a, b)
+
+
+def test_counter_uniforms_depend_only_on_key_step_and_pod() -> None:
+    from rlscale.sim.simulator import counter_uniforms
+
+    keys = np.array([11, 2**63 + 5, 42], dtype=np.uint64)
+    wide = counter_uniforms(keys, step=7, width=6)
+    # another batch order, fewer pods: the same numbers for the same (key, step, pod)
+    np.testing.assert_array_equal(counter_uniforms(keys[::-1], 7, 3), wide[::-1, :3])
+    assert not np.array_equal(counter_uniforms(keys, 8, 6), wide)  # steps differ
+    many = counter_uniforms(np.arange(20_000, dtype=np.uint64), 3, 4)
+    assert 0.0 <= many.min() and many.max() < 1.0
+    assert abs(many.mean() - 0.5) < 0.01 and abs(many.std() - 12**-0.5) < 0.01
