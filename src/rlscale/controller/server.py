@@ -3,7 +3,9 @@
 ``POST /v1/act`` answers an observation (or the ScalingSignals fields) with an action and a
 desired replica count; ``POST /v1/log_returns`` takes experience tuples; with online learning
 on, the served policy is refitted from that experience every ``update_interval_s``.
-``GET /healthz`` and ``GET /openapi.json`` (the OpenAPI 3 description of all of it).
+``GET /healthz``, ``GET /metrics`` (Prometheus) and ``GET /openapi.json`` (the OpenAPI 3
+description of all of it). Each answer carries the policy's own ``reasons`` and says how many
+earlier calls for its ``target`` shaped it (the served policy keeps per-target history).
 
 Binds 127.0.0.1 by default; an optional bearer token guards the ``/v1`` endpoints (health and
 the spec stay open for probes). A malformed request gets a 4xx with a JSON error naming the
@@ -17,14 +19,17 @@ import hmac
 import json
 import math
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
 from aiohttp import web
 
+from rlscale.controller.loop import policy_reasons_of
 from rlscale.controller.online import Experience, LinearQPolicy
+from rlscale.controller.telemetry import ServerMetrics
+from rlscale.core.decision import Reason
 from rlscale.core.observation import OBSERVATION_FEATURES, ObservationBuilder, observation_size
 from rlscale.core.signals import OPTIONAL_SIGNAL_FIELDS, ScalingSignals
 from rlscale.core.spec import ServiceSpec
@@ -125,8 +130,10 @@ class PolicyService:
         self._policies: dict[str, Policy] = {}
         self._builders: dict[str, ObservationBuilder] = {}
         self._new_since_update = 0
+        self._calls: Counter[str] = Counter()
         self._lock = threading.Lock()
         self.updates = 0
+        self.metrics = ServerMetrics()
         if online is not None:
             self._name = online.name
         else:
@@ -172,14 +179,23 @@ class PolicyService:
         elif signals is not None:
             current = int(signals.desired_replicas[0])
         with self._lock:
+            history = self._calls[target]  # earlier calls for this target shape this answer
+            self._calls[target] += 1
             if self.online is None:
                 if signals is None:
                     raise RequestError("the served policy reads ScalingSignals: give 'signals'", "signals")
-                desired = _one_count(self._policy(target).act(signals))
+                policy = self._policy(target)
+                proposal = policy.act(signals)
+                desired = _one_count(proposal)
+                inputs = {n: float(np.asarray(getattr(signals, n))[0]) for n in SIGNAL_FIELDS}
+                reasons = policy_reasons_of(policy, proposal, inputs)
+                self.metrics.record_answer(target, desired)
                 return {
                     "action": desired,
                     "desired_replicas": desired,
                     "action_space": "replicas",
+                    "reasons": [r.to_dict() for r in reasons],
+                    **self._state(target, history),
                     **self._about(),
                 }
             if obs is None:
@@ -199,7 +215,27 @@ class PolicyService:
             desired = self.online.desired_replicas(
                 action, current, self.spec.min_replicas, self.spec.max_replicas
             )
-            return {"action": action, "desired_replicas": desired, "action_space": "delta", **self._about()}
+            delta = self.online.deltas[action]
+            reason = Reason(
+                "PolicyAction",
+                f"{self._name} v{self.version}: action {action} (delta {delta:+d}) from {current} pods",
+                current,
+                desired,
+            )
+            self.metrics.record_answer(target, desired)
+            return {
+                "action": action,
+                "desired_replicas": desired,
+                "action_space": "delta",
+                "reasons": [reason.to_dict()],
+                **self._state(target, history),
+                **self._about(),
+            }
+
+    def _state(self, target: str, history: int) -> dict[str, Any]:
+        """What the answer depends on besides the request: the target's earlier calls (load
+        history, stabilisation), so a client knows a fresh target name starts cold."""
+        return {"target": target, "history_calls": history}
 
     def log_returns(self, body: Any) -> dict[str, Any]:
         body = _object(body, "request body")
@@ -270,7 +306,11 @@ class PolicyService:
         return {"status": "ok", "buffer_size": len(self.buffer), "updates": self.updates, **self._about()}
 
     def _about(self) -> dict[str, Any]:
-        return {"policy": self._name, "policy_version": self.version}
+        return {
+            "policy": self._name,
+            "policy_version": self.version,
+            "slo": {"latency_s": self.spec.slo_latency_s, "budget": self.spec.slo_budget},
+        }
 
 
 def _one_count(value: Any) -> int:
@@ -349,6 +389,29 @@ def openapi_spec() -> dict[str, Any]:
                         "action_space": {"type": "string", "enum": ["delta", "replicas"]},
                         "policy": {"type": "string"},
                         "policy_version": {"type": "integer"},
+                        "reasons": {
+                            "type": "array",
+                            "description": "The policy's own reasons for desired_replicas (what it sized for).",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "code": {"type": "string"},
+                                    "message": {"type": "string"},
+                                    "before": {"type": ["integer", "null"]},
+                                    "after": {"type": ["integer", "null"]},
+                                },
+                            },
+                        },
+                        "target": {"type": "string"},
+                        "history_calls": {
+                            "type": "integer",
+                            "description": "Earlier calls for this target: the served policy keeps "
+                            "per-target history (load trend, peaks), so answers depend on them.",
+                        },
+                        "slo": {
+                            "type": "object",
+                            "properties": {"latency_s": {"type": "number"}, "budget": {"type": "number"}},
+                        },
                     },
                 },
                 "Experience": {
@@ -449,13 +512,15 @@ def make_app(
                     401, "missing or wrong bearer token (Authorization: Bearer <token>)", "Authorization"
                 )
         try:
-            return await handler(request)
+            response = await handler(request)
         except RequestError as exc:
-            return _error(exc.status, exc.message, exc.field)
+            response = _error(exc.status, exc.message, exc.field)
         except web.HTTPException as exc:
-            return _error(exc.status, exc.reason)
+            response = _error(exc.status, exc.reason)
         except Exception as exc:  # a bad policy answer must not take the server down
-            return _error(500, f"{type(exc).__name__}: {exc}")
+            response = _error(500, f"{type(exc).__name__}: {exc}")
+        service.metrics.record_request(request.path, response.status)
+        return response
 
     async def body_of(request: web.Request) -> Any:
         if request.content_type != "application/json":
@@ -476,6 +541,10 @@ def make_app(
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response(service.health())
 
+    async def metrics(request: web.Request) -> web.Response:
+        body, content_type = service.metrics.exposition()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
     spec = openapi_spec()
 
     async def openapi(request: web.Request) -> web.Response:
@@ -485,6 +554,7 @@ def make_app(
     app.router.add_post("/v1/act", act)
     app.router.add_post("/v1/log_returns", log_returns)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
 
     if update_interval_s is not None and service.online is not None:
