@@ -117,3 +117,44 @@ def test_mean_ci95_student_t() -> None:
     assert metrics.mean_ci95([7.0]) == {"mean": 7.0, "ci95": None}
     assert metrics.mean_ci95([np.nan]) == {"mean": None, "ci95": None}
     assert metrics.mean_ci95([2.0, 2.0])["ci95"] == 0.0
+
+
+def test_mixture_quantile_newton_finds_the_bisection_root() -> None:
+    """Newton on the simulator's latency laws (M/M/c sojourns and drain-width rows, whose
+    mixture has kinks) lands on the root bisection finds, and NaN where nothing was served."""
+    from rlscale.sim.simulator import StepMetrics, latency_survival, latency_survival_density
+
+    rng = np.random.default_rng(5)
+    t, seeds = 400, 3
+    width = np.where(rng.random((t, seeds)) < 0.1, rng.uniform(0.5, 20.0, (t, seeds)), 0.0)
+    law = {
+        "lat_base_s": rng.uniform(0.005, 0.05, (t, seeds)),
+        "lat_width_s": width,
+        "lat_wait_prob": np.where(width > 0, 0.0, rng.uniform(0, 0.9, (t, seeds))),
+        "lat_wait_rate": rng.uniform(1.0, 80.0, (t, seeds)),
+        "lat_service_rate": rng.uniform(5.0, 40.0, (t, seeds)),
+    }
+
+    def metrics_of(index: object) -> StepMetrics:
+        fields = {name: np.zeros(1) for name in StepMetrics.field_names()}
+        return StepMetrics(**(fields | {k: v[index] for k, v in law.items()}))
+
+    served = rng.uniform(0, 100, (t, seeds))
+    served[:, 2] = 0.0
+    levels = np.repeat([0.5, 0.95, 0.99], seeds)
+    cols_seed = np.tile(np.arange(seeds), 3)
+    newton = metrics.mixture_quantile_newton(
+        levels,
+        lambda x, rows, cols: latency_survival_density(x[None, :], metrics_of((rows, cols_seed[cols]))),
+        served[:, cols_seed],
+        block_rows=64,  # several blocks, the last one short
+    ).reshape(3, seeds)
+    bisect = metrics.mixture_quantile(
+        np.array([0.5, 0.95, 0.99])[:, None],
+        lambda x: latency_survival(x, metrics_of((slice(None), None, slice(None)))),
+        served[:, None, :],
+        batch_shape=(3, seeds),
+    )
+    np.testing.assert_allclose(newton[:, :2], bisect[:, :2], rtol=1e-9)
+    assert np.all(np.isnan(newton[:, 2]))
+    assert np.all(np.diff(newton[:, 0]) > 0)

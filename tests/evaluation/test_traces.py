@@ -53,3 +53,22 @@ def test_bad_trace_arguments(tmp_path: Path) -> None:
         prepare_trace(str(_csv(tmp_path)), WEB)
     with pytest.raises(TraceError, match="windows"):
         prepare_trace(str(_csv(tmp_path)), WEB, column="hits", windows=2, window_hours=3.0)
+
+
+def test_chunked_trace_scores_every_step_once() -> None:
+    import numpy as np
+
+    from rlscale.evaluation.runner import EvalTrace
+    from rlscale.evaluation.traces import chunk_trace
+
+    rates = np.arange(1.0, 24.0)  # 23 steps, chunks of 5 after a 3-step lead-in
+    valid = np.ones(23, dtype=bool)
+    valid[7] = False  # a gap stays a gap
+    chunked = chunk_trace(EvalTrace("t", rates[None, :], valid[None, :]), 5, 3, step_s=15.0)
+    assert chunked.rates_rps.shape == (5, 8)
+    scored = chunked.rates_rps[chunked.valid]
+    np.testing.assert_array_equal(np.sort(scored), np.delete(rates, 7))
+    # a chunk's lead-in is the real load just before what it scores
+    np.testing.assert_array_equal(chunked.rates_rps[1], rates[2:10])
+    np.testing.assert_array_equal(chunked.rates_rps[0, :3], [1.0, 1.0, 1.0])
+    np.testing.assert_allclose(chunked.start_offsets_s[:2], [-45.0, 30.0])

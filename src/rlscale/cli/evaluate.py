@@ -18,7 +18,9 @@ def evaluate(
         typer.Option(
             "--trace",
             help="Trace to evaluate on (repeatable): a named trace (nasa, twitter, twitter-15s, alibaba-lora, "
-            "alibaba-gateway), 'synthetic:<kind>[?seed=..&steps=..]', or a CSV path. "
+            "alibaba-gateway), 'synthetic:<kind>[?seed=..&steps=..]', a CSV path, or a fleet: a directory or a "
+            "quoted glob of CSV files, one service each (NAME.service.json beside NAME.csv gives that service its "
+            "own model, as --service FILE; report.json then has a fleet summary). "
             "Default: the bundled NASA trace, 4 windows of its test part (August 1995).",
         ),
     ] = None,
@@ -60,6 +62,14 @@ def evaluate(
             "4 windows for the default NASA trace).",
         ),
     ] = None,
+    chunk_hours: Annotated[
+        float | None,
+        typer.Option(
+            "--chunk-hours",
+            help="Run each whole trace as chunks of H hours side by side in one batch (each after a 1-h "
+            "lead-in that is played, not scored): a 60-day trace in seconds instead of one long loop.",
+        ),
+    ] = None,
     warmup_hours: Annotated[
         float,
         typer.Option(
@@ -77,6 +87,20 @@ def evaluate(
             "keeping it, in hindsight), and per policy budget_kept, seeds_kept and cost_vs_tuned_hpa; "
             "learned runs once per budget (learned:budget=B).",
         ),
+    ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Run the batches as Ray tasks (pip install 'rlscale\\[ray]'): 'local' starts an embedded Ray on "
+            "this machine's cores (shut down at the end, Ctrl-C included), 'auto' joins the running cluster, "
+            "'ray://host:port' a remote one. Same report numbers as without --ray.",
+        ),
+    ] = None,
+    ray_cpus: Annotated[
+        int | None,
+        typer.Option("--ray-cpus", help="CPUs of the embedded Ray of --ray local (default: every core)."),
     ] = None,
     out: Annotated[
         Path, typer.Option("--out", help="Report directory (report.json, report.md, PNG plots).")
@@ -105,6 +129,9 @@ def evaluate(
         window_hours=window_hours,
         windows=windows,
         out=out,
+        chunk_hours=chunk_hours,
+        ray=ray,
+        ray_cpus=ray_cpus,
         warmup_hours=warmup_hours,
         slo_budgets=list(slo_budget or []),
     )

@@ -73,6 +73,25 @@ def register(app: typer.Typer) -> None:
             False, help="scale rewards by the running return std (SB3 VecNormalize, rewards only)"
         ),
         progress: bool = typer.Option(True, help="show a progress bar"),
+        ray: str = typer.Option(
+            None,
+            "--ray",
+            metavar="ADDRESS",
+            help="train on Ray (pip install 'rlscale\\[ray]'): Ray Tune runs one ordinary training run per "
+            "seed (--ray-seeds) and --tune grid point, and the best trial's checkpoint becomes OUT/best. "
+            "'local' = an embedded Ray on this machine's cores (shut down at the end), 'auto' = the running "
+            "cluster, 'ray://host:port' = a remote one (its workers must see --out)",
+        ),
+        ray_seeds: int = typer.Option(
+            2, "--ray-seeds", help="with --ray: trials with seeds SEED, SEED+1, ... (times the --tune grid)"
+        ),
+        tune: list[str] = typer.Option(
+            None,
+            "--tune",
+            help="with --ray: a hyperparameter grid, repeatable, NAME=V1,V2 (learning_rate, clip_range, "
+            "slo_weight, num_envs, memory_floor_utilization, randomize_service)",
+        ),
+        ray_cpus: int = typer.Option(None, "--ray-cpus", help="with --ray local: CPUs (default: every core)"),
     ) -> None:
         """Train a policy on the training splits; validate against the HPA frontier; write checkpoints."""
         from rlscale.agents.train import DEFAULT_TRAIN_TRACES, TrainConfig, train
@@ -104,6 +123,24 @@ def register(app: typer.Typer) -> None:
             normalize_reward=normalize_reward,
             command="rlscale train " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
         )
+        if ray is not None:
+            from rlscale.agents.distributed import parse_grid, train_on_ray
+            from rlscale.evaluation.distributed import RayUnavailableError, check_address
+
+            try:
+                check_address(ray)
+                grid = parse_grid(list(tune or []))
+                if ray_seeds < 1:
+                    raise ValueError(f"--ray-seeds must be >= 1, got {ray_seeds}")
+                summary = train_on_ray(
+                    cfg, ray, seeds=[seed + i for i in range(ray_seeds)], grid=grid, num_cpus=ray_cpus
+                )
+            except (ValueError, RayUnavailableError) as exc:
+                raise typer.BadParameter(str(exc)) from exc
+            typer.echo(json.dumps({k: summary[k] for k in ("out", "best", "winner")}, indent=2, default=str))
+            return
+        if tune or ray_cpus is not None:
+            raise typer.BadParameter("--tune and --ray-cpus apply with --ray")
         try:
             summary = train(cfg, progress=progress)
         except ValueError as exc:

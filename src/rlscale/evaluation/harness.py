@@ -8,16 +8,19 @@ wrapper around :func:`prepare` and :func:`run`.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rlscale.evaluation.budget import check_budgets, reference_specs
+from rlscale.evaluation.fleet import fleet_summary
 from rlscale.evaluation.report import build_report, write_report
 from rlscale.evaluation.results import PolicyResult
-from rlscale.evaluation.runner import ORACLE_STEP_VIOLATION, EvalTrace, PolicyEntry, evaluate
+from rlscale.evaluation.runner import ORACLE_STEP_VIOLATION, EvalTrace, PolicyEntry, TaskRunner, evaluate
 from rlscale.evaluation.specs import DEFAULT_POLICIES, resolve_policies
-from rlscale.evaluation.traces import prepare_trace
+from rlscale.evaluation.traces import CHUNK_LEAD_HOURS, expand_trace_arguments, prepare_trace, sidecar_path
 from rlscale.policies.registry import PolicySpecError, parse_policy_spec
 from rlscale.sim.params import ServiceParams
 from rlscale.sim.presets import DEFAULT_PRESET, load_service
@@ -49,10 +52,26 @@ class EvaluateConfig:
     base_seed: int = 0
     oracle_step_violation: float = ORACLE_STEP_VIOLATION
     command: str | None = None
+    chunk_hours: float | None = None
+    #: Ray address (``local``, ``auto``, ``ray://host:port``): run the batches as Ray tasks.
+    ray: str | None = None
+    #: CPUs of the embedded Ray started by ``ray="local"`` (default: every core).
+    ray_cpus: int | None = None
     #: Hours at the start of each window that every policy plays but no metric scores.
     warmup_hours: float = 0.0
     #: SLO budgets (fractions) for the budget view; empty = no budget view.
     slo_budgets: list[float] = field(default_factory=list)
+
+
+@dataclass
+class ServiceGroup:
+    """The traces that share one service model (``--service``, or one ``NAME.service.json``
+    sidecar) and the policies built for its spec."""
+
+    label: str
+    params: ServiceParams
+    entries: list[PolicyEntry]
+    trace_indices: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -66,6 +85,8 @@ class PreparedEvaluation:
     window_hours: float
     budgets: list[float] = field(default_factory=list)
     warmup_steps: int = 0
+    #: One group per distinct service model that has traces (``--service``: ``params``, ``entries``).
+    services: list[ServiceGroup] = field(default_factory=list)
 
 
 def prepare(config: EvaluateConfig) -> PreparedEvaluation:
@@ -82,6 +103,19 @@ def prepare(config: EvaluateConfig) -> PreparedEvaluation:
         budgets = check_budgets(config.slo_budgets)
     except ValueError as exc:
         raise EvaluationInputError(str(exc)) from exc
+    if config.chunk_hours is not None:
+        if not (0 < config.chunk_hours < float("inf")):
+            raise EvaluationInputError(f"--chunk-hours must be a finite number > 0, got {config.chunk_hours}")
+        if config.windows is not None:
+            raise EvaluationInputError("--chunk-hours splits whole traces: it cannot be used with --windows")
+        if config.warmup_hours:
+            raise EvaluationInputError(
+                "--chunk-hours gives every chunk its own unscored lead-in; it cannot be used with --warmup-hours"
+            )
+    if config.ray is not None:
+        _check_ray(config.ray, config.ray_cpus)
+    elif config.ray_cpus is not None:
+        raise EvaluationInputError("--ray-cpus applies to --ray local")
     try:
         params = load_service(config.service)
     except (ValueError, OSError) as exc:
@@ -89,17 +123,24 @@ def prepare(config: EvaluateConfig) -> PreparedEvaluation:
     notes: list[str] = []
     default_policies = not config.policies
     specs = list(config.policies) or list(DEFAULT_POLICIES)
-    try:
-        entries, spec_notes = resolve_policies(
-            specs,
-            params.spec,
-            optional=frozenset({"learned"}) if default_policies else frozenset(),
-            budgets=tuple(budgets),
-        )
-    except PolicySpecError as exc:
-        raise EvaluationInputError(f"--policy: {exc}") from exc
+
+    def policies_for(service: ServiceParams, where: str) -> tuple[list[PolicyEntry], list[str]]:
+        try:
+            return resolve_policies(
+                specs,
+                service.spec,
+                optional=frozenset({"learned"}) if default_policies else frozenset(),
+                budgets=tuple(budgets),
+            )
+        except PolicySpecError as exc:
+            raise EvaluationInputError(f"--policy{where}: {exc}") from exc
+
+    entries, spec_notes = policies_for(params, "")
     notes += spec_notes
-    traces = list(config.traces) or [DEFAULT_TRACE]
+    try:
+        traces = expand_trace_arguments(list(config.traces)) or [DEFAULT_TRACE]
+    except TraceError as exc:
+        raise EvaluationInputError(str(exc)) from exc
     windows = config.windows
     if not config.traces and windows is None:
         windows = DEFAULT_WINDOWS
@@ -107,22 +148,59 @@ def prepare(config: EvaluateConfig) -> PreparedEvaluation:
     if len(set(traces)) != len(traces):
         raise EvaluationInputError(f"--trace: the same trace is given twice ({traces})")
     prepared: list[EvalTrace] = []
+    groups = {config.service: ServiceGroup(config.service, params, entries)}
     for name in traces:
+        sidecar = sidecar_path(name)
+        label = config.service if sidecar is None else str(sidecar)
+        if label not in groups:
+            assert sidecar is not None
+            try:
+                own = load_service(sidecar)
+            except (ValueError, OSError) as exc:
+                raise EvaluationInputError(f"--trace {name}: service sidecar {exc}") from exc
+            groups[label] = ServiceGroup(label, own, policies_for(own, f" (for {sidecar})")[0])
+        group = groups[label]
+        group.trace_indices.append(len(prepared))
         try:
             prepared.append(
-                prepare_trace(name, params, column=config.column, windows=windows, window_hours=window_hours)
+                prepare_trace(
+                    name,
+                    group.params,
+                    column=config.column,
+                    windows=windows,
+                    window_hours=window_hours,
+                    chunk_hours=config.chunk_hours,
+                )
             )
         except (TraceError, ValueError, OSError) as exc:
             raise EvaluationInputError(f"--trace {name}: {exc}") from exc
+    if config.chunk_hours is not None:
+        notes.append(
+            f"each trace ran as chunks of {config.chunk_hours:g} h side by side, each after a "
+            f"{CHUNK_LEAD_HOURS:g}-h lead-in that is played but not scored"
+        )
     warmup_steps = round(config.warmup_hours * 3600.0 / params.step_s)
     if warmup_steps:
-        prepared = [_without_warmup(t, warmup_steps) for t in prepared]
+        step_of = {i: g.params.step_s for g in groups.values() for i in g.trace_indices}
+        prepared = [
+            _without_warmup(t, round(config.warmup_hours * 3600.0 / step_of[i]))
+            for i, t in enumerate(prepared)
+        ]
         notes.append(
             f"the first {config.warmup_hours:g} h of each window ({warmup_steps} steps) are played by every "
             "policy but excluded from every metric (warm-up)"
         )
     return PreparedEvaluation(
-        config, params, entries, prepared, notes, windows, window_hours, budgets, warmup_steps
+        config,
+        params,
+        entries,
+        prepared,
+        notes,
+        windows,
+        window_hours,
+        budgets,
+        warmup_steps,
+        [g for g in groups.values() if g.trace_indices],
     )
 
 
@@ -140,6 +218,21 @@ def _without_warmup(trace: EvalTrace, warmup_steps: int) -> EvalTrace:
     return EvalTrace(trace.name, trace.rates_rps, valid, trace.start_offsets_s)
 
 
+def _check_ray(address: str, cpus: int | None) -> None:
+    """A bad --ray address, or Ray missing, fails before anything runs."""
+    from rlscale.evaluation.distributed import RayUnavailableError, check_address, import_ray
+
+    try:
+        check_address(address)
+        import_ray()
+    except (ValueError, RayUnavailableError) as exc:
+        raise EvaluationInputError(str(exc)) from exc
+    if cpus is not None and (address != "local" or cpus < 1):
+        raise EvaluationInputError(
+            f"--ray-cpus must be >= 1 and applies to --ray local, got {cpus} with {address}"
+        )
+
+
 def service_dict(params: ServiceParams, preset: str) -> dict[str, Any]:
     """The report's ``service`` object: the spec's fields at the top, the model under ``model``."""
     model = params.to_dict()
@@ -151,15 +244,23 @@ def service_dict(params: ServiceParams, preset: str) -> dict[str, Any]:
 def run(prep: PreparedEvaluation, *, progress: bool = False) -> tuple[dict[str, Any], list[PolicyResult]]:
     """Run every policy and build the report dict (nothing is written here)."""
     cfg = prep.config
-    results = evaluate(
-        prep.params,
-        prep.traces,
-        prep.entries,
-        cfg.seeds,
-        base_seed=cfg.base_seed,
-        oracle_step_violation=cfg.oracle_step_violation,
-        progress=progress,
-    )
+    with _task_runner(cfg) as runner:
+        by_trace: dict[int, list[PolicyResult]] = {}
+        for group in prep.services:
+            out = evaluate(
+                group.params,
+                [prep.traces[i] for i in group.trace_indices],
+                group.entries,
+                cfg.seeds,
+                base_seed=cfg.base_seed,
+                oracle_step_violation=cfg.oracle_step_violation,
+                progress=progress,
+                runner=runner,
+            )
+            n = len(group.entries)
+            for j, i in enumerate(group.trace_indices):
+                by_trace[i] = out[j * n : (j + 1) * n]
+    results = [r for i in range(len(prep.traces)) for r in by_trace[i]]
     config = {
         "command": cfg.command or canonical_command(cfg),
         "traces": [t.name for t in prep.traces],
@@ -175,8 +276,15 @@ def run(prep: PreparedEvaluation, *, progress: bool = False) -> tuple[dict[str, 
             for t in prep.traces
         },
         "oracle_step_violation": cfg.oracle_step_violation,
+        "chunk_hours": cfg.chunk_hours,
         "warmup_hours": cfg.warmup_hours,
         "slo_budgets": prep.budgets,
+        # each trace's service model (--service or its NAME.service.json) and its SLO budget
+        "services": {
+            prep.traces[i].name: {"service": g.label, "slo_budget": g.params.spec.slo_budget}
+            for g in prep.services
+            for i in g.trace_indices
+        },
     }
     report = build_report(
         service=service_dict(prep.params, cfg.service),
@@ -185,9 +293,26 @@ def run(prep: PreparedEvaluation, *, progress: bool = False) -> tuple[dict[str, 
         config=config,
         notes=prep.notes,
         budgets=prep.budgets,
-        reference_policies={str(parse_policy_spec(s)) for s in reference_specs(prep.params.spec)},
+        reference_policies={
+            str(parse_policy_spec(s)) for g in prep.services for s in reference_specs(g.params.spec)
+        },
     )
+    fleet = fleet_summary(report)
+    if fleet is not None:
+        report["fleet"] = fleet
     return report, results
+
+
+@contextmanager
+def _task_runner(cfg: EvaluateConfig) -> Iterator[TaskRunner | None]:
+    """Ray's task runner with --ray (started, or joined, for this run only), else None."""
+    if cfg.ray is None:
+        yield None
+        return
+    from rlscale.evaluation.distributed import RayTaskRunner
+
+    with RayTaskRunner(cfg.ray, num_cpus=cfg.ray_cpus) as runner:
+        yield runner
 
 
 def run_and_write(prep: PreparedEvaluation, *, progress: bool = False) -> tuple[dict[str, Any], Path]:
@@ -210,6 +335,12 @@ def canonical_command(cfg: EvaluateConfig) -> str:
         args += ["--windows", str(cfg.windows)]
     if cfg.window_hours is not None:
         args += ["--window-hours", f"{cfg.window_hours:g}"]
+    if cfg.chunk_hours is not None:
+        args += ["--chunk-hours", f"{cfg.chunk_hours:g}"]
+    if cfg.ray is not None:
+        args += ["--ray", cfg.ray]
+    if cfg.ray_cpus is not None:
+        args += ["--ray-cpus", str(cfg.ray_cpus)]
     if cfg.warmup_hours:
         args += ["--warmup-hours", f"{cfg.warmup_hours:g}"]
     for b in cfg.slo_budgets:

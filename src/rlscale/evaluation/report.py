@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from rlscale.evaluation.budget import TunedReference, budget_object, reference_labels, tuned_reference
+from rlscale.evaluation.fleet import fleet_markdown, plot_fleet_savings
 from rlscale.evaluation.metrics import mean_ci95
 from rlscale.evaluation.results import METRIC_KEYS, METRIC_UNITS, SCORE_KEYS, PolicyResult
 from rlscale.evaluation.scoring import ORACLE_POLICY, frontier_summary, score_result
@@ -48,6 +49,9 @@ from rlscale.evaluation.scoring import ORACLE_POLICY, frontier_summary, score_re
 SCHEMA_VERSION = 1
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
+FLEET_PLOT = "fleet_savings.png"
+#: Traces that get their own frontier and timeline plots (the fleet plot covers every service).
+MAX_TRACE_PLOTS = 12
 
 ORACLE_EXPLANATION = (
     "**The oracle** is clairvoyant: it knows every window's arrival rate in advance. For each step "
@@ -228,6 +232,10 @@ def render_markdown(report: dict[str, Any], plot_files: dict[str, list[str]] | N
         f"Seeds: {report.get('seeds')}. Values are mean ± 95 % CI half-width over seeds."
     )
     lines.append("")
+    if report.get("fleet"):
+        lines += fleet_markdown(report["fleet"])
+        if plot_files:
+            lines += [f"![per-service savings]({FLEET_PLOT})", ""]
     traces = list(dict.fromkeys(r["trace"] for r in report["results"]))
     for trace in traces:
         rows = [r for r in report["results"] if r["trace"] == trace]
@@ -428,7 +436,8 @@ def write_report(
         plot_files: dict[str, list[str]] = {}
         if plots:
             slo = float(report.get("service", {}).get("slo_latency_s", 1.0))
-            for trace in dict.fromkeys(r["trace"] for r in report["results"]):
+            # a fleet of hundreds of services: its first traces get plots, the fleet plot the rest
+            for trace in list(dict.fromkeys(r["trace"] for r in report["results"]))[:MAX_TRACE_PLOTS]:
                 slug = _slug(trace)
                 files: list[str] = []
                 fname = f"frontier_{slug}.png"
@@ -440,6 +449,8 @@ def write_report(
                     plot_timeline(tmp / fname, trace_results, slo, f"{trace}: first window, first seed")
                     files.append(fname)
                 plot_files[trace] = files
+            if report.get("fleet"):
+                plot_fleet_savings(tmp / FLEET_PLOT, report["fleet"])
         (tmp / REPORT_MD).write_text(render_markdown(report, plot_files), encoding="utf-8")
         (tmp / REPORT_JSON).write_text(report_json_text(report), encoding="utf-8")
         if not out.exists():

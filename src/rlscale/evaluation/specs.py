@@ -18,11 +18,15 @@ policy that takes a budget (``learned``) without one given runs once per budget
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
+
+import numpy as np
 
 from rlscale.core.spec import ServiceSpec
 from rlscale.evaluation.budget import reference_specs
 from rlscale.evaluation.runner import PolicyEntry
 from rlscale.policies.base import Policy
+from rlscale.policies.hpa import HPA_DEFAULT_CPU_UTILIZATION_PCT
 from rlscale.policies.registry import (
     PolicySpec,
     PolicySpecError,
@@ -45,6 +49,10 @@ def _make(spec: PolicySpec, service: ServiceSpec, num_envs: int) -> Policy:
     return build_policy(spec, service, num_envs)
 
 
+def _make_hpa_sweep(rest: PolicySpec, service: ServiceSpec, targets: np.ndarray) -> Policy:
+    return build_policy(PolicySpec("hpa", {**rest.params, "target": targets}), service, len(targets))
+
+
 def _entry(
     spec: PolicySpec,
     service: ServiceSpec,
@@ -59,7 +67,20 @@ def _entry(
         frontier_target_pct=frontier_target,
         reference_only=reference_only,
         slo_budget=spec.params.get("budget") if takes_budget(spec.name) else None,
+        **_batch_fields(spec),
     )
+
+
+def _batch_fields(spec: PolicySpec) -> dict[str, Any]:
+    """Every hpa:target=T with the same other parameters runs as one HPA with a target per env."""
+    if spec.name != "hpa":
+        return {}
+    rest = PolicySpec("hpa", {k: v for k, v in spec.params.items() if k != "target"})
+    return {
+        "batch_key": str(rest),
+        "batch_value": float(spec.params.get("target", HPA_DEFAULT_CPU_UTILIZATION_PCT)),
+        "make_batch": partial(_make_hpa_sweep, rest),
+    }
 
 
 def _per_budget(spec: PolicySpec, budgets: tuple[float, ...]) -> list[PolicySpec]:

@@ -632,7 +632,7 @@ def utilization_proposal_homogeneous(
     unready_pods: np.ndarray,
     usage_millicores_per_pod: np.ndarray,
     request_millicores: int,
-    target_utilization_pct: int,
+    target_utilization_pct: int | np.ndarray,
     current_replicas: np.ndarray,
     tolerances: Tolerances = Tolerances(),
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -685,6 +685,8 @@ class HPAPolicy:
     and 15 s sync it reconciles every call; a call up to 10 % of a period early counts, so the
     jittery ticks of a live loop never skip a sync).
 
+    ``target_utilization_pct`` may be a ``(num_envs,)`` array: each env is its own HPA object
+    with its own target (the evaluation runs the frontier sweep as one batch).
     ``behavior``: ``None`` (Path A, like ``autoscaling/v1``), ``"default"`` (Path B with API
     defaults) or an :class:`HPABehavior`. Tolerances may differ per direction
     (``HPAConfigurableTolerance``).
@@ -697,7 +699,7 @@ class HPAPolicy:
         spec: ServiceSpec,
         num_envs: int = 1,
         *,
-        target_utilization_pct: int = HPA_DEFAULT_CPU_UTILIZATION_PCT,
+        target_utilization_pct: int | np.ndarray = HPA_DEFAULT_CPU_UTILIZATION_PCT,
         tolerance: float = HPA_TOLERANCE,
         tolerance_up: float | None = None,
         tolerance_down: float | None = None,
@@ -716,9 +718,14 @@ class HPAPolicy:
                 "hpa: cpu_initialization_period_s and initial_readiness_delay_s must be >= 0, got "
                 f"{cpu_initialization_period_s} and {initial_readiness_delay_s}"
             )
-        if not 0 < target_utilization_pct:
+        target = np.asarray(target_utilization_pct)
+        if target.ndim > 1 or (target.ndim == 1 and target.shape != (num_envs,)):
+            raise ValueError(
+                f"hpa: target_utilization_pct must be a scalar or ({num_envs},), got {target.shape}"
+            )
+        if not np.all(target > 0):
             raise ValueError(f"hpa: target_utilization_pct must be > 0, got {target_utilization_pct}")
-        if int(target_utilization_pct) != target_utilization_pct:
+        if not np.all(np.rint(target) == target):
             raise ValueError(
                 f"hpa: target_utilization_pct is a whole percent (int32 in the API), got {target_utilization_pct}"
             )
@@ -734,7 +741,10 @@ class HPAPolicy:
             )
         self.spec = spec
         self.num_envs = int(num_envs)
-        self.target_utilization_pct = int(target_utilization_pct)
+        # one HPA object per env in Kubernetes; a per-env array here runs a target sweep as one batch
+        self.target_utilization_pct: int | np.ndarray = (
+            int(target) if target.ndim == 0 else target.astype(np.int64)
+        )
         self.tolerances = Tolerances(
             up=tolerance if tolerance_up is None else tolerance_up,
             down=tolerance if tolerance_down is None else tolerance_down,

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from rlscale.core.spec import ServiceSpec
 from rlscale.policies.base import Policy
 
@@ -284,11 +286,11 @@ def _build_hpa(service: ServiceSpec, num_envs: int, params: dict[str, Any], **_:
     from rlscale.policies.hpa import HPAPolicy
 
     kw: dict[str, Any] = {"behavior": _hpa_behavior(params)}
-    if "target" in params:
-        target = params["target"]
-        if target != int(target):
-            raise PolicySpecError(f"hpa: parameter 'target' is a whole percent, got {target}")
-        kw["target_utilization_pct"] = int(target)
+    if "target" in params:  # a number, or a (num_envs,) array for a batched sweep
+        target = np.asarray(params["target"])
+        if not np.all(np.rint(target) == target):
+            raise PolicySpecError(f"hpa: parameter 'target' is a whole percent, got {params['target']}")
+        kw["target_utilization_pct"] = int(target) if target.ndim == 0 else target.astype(np.int64)
     for key, arg in (
         ("tolerance", "tolerance"),
         ("tolerance_up", "tolerance_up"),

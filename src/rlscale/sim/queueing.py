@@ -290,15 +290,15 @@ def _latency_surv_dens(
     s0, d0 = _sojourn_density(zp, wait_prob, wait_rate, mu)
     s0 = np.where(z < 0, 1.0, s0)
     d0 = np.where(z < 0, 0.0, d0)
-    has_width = width > 0
-    if np.any(has_width):
-        w = np.where(has_width, width, 1.0)
-        su, e0, e1 = _drain_terms(z, w, mu)
-        g0 = np.where(z < 0, 1.0, e0)
-        g1 = np.where(z - w < 0, 1.0, e1)
-        du = (g1 - g0) / w
-        s0 = np.where(has_width, su, s0)
-        d0 = np.where(has_width, du, d0)
+    has_width = np.broadcast_to(np.asarray(width) > 0, s0.shape)
+    if np.any(has_width):  # the drain law on its rows only (few: those with a backlog)
+        rows = np.flatnonzero(has_width)
+        zr, w, mr = (np.broadcast_to(a, s0.shape).flat[rows] for a in (z, width, mu))
+        su, e0, e1 = _drain_terms(zr, w, mr)
+        g0 = np.where(zr < 0, 1.0, e0)
+        g1 = np.where(zr - w < 0, 1.0, e1)
+        s0.flat[rows] = su
+        d0.flat[rows] = (g1 - g0) / w
     return np.clip(s0, 0.0, 1.0), np.maximum(d0, 0.0)
 
 

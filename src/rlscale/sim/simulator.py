@@ -153,6 +153,15 @@ class StepMetrics:
             **{name: np.asarray(getattr(self, name))[..., index] for name in self.field_names()}
         )
 
+    def select_rows(self, rows: slice) -> StepMetrics:
+        """The steps ``rows`` (axis 0) of stacked metrics; fields without them stay whole."""
+        return StepMetrics(
+            **{
+                name: v[rows] if np.ndim(v := getattr(self, name)) and np.shape(v)[0] > 1 else v
+                for name in self.field_names()
+            }
+        )
+
     @property
     def slo_failures(self) -> np.ndarray:
         """Requests that failed the SLO this step: slow served ones plus dropped ones."""
@@ -343,16 +352,46 @@ def _clamp_desired(
     return np.clip(out, lo, hi, out=out)
 
 
+#: splitmix64's constants (Steele, Lea & Flood, "Fast splittable pseudorandom number
+#: generators", OOPSLA 2014; the finaliser of Java's SplittableRandom).
+_SPLITMIX_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_SPLITMIX_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_SPLITMIX_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def counter_uniforms(keys: np.ndarray, step: int, width: int) -> np.ndarray:
+    """Uniforms in [0, 1), ``(len(keys), width)``: entry ``(i, j)`` depends only on
+    ``(keys[i], step, j)`` (splitmix64 of the three), a counter-based stream per key that no
+    other env, batch size or draw order can shift."""
+    with np.errstate(over="ignore"):
+        x = np.asarray(keys, dtype=np.uint64)[:, None] + _SPLITMIX_GAMMA * np.uint64(step + 1)
+        x = x + _SPLITMIX_M2 * (np.arange(1, width + 1, dtype=np.uint64)[None, :])
+        x ^= x >> np.uint64(30)
+        x *= _SPLITMIX_M1
+        x ^= x >> np.uint64(27)
+        x *= _SPLITMIX_M2
+        x ^= x >> np.uint64(31)
+    return (x >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+
+
 def _startup_delay_steps(
-    params: ServiceParams, rows: np.ndarray, num_envs: int, width: int, rng: np.random.Generator
+    params: ServiceParams,
+    rows: np.ndarray,
+    num_envs: int,
+    width: int,
+    rng: np.random.Generator,
+    step: int = 0,
+    keys: np.ndarray | None = None,
 ) -> np.ndarray:
     """Start-up delays in whole steps for up to ``width`` new pods in each env of ``rows``
-    (``(len(rows), width)``): one independent uniform draw per pod, rounded up (a pod serves
+    (``(len(rows), width)``): one independent uniform draw per pod (from ``rng``, or from
+    :func:`counter_uniforms` of the env's key when ``keys`` is given), rounded up (a pod serves
     from the first whole step it is ready; ``-1e-9`` keeps an exact multiple of the step)."""
     lo = np.broadcast_to(_f64(params.startup_delay_min_s), (num_envs,))[rows, None]
     hi = np.broadcast_to(_f64(params.startup_delay_max_s), (num_envs,))[rows, None]
     if np.any(hi > lo):
-        delay = rng.random((rows.size, width)) * (hi - lo) + lo
+        u = rng.random((rows.size, width)) if keys is None else counter_uniforms(keys[rows], step, width)
+        delay = u * (hi - lo) + lo
     else:
         delay = np.broadcast_to(lo, (rows.size, width))
     return np.maximum(np.ceil(delay / params.step_s - 1e-9), 0).astype(np.int64)
@@ -447,6 +486,7 @@ def step(
     *,
     compute_p95: bool = True,
     arrival_count: np.ndarray | None = None,
+    startup_keys: np.ndarray | None = None,
 ) -> tuple[SimState, StepMetrics]:
     """Advance every environment by one step (see the module docstring for the order).
 
@@ -454,7 +494,10 @@ def step(
     the scaler's decision (clamped here). ``compute_p95=False`` skips the per-step p95
     (NaN in the metrics and signals) when nothing reads it. ``arrival_count``: the step's
     request counts drawn beforehand (common random numbers across policies), used instead of
-    a draw; the latency law still takes the rate.
+    a draw; the latency law still takes the rate. ``startup_keys``: a
+    ``uint64`` key per env; each new pod's start-up delay then comes from
+    :func:`counter_uniforms` of (key, step, pod) instead of ``rng``, so an env's draws never
+    depend on what else is in the batch (the evaluation's common random numbers).
     """
     spec = params.spec
     n = state.num_envs
@@ -502,7 +545,7 @@ def step(
     if add.max() > 0:
         rows = np.flatnonzero(add > 0)
         new_count = add[rows]
-        delay_steps = _startup_delay_steps(params, rows, n, int(new_count.max()), rng)
+        delay_steps = _startup_delay_steps(params, rows, n, int(new_count.max()), rng, t, startup_keys)
         pods.add(state.pods, rows, pods.key(t + delay_steps, t), new_count, state.desired[rows])
     if add.min() < 0:
         pods.remove_last(state.pods, np.maximum(-add, 0), state.desired)
@@ -690,14 +733,19 @@ def latency_survival(
 ) -> np.ndarray:
     """P(latency > x) of each step's served requests (same shape as the metrics' arrays)."""
     del params  # the law's parameters are in the metrics
-    surv, _ = _latency_surv_dens(
+    return latency_survival_density(x_s, metrics)[0]
+
+
+def latency_survival_density(x_s: np.ndarray | float, metrics: StepMetrics) -> tuple[np.ndarray, np.ndarray]:
+    """P(latency > x) and the latency density at ``x`` of each step's served requests (``x``
+    broadcast against the metrics' arrays): Newton on a run's latency mixture needs both."""
+    return _latency_surv_dens(
         _f64(x_s) - metrics.lat_base_s,
         metrics.lat_width_s,
         metrics.lat_wait_prob,
         metrics.lat_wait_rate,
         metrics.lat_service_rate,
     )
-    return surv
 
 
 def latency_mixture_survival(x_s: float, metrics: StepMetrics) -> float:
