@@ -13,6 +13,7 @@ field, and the server keeps serving.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import json
 import math
@@ -25,15 +26,23 @@ import numpy as np
 from aiohttp import web
 
 from rlscale.controller.online import Experience, LinearQPolicy
+from rlscale.core.clock import Clock, SystemClock
 from rlscale.core.observation import OBSERVATION_FEATURES, ObservationBuilder, observation_size
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.spec import ServiceSpec
 from rlscale.policies.base import Policy
+from rlscale.safety.guard import Guard, GuardConfig, GuardInput, RateLimits
 
 API_VERSION = "1.0.0"
 MAX_TARGET_LEN = 253  # a Kubernetes object name (DNS subdomain, RFC 1123)
 MAX_EXPERIENCES_PER_REQUEST = 10_000
+#: Largest magnitude accepted in a logged experience. Observations are scale-free (loads in
+#: pods, utilisations, ratios: O(1..100)) and rewards are per-step costs of the same order; one
+#: value of 1e30 makes every later ridge fit overflow, so online learning would stop for good.
+MAX_EXPERIENCE_MAGNITUDE = 1e6
 SIGNAL_FIELDS = ScalingSignals.field_names()
+#: spec.replicas of a Scale is an int32 (k8s.io/api/autoscaling/v1 ScaleSpec).
+MAX_REPLICAS = 2**31 - 1
 
 
 class RequestError(Exception):
@@ -46,24 +55,30 @@ class RequestError(Exception):
         self.status = status
 
 
-def _number(value: Any, field: str, allow_null: bool = False) -> float:
+def _number(value: Any, field: str, allow_null: bool = False, limit: float = math.inf) -> float:
     if value is None and allow_null:
         return math.nan
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RequestError(f"{field} must be a number, got {type(value).__name__}", field)
-    if not math.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:  # a JSON integer beyond float range
+        number = math.inf
+    if not math.isfinite(number):
         raise RequestError(f"{field} must be finite, got {value}", field)
-    return float(value)
+    if abs(number) > limit:
+        raise RequestError(f"{field} must be within ±{limit:g}, got {value}", field)
+    return number
 
 
-def _vector(value: Any, field: str, size: int) -> np.ndarray:
+def _vector(value: Any, field: str, size: int, limit: float = float(np.finfo(np.float32).max)) -> np.ndarray:
     if not isinstance(value, list):
         raise RequestError(f"{field} must be a list of {size} numbers, got {type(value).__name__}", field)
     if len(value) != size:
         raise RequestError(
             f"{field} must have {size} values (the observation layout), got {len(value)}", field
         )
-    return np.array([_number(v, f"{field}[{i}]") for i, v in enumerate(value)], dtype=np.float32)
+    return np.array([_number(v, f"{field}[{i}]", limit=limit) for i, v in enumerate(value)], dtype=np.float32)
 
 
 def _object(body: Any, what: str) -> dict[str, Any]:
@@ -73,7 +88,8 @@ def _object(body: Any, what: str) -> dict[str, Any]:
 
 
 def parse_signals(value: Any, field: str = "signals") -> ScalingSignals:
-    """A ScalingSignals batch of one from a JSON object; null means unknown (NaN)."""
+    """A ScalingSignals batch of one from a JSON object; null means unknown (NaN). Readings
+    are counts, rates and fractions: a negative one is refused, not taken as no load."""
     if not isinstance(value, dict):
         raise RequestError(f"{field} must be an object with the ScalingSignals fields", field)
     obj: dict[str, Any] = value
@@ -86,10 +102,15 @@ def parse_signals(value: Any, field: str = "signals") -> ScalingSignals:
     for name in SIGNAL_FIELDS:
         if name in obj:
             values[name] = _number(obj[name], f"{field}.{name}", allow_null=name != "desired_replicas")
+            if name != "time_s" and values[name] < 0:
+                raise RequestError(f"{field}.{name} must be >= 0, got {obj[name]}", f"{field}.{name}")
         elif name != "time_s":
             raise RequestError(f"{field}.{name} is required (null if unknown)", f"{field}.{name}")
-    if values["desired_replicas"] < 0:
-        raise RequestError(f"{field}.desired_replicas must be >= 0", f"{field}.desired_replicas")
+    if values["desired_replicas"] > MAX_REPLICAS:
+        raise RequestError(
+            f"{field}.desired_replicas must be <= {MAX_REPLICAS} (int32, the scale's spec.replicas)",
+            f"{field}.desired_replicas",
+        )
     return ScalingSignals.single(**values)
 
 
@@ -99,6 +120,12 @@ class PolicyService:
     Serves either a :class:`Policy` on signals (one instance per target from
     ``policy_factory``, since policies keep per-service state) or an online
     :class:`LinearQPolicy` on observations (built server-side from signals when needed).
+
+    Every answer passes the same safety guard as the controller's (per target: bounds, then
+    the HPA's rate limits; no stabilisation, which is the client's to keep), so no policy,
+    however wrong, is answered outside ``[min_replicas, max_replicas]``. A policy that
+    raises or returns garbage is answered with the current count and a named reason.
+    Time is the server's clock unless a request gives ``signals.time_s``.
     """
 
     def __init__(
@@ -109,6 +136,8 @@ class PolicyService:
         online: LinearQPolicy | None = None,
         buffer_size: int = 100_000,
         min_batch: int = 1,
+        rate_limits: RateLimits | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if (policy_factory is None) == (online is None):
             raise ValueError("PolicyService: give exactly one of policy_factory or online")
@@ -127,6 +156,11 @@ class PolicyService:
         self._new_since_update = 0
         self._lock = threading.Lock()
         self.updates = 0
+        self.last_update_error: str | None = None
+        self.rate_limits = rate_limits if rate_limits is not None else RateLimits()
+        self.clock = clock or SystemClock()
+        self._start_s = self.clock.now()
+        self._guards: dict[str, Guard] = {}
         if online is not None:
             self._name = online.name
         else:
@@ -147,6 +181,28 @@ class PolicyService:
             self._policies[target] = self.policy_factory()
         return self._policies[target]
 
+    def _review(
+        self, target: str, now_s: float, current: int, proposal: Any, error: str | None = None
+    ) -> dict[str, Any]:
+        """The guarded answer fields for one proposal of ``target``."""
+        if target not in self._guards:
+            self._guards[target] = Guard(
+                GuardConfig(
+                    self.spec.min_replicas,
+                    self.spec.max_replicas,
+                    stabilization_window_s=0.0,
+                    rate_limits=self.rate_limits,
+                    fallback=False,
+                )
+            )
+        decision = self._guards[target].review(
+            GuardInput(time_s=now_s, current_replicas=current, proposal=proposal, policy_error=error)
+        )
+        return {
+            "desired_replicas": decision.final_replicas,
+            "reasons": [{"code": r.code, "message": r.message} for r in decision.reasons],
+        }
+
     def act(self, body: Any) -> dict[str, Any]:
         body = _object(body, "request body")
         unknown = sorted(set(body) - {"target", "observation", "signals", "current_replicas"})
@@ -166,19 +222,32 @@ class PolicyService:
         current: int | None = None
         if "current_replicas" in body:
             cr = body["current_replicas"]
-            if isinstance(cr, bool) or not isinstance(cr, int) or cr < 0:
-                raise RequestError("current_replicas must be an integer >= 0", "current_replicas")
+            if isinstance(cr, bool) or not isinstance(cr, int) or not 0 <= cr <= MAX_REPLICAS:
+                raise RequestError(
+                    f"current_replicas must be an integer in [0, {MAX_REPLICAS}]", "current_replicas"
+                )
             current = cr
         elif signals is not None:
             current = int(signals.desired_replicas[0])
         with self._lock:
+            now_s = self.clock.now() - self._start_s
+            if signals is not None and "time_s" not in body["signals"]:
+                # a policy with a sync period (the HPA) needs time to pass between requests
+                signals = dataclasses.replace(signals, time_s=np.asarray([now_s]))
             if self.online is None:
                 if signals is None:
                     raise RequestError("the served policy reads ScalingSignals: give 'signals'", "signals")
-                desired = _one_count(self._policy(target).act(signals))
+                assert current is not None
+                proposal: Any = None
+                error: str | None = None
+                try:
+                    proposal = self._policy(target).act(signals)
+                except Exception as exc:  # answered with a hold and the reason, never a 5xx
+                    error = f"{type(exc).__name__}: {exc}"
+                answer = self._review(target, now_s, current, proposal, error)
                 return {
-                    "action": desired,
-                    "desired_replicas": desired,
+                    "action": answer["desired_replicas"],
+                    **answer,
                     "action_space": "replicas",
                     **self._about(),
                 }
@@ -189,17 +258,15 @@ class PolicyService:
             if current is None:
                 # the layout carries 1/desired: recover the current count from it
                 inv = float(obs[OBSERVATION_FEATURES.index("inv_desired")])
-                if not inv > 0:
+                if not 1.0 / MAX_REPLICAS <= inv <= 1.0:
                     raise RequestError(
-                        "current_replicas is required (observation inv_desired is not > 0)",
+                        "current_replicas is required (observation inv_desired is not in (0, 1])",
                         "current_replicas",
                     )
                 current = round(1.0 / inv)
             action = self.online.act_observation(obs)
-            desired = self.online.desired_replicas(
-                action, current, self.spec.min_replicas, self.spec.max_replicas
-            )
-            return {"action": action, "desired_replicas": desired, "action_space": "delta", **self._about()}
+            answer = self._review(target, now_s, current, current + self.online.deltas[action])
+            return {"action": action, **answer, "action_space": "delta", **self._about()}
 
     def log_returns(self, body: Any) -> dict[str, Any]:
         body = _object(body, "request body")
@@ -230,10 +297,12 @@ class PolicyService:
                 raise RequestError(f"{f}.done must be true or false", f"{f}.done")
             parsed.append(
                 Experience(
-                    obs=_vector(item["obs"], f"{f}.obs", self.obs_size),
+                    obs=_vector(item["obs"], f"{f}.obs", self.obs_size, MAX_EXPERIENCE_MAGNITUDE),
                     action=action,
-                    reward=_number(item["reward"], f"{f}.reward"),
-                    next_obs=_vector(item["next_obs"], f"{f}.next_obs", self.obs_size),
+                    reward=_number(item["reward"], f"{f}.reward", limit=MAX_EXPERIENCE_MAGNITUDE),
+                    next_obs=_vector(
+                        item["next_obs"], f"{f}.next_obs", self.obs_size, MAX_EXPERIENCE_MAGNITUDE
+                    ),
                     done=item["done"],
                 )
             )
@@ -259,36 +328,42 @@ class PolicyService:
             self.online.iterations,
         )
         online.weights = self.online.weights.copy()
-        online.update(batch)  # fit outside the lock; swap the weights in atomically
+        try:
+            online.update(batch)  # fit outside the lock; swap the weights in atomically
+        except (FloatingPointError, np.linalg.LinAlgError) as exc:
+            self.last_update_error = f"{type(exc).__name__}: {exc}"
+            raise
         with self._lock:
+            self.last_update_error = None
             self.online.weights = online.weights
             self.online.version += 1
             self.updates += 1
         return True
 
     def health(self) -> dict[str, Any]:
-        return {"status": "ok", "buffer_size": len(self.buffer), "updates": self.updates, **self._about()}
+        """``status`` is ``degraded`` (with ``last_update_error``) while online updates fail."""
+        return {
+            "status": "ok" if self.last_update_error is None else "degraded",
+            "buffer_size": len(self.buffer),
+            "updates": self.updates,
+            "last_update_error": self.last_update_error,
+            **self._about(),
+        }
 
     def _about(self) -> dict[str, Any]:
         return {"policy": self._name, "policy_version": self.version}
 
 
-def _one_count(value: Any) -> int:
-    arr = np.asarray(value).reshape(-1)
-    if arr.size != 1 or not np.isfinite(arr[0]):
-        raise ValueError(f"served policy returned {value!r}, not one replica count")
-    return int(arr[0])
-
-
 def openapi_spec() -> dict[str, Any]:
     """The OpenAPI 3 description served at ``/openapi.json``."""
-    number_or_null = {"type": "number", "nullable": True}
+    reading = {"type": "number", "minimum": 0, "nullable": True}
     signals = {
         "type": "object",
         "description": "One period's ScalingSignals (rlscale.core.signals); null = unknown.",
-        "properties": {
-            name: ({"type": "number"} if name in ("time_s", "desired_replicas") else number_or_null)
-            for name in SIGNAL_FIELDS
+        "properties": {name: reading for name in SIGNAL_FIELDS if name not in ("time_s", "desired_replicas")}
+        | {
+            "time_s": {"type": "number"},
+            "desired_replicas": {"type": "number", "minimum": 0, "maximum": MAX_REPLICAS},
         },
         "required": [n for n in SIGNAL_FIELDS if n != "time_s"],
         "additionalProperties": False,
@@ -301,6 +376,8 @@ def openapi_spec() -> dict[str, Any]:
         "maxItems": size,
         "description": f"The observation layout: {', '.join(OBSERVATION_FEATURES)}",
     }
+    bounded = {"type": "number", "minimum": -MAX_EXPERIENCE_MAGNITUDE, "maximum": MAX_EXPERIENCE_MAGNITUDE}
+    logged_vector = vector | {"items": bounded}
     error = {
         "type": "object",
         "properties": {"error": {"type": "string"}, "field": {"type": "string", "nullable": True}},
@@ -337,7 +414,7 @@ def openapi_spec() -> dict[str, Any]:
                         "target": {"type": "string", "maxLength": MAX_TARGET_LEN},
                         "observation": {"$ref": "#/components/schemas/Observation"},
                         "signals": {"$ref": "#/components/schemas/Signals"},
-                        "current_replicas": {"type": "integer", "minimum": 0},
+                        "current_replicas": {"type": "integer", "minimum": 0, "maximum": MAX_REPLICAS},
                     },
                 },
                 "ActResponse": {
@@ -346,6 +423,14 @@ def openapi_spec() -> dict[str, Any]:
                     "properties": {
                         "action": {"type": "integer"},
                         "desired_replicas": {"type": "integer", "minimum": 0},
+                        "reasons": {
+                            "type": "array",
+                            "description": "Why the guard changed or held the policy's proposal",
+                            "items": {
+                                "type": "object",
+                                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                            },
+                        },
                         "action_space": {"type": "string", "enum": ["delta", "replicas"]},
                         "policy": {"type": "string"},
                         "policy_version": {"type": "integer"},
@@ -355,10 +440,10 @@ def openapi_spec() -> dict[str, Any]:
                     "type": "object",
                     "required": ["obs", "action", "reward", "next_obs", "done"],
                     "properties": {
-                        "obs": {"$ref": "#/components/schemas/Observation"},
+                        "obs": logged_vector,
                         "action": {"type": "integer", "minimum": 0},
-                        "reward": {"type": "number"},
-                        "next_obs": {"$ref": "#/components/schemas/Observation"},
+                        "reward": bounded,
+                        "next_obs": logged_vector,
                         "done": {"type": "boolean"},
                     },
                 },
@@ -497,8 +582,8 @@ def make_app(
                     await asyncio.sleep(update_interval_s)
                     try:
                         await asyncio.to_thread(service.update)
-                    except FloatingPointError:
-                        pass  # kept the previous policy; try again with more data
+                    except (FloatingPointError, np.linalg.LinAlgError):
+                        pass  # kept the previous policy (health says why); try again with more data
 
             task = asyncio.create_task(loop())
             yield

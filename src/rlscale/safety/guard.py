@@ -253,7 +253,7 @@ class StabilizationStep:
         self._history.append((time_s, replicas))
 
     def apply(self, state: GuardState) -> None:
-        if state.held:
+        if state.held or self.window_s == 0:  # a 0 s window: no stabilisation, not even the seed
             return
         now = float(state.inp.time_s)
         if not self._seeded:
