@@ -362,6 +362,32 @@ class LeaderGatedActuator:
         return getattr(self.inner, name)
 
 
+class CustomResourceGoneError(RuntimeError):
+    """The RLAutoscaler a write was for is deleted, being deleted, or cannot be confirmed."""
+
+
+class DeletionGatedActuator:
+    """Wraps a scale actuator: a write goes out only after a fresh read shows the
+    RLAutoscaler still there and not being deleted (``gone()`` returns why not, or None).
+    One GET per write, not per period: writes are rare, and a deleted CR must never scale."""
+
+    def __init__(self, inner: Any, gone: Callable[[], str | None]) -> None:
+        self.inner = inner
+        self.gone = gone
+
+    def get_replicas(self, namespace: str, name: str) -> int:
+        return self.inner.get_replicas(namespace, name)
+
+    def set_replicas(self, namespace: str, name: str, replicas: int) -> Any:
+        why = self.gone()
+        if why is not None:
+            raise CustomResourceGoneError(f"refusing to scale {namespace}/{name} to {replicas}: {why}")
+        return self.inner.set_replicas(namespace, name, replicas)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 ControllerFactory = Callable[[RLAutoscalerSpec, str, "Operator"], Controller]
 
 
@@ -528,6 +554,27 @@ class Operator:
             self._thread.join(timeout_s)
 
     # ---------------------------------------------------------------- per CR
+    def why_gone(self, name: str, namespace: str) -> str | None:
+        """Why the RLAutoscaler may not act any more (deleted, being deleted, unreadable), or
+        None while it is there. Read fresh from the API server: kopf's view lags, and a
+        deleted object whose watch event was lost never reaches it."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            obj = client.CustomObjectsApi(self.api_client).get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, _request_timeout=5
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return "the RLAutoscaler is deleted"
+            return f"the RLAutoscaler cannot be read (HTTP {exc.status})"
+        except Exception as exc:  # hung or unreachable API server: cannot confirm it exists
+            return f"the RLAutoscaler cannot be read ({type(exc).__name__})"
+        if (obj.get("metadata") or {}).get("deletionTimestamp"):
+            return "the RLAutoscaler is being deleted"
+        return None
+
     async def _daemon(
         self, stopped: Any, name: str, namespace: str, spec: Any, meta: Any, status: Any, body: Any
     ) -> None:
@@ -544,6 +591,11 @@ class Operator:
             if not self.is_leader:
                 await stopped.wait(min(idle_s, self.config.lease().retry_period_s))
                 continue
+            why = "the RLAutoscaler is being deleted" if meta.get("deletionTimestamp") else None
+            why = why or await asyncio.to_thread(self.why_gone, name, namespace)
+            if why is not None and "cannot be read" not in why:
+                log.info("%s: %s; its loop ends", key, why)
+                break  # the CR is gone for good: end the loop (a read failure only skips a write)
             spec_dict = json.loads(json.dumps(dict(spec)))  # a snapshot of kopf's live view
             generation = meta.get("generation")
             spec_key = json.dumps(spec_dict, sort_keys=True)
@@ -556,6 +608,9 @@ class Operator:
                     parsed = RLAutoscalerSpec.from_spec(spec_dict, key)
                     target.controller = await asyncio.to_thread(
                         self.controller_factory, parsed, namespace, self
+                    )
+                    target.controller.actuator = DeletionGatedActuator(
+                        target.controller.actuator, lambda: self.why_gone(name, namespace)
                     )
                 except SpecError as exc:
                     await self._report_invalid(target, body, name, namespace, generation, exc.problems)
@@ -696,6 +751,8 @@ def default_controller_factory(spec: RLAutoscalerSpec, namespace: str, operator:
 
 __all__ = [
     "FINALIZER",
+    "CustomResourceGoneError",
+    "DeletionGatedActuator",
     "LeaderGatedActuator",
     "NotLeaderError",
     "Operator",
