@@ -51,10 +51,18 @@ def calibrate(
     from rich.console import Console
     from rich.table import Table
 
+    from rich.markup import escape
+
     from rlscale.calibration import calibrate_prometheus, parse_duration_s
+    from rlscale.controller.client import validate_http_url
+    from rlscale.core.output_paths import check_output_file
 
     console = Console()
     try:
+        validate_http_url(prometheus, "--prometheus")
+        check_output_file(out, "--out")
+        if json_out is not None:
+            check_output_file(json_out, "--report")
         since_s = parse_duration_s(since, "--since")
         step_s = parse_duration_s(step, "--step")
         if cpu_limit_cores is not None and not cpu_limit_cores > 0:
@@ -72,7 +80,7 @@ def calibrate(
             out=out,
         )
     except ValueError as exc:  # CalibrationDataError included
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")  # a URL in brackets is not markup
         raise typer.Exit(2) from None
 
     table = Table(title=f"{namespace}/{deployment}: fitted over the last {since}")

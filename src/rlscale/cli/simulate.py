@@ -50,7 +50,8 @@ def register(app: typer.Typer) -> None:
         rates = _load_rates(trace, spec.step_s, spec.pod_capacity_rps, spec.max_replicas)
         steps = max(1, round(hours * 3600.0 / spec.step_s))
         if rates.size < steps:
-            console.print(
+            # a note, on stderr: stdout may carry --json
+            Console(stderr=True).print(
                 f"[yellow]trace has {rates.size} steps ({rates.size * spec.step_s / 3600:.1f} h); running all of it[/]"
             )
             steps = rates.size
@@ -100,9 +101,9 @@ def _load_rates(trace: str, step_s: float, capacity_rps: float, max_replicas: in
 
     try:
         series = get_trace(trace, step_s=step_s)
-    except ValueError as exc:
+        series = rescale_trace(fill_gaps(series), pod_capacity_rps=capacity_rps, max_replicas=max_replicas)
+    except ValueError as exc:  # TraceError included: an all-zero trace cannot be rescaled
         raise typer.BadParameter(str(exc), param_hint="--trace") from exc
-    series = rescale_trace(fill_gaps(series), pod_capacity_rps=capacity_rps, max_replicas=max_replicas)
     rates = np.asarray(series.rate_rps, dtype=np.float64)
     valid = np.asarray(series.valid, dtype=bool) & np.isfinite(rates)
     if not valid.any():

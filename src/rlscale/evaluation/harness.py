@@ -67,8 +67,8 @@ def prepare(config: EvaluateConfig) -> PreparedEvaluation:
         raise EvaluationInputError(f"--seeds must be >= 1, got {config.seeds}")
     if config.windows is not None and config.windows < 1:
         raise EvaluationInputError(f"--windows must be >= 1, got {config.windows}")
-    if config.window_hours is not None and not config.window_hours > 0:
-        raise EvaluationInputError(f"--window-hours must be > 0, got {config.window_hours}")
+    if config.window_hours is not None and not 0 < config.window_hours < float("inf"):
+        raise EvaluationInputError(f"--window-hours must be > 0 and finite, got {config.window_hours}")
     try:
         params = load_service(config.service)
     except (ValueError, OSError) as exc:
