@@ -61,6 +61,24 @@ def evaluate(
             "4 windows for the default NASA trace).",
         ),
     ] = None,
+    warmup_hours: Annotated[
+        float,
+        typer.Option(
+            "--warmup-hours",
+            help="Hours at the start of each window that every policy (baselines, frontier and oracle too) "
+            "plays but no metric scores: a deployed scaler has history. Default 0.",
+        ),
+    ] = 0.0,
+    slo_budget: Annotated[
+        list[float] | None,
+        typer.Option(
+            "--slo-budget",
+            help="SLO error budget, a fraction (repeatable: 0.005, 0.01, 0.02). Adds the budget view: per "
+            "trace and budget the tuned-HPA reference (cheapest hpa:target=10..95 or static:replicas=N "
+            "keeping it, in hindsight), and per policy budget_kept, seeds_kept and cost_vs_tuned_hpa; "
+            "learned runs once per budget (learned:budget=B).",
+        ),
+    ] = None,
     out: Annotated[
         Path, typer.Option("--out", help="Report directory (report.json, report.md, PNG plots).")
     ] = Path("reports/evaluate"),
@@ -90,6 +108,8 @@ def evaluate(
         window_hours=window_hours,
         windows=windows,
         out=out,
+        warmup_hours=warmup_hours,
+        slo_budgets=list(slo_budget or []),
     )
     try:
         prep = prepare(config)
@@ -137,8 +157,17 @@ def _print_table(console: object, report: dict) -> None:
         table.add_column("policy", overflow="fold", min_width=12)
         for header, *_ in shown:
             table.add_column(header, justify="right", no_wrap=True)
+        budgets = sorted({b["slo_budget"] for r in rows for b in r.get("budgets", [])})
+        for b in budgets:  # kept (✓/✗) and cost against the HPA tuned in hindsight for b
+            table.add_column(f"{100 * b:g} %: ÷tuned", justify="right", no_wrap=True)
         for r in rows:
-            table.add_row(r["policy"], *(fmt(r[key], scale, ci) for _, key, scale, ci in shown))
+            cells = [fmt(r[key], scale, ci) for _, key, scale, ci in shown]
+            judged = {b["slo_budget"]: b for b in r.get("budgets", [])}
+            for budget in budgets:
+                b = judged.get(budget)
+                mark = "" if b is None else ("✓ " if b["budget_kept"] else "✗ ")
+                cells.append("" if b is None else mark + fmt(b["cost_vs_tuned_hpa"], 1.0, False))
+            table.add_row(r["policy"], *cells)
         console.print(table)  # type: ignore[attr-defined]
 
 

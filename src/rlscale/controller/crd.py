@@ -51,6 +51,7 @@ QUERY_FIELDS: dict[str, str] = {
     "pendingReplicas": "pending_replicas",
     "droppedRate": "dropped_rps",
     "backlog": "backlog_requests",
+    "sloViolationFraction": "slo_violation_fraction",
     "freshness": "freshness_s",
 }
 #: Signals a spec may require fresh before the guard trusts a decision (ScalingSignals fields).

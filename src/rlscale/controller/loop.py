@@ -28,7 +28,7 @@ from rlscale.controller.telemetry import ControllerMetrics
 from rlscale.core.clock import Clock, SystemClock
 from rlscale.core.decision import Decision, Reason
 from rlscale.core.observation import PEAK_MEMORY_S, ObservationBuilder
-from rlscale.core.signals import ScalingSignals
+from rlscale.core.signals import OPTIONAL_SIGNAL_FIELDS, ScalingSignals
 from rlscale.core.spec import ServiceSpec
 from rlscale.policies.base import Policy
 from rlscale.safety.guard import Guard, GuardInput
@@ -77,12 +77,14 @@ def stale_signals_of(reading: Any) -> tuple[str, ...]:
             ok = h if isinstance(h, bool) else getattr(h, "ok", None)
             if ok is None and isinstance(h, str):
                 ok = h.lower() in ("ok", "fresh", "healthy")
+            if name in OPTIONAL_SIGNAL_FIELDS and getattr(h, "reason", None) == "unconfigured":
+                continue
             if ok is False or ok is None:
                 bad.add(str(name))
     signals = getattr(reading, "signals", None)
     if isinstance(signals, ScalingSignals):
         for name in _SIGNAL_FIELDS:
-            if name == "time_s":
+            if name == "time_s" or name in OPTIONAL_SIGNAL_FIELDS:
                 continue
             values = np.asarray(getattr(signals, name), dtype=np.float64)
             if not np.all(np.isfinite(values) & (values >= 0)):

@@ -153,6 +153,9 @@ class MetricQueries:
         'sum(rate(http_requests_dropped_total{namespace="$namespace",service="$deployment"}[$window]))'
     )
     backlog_requests: str | None = None
+    #: share of requests over the latency SLO or dropped (core.slo_budget); ``$slo_latency``
+    #: is the SLO in seconds, which must be a bucket bound of the latency histogram
+    slo_violation_fraction: str | None = None
     freshness_s: str | None = (
         'time() - max(timestamp(kube_deployment_spec_replicas{namespace="$namespace",deployment="$deployment"}))'
     )
@@ -195,6 +198,7 @@ _DIRECT_SIGNALS = (
     "pending_replicas",
     "dropped_rps",
     "backlog_requests",
+    "slo_violation_fraction",
 )
 
 
@@ -505,6 +509,8 @@ class PrometheusSource:
                 }
         if q.latency_p95_s is None:
             health["latency_p95_s"] = SignalHealth(ok=False, reason=UNCONFIGURED)
+        if q.slo_violation_fraction is None:  # not measured: the budget feedback holds its margin
+            health["slo_violation_fraction"] = SignalHealth(ok=True, reason=UNCONFIGURED, value=math.nan)
 
         values = {name: (h.value if h.ok else math.nan) for name, h in health.items()}
         time_s = self.clock() - self._t0

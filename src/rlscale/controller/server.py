@@ -28,7 +28,7 @@ from aiohttp import web
 from rlscale.controller.online import Experience, LinearQPolicy
 from rlscale.core.clock import Clock, SystemClock
 from rlscale.core.observation import OBSERVATION_FEATURES, ObservationBuilder, observation_size
-from rlscale.core.signals import ScalingSignals
+from rlscale.core.signals import OPTIONAL_SIGNAL_FIELDS, ScalingSignals
 from rlscale.core.spec import ServiceSpec
 from rlscale.policies.base import Policy
 from rlscale.safety.guard import Guard, GuardConfig, GuardInput, RateLimits
@@ -104,7 +104,7 @@ def parse_signals(value: Any, field: str = "signals") -> ScalingSignals:
             values[name] = _number(obj[name], f"{field}.{name}", allow_null=name != "desired_replicas")
             if name != "time_s" and values[name] < 0:
                 raise RequestError(f"{field}.{name} must be >= 0, got {obj[name]}", f"{field}.{name}")
-        elif name != "time_s":
+        elif name != "time_s" and name not in OPTIONAL_SIGNAL_FIELDS:
             raise RequestError(f"{field}.{name} is required (null if unknown)", f"{field}.{name}")
     if values["desired_replicas"] > MAX_REPLICAS:
         raise RequestError(
@@ -365,7 +365,7 @@ def openapi_spec() -> dict[str, Any]:
             "time_s": {"type": "number"},
             "desired_replicas": {"type": "number", "minimum": 0, "maximum": MAX_REPLICAS},
         },
-        "required": [n for n in SIGNAL_FIELDS if n != "time_s"],
+        "required": [n for n in SIGNAL_FIELDS if n != "time_s" and n not in OPTIONAL_SIGNAL_FIELDS],
         "additionalProperties": False,
     }
     size = observation_size()

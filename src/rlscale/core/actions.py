@@ -36,6 +36,7 @@ import numpy as np
 
 from rlscale.core.observation import HISTORY_LAGS, OBSERVATION_FEATURES
 from rlscale.core.signals import ScalingSignals
+from rlscale.core.slo_budget import FeedbackConfig
 from rlscale.core.spec import ServiceSpec
 
 ActionMode = Literal["delta", "ratio", "target", "utilization", "hold_target"]
@@ -65,6 +66,9 @@ class ActionConfig:
     #: ``hold_target``: never fewer pods than serve the long decayed peak at this utilisation
     #: (None: no floor). Pods that start at once have nothing to hold capacity for.
     memory_floor_utilization: float | None = None
+    #: ``hold_target``: the error-budget feedback (core.slo_budget) that scales the chosen
+    #: utilisations by the burn rate of the user's SLO budget (None: no feedback).
+    budget_feedback: FeedbackConfig | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ACTION_MODES:
@@ -119,6 +123,7 @@ class ActionConfig:
             "trend_horizon_steps": self.trend_horizon_steps,
             "peak_windows": list(self.peak_windows),
             "memory_floor_utilization": self.memory_floor_utilization,
+            "budget_feedback": None if self.budget_feedback is None else self.budget_feedback.to_dict(),
         }
 
     @classmethod
@@ -139,6 +144,9 @@ class ActionConfig:
             memory_floor_utilization=None
             if data.get("memory_floor_utilization") is None
             else float(data["memory_floor_utilization"]),  # type: ignore[arg-type]
+            budget_feedback=None
+            if data.get("budget_feedback") is None
+            else FeedbackConfig.from_dict(dict(data["budget_feedback"])),  # type: ignore[call-overload]
         )
 
 
@@ -213,7 +221,11 @@ def _growth(obs: np.ndarray, peak_window: int, trend_growth: np.ndarray) -> np.n
 
 
 def _memory_floor(
-    config: ActionConfig, spec: ServiceSpec, obs: np.ndarray, current: np.ndarray
+    config: ActionConfig,
+    spec: ServiceSpec,
+    obs: np.ndarray,
+    current: np.ndarray,
+    headroom: np.ndarray | float = 1.0,
 ) -> np.ndarray | None:
     """Pods that serve the long decayed peak at ``config.memory_floor_utilization`` (None when
     there is no floor: not configured, or pods that start at once). The observation stores the
@@ -221,7 +233,7 @@ def _memory_floor(
     u = config.memory_floor_utilization
     if u is None or spec.startup_delay_s <= 0:
         return None
-    held = obs[:, _PEAK_MEMORY_COLUMN] * np.maximum(current, 1.0) / u
+    held = obs[:, _PEAK_MEMORY_COLUMN] * np.maximum(current, 1.0) / (u * headroom)
     return np.ceil(held - 1e-4)  # float32 features: not one pod more for a rounding error
 
 
@@ -231,6 +243,7 @@ def decode_action(
     signals: ScalingSignals,
     spec: ServiceSpec,
     observation: np.ndarray | None = None,
+    headroom: np.ndarray | None = None,
 ) -> np.ndarray:
     """Desired replicas (int64, shape ``(n,)``, clamped to [min, max]) for a batch of raw actions.
 
@@ -238,7 +251,9 @@ def decode_action(
     ``(n, 1)`` in [-1, 1] for continuous ones (clipped). ``signals`` supplies the current
     desired count and the observed request rate; ``observation`` (the
     :class:`~rlscale.core.ObservationBuilder` vector of these signals) supplies the load trend
-    that ``hold_target`` extrapolates (without it, no trend is used).
+    that ``hold_target`` extrapolates (without it, no trend is used). ``headroom`` (``(n,)``,
+    from :class:`~rlscale.core.slo_budget.BudgetFeedback`) multiplies the target and floor
+    utilisations of ``hold_target`` (< 1: more pods than the network asked for).
     """
     config = mode if isinstance(mode, ActionConfig) else ActionConfig(mode=mode)
     n = signals.num_envs
@@ -259,6 +274,8 @@ def decode_action(
             n_w = len(config.peak_windows)
             k = np.maximum(idx - 1, 0)
             u = np.asarray(config.target_utilizations, dtype=np.float64)[k // n_w]
+            scale = 1.0 if headroom is None else np.asarray(headroom, dtype=np.float64).reshape(n)
+            u = u * scale
             rate = _observed_rate(signals)
             est = rate.copy()
             floor = None  # without an observation: no trend, no peaks, no memory floor
@@ -269,7 +286,7 @@ def decode_action(
                     sel = k % n_w == j
                     if sel.any():
                         est = np.where(sel, rate * _growth(obs, w, trend), est)
-                floor = _memory_floor(config, spec, obs, cur)
+                floor = _memory_floor(config, spec, obs, cur, scale)
             target = np.ceil(est / (spec.pod_capacity_rps * u) - 1e-9)
             desired = np.where(idx == 0, cur, target)
             if floor is not None:

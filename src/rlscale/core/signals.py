@@ -7,9 +7,13 @@ what lets the same policy run offline and live.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
+
+#: Fields a source may not measure at all: absent or NaN means "not measured", not a fault
+#: (without the SLO violation fraction the budget feedback holds its margin).
+OPTIONAL_SIGNAL_FIELDS: tuple[str, ...] = ("slo_violation_fraction",)
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,13 @@ class ScalingSignals:
     latency_p95_s: np.ndarray  # p95 response time of the last period
     backlog_requests: np.ndarray  # queued requests (0 where the live path cannot see it)
     dropped_rps: np.ndarray  # requests dropped per second (timeouts, queue overflow)
+    #: share of the period's requests over the latency SLO or dropped (core.slo_budget);
+    #: optional for sources that cannot measure it (None = unknown, stored as NaN)
+    slo_violation_fraction: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.slo_violation_fraction is None:
+            object.__setattr__(self, "slo_violation_fraction", np.full(np.shape(self.time_s), np.nan))
 
     @property
     def num_envs(self) -> int:
@@ -56,7 +67,13 @@ class ScalingSignals:
     @classmethod
     def single(cls, **values: float) -> ScalingSignals:
         """A batch of one, from scalars (used by the live controller and tests)."""
-        missing = set(cls.field_names()) - set(values)
+        missing = set(cls.field_names()) - set(values) - set(OPTIONAL_SIGNAL_FIELDS)
         if missing:
             raise ValueError(f"ScalingSignals.single: missing {sorted(missing)}")
-        return cls(**{name: np.asarray([values[name]], dtype=np.float64) for name in cls.field_names()})
+        return cls(
+            **{
+                name: np.asarray([values[name]], dtype=np.float64)
+                for name in cls.field_names()
+                if name in values
+            }
+        )

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlscale.evaluation.budget import check_budgets, reference_specs
 from rlscale.evaluation.report import build_report, write_report
 from rlscale.evaluation.results import PolicyResult
 from rlscale.evaluation.runner import ORACLE_STEP_VIOLATION, EvalTrace, PolicyEntry, evaluate
 from rlscale.evaluation.specs import DEFAULT_POLICIES, resolve_policies
 from rlscale.evaluation.traces import prepare_trace
-from rlscale.policies.registry import PolicySpecError
+from rlscale.policies.registry import PolicySpecError, parse_policy_spec
 from rlscale.sim.params import ServiceParams
 from rlscale.sim.presets import DEFAULT_PRESET, load_service
 from rlscale.workload.trace import TraceError
@@ -48,6 +49,10 @@ class EvaluateConfig:
     base_seed: int = 0
     oracle_step_violation: float = ORACLE_STEP_VIOLATION
     command: str | None = None
+    #: Hours at the start of each window that every policy plays but no metric scores.
+    warmup_hours: float = 0.0
+    #: SLO budgets (fractions) for the budget view; empty = no budget view.
+    slo_budgets: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -59,6 +64,8 @@ class PreparedEvaluation:
     notes: list[str]
     windows: int | None
     window_hours: float
+    budgets: list[float] = field(default_factory=list)
+    warmup_steps: int = 0
 
 
 def prepare(config: EvaluateConfig) -> PreparedEvaluation:
@@ -67,8 +74,14 @@ def prepare(config: EvaluateConfig) -> PreparedEvaluation:
         raise EvaluationInputError(f"--seeds must be >= 1, got {config.seeds}")
     if config.windows is not None and config.windows < 1:
         raise EvaluationInputError(f"--windows must be >= 1, got {config.windows}")
-    if config.window_hours is not None and not 0 < config.window_hours < float("inf"):
-        raise EvaluationInputError(f"--window-hours must be > 0 and finite, got {config.window_hours}")
+    if config.window_hours is not None and not (0 < config.window_hours < float("inf")):
+        raise EvaluationInputError(f"--window-hours must be a finite number > 0, got {config.window_hours}")
+    if not (0 <= config.warmup_hours < float("inf")):
+        raise EvaluationInputError(f"--warmup-hours must be a finite number >= 0, got {config.warmup_hours}")
+    try:
+        budgets = check_budgets(config.slo_budgets)
+    except ValueError as exc:
+        raise EvaluationInputError(str(exc)) from exc
     try:
         params = load_service(config.service)
     except (ValueError, OSError) as exc:
@@ -78,7 +91,10 @@ def prepare(config: EvaluateConfig) -> PreparedEvaluation:
     specs = list(config.policies) or list(DEFAULT_POLICIES)
     try:
         entries, spec_notes = resolve_policies(
-            specs, params.spec, optional=frozenset({"learned"}) if default_policies else frozenset()
+            specs,
+            params.spec,
+            optional=frozenset({"learned"}) if default_policies else frozenset(),
+            budgets=tuple(budgets),
         )
     except PolicySpecError as exc:
         raise EvaluationInputError(f"--policy: {exc}") from exc
@@ -98,7 +114,30 @@ def prepare(config: EvaluateConfig) -> PreparedEvaluation:
             )
         except (TraceError, ValueError, OSError) as exc:
             raise EvaluationInputError(f"--trace {name}: {exc}") from exc
-    return PreparedEvaluation(config, params, entries, prepared, notes, windows, window_hours)
+    warmup_steps = round(config.warmup_hours * 3600.0 / params.step_s)
+    if warmup_steps:
+        prepared = [_without_warmup(t, warmup_steps) for t in prepared]
+        notes.append(
+            f"the first {config.warmup_hours:g} h of each window ({warmup_steps} steps) are played by every "
+            "policy but excluded from every metric (warm-up)"
+        )
+    return PreparedEvaluation(
+        config, params, entries, prepared, notes, windows, window_hours, budgets, warmup_steps
+    )
+
+
+def _without_warmup(trace: EvalTrace, warmup_steps: int) -> EvalTrace:
+    """``trace`` with its first ``warmup_steps`` steps masked out of the metrics."""
+    if warmup_steps >= trace.steps:
+        raise EvaluationInputError(
+            f"--warmup-hours: {warmup_steps} warm-up steps leave nothing to score in {trace.name!r} "
+            f"({trace.steps} steps per window)"
+        )
+    valid = trace.valid.copy()
+    valid[:, :warmup_steps] = False
+    if not valid.any():
+        raise EvaluationInputError(f"--warmup-hours: no valid step of {trace.name!r} is left to score")
+    return EvalTrace(trace.name, trace.rates_rps, valid, trace.start_offsets_s)
 
 
 def service_dict(params: ServiceParams, preset: str) -> dict[str, Any]:
@@ -136,6 +175,8 @@ def run(prep: PreparedEvaluation, *, progress: bool = False) -> tuple[dict[str, 
             for t in prep.traces
         },
         "oracle_step_violation": cfg.oracle_step_violation,
+        "warmup_hours": cfg.warmup_hours,
+        "slo_budgets": prep.budgets,
     }
     report = build_report(
         service=service_dict(prep.params, cfg.service),
@@ -143,6 +184,8 @@ def run(prep: PreparedEvaluation, *, progress: bool = False) -> tuple[dict[str, 
         results=results,
         config=config,
         notes=prep.notes,
+        budgets=prep.budgets,
+        reference_policies={str(parse_policy_spec(s)) for s in reference_specs(prep.params.spec)},
     )
     return report, results
 
@@ -167,5 +210,9 @@ def canonical_command(cfg: EvaluateConfig) -> str:
         args += ["--windows", str(cfg.windows)]
     if cfg.window_hours is not None:
         args += ["--window-hours", f"{cfg.window_hours:g}"]
+    if cfg.warmup_hours:
+        args += ["--warmup-hours", f"{cfg.warmup_hours:g}"]
+    for b in cfg.slo_budgets:
+        args += ["--slo-budget", f"{b:g}"]
     args += ["--out", str(cfg.out)]
     return " ".join(shlex.quote(a) for a in args)

@@ -9,9 +9,14 @@
                   "avg_replicas": {...}, "scaling_actions_per_hour": {...},
                   "theta_u", "theta_o", "tau_u", "tau_o", "instability", "jitter",
                   "cost_vs_hpa_frontier", "cost_vs_oracle", "hpa_oracle_gap_closed",
+                  "budgets": [{"slo_budget", "budget_kept", "seeds_kept", "cost_vs_tuned_hpa": {...},
+                               "tuned_hpa_policy"}],
                   "notes": [...]}],
      "frontiers": [{"trace", "points": [{"target_pct", "slo_violation_rate", "cost_usd", "pareto"}]}],
+     "tuned_hpa": [{"trace", "slo_budget", "reference": {"policy", "slo_violation_rate", "cost_usd"} | null}],
      "units": {...}, "notes": [...]}
+
+``budgets`` and ``tuned_hpa`` are empty without ``--slo-budget`` (evaluation.budget).
 
 Every metric is ``{"mean": float|null, "ci95": float|null}`` where ``ci95`` is the half-width
 of the 95 % Student-t interval over seeds (null with one seed or when undefined).
@@ -35,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from rlscale.evaluation.budget import TunedReference, budget_object, reference_labels, tuned_reference
 from rlscale.evaluation.metrics import mean_ci95
 from rlscale.evaluation.results import METRIC_KEYS, METRIC_UNITS, SCORE_KEYS, PolicyResult
 from rlscale.evaluation.scoring import ORACLE_POLICY, frontier_summary, score_result
@@ -80,17 +86,26 @@ def build_report(
     results: list[PolicyResult],
     config: dict[str, Any] | None = None,
     notes: list[str] | None = None,
+    budgets: list[float] | None = None,
+    reference_policies: set[str] | None = None,
 ) -> dict[str, Any]:
-    """The report.json dict: one row per (policy, trace) outside the HPA sweep, frontiers, notes."""
+    """The report.json dict: one row per (policy, trace) outside the HPA and reference sweeps,
+    frontiers, the tuned-HPA reference per (trace, budget), notes."""
     for r in results:
         if r.seeds != seeds:
             raise ValueError(
                 f"build_report: {r.policy!r} on {r.trace!r} has {r.seeds} seeds, expected {seeds}"
             )
     traces = list(dict.fromkeys(r.trace for r in results))
+    budgets = list(budgets or [])
+    references: dict[tuple[str, float], TunedReference | None] = {
+        (t, b): tuned_reference(reference_labels(results, t, set(reference_policies or ())), b)
+        for t in traces
+        for b in budgets
+    }
     rows: list[dict[str, Any]] = []
     for r in results:
-        if r.frontier_target_pct is not None:
+        if r.frontier_target_pct is not None or r.reference_only:
             continue
         row: dict[str, Any] = {
             "policy": r.policy,
@@ -103,6 +118,8 @@ def build_report(
         scores, score_notes = score_result(r, results)
         for key in SCORE_KEYS:
             row[key] = scores[key]
+        own = budgets if r.slo_budget is None else [b for b in budgets if b == r.slo_budget]
+        row["budgets"] = [budget_object(r, b, references[(r.trace, b)]) for b in own]
         row["notes"] = list(r.notes) + score_notes
         rows.append(row)
     frontiers = [
@@ -117,6 +134,10 @@ def build_report(
         "config": dict(config or {}),
         "results": rows,
         "frontiers": frontiers,
+        "tuned_hpa": [
+            {"trace": t, "slo_budget": b, "reference": None if ref is None else ref.to_dict()}
+            for (t, b), ref in references.items()
+        ],
         "units": dict(METRIC_UNITS),
         "notes": list(notes or []),
     }
@@ -164,6 +185,37 @@ def format_stat(stat: dict[str, float | None] | None, scale: float = 1.0, digits
     return f"{mean:.{digits}g} ± {float(ci) * scale:.2g}"
 
 
+def _budget_lines(report: dict[str, Any], trace: str, rows: list[dict[str, Any]]) -> list[str]:
+    """The budget view of one trace: the tuned-HPA reference per budget, then per policy
+    whether it kept the budget and its cost against that reference."""
+    refs = [x for x in report.get("tuned_hpa", []) if x["trace"] == trace]
+    if not refs:
+        return []
+    lines = [
+        "SLO budgets: the tuned-HPA reference is the cheapest HPA target (10–95 %) or static count "
+        "that keeps the budget on this trace, chosen in hindsight.",
+        "",
+    ]
+    lines.append("| budget % | tuned-HPA reference | its violations % | its cost $ |")
+    lines.append("|---|---|---|---|")
+    for x in refs:
+        ref = x["reference"]
+        cells = (
+            [ref["policy"], f"{100 * ref['slo_violation_rate']:.3g}", f"{ref['cost_usd']:.3g}"]
+            if ref
+            else ["none keeps it", "", ""]
+        )
+        lines.append(f"| {100 * x['slo_budget']:g} | " + " | ".join(cells) + " |")
+    lines += ["", "| policy | budget % | kept | seeds kept | cost / tuned HPA |", "|---|---|---|---|---|"]
+    for r in rows:
+        for b in r.get("budgets", []):
+            lines.append(
+                f"| {r['policy']} | {100 * b['slo_budget']:g} | {'yes' if b['budget_kept'] else 'no'} "
+                f"| {b['seeds_kept']:.0%} | {format_stat(b['cost_vs_tuned_hpa'])} |"
+            )
+    return [*lines, ""]
+
+
 def render_markdown(report: dict[str, Any], plot_files: dict[str, list[str]] | None = None) -> str:
     plot_files = plot_files or {}
     svc = report.get("service", {})
@@ -207,6 +259,7 @@ def render_markdown(report: dict[str, Any], plot_files: dict[str, list[str]] | N
                 f"| {format_stat(r['tau_o'])} | {format_stat(r['instability'])} | {format_stat(r['jitter'])} |"
             )
         lines.append("")
+        lines += _budget_lines(report, trace, rows)
         fronts = [f for f in report.get("frontiers", []) if f["trace"] == trace]
         if fronts:
             lines += ["HPA target sweep (the frontier is the Pareto-optimal subset):", ""]
@@ -323,6 +376,19 @@ def plot_frontier(path: Path, report: dict[str, Any], trace: str) -> None:
             capsize=3,
             label=f"{r['policy']} (lower bound)" if is_oracle else r["policy"],
         )
+    for x in (x for x in report.get("tuned_hpa", []) if x["trace"] == trace):
+        ax.axvline(100 * x["slo_budget"], color="red", ls=":", lw=1)
+        ref = x["reference"]
+        if ref is not None:
+            ax.scatter(
+                [100 * ref["slo_violation_rate"]],
+                [ref["cost_usd"]],
+                marker="D",
+                s=40,
+                facecolors="none",
+                edgecolors="red",
+                label=f"tuned HPA for {100 * x['slo_budget']:g} %: {ref['policy']}",
+            )
     ax.set_xscale("symlog", linthresh=0.01)
     ax.set_xlabel("SLO violations (% of requests)")
     ax.set_ylabel("cost (USD)")

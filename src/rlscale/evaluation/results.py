@@ -62,6 +62,10 @@ class PolicyResult:
     notes: list[str] = field(default_factory=list)
     #: The HPA target (percent) when this run is one point of the hpa-frontier sweep.
     frontier_target_pct: float | None = None
+    #: A run of the tuned-HPA reference sweep only (evaluation.budget): no report row.
+    reference_only: bool = False
+    #: The budget a budget-taking policy was built for (None: judged at every budget).
+    slo_budget: float | None = None
 
     def __post_init__(self) -> None:
         missing = set(METRIC_KEYS) - set(self.per_seed)

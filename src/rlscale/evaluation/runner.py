@@ -109,7 +109,8 @@ class PolicyEntry:
     """A policy to evaluate: its report label and how to build it for ``num_envs`` envs.
 
     ``make=None`` with ``oracle=True`` is the clairvoyant oracle (built by the runner, which
-    knows the future load). ``frontier_target_pct`` marks one point of the hpa-frontier sweep.
+    knows the future load). ``frontier_target_pct`` marks one point of the hpa-frontier sweep;
+    ``reference_only`` a run that only feeds the tuned-HPA reference (no report row).
     """
 
     label: str
@@ -117,6 +118,9 @@ class PolicyEntry:
     oracle: bool = False
     frontier_target_pct: float | None = None
     notes: tuple[str, ...] = field(default=())
+    reference_only: bool = False
+    #: The SLO budget a budget-taking policy was built for (its row is judged at it alone).
+    slo_budget: float | None = None
 
     def __post_init__(self) -> None:
         if (self.make is None) != self.oracle:
@@ -313,6 +317,8 @@ def run_policy(
         timeline=timeline,
         notes=notes,
         frontier_target_pct=entry.frontier_target_pct,
+        reference_only=entry.reference_only,
+        slo_budget=entry.slo_budget,
     )
 
 

@@ -8,6 +8,11 @@ with the registry's message and nothing is written. Two names are special here:
   (40–95 % in steps of 5 by default), the points of the cost-vs-violation frontier;
 * ``oracle`` is built by the runner from the demand it computes (it needs the future load).
   It is always evaluated, added when not asked for: it is the bound every score reads against.
+
+With SLO budgets (``budgets``), the tuned-HPA reference sweep
+(:func:`rlscale.evaluation.budget.reference_specs`) is added as reference-only runs, and a
+policy that takes a budget (``learned``) without one given runs once per budget
+(``learned:budget=0.01``, …).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 from functools import partial
 
 from rlscale.core.spec import ServiceSpec
+from rlscale.evaluation.budget import reference_specs
 from rlscale.evaluation.runner import PolicyEntry
 from rlscale.policies.base import Policy
 from rlscale.policies.registry import (
@@ -23,6 +29,7 @@ from rlscale.policies.registry import (
     build_policy,
     expand_hpa_frontier,
     parse_policy_spec,
+    takes_budget,
 )
 
 #: The comparison ``rlscale evaluate`` runs with no ``--policy`` (issue 3: HPA default, the
@@ -38,13 +45,36 @@ def _make(spec: PolicySpec, service: ServiceSpec, num_envs: int) -> Policy:
     return build_policy(spec, service, num_envs)
 
 
-def _entry(spec: PolicySpec, service: ServiceSpec, frontier_target: float | None = None) -> PolicyEntry:
+def _entry(
+    spec: PolicySpec,
+    service: ServiceSpec,
+    frontier_target: float | None = None,
+    *,
+    reference_only: bool = False,
+) -> PolicyEntry:
     build_policy(spec, service, 1)  # fail now, not after an hour of simulation
-    return PolicyEntry(label=str(spec), make=partial(_make, spec), frontier_target_pct=frontier_target)
+    return PolicyEntry(
+        label=str(spec),
+        make=partial(_make, spec),
+        frontier_target_pct=frontier_target,
+        reference_only=reference_only,
+        slo_budget=spec.params.get("budget") if takes_budget(spec.name) else None,
+    )
+
+
+def _per_budget(spec: PolicySpec, budgets: tuple[float, ...]) -> list[PolicySpec]:
+    """``spec`` once per budget when it takes one and none is given, else ``spec`` alone."""
+    if not budgets or "budget" in spec.params or not takes_budget(spec.name):
+        return [spec]
+    return [PolicySpec(spec.name, {**spec.params, "budget": b}) for b in budgets]
 
 
 def resolve_policies(
-    specs: list[str] | tuple[str, ...], service: ServiceSpec, *, optional: frozenset[str] = frozenset()
+    specs: list[str] | tuple[str, ...],
+    service: ServiceSpec,
+    *,
+    optional: frozenset[str] = frozenset(),
+    budgets: tuple[float, ...] = (),
 ) -> tuple[list[PolicyEntry], list[str]]:
     """Parse, expand and trial-build ``specs``. Returns the entries and notes.
 
@@ -73,7 +103,8 @@ def resolve_policies(
                 add(_entry(sub, service, float(sub.params["target"])))
         else:
             try:
-                add(_entry(spec, service))
+                for sub in _per_budget(spec, tuple(budgets)):
+                    add(_entry(sub, service))
             except (PolicySpecError, OSError, ValueError) as exc:
                 if text.strip() in optional:
                     notes.append(f"policy {text!r} skipped: {exc}")
@@ -81,6 +112,11 @@ def resolve_policies(
                 if isinstance(exc, PolicySpecError):
                     raise
                 raise PolicySpecError(f"policy {text!r}: {exc}") from exc
+    if budgets:  # the tuned-HPA reference chooses from these (runs already asked for are reused)
+        for text in reference_specs(service):
+            spec = parse_policy_spec(text)
+            if str(spec) not in seen:
+                add(_entry(spec, service, reference_only=True))
     if ORACLE not in seen:
         add(PolicyEntry(label=ORACLE, oracle=True))
         notes.append("the oracle was added: every score is read against it")

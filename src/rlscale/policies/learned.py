@@ -11,7 +11,10 @@ Names: ``learned`` is the policy shipped in the package (``rlscale/data/policies
 ``learned:PATH`` loads the checkpoint directory at PATH. ``memory_floor=U`` overrides the
 checkpoint's peak-memory floor (``learned:memory_floor=0`` switches it off): the floor holds the
 pods of the 2-hour decayed load peak, which pays where load comes back within the hour and only
-costs where bursts are hours apart (docs/learning.md).
+costs where bursts are hours apart (docs/learning.md). ``budget=B`` is the SLO error budget
+(default: the service's ``slo_budget``) that a checkpoint with budget feedback keeps
+(core.slo_budget); ``feedback=on|off`` forces the feedback on (with its default constants) or
+off whatever the checkpoint says.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 from rlscale.core.actions import ActionConfig, decode_action
 from rlscale.core.observation import OBSERVATION_FEATURES, ObservationBuilder
 from rlscale.core.signals import ScalingSignals
+from rlscale.core.slo_budget import BudgetFeedback, FeedbackConfig
 from rlscale.core.spec import ServiceSpec
 from rlscale.nets.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from rlscale.nets.forecaster import TENSOR_PREFIX, ForecasterError, forecaster_from_tensors
@@ -54,9 +58,17 @@ class LearnedPolicy:
         num_envs: int = 1,
         path: str | os.PathLike[str] | None = None,
         memory_floor: float | None = None,
+        budget: float | None = None,
+        feedback: str | None = None,
     ) -> None:
         """``memory_floor``: None keeps the checkpoint's ``memory_floor_utilization``, 0 turns
-        the floor off, a utilisation in (0, 1.5] replaces it (hold_target checkpoints only)."""
+        the floor off, a utilisation in (0, 1.5] replaces it (hold_target checkpoints only).
+        ``budget``: the SLO budget the feedback keeps (None: ``spec.slo_budget``);
+        ``feedback``: None keeps the checkpoint's, "on"/"off" overrides it."""
+        if budget is not None:
+            if not (math.isfinite(budget) and 0 < budget < 1):
+                raise ValueError(f"budget must be a fraction in (0, 1), e.g. 0.01, got {budget}")
+            spec = replace(spec, slo_budget=float(budget))
         self.spec = spec
         self.num_envs = int(num_envs)
         self.path = Path(path) if path is not None else default_policy_path()
@@ -68,6 +80,15 @@ class LearnedPolicy:
             raise CheckpointError(f"{self.path}/metadata.json: bad 'action' field ({exc})") from exc
         if memory_floor is not None:
             self.action_config = _with_memory_floor(self.action_config, memory_floor)
+        if feedback is not None:
+            self.action_config = _with_feedback(self.action_config, feedback)
+        self.feedback = (
+            None
+            if self.action_config.budget_feedback is None
+            else BudgetFeedback(
+                self.num_envs, spec.step_s, spec.slo_budget, self.action_config.budget_feedback
+            )
+        )
         observation = meta.get("observation", {})
         if observation.get("forecast", False):
             raise CheckpointError(
@@ -83,9 +104,14 @@ class LearnedPolicy:
             except ForecasterError as exc:
                 raise CheckpointError(str(exc)) from exc
         self.name = "learned" if path is None else f"learned:{self.path}"
-        if memory_floor is not None:  # the spec that rebuilds this policy, for logs and metrics
+        overrides = [
+            f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
+            for key, value in (("memory_floor", memory_floor), ("budget", budget), ("feedback", feedback))
+            if value is not None
+        ]
+        if overrides:  # the spec that rebuilds this policy, for logs and metrics
             where = [] if path is None else [f"path={self.path}"]
-            self.name = "learned:" + ",".join([*where, f"memory_floor={memory_floor:g}"])
+            self.name = "learned:" + ",".join([*where, *overrides])
         self._network = meta["network"]
         self._tensors = self.checkpoint.tensors
         self._layers = self.checkpoint.layers
@@ -108,10 +134,19 @@ class LearnedPolicy:
                 f"{self.name}: got signals for {signals.num_envs} services, built for {self.num_envs}"
             )
         obs = self.observe(signals)
-        return decode_action(self.action_config, self.raw_action(obs), signals, self.spec, observation=obs)
+        headroom = (
+            None
+            if self.feedback is None
+            else self.feedback.update(signals.slo_violation_fraction, signals.request_rate_rps)
+        )
+        return decode_action(
+            self.action_config, self.raw_action(obs), signals, self.spec, observation=obs, headroom=headroom
+        )
 
     def reset(self, mask: np.ndarray | None = None) -> None:
         self._builder.reset(mask)
+        if self.feedback is not None:
+            self.feedback.reset(mask)
 
     def warm(self, rates_rps: np.ndarray) -> int:
         """Replay past request rates into the load history and peak memory (a restart)."""
@@ -125,6 +160,7 @@ class LearnedPolicy:
             "path": str(self.path),
             "algorithm": meta["algorithm"],
             "action": self.action_config.to_dict(),
+            "slo_budget": self.spec.slo_budget,
             "training_command": meta["training"].get("command"),
             "forecaster": None if self.forecaster is None else self.forecaster.config(),
         }
@@ -139,16 +175,32 @@ def _with_memory_floor(config: ActionConfig, utilization: float) -> ActionConfig
     return replace(config, memory_floor_utilization=utilization if utilization > 0 else None)
 
 
+def _with_feedback(config: ActionConfig, feedback: str) -> ActionConfig:
+    """``config`` with the budget feedback forced on (default constants unless the checkpoint
+    has its own) or off."""
+    if feedback not in ("on", "off"):
+        raise ValueError(f"feedback must be on or off, got {feedback!r}")
+    if config.mode != "hold_target":
+        raise ValueError(
+            f"the budget feedback applies to hold_target policies; this one decodes {config.mode!r}"
+        )
+    if feedback == "off":
+        return replace(config, budget_feedback=None)
+    return replace(config, budget_feedback=config.budget_feedback or FeedbackConfig())
+
+
 def make_learned_policy(
     spec: ServiceSpec,
     num_envs: int = 1,
     path: str | None = None,
     memory_floor: float | None = None,
+    budget: float | None = None,
+    feedback: str | None = None,
     **_: Any,
 ) -> LearnedPolicy:
     """Registry factory: ``learned`` (shipped default) or ``learned:PATH``, optionally
-    ``memory_floor=U`` (0 = off)."""
-    return LearnedPolicy(spec, num_envs, path, memory_floor)
+    ``memory_floor=U`` (0 = off), ``budget=B`` and ``feedback=on|off``."""
+    return LearnedPolicy(spec, num_envs, path, memory_floor, budget, feedback)
 
 
 LEARNED_PARAMS_SCHEMA: dict[str, Any] = {
@@ -159,6 +211,11 @@ LEARNED_PARAMS_SCHEMA: dict[str, Any] = {
             "type": "number",
             "description": "peak-memory floor utilisation, replacing the checkpoint's (0 = off)",
         },
+        "budget": {
+            "type": "number",
+            "description": "SLO error budget kept, fraction (default: the service's)",
+        },
+        "feedback": {"type": "string", "enum": ["on", "off"], "description": "budget feedback on/off"},
     },
     "additionalProperties": False,
 }

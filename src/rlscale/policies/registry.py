@@ -205,6 +205,13 @@ def parse_policy_spec(text: str) -> PolicySpec:
     return PolicySpec(name, params)
 
 
+def takes_budget(name: str) -> bool:
+    """Whether the policy ``name`` is given the SLO budget (``budget=B``): the evaluation runs
+    such a policy once per budget asked for."""
+    entry = _REGISTRY.get(name)
+    return entry is not None and "budget" in entry.params
+
+
 def build_policy(spec: PolicySpec | str, service: ServiceSpec, num_envs: int, **context: Any) -> Policy:
     """Build the policy a spec names for ``num_envs`` copies of ``service``. ``context``
     carries what some policies need beyond parameters (``schedules`` for the oracle)."""
@@ -533,7 +540,12 @@ _builtin(
 _builtin("oracle", _build_oracle, {}, doc="clairvoyant minimum-cost plan (needs schedules)")
 _REGISTRY["learned"] = _Entry(
     None,
-    {"path": ParamSpec("str", "checkpoint directory or file")},
+    {
+        "path": ParamSpec("str", "checkpoint directory or file"),
+        "memory_floor": ParamSpec("number", "peak-memory floor utilisation (0 = off)"),
+        "budget": ParamSpec("number", "SLO error budget kept, fraction"),
+        "feedback": ParamSpec("choice", "budget feedback", ("on", "off")),
+    },
     positional="path",
     lazy_module="rlscale.policies.learned",
     doc="a trained network (registered by rlscale.policies.learned)",

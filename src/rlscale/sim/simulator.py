@@ -76,6 +76,7 @@ class SimState:
     lag_latency_p95_s: np.ndarray
     lag_backlog_requests: np.ndarray
     lag_dropped_rps: np.ndarray
+    lag_slo_violation_fraction: np.ndarray  # (violating + dropped) / offered of the period
 
     @property
     def num_envs(self) -> int:
@@ -354,6 +355,7 @@ def init_state(
         lag_latency_p95_s=np.zeros((num_envs, lag)),
         lag_backlog_requests=np.zeros((num_envs, lag)),
         lag_dropped_rps=np.zeros((num_envs, lag)),
+        lag_slo_violation_fraction=np.zeros((num_envs, lag)),
     )
     reset_state(params, state, None, initial_replicas, rng, initial_rate_rps)
     return state
@@ -398,6 +400,7 @@ def reset_state(
         (state.lag_latency_p95_s, p95),
         (state.lag_backlog_requests, zeros),
         (state.lag_dropped_rps, np.maximum(rate - served, 0.0)),
+        (state.lag_slo_violation_fraction, zeros),
     ):
         buf[sel] = np.asarray(value)[sel, None]
     return state
@@ -596,6 +599,9 @@ def step(
     state.lag_latency_p95_s[:, slot] = p95
     state.lag_backlog_requests[:, slot] = backlog_end
     np.multiply(dropped, 1.0 / dt, out=state.lag_dropped_rps[:, slot])
+    bad = np.add(violating, dropped, out=state.lag_slo_violation_fraction[:, slot])
+    np.divide(bad, offered, out=bad, where=offered > 0)
+    bad[offered <= 0] = 0.0
     due = (t + 1) % horizon
     ready += pending[due]
     pending[due] = 0
@@ -621,6 +627,7 @@ def signals(params: ServiceParams, state: SimState) -> ScalingSignals:
         latency_p95_s=state.lag_latency_p95_s[:, slot].copy(),
         backlog_requests=state.lag_backlog_requests[:, slot].copy(),
         dropped_rps=state.lag_dropped_rps[:, slot].copy(),
+        slo_violation_fraction=state.lag_slo_violation_fraction[:, slot].copy(),
     )
 
 

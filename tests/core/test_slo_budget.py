@@ -1,0 +1,86 @@
+"""Burn rates against hand-computed windows, and the budget feedback's three moves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rlscale.core.slo_budget import (
+    REASON_CUT,
+    REASON_GROW,
+    REASON_HOLD,
+    REASON_UNKNOWN,
+    BudgetFeedback,
+    BurnRateEstimator,
+    FeedbackConfig,
+)
+
+
+def test_burn_rates_are_exact_window_sums() -> None:
+    # 60-s periods: the 5-min window is 5 periods, the 1-h window 60
+    est = BurnRateEstimator(num_envs=2, step_s=60.0)
+    assert est.windows_steps == (5, 60)
+    fractions = [0.0, 0.1, 0.0, 0.5, 0.0, 0.0, 0.2]
+    rates = [10.0, 10.0, 20.0, 10.0, 10.0, 30.0, 10.0]
+    for f, r in zip(fractions, rates, strict=True):
+        est.update(np.array([f, np.nan]), np.array([r, r]))
+    # by hand, requests = rate * 60: the last five periods are indices 2..6
+    bad_5 = 60 * (0.0 * 20 + 0.5 * 10 + 0.0 * 10 + 0.0 * 30 + 0.2 * 10)
+    total_5 = 60 * (20 + 10 + 10 + 30 + 10)
+    bad_60 = 60 * (0.1 * 10 + 0.5 * 10 + 0.2 * 10)
+    total_60 = 60 * sum(rates)
+    burn = est.burn_rates(0.01)
+    assert burn[0, 0] == pytest.approx(bad_5 / total_5 / 0.01)
+    assert burn[0, 1] == pytest.approx(bad_60 / total_60 / 0.01)
+    assert np.isnan(burn[1]).all()  # the second service never measured its fraction
+
+
+def test_the_short_window_forgets_what_left_it() -> None:
+    est = BurnRateEstimator(num_envs=1, step_s=60.0)
+    est.update(np.array([1.0]), np.array([10.0]))
+    for _ in range(5):
+        est.update(np.array([0.0]), np.array([10.0]))
+    short, long_ = est.bad_fractions()[0]
+    assert short == 0.0  # the bad period is six periods back
+    assert long_ == pytest.approx(1 / 6)
+
+
+def test_feedback_cuts_while_burning_grows_with_budget_to_spare_and_holds_when_unknown() -> None:
+    cfg = FeedbackConfig(cut_per_min=0.5, grow_per_hour=2.0, spare_burn=0.5, min_headroom=0.1)
+    fb = BudgetFeedback(num_envs=3, step_s=60.0, budget=0.01, config=cfg)
+    # service 0 burns (5 % bad at a 1 % budget), service 1 is clean, service 2 unmeasured
+    h = fb.update(np.array([0.05, 0.0, np.nan]), np.array([10.0, 10.0, 10.0]))
+    assert h[0] == pytest.approx(0.5)  # one minute of burning: x cut_per_min
+    assert h[1] == pytest.approx(1.0 * 2.0 ** (1 / 60))  # a minute's share of x2 an hour
+    assert h[2] == 1.0
+    assert list(fb.last_reason) == [REASON_CUT, REASON_GROW, REASON_UNKNOWN]
+    for _ in range(30):
+        h = fb.update(np.array([0.05, 0.0, np.nan]), np.array([10.0, 10.0, 10.0]))
+    assert h[0] == pytest.approx(0.1)  # clipped at min_headroom
+    assert h[1] == pytest.approx(min(2.0 ** (31 / 60), cfg.max_headroom))
+    fb.reset(np.array([True, False, False]))
+    assert fb.headroom[0] == 1.0 and fb.last_reason[0] == REASON_HOLD
+
+
+def test_feedback_holds_when_the_long_window_has_no_budget_left() -> None:
+    fb = BudgetFeedback(num_envs=1, step_s=60.0, budget=0.01)
+    for _ in range(10):  # ten bad minutes, then calm: the hour is still over budget
+        fb.update(np.array([0.05]), np.array([10.0]))
+    cut = fb.headroom.copy()
+    for _ in range(6):
+        fb.update(np.array([0.0]), np.array([10.0]))
+    assert fb.headroom == pytest.approx(cut)  # neither cut nor given back
+    assert fb.last_reason[0] == REASON_HOLD
+
+
+@pytest.mark.parametrize("budget", [0.0, 1.0, -0.1, float("nan")])
+def test_a_bad_budget_is_refused(budget: float) -> None:
+    with pytest.raises(ValueError, match="budget"):
+        BudgetFeedback(num_envs=1, step_s=15.0, budget=budget)
+
+
+def test_feedback_config_round_trips_and_refuses_unknown_fields() -> None:
+    cfg = FeedbackConfig(cut_per_min=0.7)
+    assert FeedbackConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown fields"):
+        FeedbackConfig.from_dict({"cut_per_minute": 0.7})
