@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class ServiceSpec:
@@ -31,6 +33,25 @@ class ServiceSpec:
     slo_budget: float = 0.01
 
     def __post_init__(self) -> None:
+        for name in ("min_replicas", "max_replicas"):  # 2.5 pods is no count; 2.0 from JSON is 2
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+                raise ValueError(f"ServiceSpec {self.name!r}: {name} must be an integer, got {value!r}")
+            if not (math.isfinite(value) and value == int(value)):
+                raise ValueError(f"ServiceSpec {self.name!r}: {name} must be an integer, got {value}")
+            object.__setattr__(self, name, int(value))
+        for name in (
+            "pod_capacity_rps",
+            "slo_latency_s",
+            "step_s",
+            "startup_delay_s",
+            "cpu_request_cores",
+            "memory_request_gib",
+        ):  # NaN passes every comparison below as False, and inf breaks costs and counts
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(
+                    f"ServiceSpec {self.name!r}: {name} must be a finite number, got {getattr(self, name)}"
+                )
         if not self.pod_capacity_rps > 0:
             raise ValueError(
                 f"ServiceSpec {self.name!r}: pod_capacity_rps must be > 0, got {self.pod_capacity_rps}"
@@ -43,10 +64,15 @@ class ServiceSpec:
             raise ValueError(
                 f"ServiceSpec {self.name!r}: slo_budget must be a fraction in (0, 1), got {self.slo_budget}"
             )
-        if not 0 <= self.min_replicas <= self.max_replicas:
+        if not (0 <= self.min_replicas <= self.max_replicas and self.max_replicas >= 1):
             raise ValueError(
-                f"ServiceSpec {self.name!r}: need 0 <= min_replicas <= max_replicas, "
-                f"got {self.min_replicas}..{self.max_replicas}"
+                f"ServiceSpec {self.name!r}: need 0 <= min_replicas <= max_replicas and max_replicas >= 1 "
+                f"(the HPA's rule), got {self.min_replicas}..{self.max_replicas}"
+            )
+        if self.cpu_request_cores < 0 or self.memory_request_gib < 0:
+            raise ValueError(
+                f"ServiceSpec {self.name!r}: cpu_request_cores and memory_request_gib must be >= 0, "
+                f"got {self.cpu_request_cores}, {self.memory_request_gib}"
             )
         if not self.step_s > 0:
             raise ValueError(f"ServiceSpec {self.name!r}: step_s must be > 0, got {self.step_s}")
