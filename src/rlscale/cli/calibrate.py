@@ -80,7 +80,8 @@ def calibrate(
             out=out,
         )
     except ValueError as exc:  # CalibrationDataError included
-        console.print(f"[red]error:[/red] {escape(str(exc))}")  # a URL in brackets is not markup
+        # on stderr, one line; a URL in brackets is not markup
+        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
 
     table = Table(title=f"{namespace}/{deployment}: fitted over the last {since}")

@@ -97,5 +97,7 @@ def emulate(
     except KeyboardInterrupt:
         console.print("stopped")
     except OSError as exc:  # the port is taken, or not ours to bind
-        typer.echo(f"Error: --port {port}: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", err=True)
+        typer.echo(
+            f"Error: --port {port}: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", err=True
+        )
         raise typer.Exit(2) from None

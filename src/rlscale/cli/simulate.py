@@ -100,14 +100,14 @@ def _load_rates(trace: str, step_s: float, capacity_rps: float, max_replicas: in
     from rlscale.workload import fill_gaps, get_trace, rescale_trace
 
     try:
-        series = get_trace(trace, step_s=step_s)
-        series = rescale_trace(fill_gaps(series), pod_capacity_rps=capacity_rps, max_replicas=max_replicas)
+        series = fill_gaps(get_trace(trace, step_s=step_s))
+        if not np.asarray(series.valid, dtype=bool).any():
+            raise ValueError(f"trace {trace!r} has no valid steps (every step is a gap)")
+        series = rescale_trace(series, pod_capacity_rps=capacity_rps, max_replicas=max_replicas)
     except ValueError as exc:  # TraceError included: an all-zero trace cannot be rescaled
         raise typer.BadParameter(str(exc), param_hint="--trace") from exc
     rates = np.asarray(series.rate_rps, dtype=np.float64)
     valid = np.asarray(series.valid, dtype=bool) & np.isfinite(rates)
-    if not valid.any():
-        raise typer.BadParameter(f"trace {trace!r} has no valid steps", param_hint="--trace")
     first, last = np.flatnonzero(valid)[[0, -1]]
     rates = rates[first : last + 1]
     return np.where(np.isfinite(rates), rates, 0.0)
