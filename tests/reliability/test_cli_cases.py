@@ -8,9 +8,9 @@ import socket
 from pathlib import Path
 
 import pytest
+from tests.reliability.cli_harness import assert_clear_error, invoke
 
 from rlscale.sim.presets import PRESETS, save_service
-from tests.reliability.cli_harness import assert_clear_error, invoke
 
 
 @pytest.fixture

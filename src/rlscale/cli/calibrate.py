@@ -49,9 +49,8 @@ def calibrate(
     """Reads request rate, CPU, latency histogram and replica counts over --since, fits the
     service model and writes the preset to --out. Exits 2 on bad input or unusable data."""
     from rich.console import Console
-    from rich.table import Table
-
     from rich.markup import escape
+    from rich.table import Table
 
     from rlscale.calibration import calibrate_prometheus, parse_duration_s
     from rlscale.controller.client import validate_http_url

@@ -9,9 +9,8 @@ The learned policy lives in ``policies/learned.py`` and registers itself with
 
 from __future__ import annotations
 
-import math
-
 import importlib
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
