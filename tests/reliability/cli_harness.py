@@ -4,11 +4,15 @@ does: one message (a rich error panel or an ``Error:`` line), never a traceback.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from typer.testing import CliRunner
 
 from rlscale.cli.main import app
+
+#: Cases run and faults injected, by kind (written out by conftest.fuzz_report).
+COUNTS: Counter[str] = Counter()
 
 _PANEL_LINE = re.compile(r"^\s*│(.*)│\s*$")
 _BARE_ERROR = re.compile(r"^\s*(Error|error)\b:?\s*(.*)$")

@@ -64,8 +64,8 @@ def calibrate(
             check_output_file(json_out, "--report")
         since_s = parse_duration_s(since, "--since")
         step_s = parse_duration_s(step, "--step")
-        if cpu_limit_cores is not None and not cpu_limit_cores > 0:
-            raise ValueError(f"--cpu-limit-cores must be > 0, got {cpu_limit_cores}")
+        if cpu_limit_cores is not None and not 0 < cpu_limit_cores < math.inf:
+            raise ValueError(f"--cpu-limit-cores must be a finite number > 0, got {cpu_limit_cores}")
         result = calibrate_prometheus(
             prometheus,
             namespace,

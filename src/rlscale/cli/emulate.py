@@ -44,7 +44,7 @@ def emulate(
         "--kubeconfig",
         help="Where to write the kubeconfig for the emulated cluster.",
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of arrivals and start-up delays."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of arrivals and start-up delays."),
 ) -> None:
     """Run until Ctrl-C; prints the kubeconfig path and the metrics URL to scrape."""
     import asyncio
@@ -56,8 +56,10 @@ def emulate(
     from rlscale.emulator.cluster import make_service
 
     console = Console()
-    if not speedup > 0:
-        raise typer.BadParameter(f"--speedup must be > 0, got {speedup}", param_hint="--speedup")
+    if not 0 < speedup < float("inf"):
+        raise typer.BadParameter(
+            f"--speedup must be a finite number > 0, got {speedup}", param_hint="--speedup"
+        )
     if not 0 <= port <= 65535:
         raise typer.BadParameter(f"must be in [0, 65535], got {port}", param_hint="--port")
     if replicas is not None and replicas < 0:

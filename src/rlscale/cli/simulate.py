@@ -28,12 +28,13 @@ def register(app: typer.Typer) -> None:
             24.0, "--hours", min=0.01, help="Hours of the trace to run (from its start)."
         ),
         seed: int = typer.Option(
-            0, "--seed", help="Seed of the simulator's randomness (Poisson arrivals, start-up jitter)."
+            0, "--seed", min=0, help="Seed of the simulator's randomness (Poisson arrivals, start-up jitter)."
         ),
         json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of a table."),
     ) -> None:
         """Run a trace through the batched simulator under a simple policy and summarise it."""
         import json
+        import math
 
         from rich.console import Console
         from rich.table import Table
@@ -47,6 +48,8 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--service") from exc
         spec = params.spec
+        if not math.isfinite(hours):
+            raise typer.BadParameter(f"must be finite, got {hours}", param_hint="--hours")
         rates = _load_rates(trace, spec.step_s, spec.pod_capacity_rps, spec.max_replicas)
         steps = max(1, round(hours * 3600.0 / spec.step_s))
         if rates.size < steps:

@@ -266,6 +266,21 @@ def apps_api(
     # that timed out) multiplied every timeout by 4
     configuration = client.Configuration()
     configuration.retries = False
+    try:
+        _load_configuration(configuration, kubeconfig, context, in_cluster)
+    except config.ConfigException as exc:  # no or broken kubeconfig: the user's to fix
+        raise ValueError(f"--kubeconfig: {exc}") from exc
+    return client.AppsV1Api(client.ApiClient(configuration))
+
+
+def _load_configuration(
+    configuration: Any,
+    kubeconfig: str | os.PathLike[str] | None,
+    context: str | None,
+    in_cluster: bool | None,
+) -> None:
+    from kubernetes import config
+
     if kubeconfig is not None:
         if not os.path.isfile(kubeconfig):
             raise FileNotFoundError(f"kubeconfig {os.fspath(kubeconfig)!r} is not a file")
@@ -279,4 +294,3 @@ def apps_api(
             config.load_incluster_config(client_configuration=configuration)
         else:
             config.load_kube_config(context=context, client_configuration=configuration)
-    return client.AppsV1Api(client.ApiClient(configuration))

@@ -96,8 +96,8 @@ class OperatorConfig:
             problems.append("--namespace must not be empty")
         if self.lease_duration_s < 2:
             problems.append(f"--lease-duration must be >= 2 s, got {self.lease_duration_s}")
-        if not self.time_scale > 0:
-            problems.append(f"--time-scale must be > 0, got {self.time_scale}")
+        if not 0 < self.time_scale < float("inf"):
+            problems.append(f"--time-scale must be a finite number > 0, got {self.time_scale}")
         if self.kubeconfig not in (None, IN_CLUSTER) and not os.path.isfile(self.kubeconfig):
             problems.append(f"--kubeconfig {self.kubeconfig!r}: no such file (or use 'in-cluster')")
         if self.prometheus_url is not None and not self.prometheus_url.startswith(("http://", "https://")):

@@ -573,8 +573,8 @@ def make_app(
     app.router.add_get("/openapi.json", openapi)
 
     if update_interval_s is not None and service.online is not None:
-        if not update_interval_s > 0:
-            raise ValueError(f"update_interval_s must be > 0, got {update_interval_s}")
+        if not 0 < update_interval_s < math.inf:
+            raise ValueError(f"--update-interval must be a finite number > 0, got {update_interval_s}")
 
         async def updater(app: web.Application) -> Any:
             async def loop() -> None:

@@ -47,8 +47,12 @@ class ServiceSpec:
             "startup_delay_s",
             "cpu_request_cores",
             "memory_request_gib",
+            "slo_budget",
         ):  # NaN passes every comparison below as False, and inf breaks costs and counts
-            if not math.isfinite(getattr(self, name)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+                raise ValueError(f"ServiceSpec {self.name!r}: {name} must be a number, got {value!r}")
+            if not math.isfinite(value):
                 raise ValueError(
                     f"ServiceSpec {self.name!r}: {name} must be a finite number, got {getattr(self, name)}"
                 )
