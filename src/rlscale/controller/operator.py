@@ -509,6 +509,10 @@ class Operator:
             # kopf waits on a threading.Event stop flag in an executor thread; when it stopped
             # for another reason (SIGTERM), that wait would block asyncio.run's shutdown forever
             self.stop_flag.set()
+            # a daemon cancelled mid-period (kopf's cancellation_timeout) skipped its own cleanup
+            for target in self.targets.values():
+                _close(target.controller)
+            self.targets.clear()
             elect.cancel()
             try:
                 await elect
@@ -596,7 +600,9 @@ class Operator:
             if why is not None and "cannot be read" not in why:
                 log.info("%s: %s; its loop ends", key, why)
                 break  # the CR is gone for good: end the loop (a read failure only skips a write)
-            spec_dict = json.loads(json.dumps(dict(spec)))  # a snapshot of kopf's live view
+            # a snapshot of kopf's live view; from the raw body, since a spec that is not an
+            # object (spec: "x") cannot be read through kopf's mapping view of it
+            spec_dict = json.loads(json.dumps(body.get("spec"), default=dict))
             generation = meta.get("generation")
             spec_key = json.dumps(spec_dict, sort_keys=True)
             if spec_key != target.key or target.leader_term != self.elector.transitions:

@@ -1,4 +1,4 @@
-"""A deleted RLAutoscaler stops scaling (issue 14, case 1): the operator's loop for a CR ends
+"""Operator faults (issue 14): a deleted RLAutoscaler stops scaling (case 1): its loop ends
 when the CR is gone or being deleted, no scale write follows, and the operator stops cleanly.
 
 Real kopf against the emulated API server with the default controller wiring. The CR needs
@@ -158,3 +158,28 @@ def test_shutdown_with_several_live_custom_resources_is_clean(cluster: Any, tmp_
     op.stop(timeout_s=20)
     assert not op._thread.is_alive() and op.error is None
     assert op.targets == {}  # every loop ended and let go of its controller
+
+
+def test_a_custom_resource_whose_spec_is_not_an_object_is_reported(cluster: Any, tmp_path: Path) -> None:
+    """``spec: "x"`` (stored past any schema, as an API server without one would) gets an
+    InvalidSpec status naming it; the daemon does not die on it, and nothing is scaled."""
+    emu, kubeconfig, custom, apps, operators = cluster
+    op = start_operator(kubeconfig, tmp_path, operators)
+    before = scale_of(apps)
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "RLAutoscaler",
+        "metadata": {"name": "bad"},
+        "spec": "x",
+    }
+    emu.call(lambda: emu.store.create(RLAUTOSCALERS, NAMESPACE, body))
+
+    def spec_valid() -> dict[str, Any] | None:
+        status = (
+            custom.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, "bad").get("status") or {}
+        )
+        return next((c for c in status.get("conditions", []) if c["type"] == "SpecValid"), None)
+
+    condition = wait_until(spec_valid, 20, "an InvalidSpec status")
+    assert condition["status"] == "False" and "spec must be an object" in condition["message"]
+    assert scale_of(apps) == before and op.error is None
