@@ -35,3 +35,23 @@ def test_a_scale_to_3000_is_applied_whole_with_unique_pod_names(emulator_factory
     emu.step()
     status = emu.get_deployment("web")["status"]
     assert status["replicas"] == 3000
+
+
+@pytest.mark.parametrize("replicas", [-1, 2**31])
+def test_a_scale_outside_int32_is_refused_and_not_applied(
+    emulator_factory: Any, tmp_path: Any, replicas: int
+) -> None:
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
+
+    service = EmulatedService(
+        name="web", params=fast_params("web"), load=constant_load(5.0), initial_replicas=2
+    )
+    emu = emulator_factory([service], auto_step=False)
+    apps = client.AppsV1Api(
+        config.new_client_from_config(config_file=str(emu.write_kubeconfig(tmp_path / "k")))
+    )
+    with pytest.raises(ApiException) as info:
+        apps.patch_namespaced_deployment_scale("web", "default", {"spec": {"replicas": replicas}})
+    assert info.value.status == 422 and "spec.replicas" in info.value.body
+    assert emu.get_deployment("web")["spec"]["replicas"] == 2
