@@ -46,7 +46,7 @@ def test_the_short_window_forgets_what_left_it() -> None:
 
 
 def test_feedback_cuts_while_burning_grows_with_budget_to_spare_and_holds_when_unknown() -> None:
-    cfg = FeedbackConfig(cut_per_min=0.5, grow_per_hour=2.0, spare_burn=0.5, min_headroom=0.1)
+    cfg = FeedbackConfig(cut_per_min=0.5, grow_per_hour=2.0, spare_burn=0.5, min_headroom=0.1, max_headroom=1.3)
     fb = BudgetFeedback(num_envs=3, step_s=60.0, budget=0.01, config=cfg)
     # service 0 burns (5 % bad at a 1 % budget), service 1 is clean, service 2 unmeasured
     h = fb.update(np.array([0.05, 0.0, np.nan]), np.array([10.0, 10.0, 10.0]))

@@ -17,12 +17,45 @@ RANGES = {
     "random_walk": (10.0, 100.0),
     "flash_crowd": (8.5, 115.0),
     "bursty": (5.0, 100.0),
+    # bursty kinds (rlscale/workload/bursts.py): base 10 x the largest drawn peak multiple
+    "mmpp": (10.0, 200.0),
+    "heavy_tail": (10.0, 510.0),
+    "periodic_spikes": (10.0, 100.0),
+    "from_zero": (0.0, 10.0 * np.exp(3.0)),
+    "step_start": (10.0, 60.0),
+    "per_second_noise": (10.0 * np.exp(-1.5), 10.0 * np.exp(1.5)),
 }
+#: (kind, seed, sum, r[1], r[-1]) of 700 15-s steps, recorded before the bursty kinds were
+#: added (issue 13): the existing kinds' output must not change (tests and benchmarks use it).
+PINNED = [
+    ("bursty", 0, 21550.0, 5.0, 5.0),
+    ("bursty", 7, 22500.0, 5.0, 5.0),
+    ("flash_crowd", 0, 19418.8477203789, 10.320211325221642, 15.780594482251983),
+    ("flash_crowd", 7, 19334.904879298563, 9.862931072318892, 14.536901132723179),
+    ("periodic", 0, 38478.77770822072, 55.84031937052415, 50.29413448894457),
+    ("periodic", 7, 38253.19530366648, 57.051259121113304, 59.32169815165794),
+    ("ramp", 0, 35317.10969943636, 1.1340901515803676, 93.50370064934611),
+    ("ramp", 7, 35193.77766026475, 1.158683758149625, 110.28718084815168),
+    ("random", 0, 39650.0, 87.0, 90.0),
+    ("random", 7, 39908.0, 95.0, 15.0),
+    ("random_walk", 0, 20154.835145575325, 31.69986412996645, 25.187003352496017),
+    ("random_walk", 7, 11735.52210944525, 31.6235299226643, 14.396277257117088),
+    ("seed000", 0, 1059.4574640194874, 1.9426780083212285, 0.24709692315108606),
+    ("seed000", 7, 1033.6848180240272, 2.071686743393988, 0.42558627216831796),
+    ("spike", 0, 32147.70512004988, 9.933947568354348, 9.35037006493461),
+    ("spike", 7, 32004.81925855189, 10.149372768754235, 11.028718084815168),
+]
 STEPS = 2000
 
 
 def test_every_generator_has_a_documented_range():
     assert set(RANGES) == set(GENERATORS)
+
+
+@pytest.mark.parametrize(("kind", "seed", "total", "second", "last"), PINNED)
+def test_existing_kinds_unchanged(kind, seed, total, second, last):
+    r = synthetic(kind, 700, 15.0, seed)
+    np.testing.assert_allclose([r.sum(), r[1], r[-1]], [total, second, last], rtol=1e-12)
 
 
 @pytest.mark.parametrize("kind", sorted(GENERATORS))

@@ -2,8 +2,8 @@
 
 Named traces: ``standard_split(name)`` gives (train, test); the test part is never touched
 here. The last ``val_fraction`` of the train part is carved off for validation (model
-selection against the HPA frontier), the rest gives training windows. Synthetic patterns use
-seeds below ``SYNTHETIC_TEST_SEED_OFFSET`` (training seeds 0.., validation seeds 500..).
+selection against the HPA frontier), the rest gives training windows. Synthetic kinds use
+training and validation seeds from :mod:`rlscale.workload.seeds`, never evaluation's.
 Every window is rescaled so its peak is a random fraction of the fleet's capacity: the policy
 sees 2-pod and 18-pod services alike (scale randomisation; the observations are scale-free).
 """
@@ -16,7 +16,18 @@ from typing import Any
 import numpy as np
 
 from rlscale.core.spec import ServiceSpec
-from rlscale.workload import Trace, fill_gaps, get_trace, rescale, split, standard_split, windows
+from rlscale.workload import (
+    Trace,
+    fill_gaps,
+    get_trace,
+    rescale,
+    split,
+    standard_split,
+    synthetic,
+    windows,
+)
+from rlscale.workload.registry import parse_synthetic
+from rlscale.workload.seeds import training_seeds, validation_seeds
 from rlscale.workload.trace import TraceError
 
 #: The default training mix (issue 4 §2): real traces (train splits) + synthetic patterns.
@@ -30,10 +41,16 @@ DEFAULT_TRAIN_TRACES: tuple[str, ...] = (
     "synthetic:bursty",
     "synthetic:ramp",
     "synthetic:periodic",
+    # bursty kinds whose shape the seed draws (issue 13 item 5; rlscale.workload.bursts)
+    "synthetic:mmpp",
+    "synthetic:heavy-tail",
+    "synthetic:periodic-spikes",
+    "synthetic:from-zero",
+    "synthetic:step-start",
+    "synthetic:per-second-noise",
 )
 #: Peak of a training window as a fraction of max-replica capacity: drawn uniformly here.
 PEAK_FRACTION_RANGE = (0.15, 0.9)
-VALIDATION_SEED_BASE = 500
 
 
 @dataclass
@@ -86,23 +103,16 @@ def build_windows(
     for name in traces:
         entry: dict[str, Any] = {}
         if name.startswith("synthetic:"):
-            kind = name.split(":", 1)[1].split("?", 1)[0]
-            steps = window_steps
-            tr = [
-                get_trace(
-                    f"synthetic:{kind}?seed={seed * 1000 + i}&steps={steps}", step_s=spec.step_s
-                ).rate_rps
-                for i in range(windows_per_trace)
-            ]
-            va = [
-                get_trace(
-                    f"synthetic:{kind}?seed={VALIDATION_SEED_BASE + i}&steps={steps}", step_s=spec.step_s
-                ).rate_rps
-                for i in range(val_windows_per_trace)
-            ]
+            kind, params = parse_synthetic(name)
+            if {"seed", "steps", "step_s"} & set(params):
+                raise ValueError(f"training trace {name!r}: seed, steps and step_s are training's to choose")
+            tr_seeds = training_seeds(seed, windows_per_trace)
+            va_seeds = validation_seeds(val_windows_per_trace)
+            tr = [synthetic(kind, window_steps, spec.step_s, s, **params) for s in tr_seeds]
+            va = [synthetic(kind, window_steps, spec.step_s, s, **params) for s in va_seeds]
             entry = {
-                "train_seeds": [seed * 1000, seed * 1000 + windows_per_trace - 1],
-                "validation_seeds": [VALIDATION_SEED_BASE, VALIDATION_SEED_BASE + val_windows_per_trace - 1],
+                "train_seeds": [tr_seeds.start, tr_seeds.stop - 1],
+                "validation_seeds": [va_seeds.start, va_seeds.stop - 1],
             }
         else:
             try:

@@ -38,7 +38,9 @@ def register(app: typer.Typer) -> None:
         episode_steps: int = typer.Option(240, help="steps per episode (15 s each)"),
         eval_every: int = typer.Option(50_000, help="validate against the HPA frontier every N steps"),
         randomize_service: float = typer.Option(
-            0.2, help="domain randomisation of service parameters (± fraction)"
+            0.2,
+            help="domain randomisation: ± fraction of capacity, idle CPU and base latency; above 0 it "
+            "also draws start-up delays of 5-120 s and a 0-60 s metric lag per episode; 0 = off",
         ),
         bootstrap: str = typer.Option(
             "bc", help="bc (behaviour-clone the HPA, or the --teacher rule with hold_target) | none"

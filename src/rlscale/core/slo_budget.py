@@ -22,7 +22,7 @@ Conventions (the same offline and live, so a budget means the same thing everywh
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
@@ -95,15 +95,22 @@ class BurnRateEstimator:
 
 @dataclass(frozen=True)
 class FeedbackConfig:
-    """The AIMD loop's constants (stored with a checkpoint's action config as JSON).
+    """The loop's constants (stored with a checkpoint's action config as JSON).
 
-    Defaults are stated in time, not steps, so they mean the same at any decision period:
-    while the short window burns faster than the budget, headroom shrinks by ``cut_per_min``
-    per minute (×0.8: a five-minute burst at 2× the budget halves the margin-free utilisation
-    at most three times over); while the long window burns under ``spare_burn`` of the budget
-    and the short one under 1, it grows by ``grow_per_hour`` (×1.25 an hour: a margin found
-    in one bad burst is given back over a few calm hours). Chosen on the training splits'
-    validation windows (docs/learning.md), never on a test trace.
+    Two levers, both moved by the same two-window burn rates, stated in time rather than steps
+    so they mean the same at any decision period:
+
+    * ``headroom``, a factor on the utilisation the floor (and, with ``scale_targets``, the
+      network's own targets) sizes at: ×``cut_per_min`` per minute while both windows burn
+      faster than the budget allows, ×``grow_per_hour`` per hour while the long window burns
+      under ``spare_burn`` and the short one under 1;
+    * the **budget floor**: never fewer pods than serve the peak request rate remembered with
+      time constant ``memory_s`` at ``floor_utilization × headroom``. The memory lengthens
+      ×``memory_grow_per_min`` per burning minute and shortens ×``memory_shrink_per_hour`` per
+      spare hour, between ``memory_min_s`` and ``memory_max_s``: bursts that keep costing the
+      budget are remembered until they stop, load that never bursts keeps no floor.
+
+    Chosen on the training splits' validation windows (docs/learning.md), never on a test trace.
     """
 
     cut_per_min: float = 0.8
@@ -111,38 +118,42 @@ class FeedbackConfig:
     spare_burn: float = 0.5
     cut_long_burn: float = 1.0
     min_headroom: float = 0.25
-    max_headroom: float = 1.3
+    max_headroom: float = 1.0
+    scale_targets: bool = False
+    floor_utilization: float = 0.9
+    memory_init_s: float = 7200.0
+    memory_min_s: float = 300.0
+    memory_max_s: float = 86400.0
+    memory_grow_per_min: float = 1.25
+    memory_shrink_per_hour: float = 0.8
+    long_window_s: float = 3600.0
 
     def __post_init__(self) -> None:
-        if not 0 < self.cut_per_min < 1:
-            raise ValueError(f"FeedbackConfig.cut_per_min must be in (0, 1), got {self.cut_per_min}")
-        if not self.grow_per_hour > 1:
-            raise ValueError(f"FeedbackConfig.grow_per_hour must be > 1, got {self.grow_per_hour}")
-        if not 0 < self.spare_burn <= 1:
-            raise ValueError(f"FeedbackConfig.spare_burn must be in (0, 1], got {self.spare_burn}")
-        if not 0 < self.min_headroom <= 1 <= self.max_headroom:
-            raise ValueError(
-                "FeedbackConfig: need 0 < min_headroom <= 1 <= max_headroom, "
-                f"got {self.min_headroom}, {self.max_headroom}"
-            )
-
-    def to_dict(self) -> dict[str, float]:
-        return {
-            "cut_per_min": self.cut_per_min,
-            "grow_per_hour": self.grow_per_hour,
-            "spare_burn": self.spare_burn,
-            "cut_long_burn": self.cut_long_burn,
-            "min_headroom": self.min_headroom,
-            "max_headroom": self.max_headroom,
+        checks = {
+            "cut_per_min": 0 < self.cut_per_min < 1,
+            "grow_per_hour": self.grow_per_hour > 1,
+            "spare_burn": 0 < self.spare_burn <= 1,
+            "cut_long_burn": self.cut_long_burn >= 0,
+            "min_headroom": 0 < self.min_headroom <= 1 <= self.max_headroom,
+            "floor_utilization": 0 <= self.floor_utilization <= 1.5,
+            "memory_min_s": 0 < self.memory_min_s <= self.memory_init_s <= self.memory_max_s,
+            "memory_grow_per_min": self.memory_grow_per_min >= 1,
+            "memory_shrink_per_hour": 0 < self.memory_shrink_per_hour <= 1,
         }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"FeedbackConfig: out of range: {bad} ({self.to_dict()})")
+
+    def to_dict(self) -> dict[str, float | bool]:
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> FeedbackConfig:
-        known = cls().to_dict()
+        known = {f.name: f.type for f in fields(cls)}
         unknown = set(data) - set(known)
         if unknown:
             raise ValueError(f"FeedbackConfig: unknown fields {sorted(unknown)}")
-        return cls(**{k: float(data.get(k, v)) for k, v in known.items()})  # type: ignore[arg-type]
+        return cls(**{k: bool(v) if k == "scale_targets" else float(v) for k, v in data.items()})  # type: ignore[arg-type]
 
 
 #: Why the headroom moved this period (``BudgetFeedback.last_reason``), per service.
@@ -167,11 +178,17 @@ class BudgetFeedback:
         if not np.all((budget_arr > 0) & (budget_arr < 1)):
             raise ValueError(f"BudgetFeedback: the SLO budget must be in (0, 1), got {budget}")
         self.budget = budget_arr
-        self.estimator = BurnRateEstimator(num_envs, step_s)
-        minutes = step_s / 60.0
-        self._cut = self.config.cut_per_min**minutes
-        self._grow = self.config.grow_per_hour ** (step_s / 3600.0)
+        self.estimator = BurnRateEstimator(num_envs, step_s, (BURN_WINDOWS_S[0], self.config.long_window_s))
+        c = self.config
+        minutes, hours = step_s / 60.0, step_s / 3600.0
+        self.step_s = float(step_s)
+        self._cut = c.cut_per_min**minutes
+        self._grow = c.grow_per_hour**hours
+        self._memory_grow = c.memory_grow_per_min**minutes
+        self._memory_shrink = c.memory_shrink_per_hour**hours
         self.headroom = np.ones(num_envs)
+        self.memory_s = np.full(num_envs, c.memory_init_s)
+        self.peak_rps = np.zeros(num_envs)
         self.last_reason = np.full(num_envs, REASON_HOLD, dtype=object)
 
     @property
@@ -185,13 +202,32 @@ class BudgetFeedback:
         short, long_ = burn[:, 0], burn[:, -1]
         cut = np.isfinite(short) & (short > 1.0) & ~(long_ <= self.config.cut_long_burn)
         grow = ~cut & np.isfinite(long_) & (long_ < self.config.spare_burn) & ~(short >= 1.0)
+        c = self.config
         factor = np.where(cut, self._cut, np.where(grow, self._grow, 1.0))
-        self.headroom = np.clip(self.headroom * factor, self.config.min_headroom, self.config.max_headroom)
+        self.headroom = np.clip(self.headroom * factor, c.min_headroom, c.max_headroom)
+        memory = np.where(cut, self._memory_grow, np.where(grow, self._memory_shrink, 1.0))
+        self.memory_s = np.clip(self.memory_s * memory, c.memory_min_s, c.memory_max_s)
+        rate = np.asarray(request_rate_rps, dtype=np.float64)
+        decayed = self.peak_rps * np.exp(-self.step_s / self.memory_s)
+        self.peak_rps = np.where(np.isfinite(rate), np.maximum(decayed, np.maximum(rate, 0.0)), decayed)
         unknown = ~np.isfinite(np.asarray(violation_fraction, dtype=np.float64))
         self.last_reason = np.where(
             cut, REASON_CUT, np.where(grow, REASON_GROW, np.where(unknown, REASON_UNKNOWN, REASON_HOLD))
         ).astype(object)
         return self.headroom
+
+    def floor_replicas(self, pod_capacity_rps: float) -> np.ndarray | None:
+        """The budget floor: pods that serve the remembered peak at the floor utilisation times
+        the headroom (None when the config has no floor)."""
+        u = self.config.floor_utilization
+        if u <= 0:
+            return None
+        held = np.minimum(self.headroom, 1.0)  # budget to spare loosens the targets, not the floor
+        return np.ceil(self.peak_rps / (pod_capacity_rps * u * held) - 1e-9)
+
+    def target_headroom(self) -> np.ndarray | None:
+        """The factor on the network's own target utilisations (None: left alone)."""
+        return self.headroom if self.config.scale_targets else None
 
     def burn_rates(self) -> np.ndarray:
         """``(n, 2)`` current short- and long-window burn rates (NaN: no request seen)."""
@@ -201,6 +237,8 @@ class BudgetFeedback:
         sel = slice(None) if mask is None else np.asarray(mask, dtype=bool)
         self.estimator.reset(mask)
         self.headroom[sel] = 1.0
+        self.memory_s[sel] = self.config.memory_init_s
+        self.peak_rps[sel] = 0.0
         self.last_reason[sel] = REASON_HOLD
 
     def warm(self, violation_fractions: np.ndarray, rates_rps: np.ndarray) -> None:

@@ -27,6 +27,7 @@ from rlscale.nets.forecaster import LoadForecaster
 from rlscale.sim import simulator as sim
 from rlscale.sim.params import ServiceParams
 from rlscale.sim.presets import load_service
+from rlscale.sim.randomization import draw_service, randomize, sizing_bounds
 
 #: Utilisation the warm start sizes the initial replicas for (HPA-like headroom).
 WARM_START_UTILIZATION = 0.7
@@ -170,17 +171,11 @@ class AutoscaleVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
 
-        # per-env parameters (mutable copies for domain randomisation)
-        self.params = self.base_params.with_per_env(num_envs)
-        sizing = self.params
-        if self.randomize_service > 0:
-            from dataclasses import replace
-
-            sizing = replace(
-                self.params,
-                startup_delay_max_s=np.asarray(self.params.startup_delay_max_s)
-                * (1.0 + self.randomize_service),
-            )
+        # per-env parameters (mutable copies: rows are redrawn at each reset when randomised)
+        self.params = randomize(
+            self.base_params, np.random.default_rng(seed), num_envs, self.randomize_service
+        )
+        sizing = sizing_bounds(self.params) if self.randomize_service > 0 else self.params
         self._state = sim.init_state(sizing, num_envs, spec.min_replicas)
         self._builder = ObservationBuilder(spec, num_envs, forecaster)
         self._offset = np.zeros(num_envs, dtype=np.int64)  # flat index of each env's step 0
@@ -221,14 +216,8 @@ class AutoscaleVectorEnv(VectorEnv):
                 rng.integers(self._win_len[w] - self.episode_steps + 1)
             )
             if self.randomize_service > 0:
-                s = self.randomize_service
-                f = rng.uniform(1.0 - s, 1.0 + s, size=4)
-                b = self.base_params
-                params.cpu_per_request_core_s[i] = b.cpu_per_request_core_s * f[0]  # type: ignore[index]
-                params.cpu_idle_cores[i] = min(b.cpu_idle_cores * f[1], 0.9 * b.cpu_limit_cores)  # type: ignore[index]
-                params.base_latency_s[i] = b.base_latency_s * f[2]  # type: ignore[index]
-                params.startup_delay_min_s[i] = b.startup_delay_min_s * f[3]  # type: ignore[index]
-                params.startup_delay_max_s[i] = b.startup_delay_max_s * f[3]  # type: ignore[index]
+                for name, value in draw_service(self.base_params, rng, 1, self.randomize_service).items():
+                    getattr(params, name)[i] = value[0]
         mask = np.zeros(self.num_envs, dtype=bool)
         mask[rows] = True
         rate0 = self._flat[self._offset]

@@ -135,14 +135,22 @@ class LearnedPolicy:
                 f"{self.name}: got signals for {signals.num_envs} services, built for {self.num_envs}"
             )
         obs = self.observe(signals)
-        headroom = (
-            None
-            if self.feedback is None
-            else self.feedback.update(signals.slo_violation_fraction, signals.request_rate_rps)
+        fb = self.feedback
+        if fb is None:
+            return decode_action(self.action_config, self.raw_action(obs), signals, self.spec, observation=obs)
+        fb.update(signals.slo_violation_fraction, signals.request_rate_rps)
+        desired = decode_action(
+            self.action_config,
+            self.raw_action(obs),
+            signals,
+            self.spec,
+            observation=obs,
+            headroom=fb.target_headroom(),
         )
-        return decode_action(
-            self.action_config, self.raw_action(obs), signals, self.spec, observation=obs, headroom=headroom
-        )
+        floor = fb.floor_replicas(self.spec.pod_capacity_rps)
+        if floor is not None:
+            desired = np.clip(np.maximum(desired, floor), self.spec.min_replicas, self.spec.max_replicas)
+        return desired.astype(np.int64)
 
     def reset(self, mask: np.ndarray | None = None) -> None:
         self._builder.reset(mask)

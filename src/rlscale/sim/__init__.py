@@ -5,7 +5,6 @@ from rlscale.sim.params import (
     KUBECOST_PRICE_CPU_CORE_HOUR,
     KUBECOST_PRICE_MEMORY_GIB_HOUR,
     ServiceParams,
-    randomize,
 )
 from rlscale.sim.presets import DEFAULT_PRESET, PRESETS, get_preset, load_service, save_service
 from rlscale.sim.queueing import (
@@ -16,6 +15,7 @@ from rlscale.sim.queueing import (
     mmc_sojourn_survival,
     mmc_waiting_survival,
 )
+from rlscale.sim.randomization import randomize
 from rlscale.sim.simulator import (
     SimState,
     StepMetrics,

@@ -35,6 +35,9 @@ ARRAY_FIELDS: tuple[str, ...] = (
     "linear_latency_slope_s",
 )
 
+#: Fields that may hold one value per env: the float model fields and the integer metric lag.
+_PER_ENV_FIELDS: tuple[str, ...] = (*ARRAY_FIELDS, "metric_lag_steps")
+
 LatencyModel = Literal["mmc", "linear"]
 
 FloatOrArray = float | np.ndarray
@@ -54,7 +57,8 @@ class ServiceParams:
     - ``cpu_idle_cores``: CPU a ready pod burns with no traffic (JVM, probes).
     - ``queue_bound_requests``: the most requests the service can hold queued (all pods).
     - ``request_timeout_s``: requests that would wait longer than this are dropped.
-    - ``metric_lag_steps``: how many whole steps the metrics a scaler reads are behind.
+    - ``metric_lag_steps``: how many whole steps the metrics a scaler reads are behind (an
+      int, or an int array of shape ``(num_envs,)`` under domain randomisation).
     - ``poisson_arrivals``: Poisson arrivals per step (else exactly ``rate·dt``).
     - ``latency_model``: ``"mmc"`` (M/M/c, Erlang C) or ``"linear"`` (seed 000's heuristic:
       a deterministic ``base_latency_s + rho·linear_latency_slope_s``, rho capped at 1).
@@ -70,7 +74,7 @@ class ServiceParams:
     cpu_idle_cores: FloatOrArray = 0.0
     queue_bound_requests: FloatOrArray = 1.0e6
     request_timeout_s: FloatOrArray = 30.0
-    metric_lag_steps: int = 1
+    metric_lag_steps: int | np.ndarray = 1
     poisson_arrivals: bool = True
     latency_model: LatencyModel = "mmc"
     linear_latency_slope_s: FloatOrArray = 0.0
@@ -94,13 +98,16 @@ class ServiceParams:
             raise ValueError(f"ServiceParams {name!r}: cpu_limit_cores must exceed cpu_idle_cores")
         if np.any(np.asarray(self.startup_delay_min_s) > np.asarray(self.startup_delay_max_s)):
             raise ValueError(f"ServiceParams {name!r}: startup_delay_min_s must be <= startup_delay_max_s")
-        if not (isinstance(self.metric_lag_steps, int | np.integer) and self.metric_lag_steps >= 0):
-            raise ValueError(f"ServiceParams {name!r}: metric_lag_steps must be an int >= 0")
+        lag = np.asarray(self.metric_lag_steps)
+        if lag.ndim > 1 or lag.dtype.kind not in "iu" or np.any(lag < 0):
+            raise ValueError(
+                f"ServiceParams {name!r}: metric_lag_steps must be an int >= 0 (or a (num_envs,) array of them)"
+            )
         if self.latency_model not in ("mmc", "linear"):
             raise ValueError(f"ServiceParams {name!r}: latency_model must be 'mmc' or 'linear'")
         if self.price_cpu_core_hour < 0 or self.price_memory_gib_hour < 0:
             raise ValueError(f"ServiceParams {name!r}: prices must be >= 0")
-        sizes = {np.size(getattr(self, f)) for f in ARRAY_FIELDS} - {1}
+        sizes = {np.size(getattr(self, f)) for f in _PER_ENV_FIELDS} - {1}
         if len(sizes) > 1:
             raise ValueError(f"ServiceParams {name!r}: per-env arrays have different lengths {sorted(sizes)}")
 
@@ -124,8 +131,12 @@ class ServiceParams:
     @property
     def num_envs(self) -> int | None:
         """Length of the per-env arrays, None when every field is a scalar."""
-        sizes = {np.size(getattr(self, f)) for f in ARRAY_FIELDS if np.ndim(getattr(self, f)) == 1}
+        sizes = {np.size(getattr(self, f)) for f in _PER_ENV_FIELDS if np.ndim(getattr(self, f)) == 1}
         return sizes.pop() if sizes else None
+
+    def max_metric_lag_steps(self) -> int:
+        """Largest metric lag in steps (sizes the metric lag ring buffer)."""
+        return int(np.max(self.metric_lag_steps))
 
     def max_startup_steps(self) -> int:
         """Largest start-up delay in whole steps (sizes the pending-pod ring buffer)."""
@@ -133,7 +144,8 @@ class ServiceParams:
 
     # ----------------------------------------------------------------- transforms
     def with_per_env(self, num_envs: int) -> ServiceParams:
-        """The same parameters with every numeric model field broadcast to ``(num_envs,)``."""
+        """The same parameters with every numeric model field broadcast to ``(num_envs,)``
+        (a scalar metric lag stays scalar: the simulator reads one lag faster)."""
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         values: dict[str, Any] = {}
@@ -147,7 +159,7 @@ class ServiceParams:
     def select(self, index: np.ndarray | slice) -> ServiceParams:
         """The parameters of a subset of environments (scalars stay scalars)."""
         values = {
-            f: np.asarray(getattr(self, f))[index] for f in ARRAY_FIELDS if np.ndim(getattr(self, f)) == 1
+            f: np.asarray(getattr(self, f))[index] for f in _PER_ENV_FIELDS if np.ndim(getattr(self, f)) == 1
         }
         return replace(self, **values)
 
@@ -185,41 +197,9 @@ class ServiceParams:
         for k, v in data.items():
             if k == "spec":
                 continue
-            values[k] = np.asarray(v, dtype=np.float64) if isinstance(v, list) else v
+            dtype = np.int64 if k == "metric_lag_steps" else np.float64
+            values[k] = np.asarray(v, dtype=dtype) if isinstance(v, list) else v
         try:
             return cls(spec=ServiceSpec(**spec_data), **values)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{source}: {exc}") from exc
-
-
-def randomize(
-    params: ServiceParams,
-    rng: np.random.Generator,
-    num_envs: int,
-    scale: float = 0.2,
-) -> ServiceParams:
-    """Domain randomisation: per-env copies of ``params`` whose service cost per request,
-    idle CPU, base latency and start-up delays are each multiplied by an independent factor
-    uniform in ``[1 - scale, 1 + scale]``. The spec (what the policy believes) is unchanged,
-    so a policy trained on these learns to be robust to a mis-estimated capacity.
-    """
-    if not 0.0 <= scale < 1.0:
-        raise ValueError(f"randomize: scale must be in [0, 1), got {scale}")
-    base = params.with_per_env(num_envs)
-    if scale == 0.0:
-        return base
-
-    def factor() -> np.ndarray:
-        return rng.uniform(1.0 - scale, 1.0 + scale, size=num_envs)
-
-    startup = factor()
-    cpu_limit = np.asarray(base.cpu_limit_cores)
-    idle = np.minimum(np.asarray(base.cpu_idle_cores) * factor(), 0.9 * cpu_limit)
-    return replace(
-        base,
-        cpu_per_request_core_s=np.asarray(base.cpu_per_request_core_s) * factor(),
-        cpu_idle_cores=idle,
-        base_latency_s=np.asarray(base.base_latency_s) * factor(),
-        startup_delay_min_s=np.asarray(base.startup_delay_min_s) * startup,
-        startup_delay_max_s=np.asarray(base.startup_delay_max_s) * startup,
-    )

@@ -60,7 +60,7 @@ class SimState:
     """Struct of arrays with a leading ``num_envs`` axis (mutated in place by :func:`step`).
 
     ``pending[(step_index + k) % H]`` (shape ``(H, n)``, slot-major so each slot is one
-    contiguous vector) holds the pods that become ready at the end of step ``step_index + k − 1``; the lag buffers hold the last ``metric_lag_steps + 1`` periods'
+    contiguous vector) holds the pods that become ready at the end of step ``step_index + k − 1``; the lag buffers hold the last ``max(metric_lag_steps) + 1`` periods'
     metrics, oldest at ``step_index % (lag + 1)``.
     """
 
@@ -341,7 +341,7 @@ def init_state(
     if pnum is not None and pnum != num_envs:
         raise ValueError(f"params have per-env arrays of length {pnum}, num_envs is {num_envs}")
     horizon = params.max_startup_steps() + 1
-    lag = params.metric_lag_steps + 1
+    lag = params.max_metric_lag_steps() + 1
     state = SimState(
         ready=np.zeros(num_envs, dtype=np.int64),
         pending=np.zeros((horizon, num_envs), dtype=np.int64),
@@ -600,8 +600,8 @@ def step(
     state.lag_backlog_requests[:, slot] = backlog_end
     np.multiply(dropped, 1.0 / dt, out=state.lag_dropped_rps[:, slot])
     bad = np.add(violating, dropped, out=state.lag_slo_violation_fraction[:, slot])
-    np.divide(bad, offered, out=bad, where=offered > 0)
-    bad[offered <= 0] = 0.0
+    bad /= np.maximum(offered, 1e-9)  # nothing offered: nothing violated
+    np.clip(bad, 0.0, 1.0, out=bad)
     due = (t + 1) % horizon
     ready += pending[due]
     pending[due] = 0
@@ -613,21 +613,31 @@ def step(
 
 def signals(params: ServiceParams, state: SimState) -> ScalingSignals:
     """What a scaler sees now: replica counts as the API server reports them (current), and
-    metrics ``metric_lag_steps`` periods old (a rate window / scrape delay). The rate is the
-    measured arrival rate of that period; CPU utilisation is usage over request."""
-    del params  # the lag is already the buffer length
-    slot = state.step_index % state.lag_rate_rps.shape[1]
+    metrics ``metric_lag_steps`` periods old (a rate window / scrape delay; per env when the
+    lag is an array). The rate is the measured arrival rate of that period; CPU utilisation
+    is usage over request."""
+    slots = state.lag_rate_rps.shape[1]
+    lag = np.asarray(params.metric_lag_steps)
+    if np.max(lag) >= slots:
+        raise ValueError(f"metric lag {int(np.max(lag))} exceeds the state's {slots}-slot lag buffer")
+    # the last step wrote slot (step_index - 1) % slots; a lag of L reads L slots before it
+    slot = (state.step_index - 1 - lag) % slots
+    rows: slice | np.ndarray = slice(None) if lag.ndim == 0 else np.arange(state.num_envs)
+
+    def lagged(buf: np.ndarray) -> np.ndarray:
+        return np.array(buf[rows, slot])
+
     return ScalingSignals(
         time_s=state.time_s.copy(),
         desired_replicas=state.desired.astype(np.float64),
         ready_replicas=state.ready.astype(np.float64),
         pending_replicas=state.pending.sum(axis=0).astype(np.float64),
-        request_rate_rps=state.lag_rate_rps[:, slot].copy(),
-        cpu_utilization=state.lag_cpu_utilization[:, slot].copy(),
-        latency_p95_s=state.lag_latency_p95_s[:, slot].copy(),
-        backlog_requests=state.lag_backlog_requests[:, slot].copy(),
-        dropped_rps=state.lag_dropped_rps[:, slot].copy(),
-        slo_violation_fraction=state.lag_slo_violation_fraction[:, slot].copy(),
+        request_rate_rps=lagged(state.lag_rate_rps),
+        cpu_utilization=lagged(state.lag_cpu_utilization),
+        latency_p95_s=lagged(state.lag_latency_p95_s),
+        backlog_requests=lagged(state.lag_backlog_requests),
+        dropped_rps=lagged(state.lag_dropped_rps),
+        slo_violation_fraction=lagged(state.lag_slo_violation_fraction),
     )
 
 

@@ -11,7 +11,10 @@ Names accepted by :func:`get_trace`:
 * ``synthetic:<kind>[?key=value&...]`` — a seeded generator from
   :mod:`rlscale.workload.synthetic`; keys ``seed`` (default 0), ``steps`` (default 5760 =
   one day at 15 s), ``step_s`` (default 15) and any generator parameter, e.g.
-  ``synthetic:spike?seed=3&peak_rps=200`` or ``synthetic:flash-crowd?steps=2880``.
+  ``synthetic:spike?seed=3&peak_rps=200`` or ``synthetic:flash-crowd?steps=2880``; the bursty
+  kinds of :mod:`rlscale.workload.bursts` too (``synthetic:mmpp?seed=3&states=2``,
+  ``synthetic:from-zero?step_s=1&steps=3600`` for one hour per second). Seeds >= 1,000,000
+  are evaluation's (:mod:`rlscale.workload.seeds`).
 * anything else is a path to a CSV file, read by :func:`rlscale.workload.load_trace`.
 """
 
@@ -26,6 +29,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from rlscale.workload.loader import load_trace
+from rlscale.workload.seeds import EVALUATION_SEED_MIN
 from rlscale.workload.synthetic import DEFAULT_STEP_S, canonical_kind, synthetic
 from rlscale.workload.trace import Trace, TraceError
 from rlscale.workload.transform import resample, split
@@ -34,9 +38,9 @@ from rlscale.workload.transform import resample, split
 DATA_DIR_ENV = "RLSCALE_DATA_DIR"
 #: Default synthetic length: one day of 15-s steps.
 SYNTHETIC_DEFAULT_STEPS = 5760
-#: Test seeds of a synthetic trace are ``seed + SYNTHETIC_TEST_SEED_OFFSET``; keep training
-#: seeds below it so no test series is ever generated during training.
-SYNTHETIC_TEST_SEED_OFFSET = 1_000_000
+#: Test seeds of a synthetic trace are ``seed + SYNTHETIC_TEST_SEED_OFFSET``, in the
+#: evaluation range that training never draws (:mod:`rlscale.workload.seeds`).
+SYNTHETIC_TEST_SEED_OFFSET = EVALUATION_SEED_MIN
 
 BUNDLED_NASA = "nasa_kennedy_1995_per_minute.csv.gz"
 

@@ -17,6 +17,10 @@ kind             shape                                                          
 ``bursty``       on/off Markov source, exponential dwell times                       [5, 100]
 ===============  ==================================================================  =========================
 
+The bursty kinds whose shape is drawn by the seed (``mmpp``, ``heavy_tail``,
+``periodic_spikes``, ``from_zero``, ``step_start``, ``per_second_noise``) live in
+:mod:`rlscale.workload.bursts`, with their parameter ranges and sources.
+
 ``noise`` (where present) is multiplicative Gaussian noise, clipped to ±3σ so the ranges
 stay exact: a ``noise=0.05`` series lies within [0.85, 1.15] × its noiseless shape.
 The simulator draws Poisson arrivals from these rates, so they carry no shot noise of their own.
@@ -28,6 +32,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from rlscale.workload.bursts import BURST_GENERATORS
 from rlscale.workload.trace import TraceError
 
 DEFAULT_STEP_S = 15.0
@@ -276,6 +281,7 @@ GENERATORS: dict[str, Callable[..., np.ndarray]] = {
     "random_walk": random_walk,
     "flash_crowd": flash_crowd,
     "bursty": bursty,
+    **BURST_GENERATORS,
 }
 _ALIASES = {"lipari2025": "seed000", "onoff": "bursty", "on_off": "bursty", "randomwalk": "random_walk"}
 
