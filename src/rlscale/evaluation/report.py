@@ -29,12 +29,14 @@ sees it sees a complete report.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import re
 import shutil
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,22 @@ SCORE_EXPLANATION = (
 def _slug(text: str) -> str:
     s = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
     return s[:60] or "trace"
+
+
+def plot_slugs(traces: list[str]) -> dict[str, str]:
+    """A file-name slug per trace, distinct within one report: a slug two traces share (60
+    characters of two long paths alike, or ``a b`` and ``a_b``) gets a hash of the full name,
+    so one trace's plots never overwrite another's."""
+    slugs = {t: _slug(t) for t in traces}
+    taken = Counter(slugs.values())
+    return {
+        t: s if taken[s] == 1 else f"{s[:51]}-{hashlib.sha1(t.encode()).hexdigest()[:8]}"
+        for t, s in slugs.items()
+    }
+
+
+#: The plot files ``write_report`` owns in a report folder; others there are left alone.
+_PLOT_FILE = re.compile(r"^(frontier|timeline)_.+\.png$")
 
 
 def _stat_dict(values: np.ndarray) -> dict[str, float | None]:
@@ -428,8 +446,8 @@ def write_report(
         plot_files: dict[str, list[str]] = {}
         if plots:
             slo = float(report.get("service", {}).get("slo_latency_s", 1.0))
-            for trace in dict.fromkeys(r["trace"] for r in report["results"]):
-                slug = _slug(trace)
+            slugs = plot_slugs(list(dict.fromkeys(r["trace"] for r in report["results"])))
+            for trace, slug in slugs.items():
                 files: list[str] = []
                 fname = f"frontier_{slug}.png"
                 plot_frontier(tmp / fname, report, trace)
@@ -449,6 +467,10 @@ def write_report(
             for name in names:
                 os.replace(tmp / name, out / name)
             shutil.rmtree(tmp, ignore_errors=True)
+            # plots of an older report would mix with this one's (report.md links only these)
+            for stale in out.iterdir():
+                if _PLOT_FILE.match(stale.name) and stale.name not in names:
+                    stale.unlink(missing_ok=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
