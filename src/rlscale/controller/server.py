@@ -40,6 +40,8 @@ MAX_EXPERIENCES_PER_REQUEST = 10_000
 #: pods, utilisations, ratios: O(1..100)) and rewards are per-step costs of the same order; one
 #: value of 1e30 makes every later ridge fit overflow, so online learning would stop for good.
 MAX_EXPERIENCE_MAGNITUDE = 1e6
+#: Observations are float32: a larger value would become infinite.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 SIGNAL_FIELDS = ScalingSignals.field_names()
 #: spec.replicas of a Scale is an int32 (k8s.io/api/autoscaling/v1 ScaleSpec).
 MAX_REPLICAS = 2**31 - 1
@@ -71,7 +73,7 @@ def _number(value: Any, field: str, allow_null: bool = False, limit: float = mat
     return number
 
 
-def _vector(value: Any, field: str, size: int, limit: float = float(np.finfo(np.float32).max)) -> np.ndarray:
+def _vector(value: Any, field: str, size: int, limit: float = FLOAT32_MAX) -> np.ndarray:
     if not isinstance(value, list):
         raise RequestError(f"{field} must be a list of {size} numbers, got {type(value).__name__}", field)
     if len(value) != size:
@@ -371,7 +373,7 @@ def openapi_spec() -> dict[str, Any]:
     size = observation_size()
     vector = {
         "type": "array",
-        "items": {"type": "number"},
+        "items": {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX},
         "minItems": size,
         "maxItems": size,
         "description": f"The observation layout: {', '.join(OBSERVATION_FEATURES)}",
