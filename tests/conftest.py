@@ -15,6 +15,7 @@ settings.register_profile(
     "ci",
     max_examples=25,
     derandomize=True,
+    database=None,  # no replay of examples saved by earlier runs: the same cases every run
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     print_blob=True,
