@@ -18,7 +18,7 @@ from rlscale.core.slo_budget import (
 
 def test_burn_rates_are_exact_window_sums() -> None:
     # 60-s periods: the 5-min window is 5 periods, the 1-h window 60
-    est = BurnRateEstimator(num_envs=2, step_s=60.0)
+    est = BurnRateEstimator(num_envs=2, step_s=60.0, windows_s=(300.0, 3600.0))
     assert est.windows_steps == (5, 60)
     fractions = [0.0, 0.1, 0.0, 0.5, 0.0, 0.0, 0.2]
     rates = [10.0, 10.0, 20.0, 10.0, 10.0, 30.0, 10.0]
@@ -36,7 +36,7 @@ def test_burn_rates_are_exact_window_sums() -> None:
 
 
 def test_the_short_window_forgets_what_left_it() -> None:
-    est = BurnRateEstimator(num_envs=1, step_s=60.0)
+    est = BurnRateEstimator(num_envs=1, step_s=60.0, windows_s=(300.0, 3600.0))
     est.update(np.array([1.0]), np.array([10.0]))
     for _ in range(5):
         est.update(np.array([0.0]), np.array([10.0]))
@@ -46,16 +46,19 @@ def test_the_short_window_forgets_what_left_it() -> None:
 
 
 def test_feedback_cuts_while_burning_grows_with_budget_to_spare_and_holds_when_unknown() -> None:
-    cfg = FeedbackConfig(cut_per_min=0.5, grow_per_hour=2.0, spare_burn=0.5, min_headroom=0.1, max_headroom=1.3)
+    cfg = FeedbackConfig(
+        cut_per_min=0.5, grow_per_hour=2.0, spare_burn=0.5, min_headroom=0.1, max_headroom=1.3
+    )
     fb = BudgetFeedback(num_envs=3, step_s=60.0, budget=0.01, config=cfg)
-    # service 0 burns (5 % bad at a 1 % budget), service 1 is clean, service 2 unmeasured
-    h = fb.update(np.array([0.05, 0.0, np.nan]), np.array([10.0, 10.0, 10.0]))
+    # service 0 burns (10 % bad at a 1 % budget: 10x, over the 6x cut), service 1 is clean,
+    # service 2 unmeasured
+    h = fb.update(np.array([0.10, 0.0, np.nan]), np.array([10.0, 10.0, 10.0]))
     assert h[0] == pytest.approx(0.5)  # one minute of burning: x cut_per_min
     assert h[1] == pytest.approx(1.0 * 2.0 ** (1 / 60))  # a minute's share of x2 an hour
     assert h[2] == 1.0
     assert list(fb.last_reason) == [REASON_CUT, REASON_GROW, REASON_UNKNOWN]
     for _ in range(30):
-        h = fb.update(np.array([0.05, 0.0, np.nan]), np.array([10.0, 10.0, 10.0]))
+        h = fb.update(np.array([0.10, 0.0, np.nan]), np.array([10.0, 10.0, 10.0]))
     assert h[0] == pytest.approx(0.1)  # clipped at min_headroom
     assert h[1] == pytest.approx(min(2.0 ** (31 / 60), cfg.max_headroom))
     fb.reset(np.array([True, False, False]))
@@ -84,3 +87,32 @@ def test_feedback_config_round_trips_and_refuses_unknown_fields() -> None:
     assert FeedbackConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown fields"):
         FeedbackConfig.from_dict({"cut_per_minute": 0.7})
+
+
+def test_burning_while_pods_start_lengthens_the_memory_but_keeps_the_headroom() -> None:
+    fb = BudgetFeedback(num_envs=2, step_s=60.0, budget=0.01)
+    start = fb.memory_s.copy()
+    # both burn; service 0 still has pods starting (a transient), service 1 has all pods ready
+    fb.update(np.array([0.10, 0.10]), np.array([10.0, 10.0]), pending_replicas=np.array([3.0, 0.0]))
+    assert fb.memory_s == pytest.approx(start * fb.config.memory_grow_per_min)
+    assert fb.headroom[0] == 1.0
+    assert fb.headroom[1] == pytest.approx(fb.config.cut_per_min)
+
+
+def test_the_budget_floor_serves_the_remembered_peak() -> None:
+    fb = BudgetFeedback(num_envs=1, step_s=60.0, budget=0.01)
+    fb.update(np.array([0.0]), np.array([90.0]))  # a peak of 90 req/s
+    for _ in range(10):
+        fb.update(np.array([0.0]), np.array([10.0]))
+    # spare budget: the memory shrank each hour-share; the peak decayed with it
+    peak = fb.peak_rps[0]
+    assert 10.0 < peak < 90.0
+    assert fb.floor_replicas(pod_capacity_rps=10.0)[0] == np.ceil(peak / (10.0 * 0.9) - 1e-9)
+    assert BudgetFeedback(1, 60.0, 0.01, FeedbackConfig(floor_utilization=0.0)).floor_replicas(10.0) is None
+
+
+def test_a_slow_burn_lengthens_the_memory_without_cutting_the_headroom() -> None:
+    fb = BudgetFeedback(num_envs=1, step_s=60.0, budget=0.01)
+    fb.update(np.array([0.03]), np.array([10.0]))  # 3x the budget: burning, not severe
+    assert fb.last_reason[0] == REASON_CUT and fb.headroom[0] == 1.0
+    assert fb.memory_s[0] > fb.config.memory_init_s

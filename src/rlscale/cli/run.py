@@ -66,7 +66,21 @@ def run(
     pod_capacity_rps: float = typer.Option(
         10.0, "--pod-capacity-rps", envvar="RLSCALE_POD_CAPACITY_RPS", help="Requests/s one pod sustains."
     ),
-    slo_s: float = typer.Option(0.5, "--slo", envvar="RLSCALE_SLO", help="Latency SLO in seconds (p95)."),
+    slo_s: float = typer.Option(
+        0.5,
+        "--slo-latency",
+        "--slo",
+        envvar="RLSCALE_SLO",
+        help="Latency SLO in seconds: a request slower than this violates it (a bucket bound of the "
+        "service's latency histogram, for the SLO violation query).",
+    ),
+    slo_budget: float = typer.Option(
+        0.01,
+        "--slo-budget",
+        envvar="RLSCALE_SLO_BUDGET",
+        help="SLO error budget: the fraction of requests that may be slower than --slo-latency or dropped "
+        "(0.01 = 1 %). A learned policy with budget feedback keeps it (core.slo_budget).",
+    ),
     stabilization_s: float = typer.Option(
         300.0,
         "--stabilization-window",
@@ -171,6 +185,7 @@ def run(
         server_token=server_token,
         pod_capacity_rps=pod_capacity_rps,
         slo_latency_s=slo_s,
+        slo_budget=slo_budget,
         stabilization_window_s=stabilization_s,
         rate_period_s=rate_period_s,
         max_step_up_pods=max_step_up_pods,

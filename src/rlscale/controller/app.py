@@ -53,6 +53,8 @@ class RunConfig:
     server_timeout_s: float = 2.0
     pod_capacity_rps: float = 10.0
     slo_latency_s: float = 0.5
+    #: the SLO error budget a budget-aware policy keeps (ServiceSpec.slo_budget)
+    slo_budget: float = 0.01
     startup_delay_s: float = 45.0
     stabilization_window_s: float = 300.0  # HPA default downscale stabilisation
     rate_period_s: float = 15.0
@@ -89,6 +91,8 @@ class RunConfig:
                 validate_http_url(self.server_url, "--server URL")
             except ValueError as exc:
                 problems.append(str(exc))
+        if not (math.isfinite(self.slo_budget) and 0 < self.slo_budget < 1):
+            problems.append(f"--slo-budget must be a fraction in (0, 1), e.g. 0.01, got {self.slo_budget}")
         if self.min_replicas < 0:
             problems.append(f"--min must be >= 0, got {self.min_replicas}")
         if self.min_replicas > self.max_replicas:
@@ -157,6 +161,7 @@ class RunConfig:
             name=self.deployment,
             pod_capacity_rps=self.pod_capacity_rps,
             slo_latency_s=self.slo_latency_s,
+            slo_budget=self.slo_budget,
             min_replicas=self.min_replicas,
             max_replicas=self.max_replicas,
             step_s=self.interval_s,
@@ -235,6 +240,7 @@ def make_source(config: RunConfig) -> Any:
         MetricQueries.from_dict(config.metric_queries, "--metric-queries"),
         timeout_s=config.prometheus_timeout_s,
         staleness_s=config.staleness_s,
+        slo_latency_s=config.slo_latency_s,
     )
 
 

@@ -265,6 +265,9 @@ class Controller:
         policy_error: str | None = None
         try:
             proposal = self.policy.act(signals)
+            explain = getattr(self.policy, "explain", None)  # the policy's own reasons, if it gives them
+            if callable(explain):
+                extra += [Reason(code, message) for code, message in explain()]
         except Exception as exc:
             policy_error = _describe(exc)
             self.metrics.errors.labels(kind="policy").inc()

@@ -56,7 +56,7 @@ PROMETHEUS_MAX_POINTS = 11_000
 SIGNALS: tuple[str, ...] = tuple(f for f in ScalingSignals.field_names() if f != "time_s")
 
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-_PLACEHOLDERS = {"namespace", "deployment", "window"}
+_PLACEHOLDERS = {"namespace", "deployment", "window", "slo_latency"}
 #: Queries that may not be None: without them there is no rate, utilisation or replica count.
 _REQUIRED_QUERIES = (
     "request_rate_rps",
@@ -68,12 +68,22 @@ _REQUIRED_QUERIES = (
 _DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
 
 
-def render_query(template: str | None, namespace: str, deployment: str, window: str) -> str | None:
-    """A PromQL template with ``$namespace``, ``$deployment`` and ``$window`` substituted
-    (``string.Template``, so PromQL's braces need no escaping); None stays None."""
+def render_query(
+    template: str | None, namespace: str, deployment: str, window: str, slo_latency_s: float | None = None
+) -> str | None:
+    """A PromQL template with ``$namespace``, ``$deployment``, ``$window`` and ``$slo_latency``
+    substituted (``string.Template``, so PromQL's braces need no escaping); None stays None.
+    ``$slo_latency`` is written as the Python Prometheus client writes a bucket's ``le`` label
+    (``0.2``, ``1.0``); a template that uses it without an SLO is refused by name."""
     if template is None:
         return None
-    return string.Template(template).substitute(namespace=namespace, deployment=deployment, window=window)
+    values = {"namespace": namespace, "deployment": deployment, "window": window}
+    if slo_latency_s is not None:
+        values["slo_latency"] = repr(float(slo_latency_s))
+    try:
+        return string.Template(template).substitute(values)
+    except KeyError as exc:
+        raise ValueError(f"query {template!r} uses ${exc.args[0]} but no value was given for it") from None
 
 
 def check_query_templates(queries: Any, required: Collection[str]) -> None:
@@ -103,7 +113,7 @@ def check_query_templates(queries: Any, required: Collection[str]) -> None:
         if unknown:
             raise ValueError(
                 f"{owner}.{f.name}: unknown placeholder(s) {sorted('$' + n for n in unknown)}; "
-                f"known: $namespace, $deployment, $window"
+                f"known: $namespace, $deployment, $window, $slo_latency"
             )
         if value.count("(") != value.count(")") or value.count("{") != value.count("}"):
             raise ValueError(f"{owner}.{f.name}: unbalanced brackets in {value!r}")
@@ -153,9 +163,18 @@ class MetricQueries:
         'sum(rate(http_requests_dropped_total{namespace="$namespace",service="$deployment"}[$window]))'
     )
     backlog_requests: str | None = None
-    #: share of requests over the latency SLO or dropped (core.slo_budget); ``$slo_latency``
-    #: is the SLO in seconds, which must be a bucket bound of the latency histogram
-    slo_violation_fraction: str | None = None
+    #: share of requests over the latency SLO or dropped (core.slo_budget): requests minus those
+    #: in the SLO's bucket, plus drops, over requests. ``$slo_latency`` is the SLO in seconds and
+    #: must be a bucket bound of the histogram, written as the exporter writes ``le``.
+    slo_violation_fraction: str | None = (
+        "(sum(rate(http_request_duration_seconds_count"
+        '{namespace="$namespace",service="$deployment"}[$window])) - '
+        "sum(rate(http_request_duration_seconds_bucket"
+        '{namespace="$namespace",service="$deployment",le="$slo_latency"}[$window])) + '
+        "(sum(rate(http_requests_dropped_total"
+        '{namespace="$namespace",service="$deployment"}[$window])) or vector(0))) / '
+        'sum(rate(http_requests_total{namespace="$namespace",service="$deployment"}[$window]))'
+    )
     freshness_s: str | None = (
         'time() - max(timestamp(kube_deployment_spec_replicas{namespace="$namespace",deployment="$deployment"}))'
     )
@@ -164,9 +183,11 @@ class MetricQueries:
     def __post_init__(self) -> None:
         check_query_templates(self, _REQUIRED_QUERIES)
 
-    def render(self, signal: str, namespace: str, deployment: str) -> str | None:
+    def render(
+        self, signal: str, namespace: str, deployment: str, slo_latency_s: float | None = None
+    ) -> str | None:
         """The query for ``signal`` with the target substituted (None when unconfigured)."""
-        return render_query(getattr(self, signal), namespace, deployment, self.window)
+        return render_query(getattr(self, signal), namespace, deployment, self.window, slo_latency_s)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "<metric queries>") -> MetricQueries:
@@ -282,7 +303,10 @@ class PrometheusSource:
         staleness_s: float = 60.0,
         headers: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        slo_latency_s: float | None = None,
     ) -> None:
+        """``slo_latency_s``: the latency SLO the ``slo_violation_fraction`` query reads its
+        bucket at (None: that signal is not measured)."""
         parsed = urllib.parse.urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ValueError(f"PrometheusSource: url must be http(s)://host[:port][/prefix], got {url!r}")
@@ -290,6 +314,9 @@ class PrometheusSource:
             raise ValueError(f"PrometheusSource: timeout_s must be > 0, got {timeout_s}")
         if not staleness_s > 0:
             raise ValueError(f"PrometheusSource: staleness_s must be > 0, got {staleness_s}")
+        if slo_latency_s is not None and not (math.isfinite(slo_latency_s) and slo_latency_s > 0):
+            raise ValueError(f"PrometheusSource: slo_latency_s must be > 0, got {slo_latency_s}")
+        self.slo_latency_s = slo_latency_s
         self.url = url.rstrip("/")
         self.queries = queries or MetricQueries()
         self.timeout_s = float(timeout_s)
@@ -448,7 +475,13 @@ class PrometheusSource:
         _validate_name("deployment", deployment)
         started = self.clock()
         q = self.queries
-        exprs = {name: q.render(name, namespace, deployment) for name in _QUERY_NAMES}
+        slo = self.slo_latency_s
+        exprs = {
+            name: None
+            if name == "slo_violation_fraction" and slo is None
+            else q.render(name, namespace, deployment, slo)
+            for name in _QUERY_NAMES
+        }
         if q.cpu_utilization is not None:
             exprs["cpu_usage_cores"] = exprs["cpu_requests_cores"] = None
         futures = {
@@ -509,7 +542,7 @@ class PrometheusSource:
                 }
         if q.latency_p95_s is None:
             health["latency_p95_s"] = SignalHealth(ok=False, reason=UNCONFIGURED)
-        if q.slo_violation_fraction is None:  # not measured: the budget feedback holds its margin
+        if exprs["slo_violation_fraction"] is None:  # not measured: the budget feedback holds its margin
             health["slo_violation_fraction"] = SignalHealth(ok=True, reason=UNCONFIGURED, value=math.nan)
 
         values = {name: (h.value if h.ok else math.nan) for name, h in health.items()}

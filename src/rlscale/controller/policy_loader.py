@@ -92,6 +92,11 @@ class ReloadingPolicy:
         if self.inner is not None:
             self.inner.reset(mask)
 
+    def explain(self) -> list[tuple[str, str]]:
+        """The loaded policy's own reasons for its last decision (none when it gives none)."""
+        explain = getattr(self.inner, "explain", None)
+        return list(explain()) if callable(explain) else []
+
     @property
     def forecaster(self) -> object | None:
         """The loaded policy's load forecaster, if it has one."""

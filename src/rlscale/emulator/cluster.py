@@ -272,6 +272,17 @@ class Cluster:
             },
         }
 
+    def scale_capacity(self, namespace: str, name: str, factor: float) -> None:
+        """Multiply a service's per-pod capacity by ``factor`` from now on: a service that got
+        slower than its spec (a bad release, a noisy neighbour), for closed-loop tests."""
+        if not (math.isfinite(factor) and factor > 0):
+            raise ValueError(f"scale_capacity: factor must be > 0, got {factor}")
+        with self._lock:
+            state = self._services.get((namespace, name))
+            if state is None:
+                raise KeyError(f"no emulated service {namespace}/{name}")
+            state.model.mu_rps *= factor
+
     # -- API hooks ----------------------------------------------------------------------
     def on_deployment_written(self, namespace: str, name: str) -> None:
         """Called by the API after any write to a Deployment: follow spec.replicas now."""

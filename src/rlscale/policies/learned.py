@@ -113,6 +113,7 @@ class LearnedPolicy:
         if overrides:  # the spec that rebuilds this policy, for logs and metrics
             where = [] if path is None else [f"path={self.path}"]
             self.name = "learned:" + ",".join([*where, *overrides])
+        self._network_desired: np.ndarray | None = None
         self._network = meta["network"]
         self._tensors = self.checkpoint.tensors
         self._layers = self.checkpoint.layers
@@ -137,20 +138,30 @@ class LearnedPolicy:
         obs = self.observe(signals)
         fb = self.feedback
         if fb is None:
-            return decode_action(self.action_config, self.raw_action(obs), signals, self.spec, observation=obs)
-        fb.update(signals.slo_violation_fraction, signals.request_rate_rps)
+            return decode_action(
+                self.action_config, self.raw_action(obs), signals, self.spec, observation=obs
+            )
+        fb.update(signals.slo_violation_fraction, signals.request_rate_rps, signals.pending_replicas)
         desired = decode_action(
             self.action_config,
             self.raw_action(obs),
             signals,
             self.spec,
             observation=obs,
-            headroom=fb.target_headroom(),
+            headroom=fb.headroom,
         )
+        self._network_desired = desired
         floor = fb.floor_replicas(self.spec.pod_capacity_rps)
         if floor is not None:
             desired = np.clip(np.maximum(desired, floor), self.spec.min_replicas, self.spec.max_replicas)
         return desired.astype(np.int64)
+
+    def explain(self, index: int = 0) -> list[tuple[str, str]]:
+        """``(code, message)`` pairs for service ``index``'s last decision: what the SLO-budget
+        feedback did (empty without feedback)."""
+        if self.feedback is None or self._network_desired is None:
+            return []
+        return self.feedback.explain(index, self.spec.pod_capacity_rps, int(self._network_desired[index]))
 
     def reset(self, mask: np.ndarray | None = None) -> None:
         self._builder.reset(mask)
