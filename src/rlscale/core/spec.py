@@ -7,6 +7,19 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+#: Every numeric field of a ServiceSpec (all must be finite numbers).
+_NUMBER_FIELDS = (
+    "pod_capacity_rps",
+    "slo_latency_s",
+    "min_replicas",
+    "max_replicas",
+    "step_s",
+    "startup_delay_s",
+    "cpu_request_cores",
+    "memory_request_gib",
+    "slo_budget",
+)
+
 
 @dataclass(frozen=True)
 class ServiceSpec:
@@ -33,29 +46,17 @@ class ServiceSpec:
     slo_budget: float = 0.01
 
     def __post_init__(self) -> None:
-        for name in ("min_replicas", "max_replicas"):  # 2.5 pods is no count; 2.0 from JSON is 2
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-                raise ValueError(f"ServiceSpec {self.name!r}: {name} must be an integer, got {value!r}")
-            if not (math.isfinite(value) and value == int(value)):
-                raise ValueError(f"ServiceSpec {self.name!r}: {name} must be an integer, got {value}")
-            object.__setattr__(self, name, int(value))
-        for name in (
-            "pod_capacity_rps",
-            "slo_latency_s",
-            "step_s",
-            "startup_delay_s",
-            "cpu_request_cores",
-            "memory_request_gib",
-            "slo_budget",
-        ):  # NaN passes every comparison below as False, and inf breaks costs and counts
+        for name in _NUMBER_FIELDS:  # NaN passes every comparison below, inf breaks costs and counts
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
                 raise ValueError(f"ServiceSpec {self.name!r}: {name} must be a number, got {value!r}")
             if not math.isfinite(value):
-                raise ValueError(
-                    f"ServiceSpec {self.name!r}: {name} must be a finite number, got {getattr(self, name)}"
-                )
+                raise ValueError(f"ServiceSpec {self.name!r}: {name} must be a finite number, got {value}")
+        for name in ("min_replicas", "max_replicas"):  # 2.5 pods is no count; 2.0 from JSON is 2
+            value = getattr(self, name)
+            if value != int(value):
+                raise ValueError(f"ServiceSpec {self.name!r}: {name} must be an integer, got {value}")
+            object.__setattr__(self, name, int(value))
         if not self.pod_capacity_rps > 0:
             raise ValueError(
                 f"ServiceSpec {self.name!r}: pod_capacity_rps must be > 0, got {self.pod_capacity_rps}"
