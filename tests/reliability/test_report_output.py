@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.evaluation.conftest import make_result
+from tests.reliability.cli_harness import invoke
 
 from rlscale.evaluation import report as rep
 
@@ -49,3 +50,24 @@ def test_a_new_report_removes_the_plots_of_an_older_one(tmp_path: Path) -> None:
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert pngs == ["frontier_new-trace.png", "timeline_new-trace.png"]
     assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_a_new_pools_report_removes_the_plots_of_an_older_one(tmp_path: Path) -> None:
+    out = tmp_path / "pools"
+    for pattern in ("ramp", "spike"):
+        outcome = invoke(
+            [
+                "evaluate",
+                "--service",
+                "pools",
+                "--trace",
+                f"synthetic:{pattern}",
+                "--seeds",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        assert outcome.exit_code == 0, outcome.stderr
+    assert sorted(p.name for p in out.glob("*.png")) == ["timeline_spike.png", "tradeoff.png"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder left

@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
 import shutil
 import tempfile
@@ -42,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from rlscale.core.atomic_file import publish_files
 from rlscale.evaluation.budget import TunedReference, budget_object, reference_labels, tuned_reference
 from rlscale.evaluation.metrics import mean_ci95
 from rlscale.evaluation.results import METRIC_KEYS, METRIC_UNITS, SCORE_KEYS, PolicyResult
@@ -89,7 +89,7 @@ def plot_slugs(traces: list[str]) -> dict[str, str]:
     }
 
 
-#: The plot files ``write_report`` owns in a report folder; others there are left alone.
+#: The plot files ``write_report`` owns in a report folder: an older report's are removed.
 _PLOT_FILE = re.compile(r"^(frontier|timeline)_.+\.png$")
 
 
@@ -432,9 +432,9 @@ def write_report(
 ) -> Path:
     """Write report.json, report.md and the plots into ``out_dir`` all-or-nothing.
 
-    Files go into a temporary directory beside ``out_dir``; on success it is renamed to
-    ``out_dir`` (or, when ``out_dir`` already exists, each file is moved in with
-    ``os.replace``, report.json last). On any error the temporary directory is removed and
+    Files go into a temporary directory beside ``out_dir``; on success they are published
+    into ``out_dir`` (:func:`~rlscale.core.atomic_file.publish_files`: report.json last, an
+    older report's plots removed). On any error the temporary directory is removed and
     ``out_dir`` is left exactly as it was. Returns the path of report.json.
     """
     out = Path(out_dir)
@@ -460,17 +460,7 @@ def write_report(
                 plot_files[trace] = files
         (tmp / REPORT_MD).write_text(render_markdown(report, plot_files), encoding="utf-8")
         (tmp / REPORT_JSON).write_text(report_json_text(report), encoding="utf-8")
-        if not out.exists():
-            os.rename(tmp, out)
-        else:
-            names = [*sorted(p.name for p in tmp.iterdir() if p.name != REPORT_JSON), REPORT_JSON]
-            for name in names:
-                os.replace(tmp / name, out / name)
-            shutil.rmtree(tmp, ignore_errors=True)
-            # plots of an older report would mix with this one's (report.md links only these)
-            for stale in out.iterdir():
-                if _PLOT_FILE.match(stale.name) and stale.name not in names:
-                    stale.unlink(missing_ok=True)
+        publish_files(tmp, out, last=REPORT_JSON, owned=_PLOT_FILE)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
