@@ -22,8 +22,10 @@ from rlscale.policies.learned import default_policy_path
 BEFORE, AFTER = 24, 56  # decisions before and after the slowdown
 LOAD_RPS = 30.0
 #: The shipped constants are stated in minutes and hours; the fast preset decides every 0.25 s,
-#: so the test's checkpoint states the same loop on a seconds scale.
+#: so the test's checkpoint states the same loop on a seconds scale, with the headroom cut on
+#: (``min_headroom`` < 1: the lever for a service that got slower than its spec).
 FAST_FEEDBACK = {
+    "min_headroom": 0.5,
     "cut_per_min": 1e-3,
     "short_window_s": 1.0,
     "long_window_s": 3.0,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rlscale.core.signals import ScalingSignals
+from rlscale.core.slo_budget import slo_violation_rate
 from rlscale.core.spec import ServiceSpec
 from rlscale.policies.base import Policy
 from rlscale.sim import simulator as sim
@@ -24,7 +25,7 @@ class RolloutResult:
     """Per-window totals over the whole window (arrays of shape ``(n_windows,)``)."""
 
     slo_failures: np.ndarray  # violating + dropped requests
-    finished: np.ndarray  # served + dropped requests
+    offered: np.ndarray  # requests offered (core.slo_budget.slo_violation_rate's denominator)
     cost_usd: np.ndarray
     pod_seconds: np.ndarray
     reward: np.ndarray  # sum of the step rewards, if a reward function was given
@@ -32,8 +33,7 @@ class RolloutResult:
     @property
     def violation_rate(self) -> float:
         """Pooled request-level SLO violation rate over all windows."""
-        total = float(self.finished.sum())
-        return float(self.slo_failures.sum()) / total if total > 0 else 0.0
+        return float(slo_violation_rate(self.slo_failures, 0.0, self.offered))
 
     @property
     def mean_cost_usd(self) -> float:
@@ -72,7 +72,7 @@ def run_policy(
             record(sig, desired)
         _, m = sim.step(params, state, rates[:, t], desired, rng)
         fail += m.violating + m.dropped
-        done += m.served + m.dropped
+        done += m.offered
         cost += m.cost_usd
         pods += m.pod_seconds
         if reward_fn is not None:

@@ -32,6 +32,7 @@ from rlscale.agents.rollout import RolloutResult, run_policy
 from rlscale.core.actions import ActionConfig
 from rlscale.core.atomic_file import write_dir_atomic, write_text_atomic
 from rlscale.core.output_paths import check_output_dir
+from rlscale.core.slo_budget import FeedbackConfig
 from rlscale.core.spec import ServiceSpec
 from rlscale.nets.checkpoint import load_checkpoint, save_checkpoint
 from rlscale.nets.forecaster import ForecasterError, LoadForecaster, load_forecaster
@@ -71,6 +72,9 @@ class TrainConfig:
     target_utilizations: tuple[float, ...] = HOLD_TARGET_GRID_UTILIZATIONS
     peak_windows: tuple[int, ...] = HOLD_TARGET_GRID_WINDOWS
     memory_floor_utilization: float | None = MEMORY_FLOOR_UTILIZATION
+    #: hold_target: serve with the SLO-budget feedback (core.slo_budget) on, stored in the
+    #: checkpoint's action config; it acts at serving time and needs no weights.
+    budget_feedback: bool = True
     slo_weight: float = 30.0
     num_envs: int = 32
     episode_steps: int = 240
@@ -151,6 +155,7 @@ class TrainConfig:
                 target_utilizations=tuple(self.target_utilizations),
                 peak_windows=tuple(self.peak_windows),
                 memory_floor_utilization=self.memory_floor_utilization,
+                budget_feedback=FeedbackConfig() if self.budget_feedback else None,
             )
         return ActionConfig(mode=mode, utilization_range=tuple(self.utilization_range))
 

@@ -56,6 +56,11 @@ def register(app: typer.Typer) -> None:
             help="hold_target: keep the pods that serve the 2-hour decayed load peak at this "
             "utilisation (0 = no floor)",
         ),
+        budget_feedback: bool = typer.Option(
+            True,
+            help="hold_target: serve with the SLO-budget feedback on (a budget floor whose memory follows "
+            "the error-budget burn rate; core.slo_budget); stored in the checkpoint",
+        ),
         encoder: str = typer.Option("none", help="none | gru (AWARE trajectory encoder)"),
         forecaster: str = typer.Option(
             "none",
@@ -91,6 +96,7 @@ def register(app: typer.Typer) -> None:
             bc_epochs=bc_epochs,
             bc_windows=bc_windows,
             memory_floor_utilization=memory_floor if memory_floor > 0 else None,
+            budget_feedback=budget_feedback,
             encoder=encoder,
             forecaster=forecaster,
             learning_rate=learning_rate,

@@ -37,6 +37,20 @@ import numpy as np
 BURN_WINDOWS_S: tuple[float, float] = (300.0, 21600.0)
 
 
+def slo_violation_rate(
+    violating: np.ndarray, dropped: np.ndarray, offered: np.ndarray, axis: int | tuple[int, ...] | None = None
+) -> np.ndarray | float:
+    """The one request-level SLO violation rate: ``Σ(violating + dropped) / Σ offered`` over
+    ``axis`` (all elements when None). ``violating`` counts *served* requests slower than the
+    SLO; a dropped request is a violation; a request still queued at the end counts in neither
+    numerator nor served (reference §7.1). 0 where nothing was offered. Training, validation,
+    reports and the simulate command all measure with this."""
+    bad = np.sum(np.asarray(violating, dtype=np.float64) + np.asarray(dropped, dtype=np.float64), axis=axis)
+    total = np.sum(np.asarray(offered, dtype=np.float64), axis=axis)
+    out = np.divide(bad, total, out=np.zeros_like(np.asarray(bad, dtype=np.float64)), where=total > 0)
+    return float(out) if np.ndim(out) == 0 else out
+
+
 def window_steps(window_s: float, step_s: float) -> int:
     """Whole decision periods in a window (at least one)."""
     return max(1, math.ceil(window_s / step_s - 1e-9))
@@ -126,7 +140,7 @@ class FeedbackConfig:
     spare_burn: float = 0.5
     cut_long_burn: float = 1.0
     headroom_cut_burn: float = 6.0
-    min_headroom: float = 0.5
+    min_headroom: float = 1.0
     max_headroom: float = 1.0
     floor_utilization: float = 0.9
     memory_init_s: float = 7200.0

@@ -26,6 +26,7 @@ import gymnasium as gym
 import numpy as np
 
 from rlscale.core.observation import ObservationBuilder, observation_bounds
+from rlscale.core.slo_budget import slo_violation_rate
 from rlscale.core.vertical import VerticalAction, VerticalSignals
 from rlscale.envs.episodes import sample_episode
 from rlscale.envs.rewards import SLO_WEIGHT
@@ -253,7 +254,7 @@ def run_vertical(
         a = act(vertical_signals(params, state))
         state, m = vs.step(params, state, loads[:, t], a.replicas, a.cpu_cores, a.heap_mb, rng)
         failed += float(np.sum(m.violating + m.dropped))
-        done += float(np.sum(m.served + m.dropped))
+        done += float(np.sum(m.offered))
         cost += float(np.sum(m.cost_usd))
         rep += float(np.mean(m.ready + m.pending))
         cpu += float(np.mean(m.cpu_cores))
@@ -263,7 +264,7 @@ def run_vertical(
         ooms += int(np.sum(m.oom_kills))
     return VerticalResult(
         name,
-        failed / max(done, 1.0),
+        float(slo_violation_rate(failed, 0.0, done)),
         cost,
         rep / horizon,
         cpu / horizon,

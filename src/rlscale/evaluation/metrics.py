@@ -24,6 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from rlscale.core.slo_budget import slo_violation_rate
+
+__all__ = ["slo_violation_rate"]  # defined with the other SLO conventions in core.slo_budget
+
 SECONDS_PER_HOUR = 3600.0
 
 
@@ -34,20 +38,6 @@ def _as_float(x: np.ndarray | Sequence[float]) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # User-facing SLO metrics (reference §7.1)
 # --------------------------------------------------------------------------------------------
-
-
-def slo_violation_rate(
-    violating: np.ndarray, dropped: np.ndarray, offered: np.ndarray, axis: int | None = None
-) -> np.ndarray | float:
-    """``Σ(violating + dropped) / Σ offered`` over ``axis`` (all elements when None).
-
-    ``violating`` counts *served* requests whose latency exceeded the SLO. Returns 0 where
-    nothing was offered (no request, no violation).
-    """
-    bad = np.sum(_as_float(violating) + _as_float(dropped), axis=axis)
-    total = np.sum(_as_float(offered), axis=axis)
-    out = np.divide(bad, total, out=np.zeros_like(np.asarray(bad, dtype=np.float64)), where=total > 0)
-    return float(out) if np.ndim(out) == 0 else out
 
 
 def mixture_quantile(

@@ -33,7 +33,7 @@ from rlscale.envs.pools import (
     pattern_load,
     pools_observation,
 )
-from rlscale.evaluation.metrics import mean_ci95
+from rlscale.evaluation.metrics import mean_ci95, slo_violation_rate
 from rlscale.evaluation.report import format_stat, report_json_text
 from rlscale.policies.pools import HPAPoolsPolicy, LearnedPoolsPolicy, StaticPoolsPolicy, static_baselines
 from rlscale.sim import pools as ps
@@ -142,11 +142,11 @@ def run_episode(params: ps.PoolsParams, policy: PoolsPolicy, load_rps: np.ndarra
         failed[t] = last_failed[0]
         ready[t] = [float(s.ready[0]) for s in st.states]
         fails += float(m.violating[0] + m.dropped[0])
-        done += float(m.served[0] + m.dropped[0])
+        done += float(m.offered[0])
         cost += float(m.cost_usd[0])
         gpu_share += float(m.weights[0, 0])
     return Episode(
-        slo_violation_rate=fails / max(done, 1.0),
+        slo_violation_rate=float(slo_violation_rate(fails, 0.0, done)),
         cost_usd=cost,
         gpu_pods=float(ready[:, 0].mean()),
         cpu_pods=float(ready[:, 1].mean()),

@@ -9,8 +9,9 @@ no Python loop over envs. Fairness rules:
   policies get the same start, so cold starts do not pollute the comparison.
 * **Common random numbers.** Poisson arrival counts are drawn *before* the run from a
   generator seeded by ``(base_seed, trace, window, seed)`` and fed to the simulator as exact
-  counts (``poisson_arrivals`` off for the run, rate = count/dt), so every policy sees the
-  very same requests in a given (window, seed). The start-up jitter has its own stream.
+  counts (``sim.step(arrival_count=...)``; the latency law still takes the window's rate),
+  so every policy sees the very same requests in a given (window, seed). The start-up jitter
+  has its own stream.
   Differences between policies are then differences of policy, not of luck, and seeds pair.
 * **The oracle.** Demand ``d_t = min_replicas_for_slo(λ_t, params, ORACLE_STEP_VIOLATION)``
   on the window's arrival *rate* (the same for every seed), planned around the longest
@@ -25,7 +26,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -264,16 +265,16 @@ def run_policy(
     demand = oracle_demand(params, trace.rates_rps, oracle_step_violation)  # (W, T)
     schedule = oracle_schedules(params, demand)  # (W, T)
     initial = np.repeat(schedule[:, 0], seeds)  # (n,)
-    if params.poisson_arrivals:
-        if counts is None:
-            counts = arrival_counts(trace, seeds, step_s, base_seed)
-        run_params = replace(params, poisson_arrivals=False)
-        rates_env = counts / step_s
-    else:
-        run_params = params
-        rates_env = np.repeat(trace.rates_rps, seeds, axis=0)
-    if rates_env.shape != (n, T):
-        raise ValueError(f"arrival counts have shape {rates_env.shape}, expected {(n, T)}")
+    rates_env = np.repeat(trace.rates_rps, seeds, axis=0)
+    initial_rate = rates_env[:, 0]
+    if not params.poisson_arrivals:
+        counts = None
+    elif counts is None:
+        counts = arrival_counts(trace, seeds, step_s, base_seed)
+    if counts is not None:
+        if counts.shape != (n, T):
+            raise ValueError(f"arrival counts have shape {counts.shape}, expected {(n, T)}")
+        initial_rate = counts[:, 0] / step_s
     if entry.oracle:
         policy: Policy = OraclePolicy(spec, n, np.repeat(schedule, seeds, axis=0))
     else:
@@ -283,12 +284,19 @@ def run_policy(
             raise ValueError(f"policy {entry.label!r} was built for {policy.num_envs} envs, expected {n}")
     policy.reset(None)
     jitter_rng = np.random.default_rng([base_seed, 0x5EED])
-    state = sim.init_state(run_params, n, initial, jitter_rng, initial_rate_rps=rates_env[:, 0])
+    state = sim.init_state(params, n, initial, jitter_rng, initial_rate_rps=initial_rate)
     steps: list[sim.StepMetrics] = []
     report_every = 200
     for t in range(T):
-        desired = policy.act(sim.signals(run_params, state))
-        state, step_metrics = sim.step(run_params, state, rates_env[:, t], desired, jitter_rng)
+        desired = policy.act(sim.signals(params, state))
+        state, step_metrics = sim.step(
+            params,
+            state,
+            rates_env[:, t],
+            desired,
+            jitter_rng,
+            arrival_count=None if counts is None else counts[:, t],
+        )
         steps.append(step_metrics)
         if progress is not None and (t + 1) % report_every == 0:
             progress(report_every)

@@ -48,6 +48,10 @@ HPA_SYNC_PERIOD_S = 15.0
 HPA_TOLERANCE = 0.1
 #: ``--horizontal-pod-autoscaler-downscale-stabilization`` default (same file).
 HPA_DOWNSCALE_STABILIZATION_S = 300.0
+#: ``--horizontal-pod-autoscaler-cpu-initialization-period`` and
+#: ``--horizontal-pod-autoscaler-initial-readiness-delay`` defaults (same file, §1.4).
+HPA_CPU_INITIALIZATION_PERIOD_S = 300.0
+HPA_INITIAL_READINESS_DELAY_S = 30.0
 #: ``scaleUpLimitFactor`` / ``scaleUpLimitMinimum`` (horizontal.go, Path A only).
 HPA_SCALE_UP_LIMIT_FACTOR = 2.0
 HPA_SCALE_UP_LIMIT_MINIMUM = 4.0
@@ -101,6 +105,75 @@ class MetricProposal:
     replicas: int
     usage: int
     ratio: float
+
+
+def cpu_sample_unready(
+    now_s: float | np.ndarray,
+    start_time_s: np.ndarray,
+    ready_status: np.ndarray,
+    ready_transition_s: np.ndarray,
+    sample_time_s: float | np.ndarray,
+    sample_window_s: float | np.ndarray,
+    cpu_initialization_period_s: float = HPA_CPU_INITIALIZATION_PERIOD_S,
+    initial_readiness_delay_s: float = HPA_INITIAL_READINESS_DELAY_S,
+) -> np.ndarray:
+    """``groupPods``' CPU readiness rule for running pods with a sample (§1.4), elementwise:
+    True where the pod counts as unready for CPU. ``ready_status``: the Ready condition (1
+    True, 0 False, NaN absent); a NaN start time is an absent one; both make a pod unready.
+    Inside the initialisation period (``start + period > now``) a pod is unready when not
+    Ready or when its sample was taken less than one window after it became Ready (the sample
+    holds pre-ready CPU); after it, only a pod not Ready that never was (its last transition
+    within ``start + initial delay``)."""
+    start = np.asarray(start_time_s, dtype=np.float64)
+    status = np.asarray(ready_status, dtype=np.float64)
+    transition = np.asarray(ready_transition_s, dtype=np.float64)
+    absent = np.isnan(start) | np.isnan(status)
+    not_ready = status == 0
+    with np.errstate(invalid="ignore"):  # -inf + inf: a warm start's pods, never "young"
+        initializing = start + cpu_initialization_period_s > now_s
+        stale_sample = np.asarray(sample_time_s) < transition + np.asarray(sample_window_s)
+        never_ready = start + initial_readiness_delay_s > transition
+    return absent | np.where(initializing, not_ready | stale_sample, not_ready & never_ready)
+
+
+def group_pods(
+    now_s: float,
+    *,
+    phase: Sequence[str],
+    deleted: Sequence[bool],
+    has_sample: Sequence[bool],
+    ready_status: Sequence[float],
+    ready_transition_s: Sequence[float],
+    start_time_s: Sequence[float],
+    sample_time_s: Sequence[float],
+    sample_window_s: Sequence[float],
+    cpu: bool = True,
+    cpu_initialization_period_s: float = HPA_CPU_INITIALIZATION_PERIOD_S,
+    initial_readiness_delay_s: float = HPA_INITIAL_READINESS_DELAY_S,
+) -> np.ndarray:
+    """``groupPods`` (replica_calculator.go, §1.4): each pod's :class:`PodStatus`, in the Go
+    code's order: deleted or Failed → IGNORED; Pending → UNREADY; no sample → MISSING; for
+    CPU only, :func:`cpu_sample_unready` → UNREADY; else READY."""
+    ph = np.asarray(phase)
+    unready_cpu = cpu & cpu_sample_unready(
+        now_s,
+        np.asarray(start_time_s, dtype=np.float64),
+        np.asarray(ready_status, dtype=np.float64),
+        np.asarray(ready_transition_s, dtype=np.float64),
+        np.asarray(sample_time_s, dtype=np.float64),
+        np.asarray(sample_window_s, dtype=np.float64),
+        cpu_initialization_period_s,
+        initial_readiness_delay_s,
+    )
+    return np.select(
+        [
+            np.asarray(deleted, dtype=bool) | (ph == "Failed"),
+            ph == "Pending",
+            ~np.asarray(has_sample, dtype=bool),
+        ],
+        [PodStatus.IGNORED, PodStatus.UNREADY, PodStatus.MISSING],
+        np.where(unready_cpu, PodStatus.UNREADY, PodStatus.READY),
+    ).astype(np.int64)
 
 
 def _statuses(status: Sequence[int] | np.ndarray, n: int, what: str) -> np.ndarray:
@@ -606,7 +679,11 @@ class HPAPolicy:
     ``currentReplicas`` = ``desired_replicas`` (scale.spec.replicas); ready pods =
     ``ready_replicas``, each using ``cpu_utilization × request``; pending pods are *unready*
     (0 in the scale-up re-computation); no pod is *missing*; NaN utilisation or no ready pod is
-    a failed metric, so the HPA does nothing that sync. Time comes from ``signals.time_s``; the
+    a failed metric, so the HPA does nothing that sync. Where the signals carry the per-pod
+    view (``signals.pods``), ready pods whose CPU sample predates their readiness by less than
+    a window, inside the CPU initialisation period, are *unready* as well
+    (:func:`cpu_sample_unready`): a just-ready pod has not served in the sample yet. Without
+    the view every ready pod counts as ready (a Prometheus source). Time comes from ``signals.time_s``; the
     HPA reconciles an env when ``sync_period_s`` has passed since its last reconcile and
     returns ``desired_replicas`` unchanged otherwise (with the default 15 s decision period
     and 15 s sync it reconciles every call; a call up to 10 % of a period early counts, so the
@@ -633,9 +710,16 @@ class HPAPolicy:
         behavior: HPABehavior | Literal["nil", "default"] | None = None,
         min_replicas: int | None = None,
         max_replicas: int | None = None,
+        cpu_initialization_period_s: float = HPA_CPU_INITIALIZATION_PERIOD_S,
+        initial_readiness_delay_s: float = HPA_INITIAL_READINESS_DELAY_S,
     ) -> None:
         if num_envs <= 0:
             raise ValueError(f"hpa: num_envs must be > 0, got {num_envs}")
+        if not (cpu_initialization_period_s >= 0 and initial_readiness_delay_s >= 0):
+            raise ValueError(
+                "hpa: cpu_initialization_period_s and initial_readiness_delay_s must be >= 0, got "
+                f"{cpu_initialization_period_s} and {initial_readiness_delay_s}"
+            )
         if not 0 < target_utilization_pct:
             raise ValueError(f"hpa: target_utilization_pct must be > 0, got {target_utilization_pct}")
         if int(target_utilization_pct) != target_utilization_pct:
@@ -660,6 +744,8 @@ class HPAPolicy:
             down=tolerance if tolerance_down is None else tolerance_down,
         )
         self.sync_period_s = float(sync_period_s)
+        self.cpu_initialization_period_s = float(cpu_initialization_period_s)
+        self.initial_readiness_delay_s = float(initial_readiness_delay_s)
         self.min_replicas, self.max_replicas = resolve_bounds(spec, min_replicas, max_replicas, "hpa")
         self.request_millicores = round(spec.cpu_request_cores * 1000)
         if self.request_millicores <= 0:
@@ -694,9 +780,14 @@ class HPAPolicy:
             np.int64
         )
         usage_m = np.maximum(usage_m, 0)
+        ready = as_count(signals.ready_replicas)
+        unready = as_count(signals.pending_replicas)
+        if signals.pods is not None:
+            not_yet = self.ready_pods_unready_for_cpu(signals)
+            ready, unready = ready - not_yet, unready + not_yet
         replicas, ok = utilization_proposal_homogeneous(
-            as_count(signals.ready_replicas),
-            as_count(signals.pending_replicas),
+            ready,
+            unready,
             usage_m,
             self.request_millicores,
             self.target_utilization_pct,
@@ -704,6 +795,24 @@ class HPAPolicy:
             self.tolerances,
         )
         return replicas, ok & finite
+
+    def ready_pods_unready_for_cpu(self, signals: ScalingSignals) -> np.ndarray:
+        """Per env, the ready pods of ``signals.pods`` that ``groupPods`` counts as unready for
+        CPU (their sample predates their readiness, inside the initialisation period)."""
+        view = signals.pods
+        assert view is not None
+        listed = ~np.isnan(view.ready_time_s)
+        unready = cpu_sample_unready(
+            np.asarray(signals.time_s, dtype=np.float64)[:, None],
+            view.start_time_s,
+            np.ones_like(view.ready_time_s),
+            view.ready_time_s,
+            np.asarray(view.cpu_sample_time_s)[:, None],
+            np.asarray(view.cpu_sample_window_s)[:, None],
+            self.cpu_initialization_period_s,
+            self.initial_readiness_delay_s,
+        )
+        return (unready & listed).sum(axis=1).astype(np.int64)
 
     def act(self, signals: ScalingSignals) -> np.ndarray:
         check_batch(signals, self.num_envs, self.name)

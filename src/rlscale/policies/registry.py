@@ -299,6 +299,8 @@ def _build_hpa(service: ServiceSpec, num_envs: int, params: dict[str, Any], **_:
         ("tolerance_down", "tolerance_down"),
         ("sync_s", "sync_period_s"),
         ("window_s", "downscale_stabilization_s"),
+        ("cpu_init_s", "cpu_initialization_period_s"),
+        ("readiness_delay_s", "initial_readiness_delay_s"),
         ("min", "min_replicas"),
         ("max", "max_replicas"),
     ):
@@ -442,6 +444,8 @@ _HPA_PARAMS: dict[str, ParamSpec] = {
     "tolerance_down": ParamSpec("number", "scale-down tolerance"),
     "sync_s": ParamSpec("number", "sync period, s (default 15)"),
     "window_s": ParamSpec("number", "downscale stabilisation window, s (default 300)"),
+    "cpu_init_s": ParamSpec("number", "CPU initialisation period, s (default 300)"),
+    "readiness_delay_s": ParamSpec("number", "initial readiness delay, s (default 30)"),
     "behavior": _BEHAVIOR,
     "up_window_s": ParamSpec("number", "scaleUp.stabilizationWindowSeconds"),
     "up_pods": ParamSpec("int", "scaleUp Pods policy value"),

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rlscale.core.signals import ScalingSignals
+from rlscale.core.slo_budget import slo_violation_rate
 from rlscale.sim.params import ServiceParams
 from rlscale.sim.simulator import StepMetrics, init_state, latency_mixture_quantile, signals, step
 
@@ -54,8 +55,6 @@ def summarize(metrics: StepMetrics, params: ServiceParams) -> dict[str, Any]:
     offered = float(metrics.offered.sum())
     served = float(metrics.served.sum())
     dropped = float(metrics.dropped.sum())
-    failed = float((metrics.violating + metrics.dropped).sum())
-    finished = served + dropped
     p50, p95, p99 = latency_mixture_quantile([0.5, 0.95, 0.99], metrics)
     desired = np.asarray(metrics.desired)
     changes = int(np.count_nonzero(np.diff(desired, axis=0))) if desired.shape[0] > 1 else 0
@@ -66,7 +65,7 @@ def summarize(metrics: StepMetrics, params: ServiceParams) -> dict[str, Any]:
         "requests_served": served,
         "requests_dropped": dropped,
         "backlog_end": float(np.asarray(metrics.backlog)[-1].sum()),
-        "slo_violation_rate": failed / finished if finished > 0 else float("nan"),
+        "slo_violation_rate": float(slo_violation_rate(metrics.violating, metrics.dropped, metrics.offered)),
         "latency_p50_s": float(p50),
         "latency_p95_s": float(p95),
         "latency_p99_s": float(p99),

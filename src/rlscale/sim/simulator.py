@@ -4,15 +4,17 @@ services by one step of ``spec.step_s`` seconds, with no Python loop over enviro
 Order within a step ``t`` (the decision was taken on the signals after step ``t − 1``):
 
 1. the desired count is clamped to [min, max]; scale-up creates pending pods that cost money
-   at once and serve from step ``t + d`` (``d`` = the jittered start-up delay rounded up to
-   whole steps; ``d = 0`` serves at once); scale-down removes pending pods first (newest
-   first, as a ReplicaSet does), then ready pods, which stop serving at once;
+   at once and serve from step ``t + d`` (``d`` = the pod's own start-up delay, drawn
+   independently per pod, rounded up to whole steps; ``d = 0`` serves at once); scale-down
+   removes pending pods first (latest-due first), then the ready pods that became ready last,
+   as a ReplicaSet does (``sim.pods``); removed pods stop serving at once;
 2. arrivals ``A ~ Poisson(lambda·dt)`` (or ``lambda·dt``), capacity ``C = ready·mu·dt``;
    served ``= min(B + A, C)``; what is left queues up to the smaller of the queue bound and
    what the ready pods can drain within the request timeout, the rest is dropped, so
    ``served + dropped + backlog_end = backlog_start + offered``;
 3. latency: ``base + U + T`` per request, ``T`` the M/M/c sojourn (Erlang C waiting +
-   exponential service) when no backlog, else exponential service after a fluid drain delay
+   exponential service, at the step's arrival *rate* where it is below capacity, not at the
+   drawn count: M/M/c already holds the Poisson noise) when no backlog, else exponential service after a fluid drain delay
    ``U`` uniform between ``B_start/(c·mu)`` and ``B_end/(c·mu)`` (waiting in line behind the
    backlog replaces the M/M/c wait). ``violating`` is ``served · P(latency > SLO)``;
 4. metrics go into a lag ring buffer; pods due at ``t + 1`` become ready.
@@ -30,7 +32,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from rlscale.core.signals import ScalingSignals
+from rlscale.core.signals import PodView, ScalingSignals
+from rlscale.sim import pods
 from rlscale.sim.params import ServiceParams
 from rlscale.sim.queueing import (
     _SERIES_EPS,
@@ -47,7 +50,9 @@ from rlscale.sim.queueing import (
 #: this fast is a point mass for every practical purpose.
 _DETERMINISTIC_RATE = 1.0e12
 #: Halley iterations for the per-step p95 (see ``queueing._sojourn_quantile``): 2 give a
-#: relative error below ~2e-6 (below 3e-8 for 99.9 % of M/M/c cases), plenty for a scaler's
+#: relative error below 3e-8 for 99.9 % of M/M/c cases and at most ~1.4e-5 where the load is
+#: exactly one server short of c (a = c − 1, the waiting and service rates equal; c <= 50 on
+#: ``web``), plenty for a scaler's
 #: signal; drain-width rows are exact in closed form, and run-level quantiles are exact
 #: (``latency_mixture_quantile``).
 P95_ITERATIONS = 2
@@ -59,13 +64,13 @@ P95_LEVEL = 0.95
 class SimState:
     """Struct of arrays with a leading ``num_envs`` axis (mutated in place by :func:`step`).
 
-    ``pending[(step_index + k) % H]`` (shape ``(H, n)``, slot-major so each slot is one
-    contiguous vector) holds the pods that become ready at the end of step ``step_index + k − 1``; the lag buffers hold the last ``max(metric_lag_steps) + 1`` periods'
-    metrics, oldest at ``step_index % (lag + 1)``.
+    ``pods`` (``(n, max_replicas)``) holds every pod's start and ready step (``sim.pods``);
+    ``ready`` counts the pods that serve in step ``step_index``. The lag buffers hold the last
+    ``max(metric_lag_steps) + 1`` periods' metrics, oldest at ``step_index % (lag + 1)``.
     """
 
     ready: np.ndarray  # int64 (n,)
-    pending: np.ndarray  # int64 (H, n) ring of future ready counts
+    pods: np.ndarray  # int64 (n, max_replicas) sorted pod keys, see sim.pods
     backlog: np.ndarray  # float64 (n,) queued requests
     desired: np.ndarray  # int64 (n,) last clamped desired count
     step_index: int  # global step counter (ring-buffer position)
@@ -84,7 +89,8 @@ class SimState:
 
     @property
     def pending_total(self) -> np.ndarray:
-        return self.pending.sum(axis=0)
+        """Pods created but not ready yet (every desired pod exists from its decision on)."""
+        return self.desired - self.ready
 
     def copy(self) -> SimState:
         return SimState(
@@ -177,11 +183,19 @@ def _latency_params(
     saturated: np.ndarray,
     out: np.ndarray | None = None,
     work: np.ndarray | None = None,
+    arrival_rps: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(base, width, wait_prob, wait_rate, service_rate) of each env's latency law this step,
     written into the five rows of ``out`` (``(5, n)``; allocated when None). ``mu``: per-env
     service rate ``(n,)``; ``saturated``: envs with a backlog or drops, whose wait is the
-    drain delay rather than M/M/c's. ``work``: optional ``(4, n)`` scratch."""
+    drain delay rather than M/M/c's. ``work``: optional ``(4, n)`` scratch.
+
+    ``arrival_rps``: the step's arrival *rate*; where it is below capacity the M/M/c law is
+    conditioned on it rather than on the drawn count (``lam_served_rps``). M/M/c already holds
+    the Poisson arrivals' noise: taking the law at the drawn count as well counted that noise
+    twice, which biased the violation rate up near saturation (+60 % at c = 4, rho = 0.95 on
+    ``web``; docs/simulator.md). Where the rate is at or above capacity the drawn count
+    decides (a step that happened not to overflow waits as M/M/c at that count)."""
     n = ready_f.shape[0]
     if out is None:
         out = np.empty((5, n))
@@ -210,12 +224,16 @@ def _latency_params(
         service_rate.fill(_DETERMINISTIC_RATE)
         return base, width, wait_prob, wait_rate, service_rate
     np.divide(lam_served_rps, mu, out=a)
+    if arrival_rps is not None:
+        rate_a = np.divide(arrival_rps, mu, out=inv_cmu)
+        np.copyto(a, rate_a, where=rate_a < ready_f)
     unsat = a < ready_f
     unsat &= ~saturated
+    np.multiply(a, mu, out=wait_rate)
+    np.subtract(cmu, wait_rate, out=wait_rate)  # c·mu − lambda
     a *= unsat  # saturated rows: a = 0 -> Erlang C = 0
     np.maximum(ready_f, 1.0, out=c1)
     erlang_c_unchecked(c1, a, out=wait_prob)
-    np.subtract(cmu, lam_served_rps, out=wait_rate)
     np.copyto(wait_rate, mu, where=~unsat)
     np.copyto(service_rate, mu)
     return base, width, wait_prob, wait_rate, service_rate
@@ -325,6 +343,21 @@ def _clamp_desired(
     return np.clip(out, lo, hi, out=out)
 
 
+def _startup_delay_steps(
+    params: ServiceParams, rows: np.ndarray, num_envs: int, width: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Start-up delays in whole steps for up to ``width`` new pods in each env of ``rows``
+    (``(len(rows), width)``): one independent uniform draw per pod, rounded up (a pod serves
+    from the first whole step it is ready; ``-1e-9`` keeps an exact multiple of the step)."""
+    lo = np.broadcast_to(_f64(params.startup_delay_min_s), (num_envs,))[rows, None]
+    hi = np.broadcast_to(_f64(params.startup_delay_max_s), (num_envs,))[rows, None]
+    if np.any(hi > lo):
+        delay = rng.random((rows.size, width)) * (hi - lo) + lo
+    else:
+        delay = np.broadcast_to(lo, (rows.size, width))
+    return np.maximum(np.ceil(delay / params.step_s - 1e-9), 0).astype(np.int64)
+
+
 # ----------------------------------------------------------------------------------- public
 def init_state(
     params: ServiceParams,
@@ -340,11 +373,10 @@ def init_state(
     pnum = params.num_envs
     if pnum is not None and pnum != num_envs:
         raise ValueError(f"params have per-env arrays of length {pnum}, num_envs is {num_envs}")
-    horizon = params.max_startup_steps() + 1
     lag = params.max_metric_lag_steps() + 1
     state = SimState(
         ready=np.zeros(num_envs, dtype=np.int64),
-        pending=np.zeros((horizon, num_envs), dtype=np.int64),
+        pods=np.full((num_envs, params.spec.max_replicas), pods.EMPTY, dtype=np.int64),
         backlog=np.zeros(num_envs),
         desired=np.zeros(num_envs, dtype=np.int64),
         step_index=0,
@@ -382,7 +414,7 @@ def reset_state(
         raise ValueError("initial_rate_rps must be finite and >= 0")
     state.ready[sel] = replicas[sel]
     state.desired[sel] = replicas[sel]
-    state.pending[:, sel] = 0
+    state.pods[sel] = pods.warm_keys(n, state.pods.shape[1], replicas)[sel]
     state.backlog[sel] = 0.0
     state.elapsed_steps[sel] = 0
     state.time_s[sel] = 0.0
@@ -414,12 +446,15 @@ def step(
     rng: np.random.Generator,
     *,
     compute_p95: bool = True,
+    arrival_count: np.ndarray | None = None,
 ) -> tuple[SimState, StepMetrics]:
     """Advance every environment by one step (see the module docstring for the order).
 
     ``arrival_rate_rps``: the offered rate (req/s) during this step; ``desired_replicas``:
     the scaler's decision (clamped here). ``compute_p95=False`` skips the per-step p95
-    (NaN in the metrics and signals) when nothing reads it.
+    (NaN in the metrics and signals) when nothing reads it. ``arrival_count``: the step's
+    request counts drawn beforehand (common random numbers across policies), used instead of
+    a draw; the latency law still takes the rate.
     """
     spec = params.spec
     n = state.num_envs
@@ -456,54 +491,37 @@ def step(
     m_ready, m_pending, desired = int_block
     work = _scratch("sim_step", _WORK_ROWS, n)
     _clamp_desired(params, desired_replicas, out=desired, scratch=work[0])
-    iwork = _scratch("sim_step_int", 3, n, np.int64)
+    add = _scratch("sim_step_int", 1, n, np.int64)[0]
 
     ready = state.ready
-    pending = state.pending
-    horizon = pending.shape[0]
     t = state.step_index
 
-    # 1. apply the decision (full-vector ops over the few ring slots; no fancy indexing)
-    add, move, take = iwork
-    np.sum(pending, axis=0, out=take)
-    take += ready
-    np.subtract(desired, take, out=add)
+    # 1. apply the decision; every pod exists from its decision on, so the pod count before it
+    #    is the previous desired count
+    np.subtract(desired, state.desired, out=add)
     if add.max() > 0:
-        np.maximum(add, 0, out=move)
-        lo_s, hi_s = params.startup_delay_min_s, params.startup_delay_max_s
-        delay = work[0]
-        if np.any(np.asarray(hi_s) > np.asarray(lo_s)):
-            rng.random(out=delay)
-            delay *= np.subtract(hi_s, lo_s)
-            delay += lo_s
-        else:
-            delay[:] = lo_s
-        delay /= dt
-        delay -= 1e-9
-        np.ceil(delay, out=delay)
-        np.minimum(delay, horizon - 1, out=delay)
-        np.add(ready, move, out=ready, where=delay <= 0)
-        for d in range(1, horizon):
-            slot = pending[(t + d) % horizon]
-            np.add(slot, move, out=slot, where=delay == d)
+        rows = np.flatnonzero(add > 0)
+        new_count = add[rows]
+        delay_steps = _startup_delay_steps(params, rows, n, int(new_count.max()), rng)
+        pods.add(state.pods, rows, pods.key(t + delay_steps, t), new_count, state.desired[rows])
     if add.min() < 0:
-        np.negative(add, out=move)
-        np.maximum(move, 0, out=move)
-        for j in range(horizon - 1, 0, -1):  # newest (latest-ready) pending pods first
-            slot = pending[(t + j) % horizon]
-            np.minimum(slot, move, out=take)
-            slot -= take
-            move -= take
-        ready -= move
+        pods.remove_last(state.pods, np.maximum(-add, 0), state.desired)
+    if add.any():
+        ready[:] = pods.count_ready(state.pods, t)
     state.desired[:] = desired
-    np.sum(pending, axis=0, out=m_pending)
     np.copyto(m_ready, ready)
+    np.subtract(desired, ready, out=m_pending)
 
     # 2. arrivals, service, queue
     np.copyto(arrival_rate, lam)
-    np.multiply(lam, dt, out=offered)  # the mean count
-    if params.poisson_arrivals:
-        offered[:] = rng.poisson(offered)
+    if arrival_count is not None:
+        np.copyto(offered, np.broadcast_to(_f64(arrival_count), (n,)))
+        if not (np.isfinite(offered.sum()) and offered.min() >= 0):
+            raise ValueError("arrival_count must be finite and >= 0")
+    else:
+        np.multiply(lam, dt, out=offered)  # the mean count
+        if params.poisson_arrivals:
+            offered[:] = rng.poisson(offered)
     mu = work[0]
     np.copyto(mu, params.mu_rps)
     ready_f = work[1]
@@ -537,6 +555,7 @@ def step(
         saturated,
         out=block[14:19],
         work=work[3:7],
+        arrival_rps=lam,
     )
     _p95_and_slo_survival(
         spec.slo_latency_s,
@@ -602,9 +621,8 @@ def step(
     bad = np.add(violating, dropped, out=state.lag_slo_violation_fraction[:, slot])
     bad /= np.maximum(offered, 1e-9)  # nothing offered: nothing violated
     np.clip(bad, 0.0, 1.0, out=bad)
-    due = (t + 1) % horizon
-    ready += pending[due]
-    pending[due] = 0
+    if m_pending.any():
+        ready[:] = pods.count_ready(state.pods, t + 1)
     state.step_index = t + 1
     state.elapsed_steps += 1
     state.time_s += dt
@@ -615,7 +633,8 @@ def signals(params: ServiceParams, state: SimState) -> ScalingSignals:
     """What a scaler sees now: replica counts as the API server reports them (current), and
     metrics ``metric_lag_steps`` periods old (a rate window / scrape delay; per env when the
     lag is an array). The rate is the measured arrival rate of that period; CPU utilisation
-    is usage over request."""
+    is usage over request. ``pods`` lists the ready pods' start and readiness times and the
+    CPU sample's time (:func:`pod_view`)."""
     slots = state.lag_rate_rps.shape[1]
     lag = np.asarray(params.metric_lag_steps)
     if np.max(lag) >= slots:
@@ -631,13 +650,38 @@ def signals(params: ServiceParams, state: SimState) -> ScalingSignals:
         time_s=state.time_s.copy(),
         desired_replicas=state.desired.astype(np.float64),
         ready_replicas=state.ready.astype(np.float64),
-        pending_replicas=state.pending.sum(axis=0).astype(np.float64),
+        pending_replicas=state.pending_total.astype(np.float64),
         request_rate_rps=lagged(state.lag_rate_rps),
         cpu_utilization=lagged(state.lag_cpu_utilization),
         latency_p95_s=lagged(state.lag_latency_p95_s),
         backlog_requests=lagged(state.lag_backlog_requests),
         dropped_rps=lagged(state.lag_dropped_rps),
         slo_violation_fraction=lagged(state.lag_slo_violation_fraction),
+        pods=pod_view(params, state),
+    )
+
+
+def pod_view(params: ServiceParams, state: SimState) -> PodView:
+    """The ready pods' start and readiness times on each env's clock (``time_s``), and the CPU
+    sample's: the lagged period ``[time_s − (lag + 1)·dt, time_s − lag·dt]``, stamped at its
+    end with a one-step window, as metrics-server stamps a sample."""
+    dt = params.step_s
+    keys = state.pods
+    ready_step, start_step = pods.steps(keys)
+    origin = (state.step_index - state.elapsed_steps)[:, None]  # global step at time_s = 0
+    is_ready = keys < pods.key(state.step_index + 1, 0)
+    long_ago = keys == pods.LONG_AGO
+
+    def times(step_of: np.ndarray) -> np.ndarray:
+        out = np.where(is_ready, (step_of - origin) * dt, np.nan)
+        out[long_ago] = -np.inf
+        return out
+
+    return PodView(
+        start_time_s=times(start_step),
+        ready_time_s=times(ready_step),
+        cpu_sample_time_s=state.time_s - np.asarray(params.metric_lag_steps) * dt,
+        cpu_sample_window_s=np.full(state.num_envs, dt),
     )
 
 
