@@ -180,7 +180,7 @@ def bench_reconcile(n: int) -> dict[str, Any]:
         have_prometheus = shutil.which("prometheus") is not None or Path("/usr/bin/prometheus").exists()
         if not have_prometheus:
             return {"skipped": "Debian's prometheus binary is not installed"}
-        proc, prom_url = _start_prometheus(f"{emu.host}:{emu.port}", Path(tmp))
+        proc, prom_url = _start_prometheus(emu.metrics_address, Path(tmp))
         try:
             time.sleep(3.0)  # a few scrapes, so rate() has two samples
             config = RunConfig(

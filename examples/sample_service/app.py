@@ -11,7 +11,8 @@ It exports what the controller's default PromQL expects (rlscale.controller.metr
 ``/metrics``; Prometheus adds ``namespace``/``service`` labels when it scrapes (see
 docs/live.md). ``/healthz`` is the readiness probe.
 
-Run: ``python app.py`` (env ``PORT`` default 8080, ``SAMPLE_CPU_MS`` default 50), or
+Run: ``python app.py`` (env ``PORT`` default 8080, ``HOST`` default 127.0.0.1: loopback outside
+a pod, the manifest sets 0.0.0.0; ``SAMPLE_CPU_MS`` default 50), or
 ``?cpu_ms=N`` per request.
 """
 
@@ -95,7 +96,7 @@ def make_handler(default_cpu_ms: float) -> type[BaseHTTPRequestHandler]:
 
 def main() -> int:
     port = int(os.environ.get("PORT", "8080"))
-    host = os.environ.get("HOST", "0.0.0.0")
+    host = os.environ.get("HOST", "127.0.0.1")  # loopback outside a pod; the manifest sets 0.0.0.0
     try:
         cpu_ms = float(os.environ.get("SAMPLE_CPU_MS", "50"))
     except ValueError:

@@ -107,7 +107,7 @@ def test_calibrate_recovers_emulated_service_within_10_percent(prometheus_factor
     prom = prometheus_factory([f"127.0.0.1:{port}"], scrape_interval_s=0.5)
     emu = Emulator(
         [EmulatedService(name="calib", params=true_params(), load=scenario_load, initial_replicas=1)],
-        port=port,
+        metrics_port=port,
     ).start()
     try:
         started = time.time()

@@ -90,7 +90,7 @@ def test_feedback_config_round_trips_and_refuses_unknown_fields() -> None:
 
 
 def test_burning_while_pods_start_lengthens_the_memory_but_keeps_the_headroom() -> None:
-    fb = BudgetFeedback(num_envs=2, step_s=60.0, budget=0.01)
+    fb = BudgetFeedback(num_envs=2, step_s=60.0, budget=0.01, config=FeedbackConfig(min_headroom=0.5))
     start = fb.memory_s.copy()
     # both burn; service 0 still has pods starting (a transient), service 1 has all pods ready
     fb.update(np.array([0.10, 0.10]), np.array([10.0, 10.0]), pending_replicas=np.array([3.0, 0.0]))
@@ -112,7 +112,7 @@ def test_the_budget_floor_serves_the_remembered_peak() -> None:
 
 
 def test_a_slow_burn_lengthens_the_memory_without_cutting_the_headroom() -> None:
-    fb = BudgetFeedback(num_envs=1, step_s=60.0, budget=0.01)
+    fb = BudgetFeedback(num_envs=1, step_s=60.0, budget=0.01, config=FeedbackConfig(min_headroom=0.5))
     fb.update(np.array([0.03]), np.array([10.0]))  # 3x the budget: burning, not severe
     assert fb.last_reason[0] == REASON_CUT and fb.headroom[0] == 1.0
     assert fb.memory_s[0] > fb.config.memory_init_s

@@ -5,10 +5,12 @@ Fixtures (use them from any test under tests/live/):
 - ``emulator`` (module scope): a running :class:`rlscale.emulator.Emulator` with one service,
   Deployment ``default/web`` (the ``fast`` preset: 1 s steps, pods Ready 2 s after creation,
   10 req/s per pod, fluid arrivals), constant load ``WEB_LOAD_RPS`` = 25 req/s, 2 replicas.
-- ``kubeconfig`` (module scope): path of a kubeconfig for ``emulator`` (plain http + token);
+  The cluster has the RLAutoscaler CRD (``deploy/crd.yaml``); the API is https with a CA made
+  for the run (``emu.client_ssl_context()`` for raw clients), ``/metrics`` plain http.
+- ``kubeconfig`` (module scope): path of a kubeconfig for ``emulator`` (https, CA data + token);
   ``kubernetes.config.load_kube_config(config_file=str(kubeconfig))`` and kopf accept it.
 - ``emulator_factory`` (function scope): ``emulator_factory(services=None, **Emulator kwargs)``
-  starts a fresh emulator (stopped at teardown); ``services`` defaults to the ``web`` service
+  starts a fresh emulator (stopped at teardown; ``crds=[]`` for none); ``services`` defaults to the ``web`` service
   above. Use it when a test changes cluster state or needs its own load curve.
 - ``prometheus_binary`` (session scope): path of Debian's ``prometheus``. Absent: skip with a
   clear message, or fail when ``CI=true`` (CI installs it, see .ci/run).
@@ -193,12 +195,19 @@ def prometheus_binary() -> str:
 
 
 def _target(emu: Emulator) -> str:
-    return f"{emu.host}:{emu.port}"
+    return emu.metrics_address
+
+
+def default_crds() -> list[dict[str, Any]]:
+    """The CRDs the emulated cluster starts with: RLAutoscaler, as ``deploy/crd.yaml`` installs it."""
+    from rlscale.controller.crd import crd_manifest
+
+    return [crd_manifest()]
 
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[Emulator]:
-    emu = Emulator(default_services()).start()
+    emu = Emulator(default_services(), crds=default_crds()).start()
     try:
         yield emu
     finally:
@@ -215,6 +224,7 @@ def emulator_factory() -> Iterator[Callable[..., Emulator]]:
     started: list[Emulator] = []
 
     def make(services: list[EmulatedService] | None = None, **kwargs: Any) -> Emulator:
+        kwargs.setdefault("crds", default_crds())
         emu = Emulator(default_services() if services is None else services, **kwargs).start()
         started.append(emu)
         return emu

@@ -85,16 +85,17 @@ def test_the_budget_feedback_scales_up_when_the_service_slows_down(
         f"learned:path={ckpt},budget=0.01,feedback=off",
     )
     assert len(on) == len(off) == BEFORE + AFTER
-    codes_after = [reason["code"] for r in on[BEFORE:] for reason in r["reasons"]]
+    # the policy's own reasons (the guard's are in r["reasons"])
+    codes_after = [reason["code"] for r in on[BEFORE:] for reason in r["policy_reasons"]]
     assert "SLOBudgetBurning" in codes_after, codes_after
     burning = next(
         reason["message"]
         for r in on[BEFORE:]
-        for reason in r["reasons"]
+        for reason in r["policy_reasons"]
         if reason["code"] == "SLOBudgetBurning"
     )
     assert "1 % budget" in burning and "burn" in burning
-    assert not any(reason["code"] == "SLOBudgetBurning" for r in off for reason in r["reasons"])
+    assert not any(reason["code"] == "SLOBudgetBurning" for r in off for reason in r["policy_reasons"])
     fractions = [r["inputs"].get("slo_violation_fraction") for r in on[BEFORE:]]
     assert max(f for f in fractions if f is not None) > 0.01  # the histogram query saw the slowdown
     # the feedback holds more pods after the slowdown than the same policy without it

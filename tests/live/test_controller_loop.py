@@ -22,6 +22,7 @@ from rlscale.controller.loop import (
 )
 from rlscale.controller.telemetry import ControllerMetrics
 from rlscale.core import ManualClock, ScalingSignals, ServiceSpec, observation_size
+from rlscale.core.observation import OBSERVATION_FEATURES
 from rlscale.safety import FALLBACK_HPA, HOLD_REPLICAS, POLICY_ERROR, STALE_METRICS, Guard, GuardConfig
 
 SPEC = ServiceSpec(name="web", pod_capacity_rps=10.0, slo_latency_s=0.5, min_replicas=1, max_replicas=10)
@@ -131,7 +132,18 @@ def test_reconcile_patches_the_guarded_decision_and_logs_it() -> None:
     record = json.loads(out.getvalue())
     assert record["final_replicas"] == 7 and record["patched"] is True and record["reasons"] == []
     assert record["inputs"]["request_rate_rps"] == 50.0
+    assert list(record["observation"]) == list(OBSERVATION_FEATURES)  # labelled, in the layout's order
     assert len(record["observation"]) == observation_size()
+    assert record["observation"][OBSERVATION_FEATURES[0]] == pytest.approx(float(c.last_observation[0]))
+    assert (
+        record["policy_reasons"][0]["code"] == "PolicyProposal"
+        and "proposed 7" in record["policy_reasons"][0]["message"]
+    )
+    assert _metric(c, "rlscale_current_replicas", target="ns/web") == 5
+    assert _metric(c, "rlscale_proposed_replicas", target="ns/web") == 7
+    assert _metric(c, "rlscale_signal_value", target="ns/web", signal="request_rate_rps") == 50.0
+    assert _metric(c, "rlscale_signal_healthy", target="ns/web", signal="request_rate_rps") == 1
+    assert _metric(c, "rlscale_policy_info", target="ns/web", policy=c.policy.name, version="builtin") == 1
     assert _metric(c, "rlscale_decisions_total", target="ns/web") == 1
     assert _metric(c, "rlscale_desired_replicas", target="ns/web") == 7
     assert _metric(c, "rlscale_decision_latency_seconds_count") == 1
@@ -154,7 +166,7 @@ def test_policy_exception_falls_back_to_hpa_and_counts_the_error() -> None:
     assert [r.code for r in d.reasons] == [POLICY_ERROR, FALLBACK_HPA]
     assert "model exploded" in json.loads(out.getvalue())["reasons"][0]["message"]
     assert _metric(c, "rlscale_errors_total", kind="policy") == 1
-    assert _metric(c, "rlscale_guard_interventions_total", reason=FALLBACK_HPA) == 1
+    assert _metric(c, "rlscale_guard_interventions_total", target="ns/web", reason=FALLBACK_HPA) == 1
 
 
 def test_source_exception_holds_with_reasons_and_recovers() -> None:

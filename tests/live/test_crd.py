@@ -158,7 +158,7 @@ def test_every_manifest_loads_with_the_expected_kinds() -> None:
         "example-rlautoscaler.yaml": ["RLAutoscaler"],
         "kustomization.yaml": ["Kustomization"],
         "namespace.yaml": ["Namespace"],
-        "operator.yaml": ["Deployment"],
+        "operator.yaml": ["Deployment", "Service"],  # the Service exposes /metrics to a ServiceMonitor
         "rbac.yaml": ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ServiceAccount"],
         "sample-service.yaml": ["Deployment", "Service"],
     }
@@ -198,7 +198,7 @@ def test_rbac_is_the_minimal_set() -> None:
 
 
 def test_operator_deployment_is_locked_down() -> None:
-    (deployment,) = _docs()["operator.yaml"]
+    deployment = next(d for d in _docs()["operator.yaml"] if d["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     assert deployment["spec"]["replicas"] >= 2  # leader election makes a standby useful
     assert pod["serviceAccountName"] == "rlscale-operator"

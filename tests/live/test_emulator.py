@@ -44,7 +44,7 @@ def _raw(
         headers={"Authorization": f"Bearer {emu.token}", "Content-Type": content_type},
     )
     try:
-        with urllib.request.urlopen(req, timeout=5) as rsp:
+        with urllib.request.urlopen(req, timeout=5, context=emu.client_ssl_context()) as rsp:
             return rsp.status, json.load(rsp)
     except urllib.error.HTTPError as exc:
         return exc.code, json.load(exc)
@@ -80,7 +80,7 @@ def test_discovery_lists_groups_and_resources(emulator: Emulator) -> None:
 def test_unauthenticated_requests_are_rejected(emulator: Emulator) -> None:
     req = urllib.request.Request(emulator.url + "/apis/apps/v1/deployments")
     with pytest.raises(urllib.error.HTTPError) as info:
-        urllib.request.urlopen(req, timeout=5)
+        urllib.request.urlopen(req, timeout=5, context=emulator.client_ssl_context())
     assert info.value.code == 401
 
 
@@ -247,7 +247,12 @@ def _rla(name: str, replicas_max: int = 10) -> dict[str, Any]:
         "apiVersion": "rlscale.io/v1alpha1",
         "kind": "RLAutoscaler",
         "metadata": {"name": name},
-        "spec": {"scaleTargetRef": {"name": "web"}, "minReplicas": 1, "maxReplicas": replicas_max},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "minReplicas": 1,
+            "maxReplicas": replicas_max,
+            "slo": {"latencySeconds": 0.5},
+        },
     }
 
 
@@ -265,7 +270,7 @@ def test_rlautoscaler_crud_status_and_watch(emulator: Emulator, kubeconfig: Path
             f"?watch=true&resourceVersion={rv0}&timeoutSeconds=5&allowWatchBookmarks=true",
             headers={"Authorization": f"Bearer {emulator.token}"},
         )
-        with urllib.request.urlopen(req, timeout=10) as rsp:
+        with urllib.request.urlopen(req, timeout=10, context=emulator.client_ssl_context()) as rsp:
             for line in rsp:
                 event = json.loads(line)
                 if event["type"] != "BOOKMARK":
@@ -279,12 +284,12 @@ def test_rlautoscaler_crud_status_and_watch(emulator: Emulator, kubeconfig: Path
     assert created["metadata"]["uid"] and created["metadata"]["generation"] == 1
     patched = custom.patch_namespaced_custom_object(*args, "a", {"spec": {"maxReplicas": 8}})
     assert patched["spec"]["maxReplicas"] == 8 and patched["metadata"]["generation"] == 2
-    status = custom.patch_namespaced_custom_object_status(*args, "a", {"status": {"lastScale": 3}})
-    assert status["status"] == {"lastScale": 3}
+    status = custom.patch_namespaced_custom_object_status(*args, "a", {"status": {"desiredReplicas": 3}})
+    assert status["status"] == {"desiredReplicas": 3}
     assert status["metadata"]["generation"] == 2  # status writes do not bump the generation
     # a spec write through the main resource cannot clobber the status subresource
-    again = custom.patch_namespaced_custom_object(*args, "a", {"status": {"lastScale": 99}})
-    assert again["status"] == {"lastScale": 3}
+    again = custom.patch_namespaced_custom_object(*args, "a", {"status": {"desiredReplicas": 99}})
+    assert again["status"] == {"desiredReplicas": 3}
     custom.delete_namespaced_custom_object(*args, "a")
     thread.join(10)
     assert events == [("ADDED", "a"), ("MODIFIED", "a"), ("MODIFIED", "a"), ("DELETED", "a")]
@@ -311,7 +316,7 @@ def test_watch_without_version_lists_first_and_old_version_is_gone(emulator_fact
         f"{emu.url}/apis/rlscale.io/v1alpha1/rlautoscalers?watch=1&timeoutSeconds=1",
         headers={"Authorization": f"Bearer {emu.token}"},
     )
-    with urllib.request.urlopen(req, timeout=5) as rsp:
+    with urllib.request.urlopen(req, timeout=5, context=emu.client_ssl_context()) as rsp:
         lines = [json.loads(line) for line in rsp]
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in lines] == [("ADDED", "x")]
     emu.store._log.extend([emu.store._log[-1]] * emu.store._log.maxlen)  # compact the history
@@ -319,7 +324,7 @@ def test_watch_without_version_lists_first_and_old_version_is_gone(emulator_fact
         f"{emu.url}/apis/rlscale.io/v1alpha1/rlautoscalers?watch=1&resourceVersion=1&timeoutSeconds=1",
         headers={"Authorization": f"Bearer {emu.token}"},
     )
-    with urllib.request.urlopen(req, timeout=5) as rsp:
+    with urllib.request.urlopen(req, timeout=5, context=emu.client_ssl_context()) as rsp:
         lines = [json.loads(line) for line in rsp]
     assert lines[0]["type"] == "ERROR" and lines[0]["object"]["code"] == 410
 
@@ -362,31 +367,41 @@ def test_events_and_crds(emulator: Emulator, kubeconfig: Path) -> None:
     assert created.metadata.name.startswith("web.")
     assert any(e.reason == "Scaled" for e in core.list_namespaced_event("default").items)
     ext = client.ApiextensionsV1Api(api_client)
+    widgets = "/apis/example.com/v1/namespaces/default/widgets"
+    assert _raw(emulator, "GET", widgets)[0] == 404  # not served before its CRD exists
     crd = {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": "rlautoscalers.rlscale.io"},
+        "metadata": {"name": "widgets.example.com"},
         "spec": {
-            "group": "rlscale.io",
+            "group": "example.com",
             "scope": "Namespaced",
-            "names": {"plural": "rlautoscalers", "singular": "rlautoscaler", "kind": "RLAutoscaler"},
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
             "versions": [
                 {
-                    "name": "v1alpha1",
+                    "name": "v1",
                     "served": True,
                     "storage": True,
-                    "schema": {"openAPIV3Schema": {"type": "object"}},
+                    "schema": {
+                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                    },
                 }
             ],
         },
     }
     ext.create_custom_resource_definition(crd)
-    got = ext.read_custom_resource_definition("rlautoscalers.rlscale.io")
-    assert got.spec.names.kind == "RLAutoscaler"
-    assert [c.metadata.name for c in ext.list_custom_resource_definition().items] == [
-        "rlautoscalers.rlscale.io"
-    ]
-    ext.delete_custom_resource_definition("rlautoscalers.rlscale.io")
+    got = ext.read_custom_resource_definition("widgets.example.com")
+    assert got.spec.names.kind == "Widget"
+    assert {c.type: c.status for c in got.status.conditions} == {
+        "NamesAccepted": "True",
+        "Established": "True",
+    }
+    assert "widgets.example.com" in [c.metadata.name for c in ext.list_custom_resource_definition().items]
+    assert _raw(emulator, "POST", widgets, {"metadata": {"name": "w"}, "size": 3})[0] == 201
+    assert _raw(emulator, "GET", "/apis/example.com/v1")[1]["resources"][0]["name"] == "widgets"
+    ext.delete_custom_resource_definition("widgets.example.com")
+    assert _raw(emulator, "GET", widgets)[0] == 404
+    assert "example.com" not in {g["name"] for g in _raw(emulator, "GET", "/apis")[1]["groups"]}
 
 
 # -- metrics ----------------------------------------------------------------------------

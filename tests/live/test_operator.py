@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from rlscale.controller.crd import GROUP, PLURAL, VERSION
+from rlscale.controller.crd import GROUP, PLURAL, VERSION, crd_manifest
 from rlscale.controller.decision_log import read_decision_log
 from rlscale.controller.operator import Operator, OperatorConfig
 from rlscale.emulator import EmulatedService, constant_load, rise_and_fall_load
@@ -84,11 +84,13 @@ class DelayedLoad:
 class Cluster:
     """An emulator + Prometheus + API clients for one test."""
 
-    def __init__(self, emulator_factory: Any, prometheus_factory: Any, tmp_path: Path, load: Any) -> None:
+    def __init__(
+        self, emulator_factory: Any, prometheus_factory: Any, tmp_path: Path, load: Any, **emulator: Any
+    ) -> None:
         from kubernetes import client, config
 
         service = EmulatedService(name="web", params=fast_params("web"), load=load, initial_replicas=1)
-        self.emu = emulator_factory([service], speedup=SPEEDUP)
+        self.emu = emulator_factory([service], speedup=SPEEDUP, **emulator)
         self.prom = prometheus_factory(self.emu)
         self.kubeconfig = self.emu.write_kubeconfig(tmp_path / "kubeconfig")
         self.tmp_path = tmp_path
@@ -147,8 +149,8 @@ def make_cluster(
 ) -> Iterator[Callable[..., Cluster]]:
     made: list[Cluster] = []
 
-    def make(load: Any) -> Cluster:
-        cluster = Cluster(emulator_factory, prometheus_factory, tmp_path, load)
+    def make(load: Any, **emulator: Any) -> Cluster:
+        cluster = Cluster(emulator_factory, prometheus_factory, tmp_path, load, **emulator)
         made.append(cluster)
         return cluster
 
@@ -214,8 +216,18 @@ def test_operator_closes_the_loop_on_a_rising_and_falling_load(make_cluster: Any
     assert all(e.type == "Normal" and e.message.startswith("New size: ") for e in rescales)
 
 
+def unvalidated_crd() -> dict[str, Any]:
+    """The RLAutoscaler CRD with a schema that takes anything: a cluster whose CRD predates the
+    rules, where bad specs reach the operator (a current CRD has the API server refuse them)."""
+    manifest = crd_manifest()
+    manifest["spec"]["versions"][0]["schema"] = {
+        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    }
+    return manifest
+
+
 def test_bad_custom_resources_are_rejected_without_a_scale_write(make_cluster: Any) -> None:
-    cluster = make_cluster(constant_load(25.0))
+    cluster = make_cluster(constant_load(25.0), crds=[unvalidated_crd()])
     cluster.wait_for_data()
     op = cluster.operator("op-a")
     log_path = Path(op.config.log_file)

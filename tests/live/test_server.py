@@ -230,3 +230,33 @@ def test_remote_policy_and_client_errors(policy_server: BackgroundServer) -> Non
 def test_bad_urls_are_named(url: str) -> None:
     with pytest.raises(ValueError, match="URL"):
         validate_http_url(url)
+
+
+def test_act_answers_carry_reasons_history_and_the_slo_and_metrics_are_served() -> None:
+    spec = ServiceSpec("web", 10.0, 0.25, 1, 10, slo_budget=0.005)
+    service = PolicyService(spec, policy_factory=ThresholdPolicy)
+    with BackgroundServer(make_app(service)) as server:
+        first = _raw(server.url, "/v1/act", {"target": "web", "signals": SIGNALS})[1]
+        second = _raw(server.url, "/v1/act", {"target": "web", "signals": SIGNALS})[1]
+        other = _raw(server.url, "/v1/act", {"target": "api", "signals": SIGNALS})[1]
+        assert first["desired_replicas"] == 6
+        (reason,) = first["reasons"]  # a policy without explain() is still named, with what it saw
+        assert reason["code"] == "PolicyProposal" and "threshold proposed 6" in reason["message"]
+        assert "request_rate_rps 60" in reason["message"]
+        # the answer says it depends on earlier calls for the same target, and a new target starts cold
+        assert (first["history_calls"], second["history_calls"], other["history_calls"]) == (0, 1, 0)
+        assert first["slo"] == {"latency_s": 0.25, "budget": 0.005}
+        _raw(server.url, "/v1/act", {"target": "web"})  # a 422
+        with urllib.request.urlopen(server.url + "/metrics", timeout=5) as rsp:
+            text = rsp.read().decode()
+    assert 'rlscale_server_requests_total{code="200",path="/v1/act"} 3.0' in text
+    assert 'rlscale_server_requests_total{code="422",path="/v1/act"} 1.0' in text
+    assert 'rlscale_proposed_replicas{target="api"} 6.0' in text
+
+
+def test_online_answers_name_the_action_taken(online_server: Any) -> None:
+    server, _ = online_server
+    answer = _raw(server.url, "/v1/act", {"target": "web", "signals": SIGNALS})[1]
+    (reason,) = answer["reasons"]
+    assert reason["code"] == "PolicyAction" and reason["after"] == answer["desired_replicas"]
+    assert f"action {answer['action']}" in reason["message"] and "from 4 pods" in reason["message"]

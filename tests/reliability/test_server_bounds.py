@@ -94,6 +94,14 @@ class Wild:
         return None
 
 
+@pytest.mark.parametrize("answer", [float("inf"), float("-inf"), float("nan"), -1, 2.5, "7", None])
+def test_a_policy_answering_garbage_is_held_with_a_reason(answer: object) -> None:
+    service = PolicyService(SPEC, policy_factory=lambda: Wild(answer), clock=ManualClock())
+    out = service.act({"signals": signals(desired_replicas=4)})
+    assert out["desired_replicas"] == 4
+    assert "InvalidProposal" in {r["code"] for r in out["reasons"]}
+
+
 wild_answers = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**63 - 1),
     st.floats(allow_nan=True, allow_infinity=True),

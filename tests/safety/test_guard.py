@@ -293,7 +293,8 @@ def test_chain_order_validate_clamp_stabilize_ratelimit_dryrun() -> None:
     # garbage → fallback 50 → clamp 30 → stabilised (no change) → +2 limit → dry run
     d = guard.review(GuardInput(time_s=0.0, current_replicas=5, proposal=np.nan, fallback_proposal=50))
     assert _codes(d) == [INVALID_PROPOSAL, FALLBACK_HPA, TOO_MANY_REPLICAS, SCALE_UP_LIMIT, DRY_RUN]
-    assert (d.proposed_replicas, d.final_replicas, d.dry_run) == (-1, 7, True)
+    # the proposal reviewed is the HPA's once it stands in (not -1, "none", as before)
+    assert (d.proposed_replicas, d.final_replicas, d.dry_run) == (50, 7, True)
     assert [(r.before, r.after) for r in d.reasons] == [(5, 5), (5, 50), (50, 30), (30, 7), (7, 7)]
 
 

@@ -8,7 +8,8 @@ import typer
 def register(app: typer.Typer) -> None:
     app.command(
         name="emulate",
-        help="Serve an emulated Kubernetes API + /metrics on 127.0.0.1, driven by the simulator, until Ctrl-C.",
+        help="Serve an emulated Kubernetes API (https, per-run CA and token in the kubeconfig) and /metrics "
+        "(plain http) on 127.0.0.1, driven by the simulator, until Ctrl-C. No CRDs at start: apply deploy/crd.yaml.",
     )(emulate)
 
 
@@ -38,7 +39,10 @@ def emulate(
     speedup: float = typer.Option(
         1.0, "--speedup", help="Simulated seconds per wall second (rates are unchanged)."
     ),
-    port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (0: a free one)."),
+    port: int = typer.Option(0, "--port", help="HTTPS port of the API server on 127.0.0.1 (0: a free one)."),
+    metrics_port: int = typer.Option(
+        0, "--metrics-port", help="Plain-http port of /metrics, the Prometheus scrape target (0: a free one)."
+    ),
     kubeconfig: str = typer.Option(
         "rlscale-emulator.kubeconfig",
         "--kubeconfig",
@@ -76,7 +80,7 @@ def emulate(
             wave_period_s=wave_period_s,
             initial_replicas=replicas,
         )
-        emu = Emulator([svc], speedup=speedup, port=port, seed=seed)
+        emu = Emulator([svc], speedup=speedup, port=port, metrics_port=metrics_port, seed=seed)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
 
@@ -84,7 +88,7 @@ def emulate(
         await emu.start_async()
         path = emu.write_kubeconfig(kubeconfig, namespace=namespace)
         console.print(f"API server   {emu.url}")
-        console.print(f"kubeconfig   {path.resolve()}")
+        console.print(f"kubeconfig   {path.resolve()}  (kubectl --kubeconfig {path} get pods)")
         console.print(f"metrics      {emu.metrics_url}")
         console.print(
             f"deployment   {namespace}/{name} (preset {service}, step {emu.cluster.step_s} s, speed-up {speedup}x)"

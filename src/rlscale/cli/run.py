@@ -11,6 +11,7 @@ from rlscale.cli._options import (
     metrics_addr_option,
     metrics_port_option,
 )
+from rlscale.controller import crd
 
 
 def register(app: typer.Typer) -> None:
@@ -64,22 +65,32 @@ def run(
         None, "--server-token", envvar="RLSCALE_SERVER_TOKEN", help="Bearer token for the policy server."
     ),
     pod_capacity_rps: float = typer.Option(
-        10.0, "--pod-capacity-rps", envvar="RLSCALE_POD_CAPACITY_RPS", help="Requests/s one pod sustains."
+        crd.DEFAULT_POD_CAPACITY_RPS,
+        "--pod-capacity-rps",
+        envvar="RLSCALE_POD_CAPACITY_RPS",
+        help="Requests/s one pod sustains (the CRD's spec.service.podCapacityRps).",
+    ),
+    startup_delay_s: float = typer.Option(
+        crd.DEFAULT_STARTUP_DELAY_S,
+        "--startup-delay",
+        "--startup-delay-seconds",
+        envvar="RLSCALE_STARTUP_DELAY",
+        help="Seconds from pod creation to Ready (the CRD's spec.service.startupDelaySeconds).",
     ),
     slo_s: float = typer.Option(
         0.5,
         "--slo-latency",
         "--slo",
         envvar="RLSCALE_SLO",
-        help="Latency SLO in seconds: a request slower than this violates it (a bucket bound of the "
-        "service's latency histogram, for the SLO violation query).",
+        help="Latency SLO in seconds (the CRD's spec.slo.latencySeconds): a request slower than this "
+        "violates it (a bucket bound of the service's latency histogram, for the SLO violation query).",
     ),
     slo_budget: float = typer.Option(
-        0.01,
+        crd.DEFAULT_SLO_BUDGET,
         "--slo-budget",
         envvar="RLSCALE_SLO_BUDGET",
-        help="SLO error budget: the fraction of requests that may be slower than --slo-latency or dropped "
-        "(0.01 = 1 %). A learned policy with budget feedback keeps it (core.slo_budget).",
+        help="SLO error budget (the CRD's spec.slo.budget): the fraction of requests that may be slower "
+        "than --slo-latency or dropped (0.01 = 1 %). A learned policy with budget feedback keeps it.",
     ),
     stabilization_s: float = typer.Option(
         300.0,
@@ -150,6 +161,13 @@ def run(
         envvar="RLSCALE_STALENESS",
         help="Metrics older than this (s) are stale: the guard holds.",
     ),
+    window_configmap: str | None = typer.Option(
+        None,
+        "--window-configmap",
+        envvar="RLSCALE_WINDOW_CONFIGMAP",
+        help="Keep the downscale window in this ConfigMap (in --namespace) so a restart does not "
+        "hold extra pods for a window (needs configmaps get/create/patch).",
+    ),
     api_timeout_s: float = typer.Option(
         5.0, "--api-timeout", envvar="RLSCALE_API_TIMEOUT", help="Timeout of one Kubernetes API request, s."
     ),
@@ -186,6 +204,7 @@ def run(
         pod_capacity_rps=pod_capacity_rps,
         slo_latency_s=slo_s,
         slo_budget=slo_budget,
+        startup_delay_s=startup_delay_s,
         stabilization_window_s=stabilization_s,
         rate_period_s=rate_period_s,
         max_step_up_pods=max_step_up_pods,
@@ -200,6 +219,7 @@ def run(
         metric_queries=queries,
         staleness_s=staleness_s,
         api_timeout_s=api_timeout_s,
+        window_configmap=window_configmap,
     )
     stop = threading.Event()
     try:

@@ -5,12 +5,18 @@ from __future__ import annotations
 import typer
 
 from rlscale.cli._options import exit_on_bad_input
+from rlscale.controller import crd
+
+#: The policy server's default port, apart from the sample service (8080), Prometheus (9090)
+#: and the operator's metrics (9102) so all run side by side on one machine.
+DEFAULT_SERVE_PORT = 8090
 
 
 def register(app: typer.Typer) -> None:
-    app.command(name="serve", help="Serve a policy over HTTP JSON (act, log_returns, online learning).")(
-        serve
-    )
+    app.command(
+        name="serve",
+        help="Serve a policy over HTTP JSON (act with reasons, log_returns, online learning, /metrics).",
+    )(serve)
 
 
 def serve(
@@ -23,14 +29,32 @@ def serve(
     host: str = typer.Option(
         "127.0.0.1", "--host", envvar="RLSCALE_SERVE_HOST", help="Bind address (loopback by default)."
     ),
-    port: int = typer.Option(8080, "--port", envvar="RLSCALE_SERVE_PORT", help="TCP port."),
+    port: int = typer.Option(
+        DEFAULT_SERVE_PORT,
+        "--port",
+        envvar="RLSCALE_SERVE_PORT",
+        help="TCP port (8090: apart from the sample service's 8080 and Prometheus' 9090).",
+    ),
     token: str | None = typer.Option(
         None, "--token", envvar="RLSCALE_SERVE_TOKEN", help="Require 'Authorization: Bearer TOKEN' on /v1/*."
     ),
     min_replicas: int = typer.Option(1, "--min", help="Lowest replica count the server answers."),
     max_replicas: int = typer.Option(20, "--max", help="Highest replica count the server answers."),
-    pod_capacity_rps: float = typer.Option(10.0, "--pod-capacity-rps", help="Requests/s one pod sustains."),
-    slo_s: float = typer.Option(0.5, "--slo", help="Latency SLO in seconds."),
+    pod_capacity_rps: float = typer.Option(
+        crd.DEFAULT_POD_CAPACITY_RPS, "--pod-capacity-rps", help="Requests/s one pod sustains."
+    ),
+    startup_delay_s: float = typer.Option(
+        crd.DEFAULT_STARTUP_DELAY_S,
+        "--startup-delay",
+        "--startup-delay-seconds",
+        help="Seconds from pod creation to Ready (the horizon a learned policy anticipates).",
+    ),
+    slo_s: float = typer.Option(0.5, "--slo", "--slo-latency", help="Latency SLO in seconds (p95)."),
+    slo_budget: float = typer.Option(
+        crd.DEFAULT_SLO_BUDGET,
+        "--slo-budget",
+        help="Error budget: fraction of requests that may exceed the SLO or be dropped (echoed in answers).",
+    ),
     update_interval_s: float = typer.Option(
         30.0,
         "--update-interval",
@@ -48,7 +72,15 @@ def serve(
     with exit_on_bad_input():
         if not 0 <= port <= 65535:
             raise ValueError(f"--port must be in [0, 65535], got {port}")
-        spec = ServiceSpec("served", pod_capacity_rps, slo_s, min_replicas, max_replicas)
+        spec = ServiceSpec(
+            "served",
+            pod_capacity_rps,
+            slo_s,
+            min_replicas,
+            max_replicas,
+            startup_delay_s=startup_delay_s,
+            slo_budget=slo_budget,
+        )
         if policy == "online":
             service = PolicyService(spec, online=LinearQPolicy(observation_size()))
         else:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rlscale.controller.client import PolicyClient, RemotePolicy, validate_http_url
+from rlscale.controller.crd import DEFAULT_POD_CAPACITY_RPS, DEFAULT_SLO_BUDGET, DEFAULT_STARTUP_DELAY_S
 from rlscale.controller.decision_log import DecisionLog
 from rlscale.controller.loop import DEFAULT_REQUIRED_SIGNALS, Controller
 from rlscale.controller.policy_loader import ReloadingPolicy
@@ -51,11 +52,10 @@ class RunConfig:
     server_url: str | None = None  # client mode: ask the policy server
     server_token: str | None = None
     server_timeout_s: float = 2.0
-    pod_capacity_rps: float = 10.0
+    pod_capacity_rps: float = DEFAULT_POD_CAPACITY_RPS
     slo_latency_s: float = 0.5
-    #: the SLO error budget a budget-aware policy keeps (ServiceSpec.slo_budget)
-    slo_budget: float = 0.01
-    startup_delay_s: float = 45.0
+    slo_budget: float = DEFAULT_SLO_BUDGET
+    startup_delay_s: float = DEFAULT_STARTUP_DELAY_S
     stabilization_window_s: float = 300.0  # HPA default downscale stabilisation
     rate_period_s: float = 15.0
     max_step_up_pods: int | None = 4  # HPA scale-up default: 4 pods or 100 % per 15 s
@@ -73,6 +73,8 @@ class RunConfig:
     #: PromQL overrides per signal and ``window`` (MetricQueries fields; defaults for the usual exporters)
     metric_queries: dict[str, Any] = field(default_factory=dict)
     staleness_s: float = 60.0
+    #: a ConfigMap (in ``namespace``) that keeps the downscale window across restarts; None: memory only
+    window_configmap: str | None = None
 
     def validate(self) -> RunConfig:
         problems = []
@@ -108,6 +110,8 @@ class RunConfig:
         ):
             if not (math.isfinite(value) and value > 0):
                 problems.append(f"{flag} must be a positive number, got {value}")
+        if not (math.isfinite(self.startup_delay_s) and self.startup_delay_s >= 0):
+            problems.append(f"--startup-delay must be a number >= 0, got {self.startup_delay_s}")
         if not 0 <= self.stabilization_window_s <= 3600:
             problems.append(
                 f"--stabilization-window must be in [0, 3600] s, got {self.stabilization_window_s}"
@@ -133,6 +137,12 @@ class RunConfig:
             MetricQueries.from_dict(self.metric_queries, "--metric-queries")
         except ValueError as exc:
             problems.append(str(exc))
+        if self.window_configmap is not None and (
+            not _DNS_SUBDOMAIN.match(self.window_configmap) or len(self.window_configmap) > 253
+        ):
+            problems.append(
+                f"--window-configmap {self.window_configmap!r} is not a valid object name (RFC 1123 subdomain)"
+            )
         if self.max_decisions is not None and self.max_decisions < 1:
             problems.append(f"--max-decisions must be >= 1, got {self.max_decisions}")
         if problems:
@@ -272,6 +282,7 @@ def build_controller(
             dry_run=config.dry_run,
         )
     )
+    actuator = actuator if actuator is not None else make_actuator(config)
     return Controller(
         namespace=config.namespace,
         deployment=config.deployment,
@@ -279,12 +290,29 @@ def build_controller(
         source=source if source is not None else make_source(config),
         policy=policy,
         guard=guard,
-        actuator=actuator if actuator is not None else make_actuator(config),
+        actuator=actuator,
         clock=clock if clock is not None else SystemClock(),
         logger=logger if logger is not None else DecisionLog(config.log_file),
         metrics=metrics if metrics is not None else ControllerMetrics(),
         fallback=fallback,
         required_signals=config.required_signals,
+        window_store=make_window_store(config, actuator),
+    )
+
+
+def make_window_store(config: RunConfig, actuator: Any) -> Any:
+    """The ConfigMap that keeps the downscale window (``--window-configmap``), through the
+    actuator's API client; None without the flag or without a Kubernetes client."""
+    api = getattr(actuator, "api", None)
+    if config.window_configmap is None or api is None or not hasattr(api, "api_client"):
+        return None
+    from kubernetes import client
+
+    from rlscale.controller.window_store import ConfigMapWindowStore
+
+    target = f"{config.namespace}/{config.deployment}"
+    return ConfigMapWindowStore(
+        client.CoreV1Api(api.api_client), config.namespace, config.window_configmap, target
     )
 
 
@@ -292,6 +320,10 @@ def run(config: RunConfig, stop_event: threading.Event | None = None) -> int:
     """Build the controller, serve its metrics, reconcile until stopped; returns decisions made."""
     controller = build_controller(config)
     controller.warm_up()
+    if controller.window_store is not None:  # continue the window the last run left
+        saved = controller.window_store.load()
+        if saved:
+            controller.restore_recommendations(saved)
     if config.metrics_port is not None:
         controller.metrics.serve(config.metrics_port, config.metrics_addr)
     try:

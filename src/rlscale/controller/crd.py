@@ -75,6 +75,50 @@ DEFAULT_SCALE_UP_PERCENT = 100.0
 DEFAULT_WINDOW = "1m"
 PROMETHEUS_DURATION = r"^([0-9]+(ms|s|m|h|d|w|y))+$"
 
+#: Service facts' defaults, shared with ``rlscale run``'s flags (one definition): 10 req/s a
+#: pod, 45 s from creation to Ready (the middle of the 30-60 s start-up range, DESIGN.md §3).
+DEFAULT_POD_CAPACITY_RPS = 10.0
+DEFAULT_STARTUP_DELAY_S = 45.0
+#: The common SRE error budget for a 99 % latency objective (Google SRE Workbook, ch. 2);
+#: the same default as ``ServiceSpec.slo_budget``.
+DEFAULT_SLO_BUDGET = 0.01
+
+#: ``kubectl get rla`` columns, read like ``kubectl get hpa``: the target, the SLO it is held
+#: to, its bounds, the replicas now and wanted, the policy and whether it is scaling.
+PRINTER_COLUMNS: tuple[dict[str, str], ...] = (
+    {"name": "Target", "type": "string", "jsonPath": ".spec.scaleTargetRef.name"},
+    {
+        "name": "SLO",
+        "type": "number",
+        "jsonPath": ".spec.slo.latencySeconds",
+        "description": "Latency SLO, s.",
+    },
+    {
+        "name": "Budget",
+        "type": "number",
+        "jsonPath": ".spec.slo.budget",
+        "description": "Error budget fraction.",
+    },
+    {"name": "Min", "type": "integer", "jsonPath": ".spec.minReplicas"},
+    {"name": "Max", "type": "integer", "jsonPath": ".spec.maxReplicas"},
+    {"name": "Current", "type": "integer", "jsonPath": ".status.currentReplicas"},
+    {"name": "Desired", "type": "integer", "jsonPath": ".status.desiredReplicas"},
+    {"name": "Policy", "type": "string", "jsonPath": ".spec.policy"},
+    {
+        "name": "Active",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="ScalingActive")].status',
+        "description": "ScalingActive condition: the policy decides and the guard applies it.",
+    },
+    {
+        "name": "Last decision",
+        "type": "string",
+        "jsonPath": ".status.lastDecision.summary",
+        "priority": 1,
+    },
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+)
+
 #: Status condition types, as the HPA reports them (autoscaling/v2 HorizontalPodAutoscalerConditionType),
 #: plus ``SpecValid`` for the operator's own spec check.
 CONDITION_ABLE_TO_SCALE = "AbleToScale"
@@ -110,6 +154,8 @@ class CelRule:
     rule: str
     message: str
     check: Callable[[Mapping[str, Any]], bool]
+    #: the spec fields the rule reads; it is checked when these are valid, even if others are not
+    fields: tuple[str, ...] = ()
 
 
 SPEC_RULES: tuple[CelRule, ...] = (
@@ -117,6 +163,7 @@ SPEC_RULES: tuple[CelRule, ...] = (
         rule="!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",
         message="minReplicas must be less than or equal to maxReplicas",
         check=lambda spec: spec.get("minReplicas", 1) <= spec["maxReplicas"],
+        fields=("minReplicas", "maxReplicas"),
     ),
 )
 
@@ -154,6 +201,16 @@ def spec_schema() -> dict[str, Any]:
                 "required": ["latencySeconds"],
                 "properties": {
                     "latencySeconds": _positive_number("p95 latency objective of the service, seconds."),
+                    "budget": {
+                        "type": "number",
+                        "minimum": 0,
+                        "exclusiveMinimum": True,
+                        "maximum": 1,
+                        "exclusiveMaximum": True,
+                        "default": DEFAULT_SLO_BUDGET,
+                        "description": "Error budget: the fraction of requests that may take longer than "
+                        "latencySeconds or be dropped (0.01 = 1 %).",
+                    },
                 },
             },
             "service": {
@@ -161,12 +218,12 @@ def spec_schema() -> dict[str, Any]:
                 "description": "Facts about the service the policy needs (ServiceSpec).",
                 "properties": {
                     "podCapacityRps": _positive_number(
-                        "Request rate one ready pod sustains, requests/s.", default=10.0
+                        "Request rate one ready pod sustains, requests/s.", default=DEFAULT_POD_CAPACITY_RPS
                     ),
                     "startupDelaySeconds": {
                         "type": "number",
                         "minimum": 0,
-                        "default": 45.0,
+                        "default": DEFAULT_STARTUP_DELAY_S,
                         "description": "Seconds from pod creation to Ready.",
                     },
                 },
@@ -295,7 +352,29 @@ def status_schema() -> dict[str, Any]:
                     "finalReplicas": {"type": "integer"},
                     "dryRun": {"type": "boolean"},
                     "summary": {"type": "string"},
-                    "reasons": {"type": "array", "items": reason},
+                    "policyReasons": {
+                        "type": "array",
+                        "items": reason,
+                        "description": "The policy's own reasons for proposedReplicas (what it sized for).",
+                    },
+                    "reasons": {
+                        "type": "array",
+                        "items": reason,
+                        "description": "The safety guard's reasons, acting on the proposal after the policy.",
+                    },
+                },
+            },
+            "recommendations": {
+                "type": "array",
+                "description": "The downscale window's state (the HPA keeps it in memory): "
+                "kept here so a restarted or newly elected operator continues it.",
+                "items": {
+                    "type": "object",
+                    "required": ["time", "replicas"],
+                    "properties": {
+                        "time": {"type": "number", "description": "Controller clock, Unix seconds."},
+                        "replicas": {"type": "integer"},
+                    },
                 },
             },
             "conditions": {
@@ -331,18 +410,7 @@ def crd_manifest() -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": [
-                        {"name": "Target", "type": "string", "jsonPath": ".spec.scaleTargetRef.name"},
-                        {"name": "Min", "type": "integer", "jsonPath": ".spec.minReplicas"},
-                        {"name": "Max", "type": "integer", "jsonPath": ".spec.maxReplicas"},
-                        {"name": "Desired", "type": "integer", "jsonPath": ".status.desiredReplicas"},
-                        {
-                            "name": "Last decision",
-                            "type": "string",
-                            "jsonPath": ".status.lastDecision.summary",
-                        },
-                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-                    ],
+                    "additionalPrinterColumns": [dict(c) for c in PRINTER_COLUMNS],
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
@@ -421,17 +489,22 @@ def validate_spec(spec: Any) -> list[str]:
         return [f"spec must be an object, got {type(spec).__name__}"]
     validator = jsonschema.Draft4Validator(_strict(spec_schema()))
     problems = []
+    bad_fields = set()
     for error in sorted(validator.iter_errors(dict(spec)), key=lambda e: list(map(str, e.absolute_path))):
         problems.append(f"{_path(error.absolute_path)}: {error.message}")
-    if not problems:
-        # numbers that JSON can carry but a quantity cannot
-        for key in ("intervalSeconds",):
-            value = spec.get(key)
-            if isinstance(value, float) and not math.isfinite(value):
-                problems.append(f"spec.{key}: must be finite, got {value}")
-        for rule in SPEC_RULES:
-            if not rule.check(spec):
-                problems.append(f"spec: {rule.message} (rule: {rule.rule})")
+        bad_fields.add(str(error.absolute_path[0]) if error.absolute_path else "")
+    # numbers that JSON can carry but a quantity cannot
+    for key in ("intervalSeconds",):
+        value = spec.get(key)
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(f"spec.{key}: must be finite, got {value}")
+    defaulted = with_defaults(spec)
+    for rule in SPEC_RULES:
+        # a rule is checked when the fields it reads are present and valid, so min > max is
+        # reported together with unrelated schema errors (one round of fixes, not two)
+        readable = not bad_fields & set(rule.fields) and all(f in defaulted for f in rule.fields)
+        if readable and not rule.check(defaulted):
+            problems.append(f"spec: {rule.message} (rule: {rule.rule})")
     return problems
 
 
@@ -467,11 +540,12 @@ class RLAutoscalerSpec:
     min_replicas: int
     max_replicas: int
     slo_latency_s: float
+    slo_budget: float = DEFAULT_SLO_BUDGET
     policy: str = "hpa"
     target_kind: str = "Deployment"
     target_api_version: str = "apps/v1"
-    pod_capacity_rps: float = 10.0
-    startup_delay_s: float = 45.0
+    pod_capacity_rps: float = DEFAULT_POD_CAPACITY_RPS
+    startup_delay_s: float = DEFAULT_STARTUP_DELAY_S
     prometheus_url: str | None = None
     metrics_timeout_s: float = 2.0
     metrics_staleness_s: float = 60.0
@@ -508,6 +582,7 @@ class RLAutoscalerSpec:
             max_replicas=int(s["maxReplicas"]),
             policy=s["policy"],
             slo_latency_s=float(s["slo"]["latencySeconds"]),
+            slo_budget=float(s["slo"]["budget"]),
             pod_capacity_rps=float(service["podCapacityRps"]),
             startup_delay_s=float(service["startupDelaySeconds"]),
             prometheus_url=metrics.get("prometheusUrl"),

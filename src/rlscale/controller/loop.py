@@ -24,10 +24,10 @@ import numpy as np
 
 from rlscale.controller.decision_log import DecisionLog
 from rlscale.controller.metrics_source import PrometheusError, samples_on_grid
-from rlscale.controller.telemetry import ControllerMetrics
+from rlscale.controller.telemetry import ControllerMetrics, policy_version
 from rlscale.core.clock import Clock, SystemClock
 from rlscale.core.decision import Decision, Reason
-from rlscale.core.observation import PEAK_MEMORY_S, ObservationBuilder
+from rlscale.core.observation import OBSERVATION_FEATURES, PEAK_MEMORY_S, ObservationBuilder
 from rlscale.core.signals import OPTIONAL_SIGNAL_FIELDS, ScalingSignals
 from rlscale.core.spec import ServiceSpec
 from rlscale.policies.base import Policy
@@ -92,6 +92,16 @@ def stale_signals_of(reading: Any) -> tuple[str, ...]:
     return tuple(sorted(bad))
 
 
+def metrics_age_of(reading: Any) -> float | None:
+    """Seconds since the newest sample of the target (the source's freshness), if it knows."""
+    ages = [
+        h.age_s
+        for h in (getattr(reading, "health", None) or {}).values()
+        if getattr(h, "age_s", None) is not None
+    ]
+    return max(ages) if ages else None
+
+
 def _unhealthy_reasons(reading: Any) -> dict[str, str]:
     """``{signal: why}`` for the unhealthy signals of a reading (``SourceReading.unhealthy``)."""
     unhealthy = getattr(reading, "unhealthy", None)
@@ -107,6 +117,40 @@ def _unknown_signals(time_s: float, current: int) -> ScalingSignals:
     values = {name: math.nan for name in _SIGNAL_FIELDS}
     values.update(time_s=time_s, desired_replicas=float(current))
     return ScalingSignals.single(**values)
+
+
+#: The reason code for a policy that gives no reasons of its own (rule-based baselines).
+POLICY_PROPOSAL = "PolicyProposal"
+
+
+def policy_reasons_of(policy: Any, proposal: Any, inputs: dict[str, float]) -> tuple[Reason, ...]:
+    """The policy's own reasons for its last proposal (``policy.explain()``, e.g. what a learned
+    ``hold_target`` policy sized for); a policy without them gets one reason naming it and the
+    inputs it saw. Never raises: an explanation must not cost a decision."""
+    explain = getattr(policy, "explain", None)
+    if explain is not None:
+        try:
+            reasons = tuple(explain())
+        except Exception as exc:
+            log.warning("%s: explain() failed: %s", getattr(policy, "name", policy), _describe(exc))
+            reasons = ()
+        if reasons:
+            return reasons
+    try:
+        proposed: int | None = int(np.asarray(proposal).reshape(-1)[0])
+    except (TypeError, ValueError, IndexError, OverflowError):  # inf: no count to name
+        proposed = None
+    seen = ", ".join(
+        f"{name} {inputs[name]:.3g}"
+        for name in ("request_rate_rps", "cpu_utilization", "ready_replicas")
+        if name in inputs and math.isfinite(inputs[name])
+    )
+    name = getattr(policy, "name", type(policy).__name__)
+    return (
+        Reason(
+            POLICY_PROPOSAL, f"{name} proposed {proposed} from {seen or 'no fresh signals'}", None, proposed
+        ),
+    )
 
 
 def _scalar(x: Any) -> float:
@@ -141,6 +185,7 @@ class Controller:
         metrics: ControllerMetrics | None = None,
         fallback: Policy | None = None,
         required_signals: Sequence[str] = DEFAULT_REQUIRED_SIGNALS,
+        window_store: Any = None,
     ) -> None:
         unknown = set(required_signals) - set(_SIGNAL_FIELDS)
         if unknown:
@@ -167,6 +212,10 @@ class Controller:
         self.last_observation: np.ndarray | None = None
         self.last_decision: Decision | None = None
         self._last_known_replicas: int | None = None
+        self._policy_labelled: tuple[str, int] | None = None
+        #: keeps the downscale window across restarts (``save(records)``; window_store.py)
+        self.window_store = window_store
+        self._saved_window: list[tuple[float, int]] | None = None
         self._start_s = self.clock.now()
         self.decisions_made = 0
 
@@ -213,6 +262,29 @@ class Controller:
             return None
         return samples_on_grid(samples, end_s - (periods - 1) * step_s, step_s, periods)
 
+    # -- the downscale window across restarts ----------------------------------------------
+    def recent_recommendations(self) -> list[tuple[float, int]]:
+        """The guard's downscale-window state as ``(clock seconds, replicas)``, to persist."""
+        return [(t + self._start_s, r) for t, r in self.guard.stabilize.recommendations()]
+
+    def restore_recommendations(self, records: list[tuple[float, int]]) -> None:
+        """Continue the downscale window from :meth:`recent_recommendations` of an earlier
+        controller (a restart or a new leader), so no extra window of pods is held."""
+        self.guard.stabilize.restore([(t - self._start_s, r) for t, r in records])
+        self._saved_window = list(records)
+
+    def _save_window(self) -> None:
+        """Write the window to :attr:`window_store` when it changed; a failure is counted, not raised."""
+        records = self.recent_recommendations()
+        if self.window_store is None or records == self._saved_window:
+            return
+        try:
+            self.window_store.save(records)
+            self._saved_window = records
+        except Exception as exc:
+            self.metrics.errors.labels(kind="window_store").inc()
+            log.warning("%s: downscale window not saved: %s", self.target, _describe(exc))
+
     # -- one period ------------------------------------------------------------------------
     def reconcile_once(self) -> Decision:
         started = time.perf_counter()
@@ -244,6 +316,7 @@ class Controller:
                 if s in self.required_signals
             )
             health = why
+            self.metrics.record_metrics_age(self.target, metrics_age_of(reading))
         except Exception as exc:
             self.metrics.errors.labels(kind="metrics").inc()
             errors.append(f"metrics: {_describe(exc)}")
@@ -265,9 +338,6 @@ class Controller:
         policy_error: str | None = None
         try:
             proposal = self.policy.act(signals)
-            explain = getattr(self.policy, "explain", None)  # the policy's own reasons, if it gives them
-            if callable(explain):
-                extra += [Reason(code, message) for code, message in explain()]
         except Exception as exc:
             policy_error = _describe(exc)
             self.metrics.errors.labels(kind="policy").inc()
@@ -282,6 +352,7 @@ class Controller:
 
         # 4. guard
         inputs = {name: _scalar(getattr(signals, name)) for name in _SIGNAL_FIELDS}
+        policy_reasons = policy_reasons_of(self.policy, proposal, inputs) if policy_error is None else ()
         decision = self.guard.review(
             GuardInput(
                 time_s=now_s,
@@ -307,8 +378,9 @@ class Controller:
                 extra.append(
                     Reason(FAILED_RESCALE, f"patching the scale failed: {_describe(exc)}", current, current)
                 )
-        if extra:
-            decision = dataclasses.replace(decision, reasons=tuple(extra) + decision.reasons)
+        decision = dataclasses.replace(
+            decision, reasons=tuple(extra) + decision.reasons, policy_reasons=policy_reasons
+        )
         return self._finish(decision, started, patched=patched, errors=errors, health=health)
 
     def _cannot_read_scale(self, now_s: float, exc: BaseException, started: float) -> Decision:
@@ -336,25 +408,35 @@ class Controller:
     ) -> Decision:
         latency_s = time.perf_counter() - started
         m = self.metrics
-        m.decisions.labels(target=self.target).inc()
-        m.latency.observe(latency_s)
-        for reason in decision.reasons:
-            m.interventions.labels(reason=reason.code).inc()
-        if decision.final_replicas >= 0:
-            m.desired.labels(target=self.target).set(decision.final_replicas)
+        policy_name = getattr(self.policy, "name", type(self.policy).__name__)
+        m.record_decision(self.target, decision, decision.inputs, (health or {}).keys(), latency_s)
+        acting = (policy_name, id(getattr(self.policy, "inner", None) or self.policy))  # reloads change it
+        if acting != self._policy_labelled:
+            m.record_policy(
+                self.target,
+                policy_name,
+                policy_version(self.policy),
+                self.spec.slo_latency_s,
+                self.spec.slo_budget,
+            )
+            self._policy_labelled = acting
         self.last_decision = decision
         self.decisions_made += 1
+        self._save_window()
         if self.logger is not None:
             record = {
                 "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds"),
                 "target": self.target,
-                "policy": getattr(self.policy, "name", type(self.policy).__name__),
+                "policy": policy_name,
                 **decision.to_dict(),
                 "patched": patched,
                 "errors": errors,
                 "unhealthy_signals": health or {},
                 "latency_s": latency_s,
-                "observation": None if self.last_observation is None else self.last_observation.tolist(),
+                # labelled by feature name, in the layout's order (the values are the array to replay)
+                "observation": None
+                if self.last_observation is None
+                else dict(zip(OBSERVATION_FEATURES, self.last_observation.tolist(), strict=True)),
             }
             try:
                 self.logger.write(record)

@@ -52,6 +52,13 @@ log = logging.getLogger(__name__)
 
 #: Finalizer kopf puts on each RLAutoscaler while its daemon runs (kopf needs one for daemons).
 FINALIZER = "rlscale.io/operator"
+#: The ``source.component`` / ``reportingComponent`` of the operator's events.
+EVENT_COMPONENT = "rlscale-operator"
+#: Condition states worth a Warning event when entered (the HPA's unhealthy states);
+#: ScalingLimited=False ("DesiredWithinRange") and SpecValid (own event) are not.
+WARNING_STATES: frozenset[tuple[str, str]] = frozenset(
+    {(CONDITION_ABLE_TO_SCALE, "False"), (CONDITION_SCALING_ACTIVE, "False")}
+)
 
 # HPA reasons (pkg/controller/podautoscaler/horizontal.go) and the guard's codes they map to.
 _LIMIT_CODES = ("TooFewReplicas", "TooManyReplicas", "ScaleUpLimit", "ScaleDownLimit")
@@ -168,6 +175,7 @@ def run_config_for(spec: RLAutoscalerSpec, namespace: str, config: OperatorConfi
         kubeconfig=config.kubeconfig,
         pod_capacity_rps=spec.pod_capacity_rps,
         slo_latency_s=spec.slo_latency_s,
+        slo_budget=spec.slo_budget,
         startup_delay_s=spec.startup_delay_s,
         stabilization_window_s=spec.scale_down_stabilization_s,
         rate_period_s=spec.rate_period_s,
@@ -199,15 +207,35 @@ def _rfc3339(when: dt.datetime | None = None) -> str:
 
 
 def summarize(decision: Decision) -> str:
-    """One line for the printer column: ``3->5 (ScaleUpLimit)``."""
-    codes = ",".join(dict.fromkeys(r.code for r in decision.reasons)) or "NoChange"
-    return f"{decision.current_replicas}->{decision.final_replicas} ({codes})"
+    """One line for the printer column: ``3->5 (PolicySizedForLoad,ScaleUpLimit)``: the policy's
+    first reason, then the guard's."""
+    codes = [r.code for r in decision.policy_reasons[:1]] + [r.code for r in decision.reasons]
+    return f"{decision.current_replicas}->{decision.final_replicas} ({','.join(dict.fromkeys(codes)) or 'NoChange'})"
+
+
+def explain(decision: Decision) -> str:
+    """The event text's reasons: the policy's own, then the guard's."""
+    policy = "; ".join(r.message for r in decision.policy_reasons) or "none given"
+    guard = "; ".join(f"{r.code}: {r.message}" for r in decision.reasons) or "no guard intervention"
+    return f"policy: {policy}; guard: {guard}"
+
+
+def _reason_status(reasons: tuple[Any, ...]) -> list[dict[str, Any]]:
+    return [
+        {k: v for k, v in r.to_dict().items() if v is not None} | {"message": r.message[:1024]}
+        for r in reasons
+    ]
 
 
 def scaled(decision: Decision) -> bool:
     """Whether the decision was written to the scale subresource."""
     failed = any(r.code in ("FailedRescale", "FailedGetScale") for r in decision.reasons)
     return decision.changed and not decision.dry_run and not failed
+
+
+def held_scale_down(decision: Decision) -> bool:
+    """The policy asked for fewer pods and the guard kept more (stabilisation, rate limit)."""
+    return 0 <= decision.proposed_replicas < decision.current_replicas and not decision.changed
 
 
 def decision_conditions(decision: Decision) -> dict[str, tuple[str, str, str]]:
@@ -290,10 +318,8 @@ def decision_status(decision: Decision, decisions: int, generation: int | None) 
             "finalReplicas": decision.final_replicas,
             "dryRun": decision.dry_run,
             "summary": summarize(decision),
-            "reasons": [
-                {k: v for k, v in r.to_dict().items() if v is not None} | {"message": r.message[:1024]}
-                for r in decision.reasons
-            ],
+            "policyReasons": _reason_status(decision.policy_reasons),
+            "reasons": _reason_status(decision.reasons),
         },
     }
     if generation is not None:
@@ -401,6 +427,7 @@ class _Target:
     invalid: str | None = None  # the spec problem last reported
     conditions: list[dict[str, Any]] | None = None
     decisions: int = 0
+    holding: bool = False  # the last decision held a scale-down the policy asked for
 
 
 class Operator:
@@ -460,6 +487,9 @@ class Operator:
             # log lines do not become events (kopf's default posts INFO+); the events we want are
             # posted explicitly with kopf.event, which ignores this level
             settings.posting.level = logging.WARNING
+            # events say who reported them (kubectl describe's "From"): this operator, not kopf
+            settings.posting.reporting_component = EVENT_COMPONENT
+            settings.posting.reporting_instance = operator.config.identity
             settings.persistence.finalizer = FINALIZER
             settings.scanning.disabled = not operator.config.scanning
             settings.watching.server_timeout = 300
@@ -485,11 +515,17 @@ class Operator:
             client.CoordinationV1Api(self.api_client), self.config.lease(), self.config.identity
         )
         period_s = self.elector.config.retry_period_s
+        gauge = self.metrics.leader.labels(identity=self.config.identity)
+        role: str | None = None
         while True:
-            was = self.elector.is_leader
-            now = await asyncio.to_thread(self.elector.try_acquire_or_renew)
-            if now != was:
-                log.info("%s: %s leader", self.config.identity, "became" if now else "is no longer")
+            leads = await asyncio.to_thread(self.elector.try_acquire_or_renew)
+            gauge.set(1 if leads else 0)
+            new_role = (
+                "leader" if leads else f"follower of {self.elector.holder or 'nobody (the lease is free)'}"
+            )
+            if new_role != role:  # followers say so too, once, and again when the leader changes
+                log.info("%s: %s", self.config.identity, new_role)
+                role = new_role
             await asyncio.sleep(period_s)
 
     async def run_async(self) -> None:
@@ -586,14 +622,15 @@ class Operator:
 
         key = f"{namespace}/{name}"
         target = self.targets.setdefault(key, _Target())
-        if target.conditions is None:
-            target.conditions = list((status or {}).get("conditions") or [])
         idle_s = 1.0 / self.config.time_scale
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         while not stopped:
             if not self.is_leader:
                 await stopped.wait(min(idle_s, self.config.lease().retry_period_s))
+                # the first decision after a take-over starts the period: without this, the
+                # schedule of the time before catches up with a second decision at once
+                next_at = loop.time()
                 continue
             why = "the RLAutoscaler is being deleted" if meta.get("deletionTimestamp") else None
             why = why or await asyncio.to_thread(self.why_gone, name, namespace)
@@ -606,6 +643,9 @@ class Operator:
             generation = meta.get("generation")
             spec_key = json.dumps(spec_dict, sort_keys=True)
             if spec_key != target.key or target.leader_term != self.elector.transitions:
+                if target.leader_term != self.elector.transitions:  # taking over: read what was reported
+                    target.conditions = list((status or {}).get("conditions") or [])  # a live view
+                    target.invalid = reported_invalid_spec(status)
                 target.key = spec_key
                 target.leader_term = self.elector.transitions if self.elector else -1
                 _close(target.controller)
@@ -618,6 +658,7 @@ class Operator:
                     target.controller.actuator = DeletionGatedActuator(
                         target.controller.actuator, lambda: self.why_gone(name, namespace)
                     )
+                    restore_window(target.controller, status)
                 except SpecError as exc:
                     await self._report_invalid(target, body, name, namespace, generation, exc.problems)
                 except Exception as exc:  # e.g. unreadable credentials: reported, retried
@@ -704,22 +745,63 @@ class Operator:
         target.conditions = merge_conditions(target.conditions, updates, _rfc3339())
         status = decision_status(decision, target.decisions, generation)
         status["conditions"] = target.conditions
+        if target.controller is not None:
+            status["recommendations"] = [
+                {"time": round(t, 3), "replicas": r} for t, r in target.controller.recent_recommendations()
+            ]
         await self._patch_status(name, namespace, status)
-        reasons = "; ".join(f"{r.code}: {r.message}" for r in decision.reasons) or "no guard intervention"
         if scaled(decision):
             kopf.event(
                 body,
                 type="Normal",
                 reason="SuccessfulRescale",
-                message=f"New size: {decision.final_replicas}; was {decision.current_replicas}; {reasons}",
+                message=f"New size: {decision.final_replicas}; was {decision.current_replicas}; {explain(decision)}",
             )
-        for cond in target.conditions:  # warnings only on a transition, not every period
-            if (
-                cond["status"] == "False"
-                and before.get(cond["type"]) != "False"
-                and cond["type"] != CONDITION_SPEC_VALID
-            ):
-                kopf.event(body, type="Warning", reason=cond["reason"], message=cond["message"])
+        elif held_scale_down(decision) and not target.holding:  # once when a hold begins
+            kopf.event(
+                body,
+                type="Normal",
+                reason="ScaleDownHeld",
+                message=f"Kept {decision.current_replicas}, proposed {decision.proposed_replicas}; {explain(decision)}",
+            )
+        target.holding = held_scale_down(decision)
+        for cond in entered_warning_states(before, target.conditions):
+            kopf.event(body, type="Warning", reason=cond["reason"], message=cond["message"])
+
+
+def entered_warning_states(
+    before: Mapping[str, Any], conditions: list[dict[str, Any]] | None
+) -> list[dict[str, Any]]:
+    """The conditions that have just entered a :data:`WARNING_STATES` state: warnings on a
+    transition into a bad state, never every period and never for a healthy one."""
+    return [
+        c
+        for c in conditions or []
+        if (c["type"], c["status"]) in WARNING_STATES and before.get(c["type"]) != c["status"]
+    ]
+
+
+def reported_invalid_spec(status: Mapping[str, Any] | None) -> str | None:
+    """The InvalidSpec message already in the CR's status (posted by an earlier leader), so a
+    new leader does not post the same warning again."""
+    for cond in (status or {}).get("conditions") or []:
+        if cond.get("type") == CONDITION_SPEC_VALID and cond.get("status") == "False":
+            return str(cond.get("message", ""))
+    return None
+
+
+def restore_window(controller: Any, status: Mapping[str, Any] | None) -> None:
+    """Continue the downscale window from ``status.recommendations`` (written by the last
+    leader or the last run of this one), so a restart or take-over does not hold the current
+    count for a whole window. Malformed entries are skipped: the window then seeds as usual."""
+    records = []
+    for item in (status or {}).get("recommendations") or []:
+        try:
+            records.append((float(item["time"]), int(item["replicas"])))
+        except (KeyError, TypeError, ValueError):
+            continue
+    if records and hasattr(controller, "restore_recommendations"):
+        controller.restore_recommendations(records)
 
 
 def _close(controller: Controller | None) -> None:

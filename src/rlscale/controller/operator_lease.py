@@ -161,12 +161,22 @@ class LeaseElector:
             return False
 
         new_holder = holder != self.identity
-        transitions = (spec.lease_transitions or 0) + (1 if new_holder and holder else 0)
+        # every change of holder counts, also taking a released (empty) lease: client-go
+        # leaderelection adds 1 to LeaderTransitions whenever a non-holder acquires
+        transitions = (spec.lease_transitions or 0) + (1 if new_holder else 0)
         lease.spec = self._spec(acquire=new_holder, transitions=transitions, previous=spec)
         # replace carries metadata.resourceVersion: optimistic concurrency, 409 for the loser
         updated = self.api.replace_namespaced_lease(cfg.name, cfg.namespace, lease)
         if new_holder:
-            log.info("lease %s/%s: %s took over from %r", cfg.namespace, cfg.name, self.identity, holder)
+            previous = f"took over from {holder}" if holder else "acquired the released lease"
+            log.info(
+                "lease %s/%s: %s %s (transition %d)",
+                cfg.namespace,
+                cfg.name,
+                self.identity,
+                previous,
+                transitions,
+            )
         self._won(now_s, updated)
         return True
 

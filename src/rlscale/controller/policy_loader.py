@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from rlscale.core.clock import Clock, SystemClock
+from rlscale.core.decision import Reason
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.spec import ServiceSpec
 from rlscale.nets.checkpoint import CheckpointError
@@ -92,10 +93,10 @@ class ReloadingPolicy:
         if self.inner is not None:
             self.inner.reset(mask)
 
-    def explain(self) -> list[tuple[str, str]]:
-        """The loaded policy's own reasons for its last decision (none when it gives none)."""
+    def explain(self) -> tuple[Reason, ...]:
+        """The loaded policy's reasons for its last answer (none when it gives none)."""
         explain = getattr(self.inner, "explain", None)
-        return list(explain()) if callable(explain) else []
+        return tuple(explain()) if explain is not None else ()
 
     @property
     def forecaster(self) -> object | None:

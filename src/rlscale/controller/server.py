@@ -3,7 +3,9 @@
 ``POST /v1/act`` answers an observation (or the ScalingSignals fields) with an action and a
 desired replica count; ``POST /v1/log_returns`` takes experience tuples; with online learning
 on, the served policy is refitted from that experience every ``update_interval_s``.
-``GET /healthz`` and ``GET /openapi.json`` (the OpenAPI 3 description of all of it).
+``GET /healthz``, ``GET /metrics`` (Prometheus) and ``GET /openapi.json`` (the OpenAPI 3
+description of all of it). Each answer carries the policy's own ``reasons`` and says how many
+earlier calls for its ``target`` shaped it (the served policy keeps per-target history).
 
 Binds 127.0.0.1 by default; an optional bearer token guards the ``/v1`` endpoints (health and
 the spec stay open for probes). A malformed request gets a 4xx with a JSON error naming the
@@ -18,15 +20,18 @@ import hmac
 import json
 import math
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
 from aiohttp import web
 
+from rlscale.controller.loop import policy_reasons_of
 from rlscale.controller.online import Experience, LinearQPolicy
+from rlscale.controller.telemetry import ServerMetrics
 from rlscale.core.clock import Clock, SystemClock
+from rlscale.core.decision import Decision, Reason
 from rlscale.core.observation import OBSERVATION_FEATURES, ObservationBuilder, observation_size
 from rlscale.core.signals import OPTIONAL_SIGNAL_FIELDS, ScalingSignals
 from rlscale.core.spec import ServiceSpec
@@ -156,6 +161,7 @@ class PolicyService:
         self._policies: dict[str, Policy] = {}
         self._builders: dict[str, ObservationBuilder] = {}
         self._new_since_update = 0
+        self._calls: Counter[str] = Counter()
         self._lock = threading.Lock()
         self.updates = 0
         self.last_update_error: str | None = None
@@ -163,6 +169,7 @@ class PolicyService:
         self.clock = clock or SystemClock()
         self._start_s = self.clock.now()
         self._guards: dict[str, Guard] = {}
+        self.metrics = ServerMetrics()
         if online is not None:
             self._name = online.name
         else:
@@ -185,8 +192,8 @@ class PolicyService:
 
     def _review(
         self, target: str, now_s: float, current: int, proposal: Any, error: str | None = None
-    ) -> dict[str, Any]:
-        """The guarded answer fields for one proposal of ``target``."""
+    ) -> Decision:
+        """``target``'s guard on one proposal: bounds and rate limits, with reasons."""
         if target not in self._guards:
             self._guards[target] = Guard(
                 GuardConfig(
@@ -197,13 +204,9 @@ class PolicyService:
                     fallback=False,
                 )
             )
-        decision = self._guards[target].review(
+        return self._guards[target].review(
             GuardInput(time_s=now_s, current_replicas=current, proposal=proposal, policy_error=error)
         )
-        return {
-            "desired_replicas": decision.final_replicas,
-            "reasons": [{"code": r.code, "message": r.message} for r in decision.reasons],
-        }
 
     def act(self, body: Any) -> dict[str, Any]:
         body = _object(body, "request body")
@@ -232,6 +235,8 @@ class PolicyService:
         elif signals is not None:
             current = int(signals.desired_replicas[0])
         with self._lock:
+            history = self._calls[target]  # earlier calls for this target shape this answer
+            self._calls[target] += 1
             now_s = self.clock.now() - self._start_s
             if signals is not None and "time_s" not in body["signals"]:
                 # a policy with a sync period (the HPA) needs time to pass between requests
@@ -240,17 +245,23 @@ class PolicyService:
                 if signals is None:
                     raise RequestError("the served policy reads ScalingSignals: give 'signals'", "signals")
                 assert current is not None
+                policy = self._policy(target)
                 proposal: Any = None
                 error: str | None = None
                 try:
-                    proposal = self._policy(target).act(signals)
+                    proposal = policy.act(signals)
                 except Exception as exc:  # answered with a hold and the reason, never a 5xx
                     error = f"{type(exc).__name__}: {exc}"
-                answer = self._review(target, now_s, current, proposal, error)
+                inputs = {n: float(np.asarray(getattr(signals, n))[0]) for n in SIGNAL_FIELDS}
+                reasons = () if error is not None else policy_reasons_of(policy, proposal, inputs)
+                decision = self._review(target, now_s, current, proposal, error)
+                self.metrics.record_answer(target, decision.final_replicas)
                 return {
-                    "action": answer["desired_replicas"],
-                    **answer,
+                    "action": decision.final_replicas,
+                    "desired_replicas": decision.final_replicas,
                     "action_space": "replicas",
+                    "reasons": [r.to_dict() for r in (*reasons, *decision.reasons)],
+                    **self._state(target, history),
                     **self._about(),
                 }
             if obs is None:
@@ -267,8 +278,28 @@ class PolicyService:
                     )
                 current = round(1.0 / inv)
             action = self.online.act_observation(obs)
-            answer = self._review(target, now_s, current, current + self.online.deltas[action])
-            return {"action": action, **answer, "action_space": "delta", **self._about()}
+            delta = self.online.deltas[action]
+            reason = Reason(
+                "PolicyAction",
+                f"{self._name} v{self.version}: action {action} (delta {delta:+d}) from {current} pods",
+                current,
+                current + delta,
+            )
+            decision = self._review(target, now_s, current, current + delta)
+            self.metrics.record_answer(target, decision.final_replicas)
+            return {
+                "action": action,
+                "desired_replicas": decision.final_replicas,
+                "action_space": "delta",
+                "reasons": [r.to_dict() for r in (reason, *decision.reasons)],
+                **self._state(target, history),
+                **self._about(),
+            }
+
+    def _state(self, target: str, history: int) -> dict[str, Any]:
+        """What the answer depends on besides the request: the target's earlier calls (load
+        history, stabilisation), so a client knows a fresh target name starts cold."""
+        return {"target": target, "history_calls": history}
 
     def log_returns(self, body: Any) -> dict[str, Any]:
         body = _object(body, "request body")
@@ -353,7 +384,11 @@ class PolicyService:
         }
 
     def _about(self) -> dict[str, Any]:
-        return {"policy": self._name, "policy_version": self.version}
+        return {
+            "policy": self._name,
+            "policy_version": self.version,
+            "slo": {"latency_s": self.spec.slo_latency_s, "budget": self.spec.slo_budget},
+        }
 
 
 def openapi_spec() -> dict[str, Any]:
@@ -425,17 +460,33 @@ def openapi_spec() -> dict[str, Any]:
                     "properties": {
                         "action": {"type": "integer"},
                         "desired_replicas": {"type": "integer", "minimum": 0},
-                        "reasons": {
-                            "type": "array",
-                            "description": "Why the guard changed or held the policy's proposal",
-                            "items": {
-                                "type": "object",
-                                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-                            },
-                        },
                         "action_space": {"type": "string", "enum": ["delta", "replicas"]},
                         "policy": {"type": "string"},
                         "policy_version": {"type": "integer"},
+                        "reasons": {
+                            "type": "array",
+                            "description": "The policy's own reasons for desired_replicas (what it sized "
+                            "for), then the guard's: what it clamped, limited or held, and why.",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "code": {"type": "string"},
+                                    "message": {"type": "string"},
+                                    "before": {"type": ["integer", "null"]},
+                                    "after": {"type": ["integer", "null"]},
+                                },
+                            },
+                        },
+                        "target": {"type": "string"},
+                        "history_calls": {
+                            "type": "integer",
+                            "description": "Earlier calls for this target: the served policy keeps "
+                            "per-target history (load trend, peaks), so answers depend on them.",
+                        },
+                        "slo": {
+                            "type": "object",
+                            "properties": {"latency_s": {"type": "number"}, "budget": {"type": "number"}},
+                        },
                     },
                 },
                 "Experience": {
@@ -536,13 +587,15 @@ def make_app(
                     401, "missing or wrong bearer token (Authorization: Bearer <token>)", "Authorization"
                 )
         try:
-            return await handler(request)
+            response = await handler(request)
         except RequestError as exc:
-            return _error(exc.status, exc.message, exc.field)
+            response = _error(exc.status, exc.message, exc.field)
         except web.HTTPException as exc:
-            return _error(exc.status, exc.reason)
+            response = _error(exc.status, exc.reason)
         except Exception as exc:  # a bad policy answer must not take the server down
-            return _error(500, f"{type(exc).__name__}: {exc}")
+            response = _error(500, f"{type(exc).__name__}: {exc}")
+        service.metrics.record_request(request.path, response.status)
+        return response
 
     async def body_of(request: web.Request) -> Any:
         if request.content_type != "application/json":
@@ -563,6 +616,10 @@ def make_app(
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response(service.health())
 
+    async def metrics(request: web.Request) -> web.Response:
+        body, content_type = service.metrics.exposition()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
     spec = openapi_spec()
 
     async def openapi(request: web.Request) -> web.Response:
@@ -572,6 +629,7 @@ def make_app(
     app.router.add_post("/v1/act", act)
     app.router.add_post("/v1/log_returns", log_returns)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
 
     if update_interval_s is not None and service.online is not None:

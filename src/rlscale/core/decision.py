@@ -32,6 +32,9 @@ class Decision:
     reasons: tuple[Reason, ...] = ()
     dry_run: bool = False
     inputs: dict[str, float] = field(default_factory=dict)
+    #: the policy's own reasons for ``proposed_replicas`` (what it sized for); ``reasons`` are
+    #: the guard's (and the loop's failures), which act on the proposal afterwards
+    policy_reasons: tuple[Reason, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -43,6 +46,7 @@ class Decision:
             "current_replicas": self.current_replicas,
             "proposed_replicas": self.proposed_replicas,
             "final_replicas": self.final_replicas,
+            "policy_reasons": [r.to_dict() for r in self.policy_reasons],
             "reasons": [r.to_dict() for r in self.reasons],
             "dry_run": self.dry_run,
             "inputs": self.inputs,

@@ -17,10 +17,14 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from rlscale.emulator import openapi
 from rlscale.emulator import resources as res
+from rlscale.emulator.admission import admit
+from rlscale.emulator.custom import CustomResource, check_crd, custom_resources, established
 from rlscale.emulator.faults import FaultInjector, reason_for
 from rlscale.emulator.selectors import parse_field_selector, parse_label_selector
 from rlscale.emulator.store import ApiError, JsonObj, ObjectStore, ResourceType, status_object
+from rlscale.emulator.tables import table, wants_table
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,10 @@ def _json(body: JsonObj, status: int = 200) -> web.Response:
 
 def _error(exc: ApiError) -> web.Response:
     return _json(exc.status(), exc.code)
+
+
+def _not_found() -> ApiError:
+    return ApiError(404, "NotFound", "the server could not find the requested resource")
 
 
 def _truthy(value: str | None) -> bool:
@@ -80,8 +88,17 @@ class KubeApi:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/api", self._api_versions)
         app.router.add_get("/apis", self._api_groups)
+        app.router.add_get("/openapi/v2", self._openapi_v2)
+        app.router.add_get("/openapi/v3", self._openapi_v3_index)
+        app.router.add_get("/openapi/v3/{tail:.*}", self._openapi_v3_document)
         app.router.add_route("*", "/api/{tail:.*}", self._core)
         app.router.add_route("*", "/apis/{tail:.*}", self._grouped)
+        return app
+
+    def metrics_app(self) -> web.Application:
+        """``/metrics`` alone, for the plain-http scrape port."""
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
         return app
 
     async def _version(self, request: web.Request) -> web.Response:
@@ -91,7 +108,43 @@ class KubeApi:
         return _json(res.api_versions())
 
     async def _api_groups(self, request: web.Request) -> web.Response:
-        return _json(res.api_group_list())
+        return _json(res.api_group_list(self.types()))
+
+    # -- served types -----------------------------------------------------------------
+    def custom(self) -> list[CustomResource]:
+        """The custom resources served now (one per served version of each stored CRD)."""
+        return custom_resources(self.store, res.CRDS)
+
+    def types(self) -> tuple[ResourceType, ...]:
+        return res.RESOURCE_TYPES + tuple(cr.rtype for cr in self.custom())
+
+    # -- OpenAPI ----------------------------------------------------------------------
+    def _openapi_documents(self) -> dict[str, JsonObj]:
+        schemas = {cr.rtype: cr.schema for cr in self.custom()}
+        by_gv: dict[str, list[ResourceType]] = {}
+        for rtype in self.types():
+            by_gv.setdefault(openapi.group_version_key(rtype), []).append(rtype)
+        return {key: openapi.group_version_document(types, schemas) for key, types in by_gv.items()}
+
+    async def _openapi_v3_index(self, request: web.Request) -> web.Response:
+        paths = {
+            key: {"serverRelativeURL": f"/openapi/v3/{key}?hash={openapi.document_hash(doc)}"}
+            for key, doc in self._openapi_documents().items()
+        }
+        return _json({"paths": paths})
+
+    async def _openapi_v3_document(self, request: web.Request) -> web.Response:
+        document = self._openapi_documents().get(request.match_info["tail"].strip("/"))
+        if document is None:
+            raise _not_found()
+        return _json(document)
+
+    async def _openapi_v2(self, request: web.Request) -> web.Response:
+        accept = request.headers.get("Accept", "*/*")
+        if not any(m in accept for m in ("application/json", "*/*")):  # protobuf only: not served
+            raise ApiError(406, "NotAcceptable", f"only application/json is served here, not {accept}")
+        schemas = {cr.rtype: cr.schema for cr in self.custom()}
+        return _json(openapi.swagger_v2(self.types(), schemas))
 
     async def _ok(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -135,11 +188,11 @@ class KubeApi:
     async def _grouped(self, request: web.Request) -> web.StreamResponse:
         parts = [p for p in request.match_info["tail"].split("/") if p]
         if not parts:
-            return _json(res.api_group_list())
+            return _json(res.api_group_list(self.types()))
         if len(parts) == 1:
-            group = res.api_group(parts[0])
+            group = res.api_group(self.types(), parts[0])
             if group is None:
-                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+                raise _not_found()
             return _json(group)
         return await self._dispatch(request, parts[0], parts[1], parts[2:])
 
@@ -147,9 +200,9 @@ class KubeApi:
         self, request: web.Request, group: str, version: str, rest: list[str]
     ) -> web.StreamResponse:
         if not rest:
-            listing = res.api_resource_list(group, version)
+            listing = res.api_resource_list(self.types(), group, version)
             if listing is None or request.method != "GET":
-                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+                raise _not_found()
             return _json(listing)
         namespace: str | None = None
         if rest[0] == "namespaces" and len(rest) >= 3:
@@ -157,37 +210,43 @@ class KubeApi:
         plural, name, sub = rest[0], rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None
         if len(rest) > 3:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        rtype = res.find_type(group, version, plural)
+        custom = {cr.rtype: cr for cr in self.custom()}
+        rtype = res.find_type(self.types(), group, version, plural)
         if rtype is None:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise _not_found()
         if namespace is not None and not rtype.namespaced:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise _not_found()
         if sub is not None and sub not in rtype.subresources:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise _not_found()
+        resource = custom.get(rtype)
         method = request.method
         if name is None:
             if method == "GET":
                 if _truthy(request.query.get("watch")):
-                    return await self._watch(request, rtype, namespace)
-                return self._list(request, rtype, namespace)
+                    return await self._watch(request, rtype, namespace, resource)
+                return self._list(request, rtype, namespace, resource)
             if method == "POST":
                 if rtype.namespaced and namespace is None:
                     raise ApiError(
                         405, "MethodNotAllowed", "POST to a namespaced resource needs a namespace path"
                     )
-                obj = await self._body(request)
+                self._check_namespace(rtype, namespace)
+                obj = self._admit(request, rtype, resource, await self._body(request))
                 created = self.store.create(rtype, namespace, obj)
                 self._written(rtype, created)
                 return _json(created, 201)
             raise ApiError(405, "MethodNotAllowed", f"method {method} is not supported on a collection")
         if rtype.namespaced and namespace is None:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise _not_found()
         if sub == "scale":
             return await self._scale(request, rtype, namespace, name)
         if method == "GET":
-            return _json(self.store.get(rtype, namespace, name))
+            obj = self.store.get(rtype, namespace, name)
+            if wants_table(request.headers.get("Accept", "")):
+                return _json(self._table(rtype, [obj], obj["metadata"]["resourceVersion"], resource))
+            return _json(obj)
         if method == "PUT":
-            obj = await self._body(request)
+            obj = self._admit(request, rtype, resource, await self._body(request), namespace, name, sub)
             written = self.store.replace(rtype, namespace, name, obj, subresource=sub)
             self._written(rtype, written)
             return _json(written)
@@ -201,6 +260,7 @@ class KubeApi:
             sent_rv = _patch_rv(body)
             if sent_rv is None:
                 patched.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
+            patched = self._admit(request, rtype, resource, patched, namespace, name, sub)
             written = self.store.replace(rtype, namespace, name, patched, subresource=sub)
             self._written(rtype, written)
             return _json(written)
@@ -209,6 +269,46 @@ class KubeApi:
             self._written(rtype, deleted)
             return _json(deleted)
         raise ApiError(405, "MethodNotAllowed", f"method {method} is not supported")
+
+    def _check_namespace(self, rtype: ResourceType, namespace: str | None) -> None:
+        """Objects are created only in namespaces that exist (the NamespaceLifecycle admission plugin)."""
+        if rtype.namespaced and namespace and self.store.peek(res.NAMESPACES, None, namespace) is None:
+            raise ApiError(
+                404,
+                "NotFound",
+                f'namespaces "{namespace}" not found',
+                {"name": namespace, "kind": "namespaces"},
+            )
+
+    def _admit(
+        self,
+        request: web.Request,
+        rtype: ResourceType,
+        resource: CustomResource | None,
+        obj: JsonObj,
+        namespace: str | None = None,
+        name: str | None = None,
+        sub: str | None = None,
+    ) -> JsonObj:
+        """A CRD is checked and established; a custom resource is pruned, defaulted and
+        validated against its CRD's schema (the whole object, also for a status write)."""
+        if rtype is res.CRDS and sub is None:
+            check_crd(obj)
+            return established(obj)
+        if resource is None:
+            return obj
+        strict = request.query.get("fieldValidation", "") == "Strict"
+        if sub == "status" and name is not None:  # only .status is taken; validate the result
+            whole = self.store.get(rtype, namespace, name)
+            whole["status"] = obj.get("status", {})
+            whole["metadata"]["resourceVersion"] = (obj.get("metadata") or {}).get("resourceVersion")
+            return admit(rtype, resource.schema, whole, strict=strict)
+        return admit(rtype, resource.schema, obj, strict=strict)
+
+    def _table(
+        self, rtype: ResourceType, objects: list[JsonObj], rv: str, resource: CustomResource | None
+    ) -> JsonObj:
+        return table(rtype, objects, rv, resource.printer_columns if resource is not None else None)
 
     def _written(self, rtype: ResourceType, obj: JsonObj) -> None:
         if rtype is res.DEPLOYMENTS and self.hooks is not None:
@@ -238,8 +338,16 @@ class KubeApi:
             raise ApiError(400, "BadRequest", str(exc)) from exc
         return lambda obj: labels(obj.get("metadata", {}).get("labels") or {}) and fields(obj)
 
-    def _list(self, request: web.Request, rtype: ResourceType, namespace: str | None) -> web.Response:
+    def _list(
+        self,
+        request: web.Request,
+        rtype: ResourceType,
+        namespace: str | None,
+        resource: CustomResource | None,
+    ) -> web.Response:
         items = self.store.list(rtype, namespace, self._predicate(request))
+        if wants_table(request.headers.get("Accept", "")):
+            return _json(self._table(rtype, items, str(self.store.resource_version), resource))
         for item in items:  # list items omit kind/apiVersion on the apiserver; keep them (harmless)
             item.setdefault("kind", rtype.kind)
         return _json(
@@ -252,7 +360,11 @@ class KubeApi:
         )
 
     async def _watch(
-        self, request: web.Request, rtype: ResourceType, namespace: str | None
+        self,
+        request: web.Request,
+        rtype: ResourceType,
+        namespace: str | None,
+        resource: CustomResource | None = None,
     ) -> web.StreamResponse:
         predicate = self._predicate(request)
         rv_param = request.query.get("resourceVersion", "")
@@ -264,7 +376,11 @@ class KubeApi:
         response.enable_chunked_encoding()
         await response.prepare(request)
 
+        as_table = wants_table(request.headers.get("Accept", ""))  # kubectl get -w: a row per event
+
         async def send(type_: str, obj: JsonObj) -> None:
+            if as_table and type_ in ("ADDED", "MODIFIED", "DELETED"):
+                obj = self._table(rtype, [obj], obj["metadata"]["resourceVersion"], resource)
             await response.write(json.dumps({"type": type_, "object": obj}).encode() + b"\n")
 
         # Snapshot and subscribe with no await in between, so no event is lost or doubled.

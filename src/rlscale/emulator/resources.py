@@ -1,17 +1,17 @@
 """The resource types the emulator serves, and the patch formats the apiserver accepts.
 
-The set is what the rlscale controller (deployments/scale), the kopf operator (CRDs,
-``RLAutoscaler`` objects and their status, events, leases for leader election) and the
-tests (pods, namespaces) touch; discovery answers from this table, so kopf and the
-official client see exactly the resources that work.
+The built-in set is what the rlscale controller (deployments/scale), the kopf operator (CRDs,
+events, leases for leader election) and the tests (pods, namespaces) touch; custom resources
+(``RLAutoscaler``) are served once their CRD is created (``emulator.custom``). Discovery
+answers from these, so kopf and the official client see exactly the resources that work.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
-from rlscale.core import resource_names as rla
 from rlscale.emulator.store import ApiError, JsonObj, ResourceType
 
 NAMESPACES = ResourceType("", "v1", "namespaces", "Namespace", False, "namespace", ("ns",), ("status",))
@@ -32,18 +32,19 @@ CRDS = ResourceType(
     ("crd", "crds"),
     ("status",),
 )
-#: Served like a CRD-defined resource: JSON merge patch only, no strategic merge (as a real
-#: kube-apiserver treats custom resources).
-RLAUTOSCALERS = ResourceType(
-    rla.GROUP,
-    rla.VERSION,
-    rla.PLURAL,
-    rla.KIND,
-    True,
-    rla.SINGULAR,
-    rla.SHORT_NAMES,
-    ("status",),
-    strategic_merge=False,
+# Stored as given (no controller acts on them): what installing rlscale itself writes
+# (kubectl apply -k deploy/, the Helm chart), so an install can be tried on the emulator.
+SERVICE_ACCOUNTS = ResourceType(
+    "", "v1", "serviceaccounts", "ServiceAccount", True, "serviceaccount", ("sa",)
+)
+SERVICES = ResourceType("", "v1", "services", "Service", True, "service", ("svc",), ("status",))
+CONFIG_MAPS = ResourceType("", "v1", "configmaps", "ConfigMap", True, "configmap", ("cm",))
+_RBAC = "rbac.authorization.k8s.io"
+ROLES = ResourceType(_RBAC, "v1", "roles", "Role", True, "role")
+ROLE_BINDINGS = ResourceType(_RBAC, "v1", "rolebindings", "RoleBinding", True, "rolebinding")
+CLUSTER_ROLES = ResourceType(_RBAC, "v1", "clusterroles", "ClusterRole", False, "clusterrole")
+CLUSTER_ROLE_BINDINGS = ResourceType(
+    _RBAC, "v1", "clusterrolebindings", "ClusterRoleBinding", False, "clusterrolebinding"
 )
 
 RESOURCE_TYPES: tuple[ResourceType, ...] = (
@@ -54,8 +55,16 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     LEASES,
     EVENTS_V1,
     CRDS,
-    RLAUTOSCALERS,
+    SERVICE_ACCOUNTS,
+    SERVICES,
+    CONFIG_MAPS,
+    ROLES,
+    ROLE_BINDINGS,
+    CLUSTER_ROLES,
+    CLUSTER_ROLE_BINDINGS,
 )
+#: Namespaces every cluster starts with (kube-apiserver's system namespaces controller).
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 #: The version string /version reports: the Kubernetes minor the emulated API follows.
 KUBERNETES_VERSION = {
@@ -66,8 +75,8 @@ KUBERNETES_VERSION = {
 }
 
 
-def find_type(group: str, version: str, plural: str) -> ResourceType | None:
-    for rtype in RESOURCE_TYPES:
+def find_type(types: Sequence[ResourceType], group: str, version: str, plural: str) -> ResourceType | None:
+    for rtype in types:
         if rtype.group == group and rtype.version == version and rtype.plural == plural:
             return rtype
     return None
@@ -78,9 +87,9 @@ def api_versions() -> JsonObj:
     return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
 
 
-def api_group_list() -> JsonObj:
+def api_group_list(types: Sequence[ResourceType]) -> JsonObj:
     groups: dict[str, list[str]] = {}
-    for rtype in RESOURCE_TYPES:
+    for rtype in types:
         if rtype.group and rtype.version not in groups.setdefault(rtype.group, []):
             groups[rtype.group].append(rtype.version)
     return {
@@ -97,15 +106,15 @@ def api_group_list() -> JsonObj:
     }
 
 
-def api_group(group: str) -> JsonObj | None:
-    for entry in api_group_list()["groups"]:
+def api_group(types: Sequence[ResourceType], group: str) -> JsonObj | None:
+    for entry in api_group_list(types)["groups"]:
         if entry["name"] == group:
             return {"kind": "APIGroup", "apiVersion": "v1", **entry}
     return None
 
 
-def api_resource_list(group: str, version: str) -> JsonObj | None:
-    types = [t for t in RESOURCE_TYPES if t.group == group and t.version == version]
+def api_resource_list(types: Sequence[ResourceType], group: str, version: str) -> JsonObj | None:
+    types = [t for t in types if t.group == group and t.version == version]
     if not types:
         return None
     resources: list[JsonObj] = []

@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rlscale.core.action_reasons import explain_action
 from rlscale.core.actions import ActionConfig, decode_action
+from rlscale.core.decision import Reason
 from rlscale.core.observation import OBSERVATION_FEATURES, ObservationBuilder
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.slo_budget import BudgetFeedback, FeedbackConfig
@@ -113,7 +115,9 @@ class LearnedPolicy:
         if overrides:  # the spec that rebuilds this policy, for logs and metrics
             where = [] if path is None else [f"path={self.path}"]
             self.name = "learned:" + ",".join([*where, *overrides])
+        self._last: _LastAct | None = None
         self._network_desired: np.ndarray | None = None
+        self._last_desired: np.ndarray | None = None
         self._network = meta["network"]
         self._tensors = self.checkpoint.tensors
         self._layers = self.checkpoint.layers
@@ -136,32 +140,51 @@ class LearnedPolicy:
                 f"{self.name}: got signals for {signals.num_envs} services, built for {self.num_envs}"
             )
         obs = self.observe(signals)
+        action = self.raw_action(obs)
         fb = self.feedback
         if fb is None:
-            return decode_action(
-                self.action_config, self.raw_action(obs), signals, self.spec, observation=obs
-            )
+            self._last = _LastAct(action, signals, obs)
+            return decode_action(self.action_config, action, signals, self.spec, observation=obs)
         fb.update(signals.slo_violation_fraction, signals.request_rate_rps, signals.pending_replicas)
         desired = decode_action(
-            self.action_config,
-            self.raw_action(obs),
-            signals,
-            self.spec,
-            observation=obs,
-            headroom=fb.headroom,
+            self.action_config, action, signals, self.spec, observation=obs, headroom=fb.headroom
         )
         self._network_desired = desired
+        self._last = _LastAct(action, signals, obs, np.array(fb.headroom, dtype=np.float64))
         floor = fb.floor_replicas(self.spec.pod_capacity_rps)
         if floor is not None:
             desired = np.clip(np.maximum(desired, floor), self.spec.min_replicas, self.spec.max_replicas)
-        return desired.astype(np.int64)
+        self._last_desired = desired.astype(np.int64)
+        return self._last_desired
 
-    def explain(self, index: int = 0) -> list[tuple[str, str]]:
-        """``(code, message)`` pairs for service ``index``'s last decision: what the SLO-budget
-        feedback did (empty without feedback)."""
+    def explain(self, index: int = 0) -> tuple[Reason, ...]:
+        """Service ``index``'s reasons for the last :meth:`act`: what the network sized for
+        (``core.action_reasons``), then what the SLO-budget feedback did (``SLOBudget*``);
+        empty before the first call."""
+        last = self._last
+        if last is None:
+            return ()
+        pick = np.array([index])
+        action = float(np.asarray(last.action).reshape(last.signals.num_envs, -1)[index, 0])
+        headroom = 1.0 if last.headroom is None else float(last.headroom.reshape(-1)[index])
+        reasons = explain_action(
+            self.action_config,
+            action,
+            last.signals.select(pick),
+            self.spec,
+            last.obs[index : index + 1],
+            headroom,
+        )
         if self.feedback is None or self._network_desired is None:
-            return []
-        return self.feedback.explain(index, self.spec.pod_capacity_rps, int(self._network_desired[index]))
+            return reasons
+        network = int(self._network_desired[index])
+        final = int(self._last_desired[index])
+        return reasons + tuple(
+            Reason(code, message, network, final)
+            if code == "SLOBudgetFloor" and final != network
+            else Reason(code, message)
+            for code, message in self.feedback.explain(index, self.spec.pod_capacity_rps, network)
+        )
 
     def reset(self, mask: np.ndarray | None = None) -> None:
         self._builder.reset(mask)
@@ -200,6 +223,16 @@ def _check_head(config: ActionConfig, network: dict, tensors: dict, path: Path) 
             f"{config.num_actions} output(s), but the network has a {network['head']!r} head with "
             f"{width}: the metadata does not describe this network"
         )
+
+
+@dataclass(frozen=True)
+class _LastAct:
+    """What :meth:`LearnedPolicy.explain` needs of the last :meth:`LearnedPolicy.act`."""
+
+    action: np.ndarray
+    signals: ScalingSignals
+    obs: np.ndarray
+    headroom: np.ndarray | None = None  # the budget feedback's factor on the target utilisations
 
 
 def _with_memory_floor(config: ActionConfig, utilization: float) -> ActionConfig:

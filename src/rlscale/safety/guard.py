@@ -190,6 +190,7 @@ class ValidateStep:
             if fallback is not None:
                 state.note(FALLBACK_HPA, "using the HPA's proposal instead", current, fallback)
                 state.replicas = fallback
+                state.proposed = fallback  # the proposal the later steps review is the HPA's
             else:
                 self._hold(state, f"no usable fallback ({fallback_problem}); holding the current replicas")
             return
@@ -251,6 +252,20 @@ class StabilizationStep:
         while self._history and self._history[-1][1] <= replicas:
             self._history.pop()
         self._history.append((time_s, replicas))
+
+    def recommendations(self) -> list[tuple[float, int]]:
+        """The window's state, ``(time_s, replicas)`` oldest first: enough to rebuild its
+        maximum (later, lower proposals are all that matter), so a few entries, not one a period."""
+        return list(self._history)
+
+    def restore(self, records: list[tuple[float, int]]) -> None:
+        """Continue from :meth:`recommendations` saved by an earlier instance (times on this
+        step's clock), instead of seeding the window with the current count: a restarted or
+        newly elected controller scales down when the old one would have, not a window later."""
+        self.reset()
+        for time_s, replicas in sorted(records):
+            self._push(float(time_s), int(replicas))
+        self._seeded = bool(self._history)
 
     def apply(self, state: GuardState) -> None:
         if state.held or self.window_s == 0:  # a 0 s window: no stabilisation, not even the seed
