@@ -15,16 +15,17 @@ from typing import Any
 
 import pytest
 
-from rlscale.controller.crd import GROUP, PLURAL, VERSION
+from rlscale.controller.crd import GROUP, PLURAL, VERSION, crd_manifest
 from rlscale.controller.decision_log import read_decision_log
 from rlscale.controller.operator import Operator, OperatorConfig
 from rlscale.emulator import EmulatedService, constant_load
 from rlscale.emulator.cluster import fast_params
-from rlscale.emulator.resources import RLAUTOSCALERS
+from rlscale.emulator.custom import served_versions
 
 pytest.importorskip("kopf")
 
 NAMESPACE = "default"
+RLAUTOSCALERS = served_versions(crd_manifest())[0].rtype  # as the emulator serves it
 CLOSED_PORT_URL = "http://127.0.0.1:9"  # discard: refused at once
 
 
@@ -52,12 +53,16 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float, what: str) -> Any
 
 
 @pytest.fixture
-def cluster(emulator_factory: Any, tmp_path: Path) -> Iterator[Any]:
+def cluster(request: pytest.FixtureRequest, emulator_factory: Any, tmp_path: Path) -> Iterator[Any]:
+    """The emulator (with the CRD, or ``@pytest.mark.crds([...])``'s), API clients, and the
+    operators a test starts (stopped before the emulator)."""
     from kubernetes import client, config
 
+    marker = request.node.get_closest_marker("crds")
     emu = emulator_factory(
         [EmulatedService(name="web", params=fast_params("web"), load=constant_load(5.0), initial_replicas=2)],
         speedup=4.0,
+        **({"crds": marker.args[0]} if marker else {}),
     )
     kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
     api = config.new_client_from_config(config_file=str(kubeconfig))
@@ -160,10 +165,20 @@ def test_shutdown_with_several_live_custom_resources_is_clean(cluster: Any, tmp_
     assert op.targets == {}  # every loop ended and let go of its controller
 
 
+def schemaless_crd() -> dict[str, Any]:
+    """The RLAutoscaler CRD of a cluster whose CRD takes anything (it predates the schema)."""
+    manifest = crd_manifest()
+    manifest["spec"]["versions"][0]["schema"] = {
+        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    }
+    return manifest
+
+
+@pytest.mark.crds([schemaless_crd()])
 def test_a_custom_resource_whose_spec_is_not_an_object_is_reported(cluster: Any, tmp_path: Path) -> None:
-    """``spec: "x"`` (stored past any schema, as an API server without one would) gets an
-    InvalidSpec status naming it; the daemon does not die on it, and nothing is scaled."""
-    emu, kubeconfig, custom, apps, operators = cluster
+    """``spec: "x"`` (which only a CRD without a schema lets through) gets an InvalidSpec
+    status naming it; the daemon does not die on it (it did: TypeError), nothing is scaled."""
+    _emu, kubeconfig, custom, apps, operators = cluster
     op = start_operator(kubeconfig, tmp_path, operators)
     before = scale_of(apps)
     body = {
@@ -172,7 +187,7 @@ def test_a_custom_resource_whose_spec_is_not_an_object_is_reported(cluster: Any,
         "metadata": {"name": "bad"},
         "spec": "x",
     }
-    emu.call(lambda: emu.store.create(RLAUTOSCALERS, NAMESPACE, body))
+    custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, body)
 
     def spec_valid() -> dict[str, Any] | None:
         status = (
