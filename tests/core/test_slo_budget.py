@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from rlscale.core.slo_budget import (
-    REASON_CUT,
-    REASON_GROW,
+    REASON_BURNING,
     REASON_HOLD,
+    REASON_SPARE,
     REASON_UNKNOWN,
     BudgetFeedback,
     BurnRateEstimator,
@@ -56,7 +56,7 @@ def test_feedback_cuts_while_burning_grows_with_budget_to_spare_and_holds_when_u
     assert h[0] == pytest.approx(0.5)  # one minute of burning: x cut_per_min
     assert h[1] == pytest.approx(1.0 * 2.0 ** (1 / 60))  # a minute's share of x2 an hour
     assert h[2] == 1.0
-    assert list(fb.last_reason) == [REASON_CUT, REASON_GROW, REASON_UNKNOWN]
+    assert list(fb.last_reason) == [REASON_BURNING, REASON_SPARE, REASON_UNKNOWN]
     for _ in range(30):
         h = fb.update(np.array([0.10, 0.0, np.nan]), np.array([10.0, 10.0, 10.0]))
     assert h[0] == pytest.approx(0.1)  # clipped at min_headroom
@@ -114,5 +114,5 @@ def test_the_budget_floor_serves_the_remembered_peak() -> None:
 def test_a_slow_burn_lengthens_the_memory_without_cutting_the_headroom() -> None:
     fb = BudgetFeedback(num_envs=1, step_s=60.0, budget=0.01, config=FeedbackConfig(min_headroom=0.5))
     fb.update(np.array([0.03]), np.array([10.0]))  # 3x the budget: burning, not severe
-    assert fb.last_reason[0] == REASON_CUT and fb.headroom[0] == 1.0
+    assert fb.last_reason[0] == REASON_BURNING and fb.headroom[0] == 1.0
     assert fb.memory_s[0] > fb.config.memory_init_s

@@ -74,6 +74,8 @@ class BurnRateEstimator:
         size = max(self.windows_steps)
         self._bad = np.zeros((size, num_envs))
         self._total = np.zeros((size, num_envs))
+        self._sum_bad = np.zeros((len(self.windows_steps), num_envs))
+        self._sum_total = np.zeros((len(self.windows_steps), num_envs))
         self._t = 0
 
     @property
@@ -81,26 +83,32 @@ class BurnRateEstimator:
         return int(self._bad.shape[1])
 
     def update(self, violation_fraction: np.ndarray, request_rate_rps: np.ndarray) -> None:
-        """Record one period. Unknown (NaN) fractions or rates record nothing for that service."""
+        """Record one period. Unknown (NaN) fractions or rates record nothing for that service.
+        The window sums are kept running (add the new period, drop the one leaving each
+        window), so a period costs O(services), not O(window)."""
         frac = np.asarray(violation_fraction, dtype=np.float64)
         rate = np.asarray(request_rate_rps, dtype=np.float64)
         known = np.isfinite(frac) & np.isfinite(rate)
         total = np.where(known, np.maximum(rate, 0.0) * self.step_s, 0.0)
-        slot = self._t % self._bad.shape[0]
+        bad = np.where(known, np.clip(frac, 0.0, 1.0), 0.0) * total
+        size = self._bad.shape[0]
+        for j, w in enumerate(self.windows_steps):
+            self._sum_bad[j] += bad
+            self._sum_total[j] += total
+            if self._t >= w:  # the period w back leaves this window
+                old = (self._t - w) % size
+                self._sum_bad[j] -= self._bad[old]
+                self._sum_total[j] -= self._total[old]
+        slot = self._t % size
         self._total[slot] = total
-        self._bad[slot] = np.where(known, np.clip(frac, 0.0, 1.0), 0.0) * total
+        self._bad[slot] = bad
         self._t += 1
 
     def bad_fractions(self) -> np.ndarray:
         """``(n, windows)`` share of bad requests per window (NaN: no request seen)."""
-        size = self._bad.shape[0]
-        out = np.full((self.num_envs, len(self.windows_steps)), np.nan)
-        for j, w in enumerate(self.windows_steps):
-            idx = (self._t - 1 - np.arange(min(w, self._t, size))) % size
-            total = self._total[idx].sum(axis=0)
-            bad = self._bad[idx].sum(axis=0)
-            out[:, j] = np.divide(bad, total, out=np.full_like(total, np.nan), where=total > 0)
-        return out
+        total = np.maximum(self._sum_total, 0.0).T  # running sums: clip float residue at 0
+        bad = np.clip(self._sum_bad.T, 0.0, total)
+        return np.divide(bad, total, out=np.full_like(total, np.nan), where=total > 1e-9)
 
     def burn_rates(self, budget: float | np.ndarray) -> np.ndarray:
         """``(n, windows)`` burn rates against ``budget`` (a fraction, per service or one)."""
@@ -110,6 +118,8 @@ class BurnRateEstimator:
         sel = slice(None) if mask is None else np.asarray(mask, dtype=bool)
         self._bad[:, sel] = 0.0
         self._total[:, sel] = 0.0
+        self._sum_bad[:, sel] = 0.0
+        self._sum_total[:, sel] = 0.0
 
 
 @dataclass(frozen=True)
@@ -174,18 +184,17 @@ class FeedbackConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> FeedbackConfig:
-        known = {f.name: f.type for f in fields(cls)}
-        unknown = set(data) - set(known)
+        unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"FeedbackConfig: unknown fields {sorted(unknown)}")
         return cls(**{k: float(v) for k, v in data.items()})  # type: ignore[arg-type]
 
 
-#: Why the headroom moved this period (``BudgetFeedback.last_reason``), per service.
-REASON_CUT = "burning"  # short window over budget: headroom cut
-REASON_GROW = "spare"  # long window well under budget: headroom given back
-REASON_HOLD = "hold"  # neither (or unknown): headroom kept
-REASON_UNKNOWN = "no_slo_signal"
+#: What the loop did this period (``BudgetFeedback.last_reason``), per service.
+REASON_BURNING = "burning"  # both windows over budget: memory lengthened (headroom cut if severe)
+REASON_SPARE = "spare"  # long window well under budget: memory shortened, headroom given back
+REASON_HOLD = "hold"  # neither: memory and headroom kept
+REASON_UNKNOWN = "no_slo_signal"  # the period's violation fraction was not measured
 
 
 def _fmt(x: float) -> str:
@@ -193,7 +202,7 @@ def _fmt(x: float) -> str:
 
 
 class BudgetFeedback:
-    """Per-service headroom factor driven by the error-budget burn rate (AIMD, see module doc)."""
+    """Per-service budget floor and headroom, moved by the error-budget burn rate (module doc)."""
 
     def __init__(
         self,
@@ -253,17 +262,23 @@ class BudgetFeedback:
         self.peak_rps = np.where(np.isfinite(rate), np.maximum(decayed, np.maximum(rate, 0.0)), decayed)
         unknown = ~np.isfinite(np.asarray(violation_fraction, dtype=np.float64))
         self.last_reason = np.where(
-            burning, REASON_CUT, np.where(grow, REASON_GROW, np.where(unknown, REASON_UNKNOWN, REASON_HOLD))
+            burning,
+            REASON_BURNING,
+            np.where(grow, REASON_SPARE, np.where(unknown, REASON_UNKNOWN, REASON_HOLD)),
         ).astype(object)
         return self.headroom
 
     def floor_replicas(self, pod_capacity_rps: float) -> np.ndarray | None:
         """The budget floor: pods that serve the remembered peak at the floor utilisation times
-        the headroom (None when the config has no floor)."""
+        the headroom (None when the config has no floor; 0 for a service whose SLO violation
+        fraction was never measured within the long window)."""
         u = self.config.floor_utilization
         if u <= 0:
             return None
-        return np.ceil(self.peak_rps / (pod_capacity_rps * u * self.headroom) - 1e-9)
+        floor = np.ceil(self.peak_rps / (pod_capacity_rps * u * self.headroom) - 1e-9)
+        # no SLO signal within the long window: nothing says the budget needs the floor
+        measured = np.isfinite(self.estimator.bad_fractions()[:, -1])
+        return np.where(measured, floor, 0.0)
 
     def explain(self, index: int, pod_capacity_rps: float, proposed: int) -> list[tuple[str, str]]:
         """``(code, message)`` pairs saying what the loop did for service ``index`` last period
@@ -275,7 +290,7 @@ class BudgetFeedback:
         memory_h = f"{self.memory_s[index] / 3600:.2g} h"
         reason = self.last_reason[index]
         out: list[tuple[str, str]] = []
-        if reason == REASON_CUT:
+        if reason == REASON_BURNING:
             out.append(
                 (
                     "SLOBudgetBurning",
@@ -283,7 +298,7 @@ class BudgetFeedback:
                     f"headroom {self.headroom[index]:.2f}",
                 )
             )
-        elif reason == REASON_GROW:
+        elif reason == REASON_SPARE:
             out.append(("SLOBudgetSpare", f"{budget}: {burns}; peak memory shortened to {memory_h}"))
         elif reason == REASON_UNKNOWN:
             out.append(("SLOBudgetUnmeasured", f"{budget}: no SLO violation signal; margin held"))
