@@ -155,7 +155,7 @@ def test_memory_floor_override_switches_the_floor() -> None:
     assert desired["kept"] >= 25 and desired["off"] <= 6
     for bad, match in (
         ("-1", "memory_floor must be 0"),
-        ("nan", "memory_floor must be 0"),
+        ("nan", "memory_floor. must be finite"),
         ("2", r"\(0, 1.5\]"),
     ):
         with pytest.raises(PolicySpecError, match=match):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -30,6 +31,7 @@ from rlscale.agents.export import NotExportable, checkpoint_metadata, policy_net
 from rlscale.agents.rollout import RolloutResult, run_policy
 from rlscale.core.actions import ActionConfig
 from rlscale.core.atomic_file import write_dir_atomic, write_text_atomic
+from rlscale.core.output_paths import check_output_dir
 from rlscale.core.slo_budget import FeedbackConfig
 from rlscale.core.spec import ServiceSpec
 from rlscale.nets.checkpoint import load_checkpoint, save_checkpoint
@@ -106,6 +108,45 @@ class TrainConfig:
     ent_coef: float = 0.0
     command: str = ""
 
+    def validate(self) -> TrainConfig:
+        """Every flag checked before any work (a bad one used to surface mid-run, or never):
+        raises ValueError naming the flags at fault."""
+        problems = []
+        if self.algo not in ALGOS:
+            problems.append(f"unknown --algo {self.algo!r}; choose one of {ALGOS}")
+        for flag, value, low in (
+            ("--timesteps", self.timesteps, 1),
+            ("--num-envs", self.num_envs, 1),
+            ("--episode-steps", self.episode_steps, 1),
+            ("--bc-epochs", self.bc_epochs, 0),
+            ("--bc-windows", self.bc_windows, 1),
+        ):
+            if value < low:
+                problems.append(f"{flag} must be >= {low}, got {value}")
+        # validation runs the HPA frontier and the policy on every validation window: more
+        # often than once per vectorised step is no training at all
+        if self.eval_every < max(self.num_envs, 1):
+            problems.append(f"--eval-every must be >= --num-envs ({self.num_envs}), got {self.eval_every}")
+        for flag, value in (("--slo-weight", self.slo_weight), ("--learning-rate", self.learning_rate)):
+            if not (math.isfinite(value) and value >= 0):
+                problems.append(f"{flag} must be a finite number >= 0, got {value}")
+        if not (math.isfinite(self.clip_range) and self.clip_range > 0):
+            problems.append(f"--clip-range must be a finite number > 0, got {self.clip_range}")
+        if not 0 <= self.randomize_service < 1:
+            problems.append(f"--randomize-service must be in [0, 1), got {self.randomize_service}")
+        floor = self.memory_floor_utilization
+        if floor is not None and not (math.isfinite(floor) and floor > 0):
+            problems.append(f"--memory-floor must be a finite number >= 0, got {floor}")
+        try:
+            check_output_dir(self.out, "--out")
+        except ValueError as exc:
+            problems.append(str(exc))
+        if self.resume:
+            problems.extend(_resume_problems(Path(self.out) / "resume", self.algo))
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     def action_config(self) -> ActionConfig:
         mode = self.action_mode or ("delta" if self.algo in DISCRETE_ALGOS else "utilization")
         if mode == "hold_target":
@@ -117,6 +158,22 @@ class TrainConfig:
                 budget_feedback=FeedbackConfig() if self.budget_feedback else None,
             )
         return ActionConfig(mode=mode, utilization_range=tuple(self.utilization_range))
+
+
+def _resume_problems(path: Path, algo: str) -> list[str]:
+    """What stops ``--resume`` from continuing the run saved in ``path`` (empty if nothing)."""
+    state_file = path / "state.json"
+    if not state_file.is_file():
+        return [f"--resume: nothing to resume: {state_file} does not exist (drop --resume to start fresh)"]
+    try:
+        state = json.loads(state_file.read_text())
+        int(state["num_timesteps"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [f"--resume: {state_file} is unreadable or corrupt ({type(exc).__name__}: {exc})"]
+    saved = state.get("algo")
+    if saved is not None and saved != algo:
+        return [f"--resume: the run in {path} was trained with --algo {saved}, not {algo}"]
+    return []
 
 
 # --------------------------------------------------------------------------------- pieces
@@ -288,10 +345,30 @@ def save_resume_state(model: Any, path: Path, extra: dict[str, Any]) -> None:
 
 
 def load_resume_state(model: Any, path: Path) -> dict[str, Any]:
+    """Restore ``model`` from ``path``; a missing, truncated or mismatched file is a ValueError
+    naming it (not a safetensors or optimizer traceback)."""
     from safetensors.torch import load_file
 
-    model.policy.load_state_dict(load_file(str(path / "policy.safetensors")))
-    model.policy.optimizer.load_state_dict(th.load(path / "optimizer.pt", weights_only=True))
+    def load_optimizer(file: Path) -> None:
+        saved = th.load(file, weights_only=True)
+        own = model.policy.optimizer.state_dict()
+        # another optimizer (A2C's RMSprop vs PPO's Adam) loads silently and fails at the first
+        # step (KeyError 'square_avg'): its settings have other names
+        if [sorted(g) for g in saved["param_groups"]] != [sorted(g) for g in own["param_groups"]]:
+            raise ValueError("the saved optimizer is not this algorithm's")
+        model.policy.optimizer.load_state_dict(saved)
+
+    for name, load in (
+        ("policy.safetensors", lambda f: model.policy.load_state_dict(load_file(str(f)))),
+        ("optimizer.pt", load_optimizer),
+    ):
+        try:
+            load(path / name)
+        except Exception as exc:
+            raise ValueError(
+                f"--resume: {path / name} cannot be restored ({type(exc).__name__}: {exc}); "
+                "it is corrupt or from another --algo/--action-mode"
+            ) from exc
     buf = getattr(model, "replay_buffer", None)
     if buf is not None and (path / "replay.npz").exists():
         with np.load(path / "replay.npz", allow_pickle=False) as data:
@@ -368,8 +445,7 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
     from rlscale.sim.presets import load_service
 
     t_start = time.perf_counter()
-    if cfg.algo not in ALGOS:
-        raise ValueError(f"unknown --algo {cfg.algo!r}; choose one of {ALGOS}")
+    cfg.validate()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     th.manual_seed(cfg.seed)
@@ -391,9 +467,9 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
     venv = make_env(cfg, ws.train, cfg.num_envs, cfg.seed, forecaster)
     model = make_model(cfg, venv, str(out / "tb"))
     log_path = out / "validation.jsonl"
-    state: dict[str, Any] = {"best": None, "history": [], "bootstrap": None}
+    state: dict[str, Any] = {"best": None, "history": [], "bootstrap": None, "algo": cfg.algo}
     prior_seconds = 0.0
-    if cfg.resume and (out / "resume" / "state.json").exists():
+    if cfg.resume:  # validate() made sure there is a state to resume
         loaded = load_resume_state(model, out / "resume")
         state.update({k: loaded[k] for k in ("best", "history", "bootstrap") if k in loaded})
         prior_seconds = float(loaded.get("train_seconds", 0.0))

@@ -49,16 +49,23 @@ def calibrate(
     """Reads request rate, CPU, latency histogram and replica counts over --since, fits the
     service model and writes the preset to --out. Exits 2 on bad input or unusable data."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from rlscale.calibration import calibrate_prometheus, parse_duration_s
+    from rlscale.controller.client import validate_http_url
+    from rlscale.core.output_paths import check_output_file
 
     console = Console()
     try:
+        validate_http_url(prometheus, "--prometheus")
+        check_output_file(out, "--out")
+        if json_out is not None:
+            check_output_file(json_out, "--report")
         since_s = parse_duration_s(since, "--since")
         step_s = parse_duration_s(step, "--step")
-        if cpu_limit_cores is not None and not cpu_limit_cores > 0:
-            raise ValueError(f"--cpu-limit-cores must be > 0, got {cpu_limit_cores}")
+        if cpu_limit_cores is not None and not 0 < cpu_limit_cores < math.inf:
+            raise ValueError(f"--cpu-limit-cores must be a finite number > 0, got {cpu_limit_cores}")
         result = calibrate_prometheus(
             prometheus,
             namespace,
@@ -72,7 +79,8 @@ def calibrate(
             out=out,
         )
     except ValueError as exc:  # CalibrationDataError included
-        console.print(f"[red]error:[/red] {exc}")
+        # on stderr, one line; a URL in brackets is not markup
+        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
 
     table = Table(title=f"{namespace}/{deployment}: fitted over the last {since}")

@@ -48,20 +48,28 @@ def emulate(
         "--kubeconfig",
         help="Where to write the kubeconfig for the emulated cluster.",
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of arrivals and start-up delays."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of arrivals and start-up delays."),
 ) -> None:
     """Run until Ctrl-C; prints the kubeconfig path and the metrics URL to scrape."""
     import asyncio
 
     from rich.console import Console
 
+    from rlscale.core.output_paths import check_output_file
     from rlscale.emulator import Emulator
     from rlscale.emulator.cluster import make_service
 
     console = Console()
-    if speedup <= 0:
-        raise typer.BadParameter(f"--speedup must be > 0, got {speedup}", param_hint="--speedup")
+    if not 0 < speedup < float("inf"):
+        raise typer.BadParameter(
+            f"--speedup must be a finite number > 0, got {speedup}", param_hint="--speedup"
+        )
+    if not 0 <= port <= 65535:
+        raise typer.BadParameter(f"must be in [0, 65535], got {port}", param_hint="--port")
+    if replicas is not None and replicas < 0:
+        raise typer.BadParameter(f"must be >= 0, got {replicas}", param_hint="--replicas")
     try:
+        check_output_file(kubeconfig, "--kubeconfig")
         svc = make_service(
             name,
             service,
@@ -94,3 +102,8 @@ def emulate(
         asyncio.run(main())
     except KeyboardInterrupt:
         console.print("stopped")
+    except OSError as exc:  # the port is taken, or not ours to bind
+        typer.echo(
+            f"Error: --port {port}: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", err=True
+        )
+        raise typer.Exit(2) from None

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from rlscale.cli._options import EXIT_BAD_INPUT, table_console
+from rlscale.cli._options import EXIT_BAD_INPUT, exit_on_bad_input, table_console
+from rlscale.core.output_paths import check_output_dir
 
 
 def evaluate(
@@ -115,6 +116,8 @@ def evaluate(
     from rlscale.evaluation.harness import EvaluateConfig, EvaluationInputError, prepare, run_and_write
     from rlscale.evaluation.report import report_json_text
 
+    with exit_on_bad_input():  # before any work: a bad --out used to lose the whole run at the end
+        check_output_dir(out, "--out")
     if service == "pools":  # GPU/CPU pools (issue 6): own runner, rlscale.evaluation.pools
         from rlscale.cli.evaluate_pools import evaluate_pools_command
 

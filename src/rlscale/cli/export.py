@@ -18,9 +18,13 @@ def register(app: typer.Typer) -> None:
         """Export the policy network to ONNX, for torch-free inference (ONNX Runtime).
 
         Input 'observation', output 'action'. A policy trained with --forecaster also gets OUT-stem.forecaster.onnx (input 'history', output 'forecast')."""
+        from rlscale.cli._options import exit_on_bad_input
+        from rlscale.core.output_paths import check_output_file
         from rlscale.nets.checkpoint import CheckpointError
         from rlscale.nets.onnx_export import export_onnx
 
+        with exit_on_bad_input():
+            check_output_file(out, "--out")
         try:
             paths = export_onnx(checkpoint, out)
         except CheckpointError as exc:

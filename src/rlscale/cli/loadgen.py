@@ -38,7 +38,7 @@ def loadgen(
         "--arrivals",
         help="'poisson' (random arrivals at the trace's rate) or 'uniform' (evenly spaced).",
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the Poisson arrival times."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the Poisson arrival times."),
     max_inflight: int = typer.Option(
         1000, "--max-inflight", help="Most outstanding requests; arrivals beyond it are counted as skipped."
     ),

@@ -28,12 +28,13 @@ def register(app: typer.Typer) -> None:
             24.0, "--hours", min=0.01, help="Hours of the trace to run (from its start)."
         ),
         seed: int = typer.Option(
-            0, "--seed", help="Seed of the simulator's randomness (Poisson arrivals, start-up jitter)."
+            0, "--seed", min=0, help="Seed of the simulator's randomness (Poisson arrivals, start-up jitter)."
         ),
         json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of a table."),
     ) -> None:
         """Run a trace through the batched simulator under a simple policy and summarise it."""
         import json
+        import math
 
         from rich.console import Console
         from rich.table import Table
@@ -47,10 +48,13 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--service") from exc
         spec = params.spec
+        if not math.isfinite(hours):
+            raise typer.BadParameter(f"must be finite, got {hours}", param_hint="--hours")
         rates = _load_rates(trace, spec.step_s, spec.pod_capacity_rps, spec.max_replicas)
         steps = max(1, round(hours * 3600.0 / spec.step_s))
         if rates.size < steps:
-            console.print(
+            # a note, on stderr: stdout may carry --json
+            Console(stderr=True).print(
                 f"[yellow]trace has {rates.size} steps ({rates.size * spec.step_s / 3600:.1f} h); running all of it[/]"
             )
             steps = rates.size
@@ -99,14 +103,14 @@ def _load_rates(trace: str, step_s: float, capacity_rps: float, max_replicas: in
     from rlscale.workload import fill_gaps, get_trace, rescale_trace
 
     try:
-        series = get_trace(trace, step_s=step_s)
-    except ValueError as exc:
+        series = fill_gaps(get_trace(trace, step_s=step_s))
+        if not np.asarray(series.valid, dtype=bool).any():
+            raise ValueError(f"trace {trace!r} has no valid steps (every step is a gap)")
+        series = rescale_trace(series, pod_capacity_rps=capacity_rps, max_replicas=max_replicas)
+    except ValueError as exc:  # TraceError included: an all-zero trace cannot be rescaled
         raise typer.BadParameter(str(exc), param_hint="--trace") from exc
-    series = rescale_trace(fill_gaps(series), pod_capacity_rps=capacity_rps, max_replicas=max_replicas)
     rates = np.asarray(series.rate_rps, dtype=np.float64)
     valid = np.asarray(series.valid, dtype=bool) & np.isfinite(rates)
-    if not valid.any():
-        raise typer.BadParameter(f"trace {trace!r} has no valid steps", param_hint="--trace")
     first, last = np.flatnonzero(valid)[[0, -1]]
     rates = rates[first : last + 1]
     return np.where(np.isfinite(rates), rates, 0.0)

@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
         timesteps: int = typer.Option(
             200_000, help="environment steps to train for (summed over parallel envs)"
         ),
-        seed: int = typer.Option(0, help="seed of everything (windows, envs, networks)"),
+        seed: int = typer.Option(0, min=0, help="seed of everything (windows, envs, networks)"),
         out: Path = typer.Option(Path("runs/train"), help="run directory (best/, last/, resume/, tb/)"),
         resume: bool = typer.Option(False, help="continue the run in --out after a kill"),
         action_mode: str = typer.Option(

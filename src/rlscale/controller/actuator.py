@@ -63,10 +63,20 @@ def _status_of(exc: BaseException) -> int | None:
     return int(status) if isinstance(status, int) and status > 0 else None
 
 
-def _is_transport_error(exc: BaseException) -> bool:
+def _retryable(exc: BaseException, *, conflict: bool) -> bool:
+    """Worth another try within this decision: a quick transient failure (429, 5xx, a refused
+    connection; 409 when ``conflict``). Not a timeout: a server that did not answer in
+    ``request_timeout_s`` will not answer the next try either, and five of them made one
+    decision take 41.6 s against a hung API server; the next period is the retry."""
     import urllib3
 
-    return isinstance(exc, urllib3.exceptions.HTTPError | OSError | TimeoutError)
+    status = _status_of(exc)
+    if status is not None:
+        return status in RETRYABLE_STATUS and (conflict or status != 409)
+    refused = isinstance(exc, urllib3.exceptions.NewConnectionError)  # a ConnectTimeoutError subclass
+    if isinstance(exc, urllib3.exceptions.TimeoutError | TimeoutError) and not refused:
+        return False
+    return isinstance(exc, urllib3.exceptions.HTTPError | OSError)
 
 
 class ScaleActuator:
@@ -140,10 +150,7 @@ class ScaleActuator:
                 return fn()
             except Exception as exc:
                 status = _status_of(exc)
-                retryable = (status in RETRYABLE_STATUS and status != 409) or (
-                    status is None and _is_transport_error(exc)
-                )
-                if not retryable:
+                if not _retryable(exc, conflict=False):
                     raise ActuatorError(f"{what} failed: {_describe(exc)}", status, attempt) from exc
                 last = exc
                 if attempt < self.max_attempts:
@@ -200,8 +207,7 @@ class ScaleActuator:
                 )
             except Exception as exc:
                 status = _status_of(exc)
-                retryable = status in RETRYABLE_STATUS or (status is None and _is_transport_error(exc))
-                if not retryable:
+                if not _retryable(exc, conflict=True):
                     raise ActuatorError(
                         f"scale {namespace}/{name} to {replicas} failed: {_describe(exc)}", status, attempt
                     ) from exc
@@ -256,16 +262,35 @@ def apps_api(
     kubeconfig (see :meth:`ScaleActuator.from_config`)."""
     from kubernetes import client, config
 
+    # the actuator's own loop is the only retry: urllib3's default (3 more tries of a request
+    # that timed out) multiplied every timeout by 4
+    configuration = client.Configuration()
+    configuration.retries = False
+    try:
+        _load_configuration(configuration, kubeconfig, context, in_cluster)
+    except config.ConfigException as exc:  # no or broken kubeconfig: the user's to fix
+        raise ValueError(f"--kubeconfig: {exc}") from exc
+    return client.AppsV1Api(client.ApiClient(configuration))
+
+
+def _load_configuration(
+    configuration: Any,
+    kubeconfig: str | os.PathLike[str] | None,
+    context: str | None,
+    in_cluster: bool | None,
+) -> None:
+    from kubernetes import config
+
     if kubeconfig is not None:
-        if not os.path.exists(kubeconfig):
-            raise FileNotFoundError(f"kubeconfig {os.fspath(kubeconfig)!r} does not exist")
-        return client.AppsV1Api(
-            config.new_client_from_config(config_file=os.fspath(kubeconfig), context=context)
+        if not os.path.isfile(kubeconfig):
+            raise FileNotFoundError(f"kubeconfig {os.fspath(kubeconfig)!r} is not a file")
+        config.load_kube_config(
+            config_file=os.fspath(kubeconfig), context=context, client_configuration=configuration
         )
-    if in_cluster is None:
-        in_cluster = "KUBERNETES_SERVICE_HOST" in os.environ
-    if in_cluster:
-        configuration = client.Configuration()
-        config.load_incluster_config(client_configuration=configuration)
-        return client.AppsV1Api(client.ApiClient(configuration))
-    return client.AppsV1Api(config.new_client_from_config(context=context))
+    else:
+        if in_cluster is None:
+            in_cluster = "KUBERNETES_SERVICE_HOST" in os.environ
+        if in_cluster:
+            config.load_incluster_config(client_configuration=configuration)
+        else:
+            config.load_kube_config(context=context, client_configuration=configuration)

@@ -106,6 +106,7 @@ class RunConfig:
             ("--prometheus-timeout", self.prometheus_timeout_s),
             ("--server-timeout", self.server_timeout_s),
             ("--api-timeout", self.api_timeout_s),
+            ("--staleness", self.staleness_s),
         ):
             if not (math.isfinite(value) and value > 0):
                 problems.append(f"{flag} must be a positive number, got {value}")
@@ -142,8 +143,6 @@ class RunConfig:
             problems.append(
                 f"--window-configmap {self.window_configmap!r} is not a valid object name (RFC 1123 subdomain)"
             )
-        if not self.staleness_s > 0:
-            problems.append(f"--staleness must be > 0, got {self.staleness_s}")
         if self.max_decisions is not None and self.max_decisions < 1:
             problems.append(f"--max-decisions must be >= 1, got {self.max_decisions}")
         if problems:

@@ -68,7 +68,8 @@ class ScaleActuator(Protocol):
 
 def stale_signals_of(reading: Any) -> tuple[str, ...]:
     """Names of the signals a source reading marks unhealthy (stale, NaN, empty, timed out,
-    HTTP error), plus any signal whose value is NaN."""
+    HTTP error), plus any signal whose value is NaN, infinite or negative (every reading is a
+    count, rate, fraction or duration: a negative one is a broken exporter, not no load)."""
     bad: set[str] = set()
     health = getattr(reading, "health", None)
     if isinstance(health, dict):
@@ -85,7 +86,8 @@ def stale_signals_of(reading: Any) -> tuple[str, ...]:
         for name in _SIGNAL_FIELDS:
             if name == "time_s" or name in OPTIONAL_SIGNAL_FIELDS:
                 continue
-            if not np.all(np.isfinite(np.asarray(getattr(signals, name), dtype=np.float64))):
+            values = np.asarray(getattr(signals, name), dtype=np.float64)
+            if not np.all(np.isfinite(values) & (values >= 0)):
                 bad.add(name)
     return tuple(sorted(bad))
 
@@ -136,7 +138,7 @@ def policy_reasons_of(policy: Any, proposal: Any, inputs: dict[str, float]) -> t
             return reasons
     try:
         proposed: int | None = int(np.asarray(proposal).reshape(-1)[0])
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # inf: no count to name
         proposed = None
     seen = ", ".join(
         f"{name} {inputs[name]:.3g}"

@@ -103,8 +103,8 @@ class OperatorConfig:
             problems.append("--namespace must not be empty")
         if self.lease_duration_s < 2:
             problems.append(f"--lease-duration must be >= 2 s, got {self.lease_duration_s}")
-        if not self.time_scale > 0:
-            problems.append(f"--time-scale must be > 0, got {self.time_scale}")
+        if not 0 < self.time_scale < float("inf"):
+            problems.append(f"--time-scale must be a finite number > 0, got {self.time_scale}")
         if self.kubeconfig not in (None, IN_CLUSTER) and not os.path.isfile(self.kubeconfig):
             problems.append(f"--kubeconfig {self.kubeconfig!r}: no such file (or use 'in-cluster')")
         if self.prometheus_url is not None and not self.prometheus_url.startswith(("http://", "https://")):
@@ -388,6 +388,32 @@ class LeaderGatedActuator:
         return getattr(self.inner, name)
 
 
+class CustomResourceGoneError(RuntimeError):
+    """The RLAutoscaler a write was for is deleted, being deleted, or cannot be confirmed."""
+
+
+class DeletionGatedActuator:
+    """Wraps a scale actuator: a write goes out only after a fresh read shows the
+    RLAutoscaler still there and not being deleted (``gone()`` returns why not, or None).
+    One GET per write, not per period: writes are rare, and a deleted CR must never scale."""
+
+    def __init__(self, inner: Any, gone: Callable[[], str | None]) -> None:
+        self.inner = inner
+        self.gone = gone
+
+    def get_replicas(self, namespace: str, name: str) -> int:
+        return self.inner.get_replicas(namespace, name)
+
+    def set_replicas(self, namespace: str, name: str, replicas: int) -> Any:
+        why = self.gone()
+        if why is not None:
+            raise CustomResourceGoneError(f"refusing to scale {namespace}/{name} to {replicas}: {why}")
+        return self.inner.set_replicas(namespace, name, replicas)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 ControllerFactory = Callable[[RLAutoscalerSpec, str, "Operator"], Controller]
 
 
@@ -519,6 +545,10 @@ class Operator:
             # kopf waits on a threading.Event stop flag in an executor thread; when it stopped
             # for another reason (SIGTERM), that wait would block asyncio.run's shutdown forever
             self.stop_flag.set()
+            # a daemon cancelled mid-period (kopf's cancellation_timeout) skipped its own cleanup
+            for target in self.targets.values():
+                _close(target.controller)
+            self.targets.clear()
             elect.cancel()
             try:
                 await elect
@@ -564,6 +594,27 @@ class Operator:
             self._thread.join(timeout_s)
 
     # ---------------------------------------------------------------- per CR
+    def why_gone(self, name: str, namespace: str) -> str | None:
+        """Why the RLAutoscaler may not act any more (deleted, being deleted, unreadable), or
+        None while it is there. Read fresh from the API server: kopf's view lags, and a
+        deleted object whose watch event was lost never reaches it."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            obj = client.CustomObjectsApi(self.api_client).get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, _request_timeout=5
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return "the RLAutoscaler is deleted"
+            return f"the RLAutoscaler cannot be read (HTTP {exc.status})"
+        except Exception as exc:  # hung or unreachable API server: cannot confirm it exists
+            return f"the RLAutoscaler cannot be read ({type(exc).__name__})"
+        if (obj.get("metadata") or {}).get("deletionTimestamp"):
+            return "the RLAutoscaler is being deleted"
+        return None
+
     async def _daemon(
         self, stopped: Any, name: str, namespace: str, spec: Any, meta: Any, status: Any, body: Any
     ) -> None:
@@ -581,7 +632,14 @@ class Operator:
                 # schedule of the time before catches up with a second decision at once
                 next_at = loop.time()
                 continue
-            spec_dict = json.loads(json.dumps(dict(spec)))  # a snapshot of kopf's live view
+            why = "the RLAutoscaler is being deleted" if meta.get("deletionTimestamp") else None
+            why = why or await asyncio.to_thread(self.why_gone, name, namespace)
+            if why is not None and "cannot be read" not in why:
+                log.info("%s: %s; its loop ends", key, why)
+                break  # the CR is gone for good: end the loop (a read failure only skips a write)
+            # a snapshot of kopf's live view; from the raw body, since a spec that is not an
+            # object (spec: "x") cannot be read through kopf's mapping view of it
+            spec_dict = json.loads(json.dumps(body.get("spec"), default=dict))
             generation = meta.get("generation")
             spec_key = json.dumps(spec_dict, sort_keys=True)
             if spec_key != target.key or target.leader_term != self.elector.transitions:
@@ -596,6 +654,9 @@ class Operator:
                     parsed = RLAutoscalerSpec.from_spec(spec_dict, key)
                     target.controller = await asyncio.to_thread(
                         self.controller_factory, parsed, namespace, self
+                    )
+                    target.controller.actuator = DeletionGatedActuator(
+                        target.controller.actuator, lambda: self.why_gone(name, namespace)
                     )
                     restore_window(target.controller, status)
                 except SpecError as exc:
@@ -778,6 +839,8 @@ def default_controller_factory(spec: RLAutoscalerSpec, namespace: str, operator:
 
 __all__ = [
     "FINALIZER",
+    "CustomResourceGoneError",
+    "DeletionGatedActuator",
     "LeaderGatedActuator",
     "NotLeaderError",
     "Operator",

@@ -15,6 +15,7 @@ field, and the server keeps serving.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import json
 import math
@@ -29,16 +30,26 @@ from aiohttp import web
 from rlscale.controller.loop import policy_reasons_of
 from rlscale.controller.online import Experience, LinearQPolicy
 from rlscale.controller.telemetry import ServerMetrics
-from rlscale.core.decision import Reason
+from rlscale.core.clock import Clock, SystemClock
+from rlscale.core.decision import Decision, Reason
 from rlscale.core.observation import OBSERVATION_FEATURES, ObservationBuilder, observation_size
 from rlscale.core.signals import OPTIONAL_SIGNAL_FIELDS, ScalingSignals
 from rlscale.core.spec import ServiceSpec
 from rlscale.policies.base import Policy
+from rlscale.safety.guard import Guard, GuardConfig, GuardInput, RateLimits
 
 API_VERSION = "1.0.0"
 MAX_TARGET_LEN = 253  # a Kubernetes object name (DNS subdomain, RFC 1123)
 MAX_EXPERIENCES_PER_REQUEST = 10_000
+#: Largest magnitude accepted in a logged experience. Observations are scale-free (loads in
+#: pods, utilisations, ratios: O(1..100)) and rewards are per-step costs of the same order; one
+#: value of 1e30 makes every later ridge fit overflow, so online learning would stop for good.
+MAX_EXPERIENCE_MAGNITUDE = 1e6
+#: Observations are float32: a larger value would become infinite.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 SIGNAL_FIELDS = ScalingSignals.field_names()
+#: spec.replicas of a Scale is an int32 (k8s.io/api/autoscaling/v1 ScaleSpec).
+MAX_REPLICAS = 2**31 - 1
 
 
 class RequestError(Exception):
@@ -51,24 +62,30 @@ class RequestError(Exception):
         self.status = status
 
 
-def _number(value: Any, field: str, allow_null: bool = False) -> float:
+def _number(value: Any, field: str, allow_null: bool = False, limit: float = math.inf) -> float:
     if value is None and allow_null:
         return math.nan
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RequestError(f"{field} must be a number, got {type(value).__name__}", field)
-    if not math.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:  # a JSON integer beyond float range
+        number = math.inf
+    if not math.isfinite(number):
         raise RequestError(f"{field} must be finite, got {value}", field)
-    return float(value)
+    if abs(number) > limit:
+        raise RequestError(f"{field} must be within ±{limit:g}, got {value}", field)
+    return number
 
 
-def _vector(value: Any, field: str, size: int) -> np.ndarray:
+def _vector(value: Any, field: str, size: int, limit: float = FLOAT32_MAX) -> np.ndarray:
     if not isinstance(value, list):
         raise RequestError(f"{field} must be a list of {size} numbers, got {type(value).__name__}", field)
     if len(value) != size:
         raise RequestError(
             f"{field} must have {size} values (the observation layout), got {len(value)}", field
         )
-    return np.array([_number(v, f"{field}[{i}]") for i, v in enumerate(value)], dtype=np.float32)
+    return np.array([_number(v, f"{field}[{i}]", limit=limit) for i, v in enumerate(value)], dtype=np.float32)
 
 
 def _object(body: Any, what: str) -> dict[str, Any]:
@@ -78,7 +95,8 @@ def _object(body: Any, what: str) -> dict[str, Any]:
 
 
 def parse_signals(value: Any, field: str = "signals") -> ScalingSignals:
-    """A ScalingSignals batch of one from a JSON object; null means unknown (NaN)."""
+    """A ScalingSignals batch of one from a JSON object; null means unknown (NaN). Readings
+    are counts, rates and fractions: a negative one is refused, not taken as no load."""
     if not isinstance(value, dict):
         raise RequestError(f"{field} must be an object with the ScalingSignals fields", field)
     obj: dict[str, Any] = value
@@ -91,10 +109,15 @@ def parse_signals(value: Any, field: str = "signals") -> ScalingSignals:
     for name in SIGNAL_FIELDS:
         if name in obj:
             values[name] = _number(obj[name], f"{field}.{name}", allow_null=name != "desired_replicas")
+            if name != "time_s" and values[name] < 0:
+                raise RequestError(f"{field}.{name} must be >= 0, got {obj[name]}", f"{field}.{name}")
         elif name != "time_s" and name not in OPTIONAL_SIGNAL_FIELDS:
             raise RequestError(f"{field}.{name} is required (null if unknown)", f"{field}.{name}")
-    if values["desired_replicas"] < 0:
-        raise RequestError(f"{field}.desired_replicas must be >= 0", f"{field}.desired_replicas")
+    if values["desired_replicas"] > MAX_REPLICAS:
+        raise RequestError(
+            f"{field}.desired_replicas must be <= {MAX_REPLICAS} (int32, the scale's spec.replicas)",
+            f"{field}.desired_replicas",
+        )
     return ScalingSignals.single(**values)
 
 
@@ -104,6 +127,12 @@ class PolicyService:
     Serves either a :class:`Policy` on signals (one instance per target from
     ``policy_factory``, since policies keep per-service state) or an online
     :class:`LinearQPolicy` on observations (built server-side from signals when needed).
+
+    Every answer passes the same safety guard as the controller's (per target: bounds, then
+    the HPA's rate limits; no stabilisation, which is the client's to keep), so no policy,
+    however wrong, is answered outside ``[min_replicas, max_replicas]``. A policy that
+    raises or returns garbage is answered with the current count and a named reason.
+    Time is the server's clock unless a request gives ``signals.time_s``.
     """
 
     def __init__(
@@ -114,6 +143,8 @@ class PolicyService:
         online: LinearQPolicy | None = None,
         buffer_size: int = 100_000,
         min_batch: int = 1,
+        rate_limits: RateLimits | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if (policy_factory is None) == (online is None):
             raise ValueError("PolicyService: give exactly one of policy_factory or online")
@@ -133,6 +164,11 @@ class PolicyService:
         self._calls: Counter[str] = Counter()
         self._lock = threading.Lock()
         self.updates = 0
+        self.last_update_error: str | None = None
+        self.rate_limits = rate_limits if rate_limits is not None else RateLimits()
+        self.clock = clock or SystemClock()
+        self._start_s = self.clock.now()
+        self._guards: dict[str, Guard] = {}
         self.metrics = ServerMetrics()
         if online is not None:
             self._name = online.name
@@ -154,6 +190,24 @@ class PolicyService:
             self._policies[target] = self.policy_factory()
         return self._policies[target]
 
+    def _review(
+        self, target: str, now_s: float, current: int, proposal: Any, error: str | None = None
+    ) -> Decision:
+        """``target``'s guard on one proposal: bounds and rate limits, with reasons."""
+        if target not in self._guards:
+            self._guards[target] = Guard(
+                GuardConfig(
+                    self.spec.min_replicas,
+                    self.spec.max_replicas,
+                    stabilization_window_s=0.0,
+                    rate_limits=self.rate_limits,
+                    fallback=False,
+                )
+            )
+        return self._guards[target].review(
+            GuardInput(time_s=now_s, current_replicas=current, proposal=proposal, policy_error=error)
+        )
+
     def act(self, body: Any) -> dict[str, Any]:
         body = _object(body, "request body")
         unknown = sorted(set(body) - {"target", "observation", "signals", "current_replicas"})
@@ -173,28 +227,40 @@ class PolicyService:
         current: int | None = None
         if "current_replicas" in body:
             cr = body["current_replicas"]
-            if isinstance(cr, bool) or not isinstance(cr, int) or cr < 0:
-                raise RequestError("current_replicas must be an integer >= 0", "current_replicas")
+            if isinstance(cr, bool) or not isinstance(cr, int) or not 0 <= cr <= MAX_REPLICAS:
+                raise RequestError(
+                    f"current_replicas must be an integer in [0, {MAX_REPLICAS}]", "current_replicas"
+                )
             current = cr
         elif signals is not None:
             current = int(signals.desired_replicas[0])
         with self._lock:
             history = self._calls[target]  # earlier calls for this target shape this answer
             self._calls[target] += 1
+            now_s = self.clock.now() - self._start_s
+            if signals is not None and "time_s" not in body["signals"]:
+                # a policy with a sync period (the HPA) needs time to pass between requests
+                signals = dataclasses.replace(signals, time_s=np.asarray([now_s]))
             if self.online is None:
                 if signals is None:
                     raise RequestError("the served policy reads ScalingSignals: give 'signals'", "signals")
+                assert current is not None
                 policy = self._policy(target)
-                proposal = policy.act(signals)
-                desired = _one_count(proposal)
+                proposal: Any = None
+                error: str | None = None
+                try:
+                    proposal = policy.act(signals)
+                except Exception as exc:  # answered with a hold and the reason, never a 5xx
+                    error = f"{type(exc).__name__}: {exc}"
                 inputs = {n: float(np.asarray(getattr(signals, n))[0]) for n in SIGNAL_FIELDS}
-                reasons = policy_reasons_of(policy, proposal, inputs)
-                self.metrics.record_answer(target, desired)
+                reasons = () if error is not None else policy_reasons_of(policy, proposal, inputs)
+                decision = self._review(target, now_s, current, proposal, error)
+                self.metrics.record_answer(target, decision.final_replicas)
                 return {
-                    "action": desired,
-                    "desired_replicas": desired,
+                    "action": decision.final_replicas,
+                    "desired_replicas": decision.final_replicas,
                     "action_space": "replicas",
-                    "reasons": [r.to_dict() for r in reasons],
+                    "reasons": [r.to_dict() for r in (*reasons, *decision.reasons)],
                     **self._state(target, history),
                     **self._about(),
                 }
@@ -205,29 +271,27 @@ class PolicyService:
             if current is None:
                 # the layout carries 1/desired: recover the current count from it
                 inv = float(obs[OBSERVATION_FEATURES.index("inv_desired")])
-                if not inv > 0:
+                if not 1.0 / MAX_REPLICAS <= inv <= 1.0:
                     raise RequestError(
-                        "current_replicas is required (observation inv_desired is not > 0)",
+                        "current_replicas is required (observation inv_desired is not in (0, 1])",
                         "current_replicas",
                     )
                 current = round(1.0 / inv)
             action = self.online.act_observation(obs)
-            desired = self.online.desired_replicas(
-                action, current, self.spec.min_replicas, self.spec.max_replicas
-            )
             delta = self.online.deltas[action]
             reason = Reason(
                 "PolicyAction",
                 f"{self._name} v{self.version}: action {action} (delta {delta:+d}) from {current} pods",
                 current,
-                desired,
+                current + delta,
             )
-            self.metrics.record_answer(target, desired)
+            decision = self._review(target, now_s, current, current + delta)
+            self.metrics.record_answer(target, decision.final_replicas)
             return {
                 "action": action,
-                "desired_replicas": desired,
+                "desired_replicas": decision.final_replicas,
                 "action_space": "delta",
-                "reasons": [reason.to_dict()],
+                "reasons": [r.to_dict() for r in (reason, *decision.reasons)],
                 **self._state(target, history),
                 **self._about(),
             }
@@ -266,10 +330,12 @@ class PolicyService:
                 raise RequestError(f"{f}.done must be true or false", f"{f}.done")
             parsed.append(
                 Experience(
-                    obs=_vector(item["obs"], f"{f}.obs", self.obs_size),
+                    obs=_vector(item["obs"], f"{f}.obs", self.obs_size, MAX_EXPERIENCE_MAGNITUDE),
                     action=action,
-                    reward=_number(item["reward"], f"{f}.reward"),
-                    next_obs=_vector(item["next_obs"], f"{f}.next_obs", self.obs_size),
+                    reward=_number(item["reward"], f"{f}.reward", limit=MAX_EXPERIENCE_MAGNITUDE),
+                    next_obs=_vector(
+                        item["next_obs"], f"{f}.next_obs", self.obs_size, MAX_EXPERIENCE_MAGNITUDE
+                    ),
                     done=item["done"],
                 )
             )
@@ -295,15 +361,27 @@ class PolicyService:
             self.online.iterations,
         )
         online.weights = self.online.weights.copy()
-        online.update(batch)  # fit outside the lock; swap the weights in atomically
+        try:
+            online.update(batch)  # fit outside the lock; swap the weights in atomically
+        except (FloatingPointError, np.linalg.LinAlgError) as exc:
+            self.last_update_error = f"{type(exc).__name__}: {exc}"
+            raise
         with self._lock:
+            self.last_update_error = None
             self.online.weights = online.weights
             self.online.version += 1
             self.updates += 1
         return True
 
     def health(self) -> dict[str, Any]:
-        return {"status": "ok", "buffer_size": len(self.buffer), "updates": self.updates, **self._about()}
+        """``status`` is ``degraded`` (with ``last_update_error``) while online updates fail."""
+        return {
+            "status": "ok" if self.last_update_error is None else "degraded",
+            "buffer_size": len(self.buffer),
+            "updates": self.updates,
+            "last_update_error": self.last_update_error,
+            **self._about(),
+        }
 
     def _about(self) -> dict[str, Any]:
         return {
@@ -313,22 +391,16 @@ class PolicyService:
         }
 
 
-def _one_count(value: Any) -> int:
-    arr = np.asarray(value).reshape(-1)
-    if arr.size != 1 or not np.isfinite(arr[0]):
-        raise ValueError(f"served policy returned {value!r}, not one replica count")
-    return int(arr[0])
-
-
 def openapi_spec() -> dict[str, Any]:
     """The OpenAPI 3 description served at ``/openapi.json``."""
-    number_or_null = {"type": "number", "nullable": True}
+    reading = {"type": "number", "minimum": 0, "nullable": True}
     signals = {
         "type": "object",
         "description": "One period's ScalingSignals (rlscale.core.signals); null = unknown.",
-        "properties": {
-            name: ({"type": "number"} if name in ("time_s", "desired_replicas") else number_or_null)
-            for name in SIGNAL_FIELDS
+        "properties": {name: reading for name in SIGNAL_FIELDS if name not in ("time_s", "desired_replicas")}
+        | {
+            "time_s": {"type": "number"},
+            "desired_replicas": {"type": "number", "minimum": 0, "maximum": MAX_REPLICAS},
         },
         "required": [n for n in SIGNAL_FIELDS if n != "time_s" and n not in OPTIONAL_SIGNAL_FIELDS],
         "additionalProperties": False,
@@ -336,11 +408,13 @@ def openapi_spec() -> dict[str, Any]:
     size = observation_size()
     vector = {
         "type": "array",
-        "items": {"type": "number"},
+        "items": {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX},
         "minItems": size,
         "maxItems": size,
         "description": f"The observation layout: {', '.join(OBSERVATION_FEATURES)}",
     }
+    bounded = {"type": "number", "minimum": -MAX_EXPERIENCE_MAGNITUDE, "maximum": MAX_EXPERIENCE_MAGNITUDE}
+    logged_vector = vector | {"items": bounded}
     error = {
         "type": "object",
         "properties": {"error": {"type": "string"}, "field": {"type": "string", "nullable": True}},
@@ -377,7 +451,7 @@ def openapi_spec() -> dict[str, Any]:
                         "target": {"type": "string", "maxLength": MAX_TARGET_LEN},
                         "observation": {"$ref": "#/components/schemas/Observation"},
                         "signals": {"$ref": "#/components/schemas/Signals"},
-                        "current_replicas": {"type": "integer", "minimum": 0},
+                        "current_replicas": {"type": "integer", "minimum": 0, "maximum": MAX_REPLICAS},
                     },
                 },
                 "ActResponse": {
@@ -391,7 +465,8 @@ def openapi_spec() -> dict[str, Any]:
                         "policy_version": {"type": "integer"},
                         "reasons": {
                             "type": "array",
-                            "description": "The policy's own reasons for desired_replicas (what it sized for).",
+                            "description": "The policy's own reasons for desired_replicas (what it sized "
+                            "for), then the guard's: what it clamped, limited or held, and why.",
                             "items": {
                                 "type": "object",
                                 "properties": {
@@ -418,10 +493,10 @@ def openapi_spec() -> dict[str, Any]:
                     "type": "object",
                     "required": ["obs", "action", "reward", "next_obs", "done"],
                     "properties": {
-                        "obs": {"$ref": "#/components/schemas/Observation"},
+                        "obs": logged_vector,
                         "action": {"type": "integer", "minimum": 0},
-                        "reward": {"type": "number"},
-                        "next_obs": {"$ref": "#/components/schemas/Observation"},
+                        "reward": bounded,
+                        "next_obs": logged_vector,
                         "done": {"type": "boolean"},
                     },
                 },
@@ -558,8 +633,8 @@ def make_app(
     app.router.add_get("/openapi.json", openapi)
 
     if update_interval_s is not None and service.online is not None:
-        if not update_interval_s > 0:
-            raise ValueError(f"update_interval_s must be > 0, got {update_interval_s}")
+        if not 0 < update_interval_s < math.inf:
+            raise ValueError(f"--update-interval must be a finite number > 0, got {update_interval_s}")
 
         async def updater(app: web.Application) -> Any:
             async def loop() -> None:
@@ -567,8 +642,8 @@ def make_app(
                     await asyncio.sleep(update_interval_s)
                     try:
                         await asyncio.to_thread(service.update)
-                    except FloatingPointError:
-                        pass  # kept the previous policy; try again with more data
+                    except (FloatingPointError, np.linalg.LinAlgError):
+                        pass  # kept the previous policy (health says why); try again with more data
 
             task = asyncio.create_task(loop())
             yield

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -57,4 +58,22 @@ def write_dir_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return target
+
+
+def publish_files(tmp: Path, target: Path, *, last: str, owned: re.Pattern[str]) -> Path:
+    """Move the files of the finished folder ``tmp`` into ``target`` (``last``, the file readers
+    key on, last of all; a missing ``target`` is ``tmp`` renamed), then remove the files of
+    ``target`` that match ``owned`` but were not published: an older run's, which would mix
+    with this one's. Files ``target`` holds that match nothing are left alone (``--out .``)."""
+    if not target.exists():
+        os.rename(tmp, target)
+        return target
+    names = [*sorted(p.name for p in tmp.iterdir() if p.name != last), last]
+    for name in names:
+        os.replace(tmp / name, target / name)
+    shutil.rmtree(tmp, ignore_errors=True)
+    for stale in target.iterdir():
+        if owned.match(stale.name) and stale.name not in names:
+            stale.unlink(missing_ok=True)
     return target

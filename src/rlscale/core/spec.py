@@ -5,6 +5,21 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
+#: Every numeric field of a ServiceSpec (all must be finite numbers).
+_NUMBER_FIELDS = (
+    "pod_capacity_rps",
+    "slo_latency_s",
+    "min_replicas",
+    "max_replicas",
+    "step_s",
+    "startup_delay_s",
+    "cpu_request_cores",
+    "memory_request_gib",
+    "slo_budget",
+)
+
 
 @dataclass(frozen=True)
 class ServiceSpec:
@@ -31,6 +46,17 @@ class ServiceSpec:
     slo_budget: float = 0.01
 
     def __post_init__(self) -> None:
+        for name in _NUMBER_FIELDS:  # NaN passes every comparison below, inf breaks costs and counts
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+                raise ValueError(f"ServiceSpec {self.name!r}: {name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"ServiceSpec {self.name!r}: {name} must be a finite number, got {value}")
+        for name in ("min_replicas", "max_replicas"):  # 2.5 pods is no count; 2.0 from JSON is 2
+            value = getattr(self, name)
+            if value != int(value):
+                raise ValueError(f"ServiceSpec {self.name!r}: {name} must be an integer, got {value}")
+            object.__setattr__(self, name, int(value))
         if not self.pod_capacity_rps > 0:
             raise ValueError(
                 f"ServiceSpec {self.name!r}: pod_capacity_rps must be > 0, got {self.pod_capacity_rps}"
@@ -43,10 +69,15 @@ class ServiceSpec:
             raise ValueError(
                 f"ServiceSpec {self.name!r}: slo_budget must be a fraction in (0, 1), got {self.slo_budget}"
             )
-        if not 0 <= self.min_replicas <= self.max_replicas:
+        if not (0 <= self.min_replicas <= self.max_replicas and self.max_replicas >= 1):
             raise ValueError(
-                f"ServiceSpec {self.name!r}: need 0 <= min_replicas <= max_replicas, "
-                f"got {self.min_replicas}..{self.max_replicas}"
+                f"ServiceSpec {self.name!r}: need 0 <= min_replicas <= max_replicas and max_replicas >= 1 "
+                f"(the HPA's rule), got {self.min_replicas}..{self.max_replicas}"
+            )
+        if self.cpu_request_cores < 0 or self.memory_request_gib < 0:
+            raise ValueError(
+                f"ServiceSpec {self.name!r}: cpu_request_cores and memory_request_gib must be >= 0, "
+                f"got {self.cpu_request_cores}, {self.memory_request_gib}"
             )
         if not self.step_s > 0:
             raise ValueError(f"ServiceSpec {self.name!r}: step_s must be > 0, got {self.step_s}")

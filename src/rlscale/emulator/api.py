@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 #: The apiserver ends a watch after a random 30-60 min (``--min-request-timeout`` 1800 s);
 #: the emulator uses the lower end when the client sets no ``timeoutSeconds``.
 DEFAULT_WATCH_TIMEOUT_S = 1800.0
+#: Scale spec.replicas is an int32 (k8s.io/api/autoscaling/v1 ScaleSpec); larger is refused.
+MAX_INT32 = 2**31 - 1
 #: How often an idle watch with ``allowWatchBookmarks`` gets a BOOKMARK (the apiserver sends
 #: them about once a minute; shorter here so short tests see them).
 BOOKMARK_INTERVAL_S = 5.0
@@ -481,12 +483,13 @@ class KubeApi:
                 "must be an integer",
                 {"name": name, "group": "autoscaling", "kind": "Scale"},
             )
-        if replicas < 0:
+        if not 0 <= replicas <= MAX_INT32:
+            bound = "greater than or equal to 0" if replicas < 0 else f"less than or equal to {MAX_INT32}"
             raise ApiError(
                 422,
                 "Invalid",
                 f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: {replicas}: '
-                "must be greater than or equal to 0",
+                f"must be {bound}",
                 {
                     "name": name,
                     "group": "autoscaling",
@@ -494,7 +497,7 @@ class KubeApi:
                     "causes": [
                         {
                             "reason": "FieldValueInvalid",
-                            "message": f"Invalid value: {replicas}: must be greater than or equal to 0",
+                            "message": f"Invalid value: {replicas}: must be {bound}",
                             "field": "spec.replicas",
                         }
                     ],

@@ -15,13 +15,16 @@ fleets) and ``learned:PATH`` (a pools checkpoint, e.g. from ``bench/pools_eval.p
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rlscale.core.atomic_file import write_text_atomic
+from rlscale.core.atomic_file import publish_files
 from rlscale.envs.pools import (
     DEFAULT_EPISODE_STEPS,
     DEFAULT_PEAK_RPS,
@@ -314,25 +317,32 @@ def write_pools_report(
     out: str | os.PathLike[str], report: dict[str, Any], timelines: dict[tuple[str, str], Episode]
 ) -> tuple[dict[str, Any], Path]:
     """``report.json``, ``report.md``, ``tradeoff.png`` and one ``timeline_<pattern>.png`` per
-    pattern into ``out`` (each written atomically); returns the report as written (with its
-    ``plots``) and the report.json path."""
+    pattern into ``out``, whole or not at all (a temporary folder beside it, then
+    :func:`~rlscale.core.atomic_file.publish_files`, which also removes an older report's
+    plots); returns the report as written (with its ``plots``) and the report.json path."""
     root = Path(out)
-    root.mkdir(parents=True, exist_ok=True)
-    step_s = float(report["service"]["step_s"])
-    plots: list[str] = []
-    for pattern in report["config"]["patterns"]:
-        eps = {label: ep for (label, pat), ep in timelines.items() if pat == pattern}
-        if eps:
-            name = f"timeline_{pattern}.png"
-            tmp = root / f".{name}.tmp.png"
-            _plot_timeline(tmp, pattern, eps, step_s)
-            os.replace(tmp, root / name)
-            plots.append(name)
-    tmp = root / ".tradeoff.png.tmp.png"
-    _plot_tradeoff(tmp, report)
-    os.replace(tmp, root / "tradeoff.png")
-    plots.append("tradeoff.png")
-    report = {**report, "plots": plots}
-    write_text_atomic(root / "report.json", report_json_text(report))
-    write_text_atomic(root / "report.md", pools_markdown(report))
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
+    try:
+        step_s = float(report["service"]["step_s"])
+        plots: list[str] = []
+        for pattern in report["config"]["patterns"]:
+            eps = {label: ep for (label, pat), ep in timelines.items() if pat == pattern}
+            if eps:
+                name = f"timeline_{pattern}.png"
+                _plot_timeline(tmp / name, pattern, eps, step_s)
+                plots.append(name)
+        _plot_tradeoff(tmp / "tradeoff.png", report)
+        plots.append("tradeoff.png")
+        report = {**report, "plots": plots}
+        (tmp / "report.json").write_text(report_json_text(report), encoding="utf-8")
+        (tmp / "report.md").write_text(pools_markdown(report), encoding="utf-8")
+        publish_files(tmp, root, last="report.json", owned=_POOLS_PLOT_FILE)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return report, root / "report.json"
+
+
+#: The plot files ``write_pools_report`` owns in its folder: an older report's are removed.
+_POOLS_PLOT_FILE = re.compile(r"^(timeline_.+|tradeoff)\.png$")

@@ -29,17 +29,19 @@ sees it sees a complete report.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-import os
 import re
 import shutil
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rlscale.core.atomic_file import publish_files
 from rlscale.evaluation.budget import TunedReference, budget_object, reference_labels, tuned_reference
 from rlscale.evaluation.fleet import fleet_markdown, plot_fleet_savings
 from rlscale.evaluation.metrics import mean_ci95
@@ -77,6 +79,22 @@ SCORE_EXPLANATION = (
 def _slug(text: str) -> str:
     s = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
     return s[:60] or "trace"
+
+
+def plot_slugs(traces: list[str]) -> dict[str, str]:
+    """A file-name slug per trace, distinct within one report: a slug two traces share (60
+    characters of two long paths alike, or ``a b`` and ``a_b``) gets a hash of the full name,
+    so one trace's plots never overwrite another's."""
+    slugs = {t: _slug(t) for t in traces}
+    taken = Counter(slugs.values())
+    return {
+        t: s if taken[s] == 1 else f"{s[:51]}-{hashlib.sha1(t.encode()).hexdigest()[:8]}"
+        for t, s in slugs.items()
+    }
+
+
+#: The plot files ``write_report`` owns in a report folder: an older report's are removed.
+_PLOT_FILE = re.compile(r"^(frontier|timeline)_.+\.png$")
 
 
 def _stat_dict(values: np.ndarray) -> dict[str, float | None]:
@@ -422,9 +440,9 @@ def write_report(
 ) -> Path:
     """Write report.json, report.md and the plots into ``out_dir`` all-or-nothing.
 
-    Files go into a temporary directory beside ``out_dir``; on success it is renamed to
-    ``out_dir`` (or, when ``out_dir`` already exists, each file is moved in with
-    ``os.replace``, report.json last). On any error the temporary directory is removed and
+    Files go into a temporary directory beside ``out_dir``; on success they are published
+    into ``out_dir`` (:func:`~rlscale.core.atomic_file.publish_files`: report.json last, an
+    older report's plots removed). On any error the temporary directory is removed and
     ``out_dir`` is left exactly as it was. Returns the path of report.json.
     """
     out = Path(out_dir)
@@ -437,8 +455,8 @@ def write_report(
         if plots:
             slo = float(report.get("service", {}).get("slo_latency_s", 1.0))
             # a fleet of hundreds of services: its first traces get plots, the fleet plot the rest
-            for trace in list(dict.fromkeys(r["trace"] for r in report["results"]))[:MAX_TRACE_PLOTS]:
-                slug = _slug(trace)
+            traces = list(dict.fromkeys(r["trace"] for r in report["results"]))[:MAX_TRACE_PLOTS]
+            for trace, slug in plot_slugs(traces).items():
                 files: list[str] = []
                 fname = f"frontier_{slug}.png"
                 plot_frontier(tmp / fname, report, trace)
@@ -453,13 +471,7 @@ def write_report(
                 plot_fleet_savings(tmp / FLEET_PLOT, report["fleet"])
         (tmp / REPORT_MD).write_text(render_markdown(report, plot_files), encoding="utf-8")
         (tmp / REPORT_JSON).write_text(report_json_text(report), encoding="utf-8")
-        if not out.exists():
-            os.rename(tmp, out)
-        else:
-            names = [*sorted(p.name for p in tmp.iterdir() if p.name != REPORT_JSON), REPORT_JSON]
-            for name in names:
-                os.replace(tmp / name, out / name)
-            shutil.rmtree(tmp, ignore_errors=True)
+        publish_files(tmp, out, last=REPORT_JSON, owned=_PLOT_FILE)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -666,6 +666,10 @@ def utilization_proposal_homogeneous(
 
 #: A reconcile this fraction of a sync period early still counts as due (live tick jitter).
 SYNC_JITTER_FRACTION = 0.1
+#: Readings above this (10^4 × the CPU request) are taken as this: in millicores they would
+#: overflow int64 (2e16 did, and read as no load), and any real pod's limit/request ratio is far
+#: below it, so the proposal is already past any max_replicas.
+MAX_CPU_UTILIZATION = 1e4
 
 
 class HPAPolicy:
@@ -781,6 +785,7 @@ class HPAPolicy:
         cur = current_replicas(signals)
         util = np.asarray(signals.cpu_utilization, dtype=np.float64)
         finite = np.isfinite(util)
+        util = np.minimum(util, MAX_CPU_UTILIZATION)
         usage_m = np.where(finite, np.rint(np.where(finite, util, 0.0) * self.request_millicores), 0).astype(
             np.int64
         )

@@ -80,6 +80,7 @@ class LearnedPolicy:
             self.action_config = ActionConfig.from_dict(dict(meta["action"]))
         except (ValueError, TypeError) as exc:
             raise CheckpointError(f"{self.path}/metadata.json: bad 'action' field ({exc})") from exc
+        _check_head(self.action_config, meta["network"], self.checkpoint.tensors, self.path)
         if memory_floor is not None:
             self.action_config = _with_memory_floor(self.action_config, memory_floor)
         if feedback is not None:
@@ -206,6 +207,22 @@ class LearnedPolicy:
             "training_command": meta["training"].get("command"),
             "forecaster": None if self.forecaster is None else self.forecaster.config(),
         }
+
+
+def _check_head(config: ActionConfig, network: dict, tensors: dict, path: Path) -> None:
+    """The network's output must be the action its metadata decodes: an argmax over
+    ``num_actions`` for a discrete mode, a Box of 1 for a continuous one. A mismatch ran a
+    wrong policy silently (utilization) or crashed mid-run (delta: index out of range)."""
+    if "nvec" in network:  # several discrete parts side by side (pools, vertical): decoded by parts
+        return
+    head = "argmax" if config.discrete else "box"
+    width = int(tensors[network["layers"][-1]["weight"]].shape[0])
+    if network["head"] != head or width != config.num_actions:
+        raise CheckpointError(
+            f"{path}/metadata.json: action mode {config.mode!r} needs a {head!r} head with "
+            f"{config.num_actions} output(s), but the network has a {network['head']!r} head with "
+            f"{width}: the metadata does not describe this network"
+        )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ The learned policy lives in ``policies/learned.py`` and registers itself with
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,11 +36,14 @@ class ParamSpec:
     def parse(self, policy: str, name: str, text: str) -> Any:
         if self.kind == "number":
             try:
-                return float(text)
+                value = float(text)
             except ValueError:
                 raise PolicySpecError(
                     f"{policy}: parameter '{name}' must be a number, got '{text}'"
                 ) from None
+            if not math.isfinite(value):  # no policy parameter means anything at inf or nan
+                raise PolicySpecError(f"{policy}: parameter '{name}' must be finite, got '{text}'")
+            return value
         if self.kind == "int":
             try:
                 return int(text)

@@ -268,7 +268,7 @@ class StabilizationStep:
         self._seeded = bool(self._history)
 
     def apply(self, state: GuardState) -> None:
-        if state.held:
+        if state.held or self.window_s == 0:  # a 0 s window: no stabilisation, not even the seed
             return
         now = float(state.inp.time_s)
         if not self._seeded:

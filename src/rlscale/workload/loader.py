@@ -36,7 +36,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from rlscale.workload.trace import Trace, TraceError
+from rlscale.workload.trace import MAX_GRID_STEPS, Trace, TraceError
 
 #: Names tried, in order, for the time column (lower-cased comparison). ISO names first so
 #: a file with both an absolute timestamp and a relative seconds column keeps wall-clock
@@ -291,6 +291,15 @@ def _grid(seconds: np.ndarray, interval_s: float | None, path: str) -> tuple[np.
             i + _FIRST_DATA_LINE,
             f"timestamp {seconds[i]:g} s after the first row is not on the {interval_s:g}-s grid; "
             "pass interval_s= to choose the step",
+        )
+    if idx[-1] - idx[0] >= MAX_GRID_STEPS:
+        i = int(np.argmax(np.diff(idx))) + 1  # the row after the largest jump
+        raise _err(
+            path,
+            i + _FIRST_DATA_LINE,
+            f"the trace spans {seconds[-1] - seconds[0]:g} s = {idx[-1] - idx[0] + 1:,} steps of "
+            f"{interval_s:g} s, more than {MAX_GRID_STEPS:,} (this row jumps "
+            f"{seconds[i] - seconds[i - 1]:g} s after the one above)",
         )
     same = np.flatnonzero(np.diff(idx) == 0)
     if same.size:

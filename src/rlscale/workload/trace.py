@@ -20,6 +20,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+#: Most grid steps a trace may span, gaps included, as loaded or resampled: 10^7 steps are 4.75
+#: years at 15 s, or 116 days at 1 s, and 90 MB of counts and flags. (One timestamp of 1e12 s
+#: asked for 1.46 TiB.) The bundled traces have at most 126,604 steps.
+MAX_GRID_STEPS = 10_000_000
+
 
 class TraceError(ValueError):
     """A trace file or trace argument is malformed; the message names file, line and problem."""

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from rlscale.core.seeding import make_rng
-from rlscale.workload.trace import Trace, TraceError
+from rlscale.workload.trace import MAX_GRID_STEPS, Trace, TraceError
 
 #: Simulator step used across rlscale (DESIGN.md §3; the HPA's default sync period is 15 s,
 #: kube-controller-manager ``--horizontal-pod-autoscaler-sync-period``).
@@ -61,6 +61,11 @@ def resample(
         raise TraceError(f"trace {trace.name!r}: step_s must be > 0, got {step_s}")
     n, dt = len(trace), trace.interval_s
     counts, valid = trace.counts, trace.valid
+    if n * dt / step_s > MAX_GRID_STEPS:
+        raise TraceError(
+            f"trace {trace.name!r}: {n:,} steps of {dt:g} s are {n * dt / step_s:,.0f} steps of {step_s:g} s, "
+            f"more than {MAX_GRID_STEPS:,}"
+        )
     if method not in ("even", "multinomial"):
         raise TraceError(f"resample: method must be 'even' or 'multinomial', got {method!r}")
     down = _integer_ratio(step_s, dt)
