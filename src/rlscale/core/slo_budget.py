@@ -1,12 +1,13 @@
-"""The SLO error budget as a control input: burn rates over sliding windows, and the feedback
-that turns them into headroom (DESIGN.md §7, issue 13).
+"""The SLO error budget as a control input: the one SLO violation rate, burn rates over sliding
+windows, and the feedback that turns them into capacity (DESIGN.md §7, issue 13).
 
 Conventions (the same offline and live, so a budget means the same thing everywhere):
 
 * A period's **violation fraction** is the share of its requests that took longer than the
   latency SLO or were dropped (the request-level rate of ``evaluation.metrics``, one period at
-  a time). The simulator reports it lagged like every metric; live it comes from a latency
-  histogram in Prometheus. NaN = unknown: the period counts in no window.
+  a time, :func:`slo_violation_rate`). The simulator reports it lagged like every metric; live
+  it comes from a latency histogram in Prometheus. NaN = unknown: the period counts in no
+  window.
 * The **burn rate** over a window is ``(Σ bad requests / Σ requests) / budget``: 1 spends the
   budget exactly as fast as it accrues, 14.4 spends a 30-day budget's 2 % in one hour (Google
   SRE Workbook, "Alerting on SLOs", multiwindow multi-burn-rate alerts).
@@ -15,9 +16,10 @@ Conventions (the same offline and live, so a budget means the same thing everywh
   it lengthens the memory of a **budget floor** (never fewer pods than serve the remembered
   peak rate at 90 % utilisation: bursts that keep costing the budget are held for until they
   stop), and while the long window shows budget to spare it shortens it (load that stopped
-  bursting stops paying for it). Burning fast (6× the budget) with every pod ready — the sizing
-  itself is short, e.g. the service got slower than its spec — also cuts ``headroom``, a factor on every
-  utilisation the policy sizes at. It needs no model of the load, so it carries to services
+  bursting stops paying for it). Optionally (off by default), burning fast (6× the budget)
+  with every pod ready — the sizing itself is short, e.g. the service got slower than its
+  spec — also cuts ``headroom``, a factor on every utilisation the policy sizes at. It needs
+  no model of the load, so it carries to services
   and traces no training run has seen; the network still decides how to size for the load it
   sees, the loop decides how much the user's budget lets it forget.
 """
@@ -239,7 +241,8 @@ class BudgetFeedback:
         request_rate_rps: np.ndarray,
         pending_replicas: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Record one period and return the new headroom factors ``(n,)``.
+        """Record one period: move the floor's memory and the headroom; returns the headroom
+        factors ``(n,)``.
 
         Burning while pods are still starting is a transient the memory answers (the load
         outran the start-up); burning with every pod ready means the sizing itself is short
