@@ -66,8 +66,9 @@ class ActionConfig:
     #: ``hold_target``: never fewer pods than serve the long decayed peak at this utilisation
     #: (None: no floor). Pods that start at once have nothing to hold capacity for.
     memory_floor_utilization: float | None = None
-    #: ``hold_target``: the error-budget feedback (core.slo_budget) that scales the chosen
-    #: utilisations by the burn rate of the user's SLO budget (None: no feedback).
+    #: ``hold_target``: the error-budget feedback (core.slo_budget) a learned policy serves
+    #: with: a budget floor and a headroom on the utilisations, moved by the burn rate of the
+    #: user's SLO budget (None: no feedback).
     budget_feedback: FeedbackConfig | None = None
 
     def __post_init__(self) -> None:

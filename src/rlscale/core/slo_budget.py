@@ -229,6 +229,8 @@ class BudgetFeedback:
         self.headroom = np.ones(num_envs)
         self.memory_s = np.full(num_envs, c.memory_init_s)
         self.peak_rps = np.zeros(num_envs)
+        #: services whose SLO violation fraction was measured within the long window
+        self.measured = np.zeros(num_envs, dtype=bool)
         self.last_reason = np.full(num_envs, REASON_HOLD, dtype=object)
 
     @property
@@ -250,6 +252,7 @@ class BudgetFeedback:
         self.estimator.update(violation_fraction, request_rate_rps)
         burn = self.estimator.burn_rates(self.budget)
         short, long_ = burn[:, 0], burn[:, -1]
+        self.measured = np.isfinite(long_)
         c = self.config
         burning = np.isfinite(short) & (short > 1.0) & ~(long_ <= c.cut_long_burn)
         grow = ~burning & np.isfinite(long_) & (long_ < c.spare_burn) & ~(short >= 1.0)
@@ -280,8 +283,7 @@ class BudgetFeedback:
             return None
         floor = np.ceil(self.peak_rps / (pod_capacity_rps * u * self.headroom) - 1e-9)
         # no SLO signal within the long window: nothing says the budget needs the floor
-        measured = np.isfinite(self.estimator.bad_fractions()[:, -1])
-        return np.where(measured, floor, 0.0)
+        return np.where(self.measured, floor, 0.0)
 
     def explain(self, index: int, pod_capacity_rps: float, proposed: int) -> list[tuple[str, str]]:
         """``(code, message)`` pairs saying what the loop did for service ``index`` last period
@@ -327,6 +329,7 @@ class BudgetFeedback:
         self.headroom[sel] = 1.0
         self.memory_s[sel] = self.config.memory_init_s
         self.peak_rps[sel] = 0.0
+        self.measured[sel] = False
         self.last_reason[sel] = REASON_HOLD
 
     def warm(self, violation_fractions: np.ndarray, rates_rps: np.ndarray) -> None:

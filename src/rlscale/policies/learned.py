@@ -116,8 +116,6 @@ class LearnedPolicy:
             where = [] if path is None else [f"path={self.path}"]
             self.name = "learned:" + ",".join([*where, *overrides])
         self._last: _LastAct | None = None
-        self._network_desired: np.ndarray | None = None
-        self._last_desired: np.ndarray | None = None
         self._network = meta["network"]
         self._tensors = self.checkpoint.tensors
         self._layers = self.checkpoint.layers
@@ -146,16 +144,17 @@ class LearnedPolicy:
             self._last = _LastAct(action, signals, obs)
             return decode_action(self.action_config, action, signals, self.spec, observation=obs)
         fb.update(signals.slo_violation_fraction, signals.request_rate_rps, signals.pending_replicas)
-        desired = decode_action(
-            self.action_config, action, signals, self.spec, observation=obs, headroom=fb.headroom
+        headroom = np.array(fb.headroom, dtype=np.float64)
+        network = decode_action(
+            self.action_config, action, signals, self.spec, observation=obs, headroom=headroom
         )
-        self._network_desired = desired
-        self._last = _LastAct(action, signals, obs, np.array(fb.headroom, dtype=np.float64))
+        desired = network
         floor = fb.floor_replicas(self.spec.pod_capacity_rps)
         if floor is not None:
-            desired = np.clip(np.maximum(desired, floor), self.spec.min_replicas, self.spec.max_replicas)
-        self._last_desired = desired.astype(np.int64)
-        return self._last_desired
+            desired = np.clip(np.maximum(network, floor), self.spec.min_replicas, self.spec.max_replicas)
+        desired = desired.astype(np.int64)
+        self._last = _LastAct(action, signals, obs, headroom, network, desired)
+        return desired
 
     def explain(self, index: int = 0) -> tuple[Reason, ...]:
         """Service ``index``'s reasons for the last :meth:`act`: what the network sized for
@@ -175,10 +174,10 @@ class LearnedPolicy:
             last.obs[index : index + 1],
             headroom,
         )
-        if self.feedback is None or self._network_desired is None:
+        if self.feedback is None or last.network_desired is None or last.desired is None:
             return reasons
-        network = int(self._network_desired[index])
-        final = int(self._last_desired[index])
+        network = int(last.network_desired[index])
+        final = int(last.desired[index])
         return reasons + tuple(
             Reason(code, message, network, final)
             if code == "SLOBudgetFloor" and final != network
@@ -233,6 +232,8 @@ class _LastAct:
     signals: ScalingSignals
     obs: np.ndarray
     headroom: np.ndarray | None = None  # the budget feedback's factor on the target utilisations
+    network_desired: np.ndarray | None = None  # the network's count, before the budget floor
+    desired: np.ndarray | None = None  # what act returned (with the budget feedback only)
 
 
 def _with_memory_floor(config: ActionConfig, utilization: float) -> ActionConfig:
