@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rlscale.core.resource_names import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
+from rlscale.core.spec import DEFAULT_SLO_BUDGET  # the CR's default is ServiceSpec's
 
 API_VERSION = f"{GROUP}/{VERSION}"
 CRD_NAME = f"{PLURAL}.{GROUP}"
@@ -79,9 +80,6 @@ PROMETHEUS_DURATION = r"^([0-9]+(ms|s|m|h|d|w|y))+$"
 #: pod, 45 s from creation to Ready (the middle of the 30-60 s start-up range, DESIGN.md §3).
 DEFAULT_POD_CAPACITY_RPS = 10.0
 DEFAULT_STARTUP_DELAY_S = 45.0
-#: The common SRE error budget for a 99 % latency objective (Google SRE Workbook, ch. 2);
-#: the same default as ``ServiceSpec.slo_budget``.
-DEFAULT_SLO_BUDGET = 0.01
 
 #: ``kubectl get rla`` columns, read like ``kubectl get hpa``: the target, the SLO it is held
 #: to, its bounds, the replicas now and wanted, the policy and whether it is scaling.

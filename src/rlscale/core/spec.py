@@ -21,6 +21,11 @@ _NUMBER_FIELDS = (
 )
 
 
+#: The common SRE error budget for a 99 % latency objective (Google SRE Workbook, ch. 2): the
+#: default everywhere a budget is not given (ServiceSpec, the CRD, ``rlscale run``/``serve``).
+DEFAULT_SLO_BUDGET = 0.01
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     """Static facts about one scaled service, shared by the simulator presets, the
@@ -30,8 +35,7 @@ class ServiceSpec:
     the unit the scale-free observations are expressed in.
 
     The SLO is the user's input (DESIGN.md §7): at most ``slo_budget`` of the requests may
-    take longer than ``slo_latency_s`` (or be dropped). The 1 % default is the common SRE
-    error budget for a 99 % latency objective (Google SRE Workbook, ch. 2).
+    take longer than ``slo_latency_s`` (or be dropped); default :data:`DEFAULT_SLO_BUDGET`.
     """
 
     name: str
@@ -43,7 +47,7 @@ class ServiceSpec:
     startup_delay_s: float = 45.0
     cpu_request_cores: float = 1.0
     memory_request_gib: float = 1.0
-    slo_budget: float = 0.01
+    slo_budget: float = DEFAULT_SLO_BUDGET
 
     def __post_init__(self) -> None:
         for name in _NUMBER_FIELDS:  # NaN passes every comparison below, inf breaks costs and counts
