@@ -67,9 +67,7 @@ class LearnedPolicy:
         the floor off, a utilisation in (0, 1.5] replaces it (hold_target checkpoints only).
         ``budget``: the SLO budget the feedback keeps (None: ``spec.slo_budget``);
         ``feedback``: None keeps the checkpoint's, "on"/"off" overrides it."""
-        if budget is not None:
-            if not (math.isfinite(budget) and 0 < budget < 1):
-                raise ValueError(f"budget must be a fraction in (0, 1), e.g. 0.01, got {budget}")
+        if budget is not None:  # ServiceSpec refuses a budget outside (0, 1) by name
             spec = replace(spec, slo_budget=float(budget))
         self.spec = spec
         self.num_envs = int(num_envs)
