@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from rlscale.core.spec import ServiceSpec
+from rlscale.core.time_steps import seconds_to_steps
 from rlscale.emulator import resources as res
 from rlscale.emulator.model import LATENCY_BUCKETS_S, ServiceModel, StepOutcome
 from rlscale.emulator.store import JsonObj, ObjectStore, now_rfc3339
@@ -316,7 +317,7 @@ class Cluster:
     def _startup_steps(self, params: ServiceParams) -> int:
         lo, hi = float(params.startup_delay_min_s), float(params.startup_delay_max_s)
         delay = lo if hi <= lo else float(self.rng.uniform(lo, hi))
-        return max(1, math.ceil(delay / self.step_s - 1e-9))  # rounded up to whole steps, as the sim
+        return max(1, seconds_to_steps(delay, self.step_s))  # rounded up to whole steps, as the sim
 
     def _reconcile_pods(self, state: _ServiceState, initial: bool = False) -> None:
         desired = self._desired(state)
