@@ -20,14 +20,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from rlscale.controller.metrics_source import (
+from rlscale.controller.metrics_source import MetricQueries, check_query_templates, render_query
+from rlscale.prometheus.client import (
     EMPTY,
     PROMETHEUS_MAX_POINTS,
-    MetricQueries,
+    PrometheusClient,
     PrometheusError,
-    PrometheusSource,
-    check_query_templates,
-    render_query,
     samples_on_grid,
 )
 
@@ -161,7 +159,7 @@ class History:
 
 
 def fetch_history(
-    source: PrometheusSource,
+    source: PrometheusClient,
     namespace: str,
     deployment: str,
     *,

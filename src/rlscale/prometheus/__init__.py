@@ -1,0 +1,1 @@
+"""Reading Prometheus: the HTTP API client shared by the live controller and calibration."""
