@@ -26,7 +26,7 @@ from rlscale.controller.decision_log import read_decision_log
 from rlscale.controller.operator import Operator
 from rlscale.controller.operator_config import OperatorConfig
 from rlscale.emulator import EmulatedService, constant_load, rise_and_fall_load
-from rlscale.emulator.cluster import fast_params
+from rlscale.emulator.services import fast_params
 
 pytest.importorskip("kopf")
 

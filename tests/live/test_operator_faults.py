@@ -20,8 +20,8 @@ from rlscale.controller.decision_log import read_decision_log
 from rlscale.controller.operator import Operator
 from rlscale.controller.operator_config import OperatorConfig
 from rlscale.emulator import EmulatedService, constant_load
-from rlscale.emulator.cluster import fast_params
 from rlscale.emulator.custom import served_versions
+from rlscale.emulator.services import fast_params
 
 pytest.importorskip("kopf")
 

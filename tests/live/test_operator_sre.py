@@ -25,7 +25,7 @@ from rlscale.controller.operator_config import OperatorConfig
 from rlscale.controller.operator_status import decision_conditions, entered_warning_states
 from rlscale.core.decision import Decision, Reason
 from rlscale.emulator import EmulatedService, constant_load
-from rlscale.emulator.cluster import fast_params
+from rlscale.emulator.services import fast_params
 
 pytest.importorskip("kopf")
 
