@@ -8,6 +8,11 @@ change can still carry a bad spec. The operator therefore re-checks each spec be
 acts and reports a bad one in the CR's status and events, never with a scale write.
 
 Regenerate the YAML with ``python -m rlscale.controller.crd > deploy/crd.yaml``.
+
+Why one module of about 600 lines: the OpenAPI schema, its Python-side validation and
+defaulting, and the typed spec are one contract that must change together (a field added to
+one and not the others is the bug this file exists to prevent); generating the schema from a
+single typed definition (issue 12, item 2) is what will shrink it, not splitting it.
 """
 
 from __future__ import annotations
