@@ -3,7 +3,7 @@
 Every baseline (``policies.hpa``, ``policies.keda``, ``policies.kpa``), the live guard's
 defaults (``safety.guard``), the ``RLAutoscaler`` CRD and ``rlscale run`` read these names, so
 "what the HPA does by default" has one answer. Each value cites where it is defined upstream;
-/work/shared/reference/autoscalers.md (§1.1, §3.1, §4.1) paraphrases those sources with the
+reference/autoscalers.md (§1.1, §3.1, §4.1) paraphrases those sources with the
 commits read. Change a value only when upstream does, and say which release.
 """
 

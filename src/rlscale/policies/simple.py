@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rlscale.core.kubernetes_defaults import HPA_DOWNSCALE_STABILIZATION_S
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.spec import ServiceSpec
 from rlscale.core.time_steps import seconds_to_steps
@@ -140,7 +141,7 @@ class PredictivePolicy:
         beta: float = 0.3,
         horizon_s: float | None = None,
         season_s: float = 0.0,
-        scale_in_window_s: float = 300.0,
+        scale_in_window_s: float = HPA_DOWNSCALE_STABILIZATION_S,
         reactive_target_pct: int = HPA_DEFAULT_CPU_UTILIZATION_PCT,
         reactive: bool = True,
         min_replicas: int | None = None,
