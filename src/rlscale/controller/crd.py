@@ -35,6 +35,7 @@ from rlscale.core.kubernetes_defaults import (
 )
 from rlscale.core.resource_names import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
 from rlscale.core.spec import DEFAULT_SLO_BUDGET  # the CR's default is ServiceSpec's
+from rlscale.prometheus.promql import PROMETHEUS_DURATION
 
 API_VERSION = f"{GROUP}/{VERSION}"
 CRD_NAME = f"{PLURAL}.{GROUP}"
@@ -86,7 +87,6 @@ DEFAULT_SCALE_UP_PODS = HPA_SCALE_UP_PODS
 DEFAULT_SCALE_UP_PERCENT = float(HPA_SCALE_UP_PERCENT)
 #: Prometheus range for rate(): four scrapes at the usual 15 s interval (metrics_source.py).
 DEFAULT_WINDOW = "1m"
-PROMETHEUS_DURATION = r"^([0-9]+(ms|s|m|h|d|w|y))+$"
 
 #: Service facts' defaults, shared with ``rlscale run``'s flags (one definition): 10 req/s a
 #: pod, 45 s from creation to Ready (the middle of the 30-60 s start-up range, DESIGN.md §3).

@@ -17,10 +17,8 @@ the queries turn empty, which is reported as ``empty``.
 from __future__ import annotations
 
 import math
-import re
-import string
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -34,6 +32,7 @@ from rlscale.prometheus.client import (
     PrometheusError,
     validate_name,
 )
+from rlscale.prometheus.promql import check_query_templates, render_query
 
 # -- health reasons ---------------------------------------------------------------------
 OK = "ok"
@@ -45,7 +44,6 @@ UNCONFIGURED = "unconfigured"  # no query for an optional signal
 #: Names of the signals a reading reports health for (ScalingSignals fields but time_s).
 SIGNALS: tuple[str, ...] = tuple(f for f in ScalingSignals.field_names() if f != "time_s")
 
-_PLACEHOLDERS = {"namespace", "deployment", "window", "slo_latency"}
 #: Queries that may not be None: without them there is no rate, utilisation or replica count.
 _REQUIRED_QUERIES = (
     "request_rate_rps",
@@ -54,58 +52,6 @@ _REQUIRED_QUERIES = (
     "ready_replicas",
     "desired_replicas",
 )
-_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
-
-
-def render_query(
-    template: str | None, namespace: str, deployment: str, window: str, slo_latency_s: float | None = None
-) -> str | None:
-    """A PromQL template with ``$namespace``, ``$deployment``, ``$window`` and ``$slo_latency``
-    substituted (``string.Template``, so PromQL's braces need no escaping); None stays None.
-    ``$slo_latency`` is written as the Python Prometheus client writes a bucket's ``le`` label
-    (``0.2``, ``1.0``); a template that uses it without an SLO is refused by name."""
-    if template is None:
-        return None
-    values = {"namespace": namespace, "deployment": deployment, "window": window}
-    if slo_latency_s is not None:
-        values["slo_latency"] = repr(float(slo_latency_s))
-    try:
-        return string.Template(template).substitute(values)
-    except KeyError as exc:
-        raise ValueError(f"query {template!r} uses ${exc.args[0]} but no value was given for it") from None
-
-
-def check_query_templates(queries: Any, required: Collection[str]) -> None:
-    """Reject a bad ``window`` or PromQL template in a dataclass of queries (every field but
-    ``window``), naming the class and field: a missing required query, an empty string, an
-    unknown ``$placeholder`` or unbalanced brackets, so a typo fails at start-up and not as a
-    Prometheus error at the first read."""
-    owner = type(queries).__name__
-    if not _DURATION.match(queries.window):
-        raise ValueError(f"{owner}.window: {queries.window!r} is not a Prometheus duration (e.g. 30s, 1m)")
-    for f in fields(queries):
-        if f.name == "window":
-            continue
-        value = getattr(queries, f.name)
-        if value is None:
-            if f.name in required:
-                raise ValueError(f"{owner}.{f.name}: a query is required")
-            continue
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(f"{owner}.{f.name}: must be a non-empty PromQL string, got {value!r}")
-        try:
-            names = {m.group("named") or m.group("braced") for m in string.Template.pattern.finditer(value)}
-        except (ValueError, AttributeError):
-            names = set()
-        names.discard(None)
-        unknown = names - _PLACEHOLDERS
-        if unknown:
-            raise ValueError(
-                f"{owner}.{f.name}: unknown placeholder(s) {sorted('$' + n for n in unknown)}; "
-                f"known: $namespace, $deployment, $window, $slo_latency"
-            )
-        if value.count("(") != value.count(")") or value.count("{") != value.count("}"):
-            raise ValueError(f"{owner}.{f.name}: unbalanced brackets in {value!r}")
 
 
 @dataclass(frozen=True)

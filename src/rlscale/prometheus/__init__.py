@@ -1,1 +1,2 @@
-"""Reading Prometheus: the HTTP API client shared by the live controller and calibration."""
+"""Reading Prometheus, shared by the live controller and calibration: the HTTP API client
+(:mod:`~rlscale.prometheus.client`) and PromQL templates (:mod:`~rlscale.prometheus.promql`)."""
