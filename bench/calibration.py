@@ -14,7 +14,8 @@ import argparse
 import json
 import time
 
-from rlscale.sim.teastore import TEASTORE_MODEL, calibrate
+from rlscale.calibration.teastore_fit import calibrate
+from rlscale.sim.teastore import TEASTORE_MODEL
 
 
 def main() -> None:

@@ -7,15 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rlscale.calibration.teastore_fit import calibrate
 from rlscale.sim import get_preset, load_service
-from rlscale.sim.teastore import (
-    DEFAULT_DATA_DIR,
-    TEASTORE_MODEL,
-    TeaStoreModel,
-    calibrate,
-    load_gsa,
-    load_locust,
-)
+from rlscale.sim.teastore import TEASTORE_MODEL, TeaStoreModel
+from rlscale.workload.app2scale import DEFAULT_DATA_DIR, load_gsa, load_locust
 
 HAVE_DATA = (DEFAULT_DATA_DIR / "gsa_data.log").exists()
 

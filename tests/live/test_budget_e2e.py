@@ -16,7 +16,7 @@ from tests.live.test_controller_e2e import INTERVAL_S, fast_config, wait_for_dat
 from rlscale.controller.app import build_controller
 from rlscale.controller.decision_log import read_decision_log
 from rlscale.emulator import EmulatedService
-from rlscale.emulator.cluster import fast_params
+from rlscale.emulator.services import fast_params
 from rlscale.policies.learned import default_policy_path
 
 BEFORE, AFTER = 24, 56  # decisions before and after the slowdown

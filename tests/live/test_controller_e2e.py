@@ -12,7 +12,7 @@ from typing import Any
 from rlscale.controller.app import RunConfig, build_controller
 from rlscale.controller.decision_log import read_decision_log
 from rlscale.emulator import EmulatedService, rise_and_fall_load
-from rlscale.emulator.cluster import fast_params
+from rlscale.emulator.services import fast_params
 
 INTERVAL_S = 0.25
 DECISIONS = 88

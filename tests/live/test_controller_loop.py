@@ -309,7 +309,7 @@ def test_warm_up_replays_the_load_history_into_policy_and_observation() -> None:
 
 
 def test_warm_up_failure_starts_cold_and_is_counted() -> None:
-    from rlscale.controller.metrics_source import CONNECTION_ERROR, PrometheusError
+    from rlscale.prometheus.client import CONNECTION_ERROR, PrometheusError
 
     c, *_ = _controller()
     c.source = HistorySource(fail=PrometheusError(CONNECTION_ERROR, "refused"))

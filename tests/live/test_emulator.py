@@ -16,9 +16,9 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from rlscale.emulator import EmulatedService, Emulator, constant_load, fast_params
-from rlscale.emulator.cluster import rise_and_fall_load, trace_load
 from rlscale.emulator.resources import merge_patch, strategic_merge_patch
 from rlscale.emulator.selectors import parse_label_selector
+from rlscale.emulator.services import rise_and_fall_load, trace_load
 
 
 def _clients(

@@ -10,7 +10,8 @@ import pytest
 
 from rlscale.emulator import EmulatedService, constant_load
 from rlscale.emulator import resources as res
-from rlscale.emulator.cluster import NAME_ALPHABET, fast_params
+from rlscale.emulator.cluster import NAME_ALPHABET
+from rlscale.emulator.services import fast_params
 
 pytest.importorskip("kubernetes")
 

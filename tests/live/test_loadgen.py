@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from rlscale.controller.loadgen import (
+from rlscale.loadgen.replay import (
     LoadgenConfig,
     LoadgenError,
     RateSchedule,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from rlscale.controller.loadgen import LoadgenConfig, run_loadgen_subprocess
+from rlscale.loadgen.replay import LoadgenConfig, run_loadgen_subprocess
 
 # never import locust here: it monkey-patches this (pytest's) process with gevent
 if importlib.util.find_spec("locust") is None:

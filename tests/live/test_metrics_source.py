@@ -15,18 +15,15 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from rlscale.controller.metrics_source import (
+from rlscale.controller.metrics_source import NAN, STALE, MetricQueries, PrometheusSource
+from rlscale.prometheus.client import (
     BAD_RESPONSE,
     CONNECTION_ERROR,
     EMPTY,
     HTTP_ERROR,
     MULTIPLE_SERIES,
-    NAN,
     QUERY_ERROR,
-    STALE,
     TIMEOUT,
-    MetricQueries,
-    PrometheusSource,
 )
 
 #: Tests scrape every 1 s; a 5 s window holds ~5 samples.
@@ -61,7 +58,7 @@ def test_reads_known_load_and_replicas(emulator: Any, prometheus: Any) -> None:
     history = source.history("default", "web", "ready_replicas", duration_s=4.0, step_s=1.0)
     assert len(history) >= 3 and all(v == 2.0 for _, v in history)
     # Prometheus aligns range samples on the step grid, which the controller's warm-up relies on
-    from rlscale.controller.metrics_source import samples_on_grid
+    from rlscale.prometheus.client import samples_on_grid
 
     end = time.time()
     points = source.history("default", "web", "request_rate_rps", 4.0, 1.0, end_s=end)

@@ -23,9 +23,10 @@ import pytest
 
 from rlscale.controller.crd import GROUP, PLURAL, VERSION, crd_manifest
 from rlscale.controller.decision_log import read_decision_log
-from rlscale.controller.operator import Operator, OperatorConfig
+from rlscale.controller.operator import Operator
+from rlscale.controller.operator_config import OperatorConfig
 from rlscale.emulator import EmulatedService, constant_load, rise_and_fall_load
-from rlscale.emulator.cluster import fast_params
+from rlscale.emulator.services import fast_params
 
 pytest.importorskip("kopf")
 

@@ -6,16 +6,14 @@ import pytest
 from typer.testing import CliRunner
 
 from rlscale.controller.crd import RLAutoscalerSpec, SpecError
-from rlscale.controller.operator import (
-    OperatorConfig,
-    ScaledClock,
+from rlscale.controller.operator_config import OperatorConfig, run_config_for
+from rlscale.controller.operator_status import (
     decision_conditions,
     decision_status,
     merge_conditions,
-    run_config_for,
     summarize,
 )
-from rlscale.core.clock import ManualClock
+from rlscale.core.clock import ManualClock, ScaledClock
 from rlscale.core.decision import Decision, Reason
 
 pytest.importorskip("kopf")

@@ -17,10 +17,11 @@ import pytest
 
 from rlscale.controller.crd import GROUP, PLURAL, VERSION, crd_manifest
 from rlscale.controller.decision_log import read_decision_log
-from rlscale.controller.operator import Operator, OperatorConfig
+from rlscale.controller.operator import Operator
+from rlscale.controller.operator_config import OperatorConfig
 from rlscale.emulator import EmulatedService, constant_load
-from rlscale.emulator.cluster import fast_params
 from rlscale.emulator.custom import served_versions
+from rlscale.emulator.services import fast_params
 
 pytest.importorskip("kopf")
 
@@ -122,7 +123,7 @@ def test_deleting_the_custom_resource_ends_its_loop(cluster: Any, tmp_path: Path
     assert scale_of(apps) == 9  # nobody reverts it: the deleted CR decides nothing
     assert patched(log) == writes
     op.stop(timeout_s=15)
-    assert not op._thread.is_alive() and op.error is None  # a clean stop
+    assert not op.runner.alive and op.error is None  # a clean stop
 
 
 def test_a_cr_removed_behind_the_operators_back_stops_its_loop(cluster: Any, tmp_path: Path) -> None:
@@ -145,7 +146,7 @@ def test_a_cr_removed_behind_the_operators_back_stops_its_loop(cluster: Any, tmp
     time.sleep(1.0)
     assert scale_of(apps) == 8
     op.stop(timeout_s=15)
-    assert not op._thread.is_alive() and op.error is None
+    assert not op.runner.alive and op.error is None
 
 
 def test_shutdown_with_several_live_custom_resources_is_clean(cluster: Any, tmp_path: Path) -> None:
@@ -161,7 +162,7 @@ def test_shutdown_with_several_live_custom_resources_is_clean(cluster: Any, tmp_
         custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, body)
     wait_until(lambda: len(op.targets) == 3 and scale_of(apps) == 3, 20, "three loops at work")
     op.stop(timeout_s=20)
-    assert not op._thread.is_alive() and op.error is None
+    assert not op.runner.alive and op.error is None
     assert op.targets == {}  # every loop ended and let go of its controller
 
 

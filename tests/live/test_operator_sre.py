@@ -20,16 +20,12 @@ import pytest
 
 from rlscale.controller.crd import validate_spec
 from rlscale.controller.decision_log import read_decision_log
-from rlscale.controller.operator import (
-    EVENT_COMPONENT,
-    Operator,
-    OperatorConfig,
-    decision_conditions,
-    entered_warning_states,
-)
+from rlscale.controller.operator import EVENT_COMPONENT, Operator
+from rlscale.controller.operator_config import OperatorConfig
+from rlscale.controller.operator_status import decision_conditions, entered_warning_states
 from rlscale.core.decision import Decision, Reason
 from rlscale.emulator import EmulatedService, constant_load
-from rlscale.emulator.cluster import fast_params
+from rlscale.emulator.services import fast_params
 
 pytest.importorskip("kopf")
 

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from rlscale.controller.client import PolicyClient, PolicyServerError, RemotePolicy, validate_http_url
-from rlscale.controller.online import Experience, LinearQPolicy
-from rlscale.controller.server import BackgroundServer, PolicyService, make_app, openapi_spec
+from rlscale.controller.online_learner import Experience, LinearQPolicy
+from rlscale.controller.server import BackgroundServer, PolicyService, make_app
+from rlscale.controller.server_openapi import openapi_spec
 from rlscale.core import OBSERVATION_FEATURES, ScalingSignals, ServiceSpec, observation_size
 
 SPEC = ServiceSpec(name="web", pod_capacity_rps=10.0, slo_latency_s=0.5, min_replicas=1, max_replicas=10)

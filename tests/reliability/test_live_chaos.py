@@ -28,11 +28,12 @@ from tests.reliability.cli_harness import COUNTS
 
 from rlscale.controller.actuator import ScaleActuator
 from rlscale.controller.app import load_policy
+from rlscale.controller.gated_actuator import DeletionGatedActuator
 from rlscale.controller.loop import Controller
-from rlscale.controller.metrics_source import PrometheusError, SignalHealth, SourceReading
-from rlscale.controller.operator import DeletionGatedActuator
+from rlscale.controller.metrics_source import SignalHealth, SourceReading
 from rlscale.controller.telemetry import ControllerMetrics
 from rlscale.core import ManualClock, ScalingSignals, ServiceSpec
+from rlscale.prometheus.client import PrometheusError
 from rlscale.safety.guard import Guard, GuardConfig, as_replica_count
 
 pytest.importorskip("kubernetes")

@@ -11,8 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rlscale.controller.app import load_policy
-from rlscale.controller.online import LinearQPolicy
-from rlscale.controller.server import MAX_EXPERIENCE_MAGNITUDE, PolicyService, RequestError
+from rlscale.controller.online_learner import LinearQPolicy
+from rlscale.controller.server import PolicyService
+from rlscale.controller.server_requests import MAX_EXPERIENCE_MAGNITUDE, RequestError
 from rlscale.core import ServiceSpec, observation_size
 from rlscale.core.clock import ManualClock
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from tests.reliability.cli_harness import COUNTS
 
 from rlscale.controller.app import load_policy
-from rlscale.controller.online import LinearQPolicy
+from rlscale.controller.online_learner import LinearQPolicy
 from rlscale.controller.server import BackgroundServer, PolicyService, make_app
 from rlscale.core import ServiceSpec, observation_size
 

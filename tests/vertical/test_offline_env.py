@@ -10,7 +10,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from rlscale.envs.offline import MeasuredTable, OfflineTeaStoreEnv, evaluate_offline
-from rlscale.sim.teastore import DEFAULT_DATA_DIR
+from rlscale.workload.app2scale import DEFAULT_DATA_DIR
 
 HAVE_DATA = (DEFAULT_DATA_DIR / "agent_offline_v2_data.csv").exists()
 

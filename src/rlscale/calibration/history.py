@@ -20,16 +20,15 @@ from typing import ClassVar
 
 import numpy as np
 
-from rlscale.controller.metrics_source import (
+from rlscale.controller.metrics_source import MetricQueries
+from rlscale.prometheus.client import (
     EMPTY,
     PROMETHEUS_MAX_POINTS,
-    MetricQueries,
+    PrometheusClient,
     PrometheusError,
-    PrometheusSource,
-    check_query_templates,
-    render_query,
     samples_on_grid,
 )
+from rlscale.prometheus.promql import check_query_templates, render_query
 
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d|w)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -161,7 +160,7 @@ class History:
 
 
 def fetch_history(
-    source: PrometheusSource,
+    source: PrometheusClient,
     namespace: str,
     deployment: str,
     *,

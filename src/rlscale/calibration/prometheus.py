@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rlscale.calibration.fit import CalibrationResult, fit_service
 from rlscale.calibration.history import CalibrationQueries, fetch_history
-from rlscale.controller.metrics_source import PrometheusSource, _validate_name
+from rlscale.prometheus.client import PrometheusClient, validate_name
 from rlscale.sim.params import ServiceParams
 from rlscale.sim.presets import load_service, save_service
 
@@ -31,17 +31,14 @@ def calibrate_prometheus(
     """Fit ``namespace/deployment``'s preset from the last ``since_s`` seconds (ending at
     ``end_s``, default now) and, with ``out``, save it atomically (``rlscale.sim.save_service``).
     Raises ``ValueError`` (``CalibrationDataError`` for missing data) naming the problem."""
-    _validate_name("namespace", namespace)
-    _validate_name("deployment", deployment)
+    validate_name("namespace", namespace)
+    validate_name("deployment", deployment)
     base_params = load_service(base)
     q = queries or CalibrationQueries(window=window)
-    source = PrometheusSource(url, timeout_s=timeout_s)
-    try:
-        history = fetch_history(
-            source, namespace, deployment, since_s=since_s, step_s=step_s, queries=q, end_s=end_s
-        )
-    finally:
-        source.close()
+    source = PrometheusClient(url, timeout_s=timeout_s)
+    history = fetch_history(
+        source, namespace, deployment, since_s=since_s, step_s=step_s, queries=q, end_s=end_s
+    )
     result = fit_service(history, base_params, name=deployment, cpu_limit_cores=cpu_limit_cores)
     if out is not None:
         save_service(result.params, Path(out))

@@ -57,7 +57,7 @@ def emulate(
 
     from rlscale.core.output_paths import check_output_file
     from rlscale.emulator import Emulator
-    from rlscale.emulator.cluster import make_service
+    from rlscale.emulator.services import make_service
 
     console = Console()
     if not 0 < speedup < float("inf"):

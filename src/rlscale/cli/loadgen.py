@@ -51,7 +51,7 @@ def loadgen(
     from rich.console import Console
     from rich.table import Table
 
-    from rlscale.controller.loadgen import (
+    from rlscale.loadgen.replay import (
         LoadgenConfig,
         LoadgenError,
         run_loadgen_subprocess,

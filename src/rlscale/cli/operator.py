@@ -76,7 +76,8 @@ def operator(
     import logging
     import signal
 
-    from rlscale.controller.operator import Operator, OperatorConfig
+    from rlscale.controller.operator import Operator
+    from rlscale.controller.operator_config import OperatorConfig
 
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,

@@ -12,6 +12,7 @@ from rlscale.cli._options import (
     metrics_port_option,
 )
 from rlscale.controller import crd
+from rlscale.core.kubernetes_defaults import HPA_DOWNSCALE_STABILIZATION_S
 
 
 def register(app: typer.Typer) -> None:
@@ -46,7 +47,10 @@ def run(
         ..., "--max", envvar="RLSCALE_MAX", help="Never more replicas than this."
     ),
     interval_s: float = typer.Option(
-        15.0, "--interval", envvar="RLSCALE_INTERVAL", help="Seconds between decisions (HPA sync period: 15)."
+        crd.DEFAULT_INTERVAL_S,
+        "--interval",
+        envvar="RLSCALE_INTERVAL",
+        help="Seconds between decisions (default: the HPA sync period).",
     ),
     dry_run: bool = typer.Option(
         False, "--dry-run/--apply", envvar="RLSCALE_DRY_RUN", help="Shadow mode: decide and log, never patch."
@@ -93,19 +97,22 @@ def run(
         "than --slo-latency or dropped (0.01 = 1 %). A learned policy with budget feedback keeps it.",
     ),
     stabilization_s: float = typer.Option(
-        300.0,
+        HPA_DOWNSCALE_STABILIZATION_S,
         "--stabilization-window",
         envvar="RLSCALE_STABILIZATION_WINDOW",
-        help="Downscale stabilisation, s (HPA: 300).",
+        help="Downscale stabilisation, s (default: the HPA's).",
     ),
     max_step_up_pods: int | None = typer.Option(
-        4, "--max-step-up-pods", envvar="RLSCALE_MAX_STEP_UP_PODS", help="Max pods added per period (HPA: 4)."
+        crd.DEFAULT_SCALE_UP_PODS,
+        "--max-step-up-pods",
+        envvar="RLSCALE_MAX_STEP_UP_PODS",
+        help="Max pods added per period (default: the HPA's).",
     ),
     max_step_up_percent: float | None = typer.Option(
-        100.0,
+        crd.DEFAULT_SCALE_UP_PERCENT,
         "--max-step-up-percent",
         envvar="RLSCALE_MAX_STEP_UP_PERCENT",
-        help="Max percent added per period (HPA: 100).",
+        help="Max percent added per period (default: the HPA's).",
     ),
     max_step_down_pods: int | None = typer.Option(
         None, "--max-step-down-pods", envvar="RLSCALE_MAX_STEP_DOWN_PODS", help="Max pods removed per period."
@@ -117,7 +124,7 @@ def run(
         help="Max percent removed per period.",
     ),
     rate_period_s: float = typer.Option(
-        15.0,
+        crd.DEFAULT_PERIOD_S,
         "--max-step-period",
         envvar="RLSCALE_MAX_STEP_PERIOD",
         help="Period of the --max-step-* limits, s.",

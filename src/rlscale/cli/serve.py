@@ -65,7 +65,7 @@ def serve(
     from aiohttp import web
 
     from rlscale.controller.app import load_policy
-    from rlscale.controller.online import LinearQPolicy
+    from rlscale.controller.online_learner import LinearQPolicy
     from rlscale.controller.server import PolicyService, make_app
     from rlscale.core import ServiceSpec, observation_size
 

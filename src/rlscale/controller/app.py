@@ -22,6 +22,14 @@ from rlscale.controller.loop import DEFAULT_REQUIRED_SIGNALS, Controller
 from rlscale.controller.policy_loader import ReloadingPolicy
 from rlscale.controller.telemetry import ControllerMetrics
 from rlscale.core.clock import Clock, SystemClock
+from rlscale.core.kubernetes_defaults import (
+    HPA_DOWNSCALE_STABILIZATION_S,
+    HPA_MAX_STABILIZATION_S,
+    HPA_SCALE_UP_PERCENT,
+    HPA_SCALE_UP_PERIOD_S,
+    HPA_SCALE_UP_PODS,
+    HPA_SYNC_PERIOD_S,
+)
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.spec import ServiceSpec
 from rlscale.policies.base import Policy
@@ -43,7 +51,7 @@ class RunConfig:
     min_replicas: int
     max_replicas: int
     policy: str = "hpa"
-    interval_s: float = 15.0  # the HPA sync period (--horizontal-pod-autoscaler-sync-period)
+    interval_s: float = HPA_SYNC_PERIOD_S
     dry_run: bool = False
     kubeconfig: str | None = None  # a path, "in-cluster", or None for the default kubeconfig
     metrics_port: int | None = None  # None: no /metrics; 0: any free port
@@ -56,10 +64,10 @@ class RunConfig:
     slo_latency_s: float = 0.5
     slo_budget: float = DEFAULT_SLO_BUDGET
     startup_delay_s: float = DEFAULT_STARTUP_DELAY_S
-    stabilization_window_s: float = 300.0  # HPA default downscale stabilisation
-    rate_period_s: float = 15.0
-    max_step_up_pods: int | None = 4  # HPA scale-up default: 4 pods or 100 % per 15 s
-    max_step_up_percent: float | None = 100.0
+    stabilization_window_s: float = HPA_DOWNSCALE_STABILIZATION_S
+    rate_period_s: float = HPA_SCALE_UP_PERIOD_S
+    max_step_up_pods: int | None = HPA_SCALE_UP_PODS
+    max_step_up_percent: float | None = float(HPA_SCALE_UP_PERCENT)
     max_step_down_pods: int | None = None
     max_step_down_percent: float | None = None
     fallback_hpa: bool = True
@@ -112,9 +120,10 @@ class RunConfig:
                 problems.append(f"{flag} must be a positive number, got {value}")
         if not (math.isfinite(self.startup_delay_s) and self.startup_delay_s >= 0):
             problems.append(f"--startup-delay must be a number >= 0, got {self.startup_delay_s}")
-        if not 0 <= self.stabilization_window_s <= 3600:
+        if not 0 <= self.stabilization_window_s <= HPA_MAX_STABILIZATION_S:
             problems.append(
-                f"--stabilization-window must be in [0, 3600] s, got {self.stabilization_window_s}"
+                f"--stabilization-window must be in [0, {HPA_MAX_STABILIZATION_S:g}] s, "
+                f"got {self.stabilization_window_s}"
             )
         if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
             problems.append(f"--metrics-port must be in [0, 65535], got {self.metrics_port}")

@@ -8,6 +8,11 @@ change can still carry a bad spec. The operator therefore re-checks each spec be
 acts and reports a bad one in the CR's status and events, never with a scale write.
 
 Regenerate the YAML with ``python -m rlscale.controller.crd > deploy/crd.yaml``.
+
+Why one module of about 600 lines: the OpenAPI schema, its Python-side validation and
+defaulting, and the typed spec are one contract that must change together (a field added to
+one and not the others is the bug this file exists to prevent); generating the schema from a
+single typed definition (issue 12, item 2) is what will shrink it, not splitting it.
 """
 
 from __future__ import annotations
@@ -19,19 +24,27 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rlscale.core.kubernetes_defaults import (
+    HPA_DOWNSCALE_STABILIZATION_S,
+    HPA_MAX_POLICY_PERIOD_S,
+    HPA_MAX_STABILIZATION_S,
+    HPA_SCALE_UP_PERCENT,
+    HPA_SCALE_UP_PERIOD_S,
+    HPA_SCALE_UP_PODS,
+    HPA_SYNC_PERIOD_S,
+)
 from rlscale.core.resource_names import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
 from rlscale.core.spec import DEFAULT_SLO_BUDGET  # the CR's default is ServiceSpec's
+from rlscale.prometheus.promql import PROMETHEUS_DURATION
 
 API_VERSION = f"{GROUP}/{VERSION}"
 CRD_NAME = f"{PLURAL}.{GROUP}"
 
-#: HPA defaults (kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/):
-#: 15 s sync period (--horizontal-pod-autoscaler-sync-period), 300 s scale-down
-#: stabilisation window.
-DEFAULT_INTERVAL_S = 15.0
-DEFAULT_SCALE_DOWN_STABILIZATION_S = 300
-#: HPA's behaviour API caps stabilizationWindowSeconds at one hour (autoscaling/v2 validation).
-MAX_STABILIZATION_S = 3600
+#: The HPA's defaults (core.kubernetes_defaults): the sync period, the scale-down stabilisation
+#: window (whole seconds in the CR, as the HPA's stabilizationWindowSeconds) and its one-hour cap.
+DEFAULT_INTERVAL_S = HPA_SYNC_PERIOD_S
+DEFAULT_SCALE_DOWN_STABILIZATION_S = int(HPA_DOWNSCALE_STABILIZATION_S)
+MAX_STABILIZATION_S = int(HPA_MAX_STABILIZATION_S)
 
 #: DNS-1123 label (Kubernetes object names of Deployments), ``k8s.io/apimachinery`` validation.
 DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -67,14 +80,13 @@ SIGNAL_NAMES: tuple[str, ...] = (
 )
 #: Same as ``rlscale.controller.loop.DEFAULT_REQUIRED_SIGNALS`` (a test keeps them equal).
 DEFAULT_REQUIRED_SIGNALS: tuple[str, ...] = ("request_rate_rps", "cpu_utilization", "ready_replicas")
-#: HPA behaviour defaults (autoscaling/v2 ``defaults.go``): scale up by at most 4 pods or
-#: 100 % per 15 s; scale-down unlimited per period (stabilisation slows it).
-DEFAULT_PERIOD_S = 15.0
-DEFAULT_SCALE_UP_PODS = 4
-DEFAULT_SCALE_UP_PERCENT = 100.0
+#: HPA behaviour defaults (core.kubernetes_defaults): scale up by at most 4 pods or 100 % per
+#: 15 s; scale-down unlimited per period (stabilisation slows it).
+DEFAULT_PERIOD_S = HPA_SCALE_UP_PERIOD_S
+DEFAULT_SCALE_UP_PODS = HPA_SCALE_UP_PODS
+DEFAULT_SCALE_UP_PERCENT = float(HPA_SCALE_UP_PERCENT)
 #: Prometheus range for rate(): four scrapes at the usual 15 s interval (metrics_source.py).
 DEFAULT_WINDOW = "1m"
-PROMETHEUS_DURATION = r"^([0-9]+(ms|s|m|h|d|w|y))+$"
 
 #: Service facts' defaults, shared with ``rlscale run``'s flags (one definition): 10 req/s a
 #: pod, 45 s from creation to Ready (the middle of the 30-60 s start-up range, DESIGN.md §3).
@@ -269,7 +281,7 @@ def spec_schema() -> dict[str, Any]:
                         "type": "number",
                         "minimum": 0,
                         "exclusiveMinimum": True,
-                        "maximum": 1800,
+                        "maximum": int(HPA_MAX_POLICY_PERIOD_S),
                         "default": DEFAULT_PERIOD_S,
                         "description": "Period of the max-step limits, seconds (HPA periodSeconds).",
                     },

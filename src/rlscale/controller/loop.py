@@ -23,7 +23,6 @@ from typing import Any, Protocol
 import numpy as np
 
 from rlscale.controller.decision_log import DecisionLog
-from rlscale.controller.metrics_source import PrometheusError, samples_on_grid
 from rlscale.controller.telemetry import ControllerMetrics, policy_version
 from rlscale.core.clock import Clock, SystemClock
 from rlscale.core.decision import Decision, Reason
@@ -31,6 +30,7 @@ from rlscale.core.observation import OBSERVATION_FEATURES, PEAK_MEMORY_S, Observ
 from rlscale.core.signals import OPTIONAL_SIGNAL_FIELDS, ScalingSignals
 from rlscale.core.spec import ServiceSpec
 from rlscale.policies.base import Policy
+from rlscale.prometheus.client import PrometheusError, samples_on_grid
 from rlscale.safety.guard import Guard, GuardInput
 
 # HPA event reasons for the same failures (pkg/controller/podautoscaler/horizontal.go)

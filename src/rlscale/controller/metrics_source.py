@@ -16,16 +16,9 @@ the queries turn empty, which is reported as ``empty``.
 
 from __future__ import annotations
 
-import json
 import math
-import re
-import socket
-import string
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -33,30 +26,24 @@ from typing import Any
 import numpy as np
 
 from rlscale.core.signals import ScalingSignals
+from rlscale.prometheus.client import (
+    EMPTY,
+    PrometheusClient,
+    PrometheusError,
+    validate_name,
+)
+from rlscale.prometheus.promql import check_query_templates, render_query
 
 # -- health reasons ---------------------------------------------------------------------
 OK = "ok"
 STALE = "stale"  # newest sample older than staleness_s
 NAN = "nan"  # the value is NaN (e.g. histogram_quantile over no traffic, 0/0)
 INF = "inf"
-EMPTY = "empty"  # the query matched no series
-TIMEOUT = "timeout"  # no answer within timeout_s (or Prometheus' own query timeout)
-HTTP_ERROR = "http_error"  # 5xx/4xx from Prometheus
-BAD_RESPONSE = "bad_response"  # not JSON, or not the Prometheus API shape
-QUERY_ERROR = "query_error"  # Prometheus answered status=error (bad PromQL, evaluation error)
-CONNECTION_ERROR = "connection_error"  # refused / reset: Prometheus is down
-MULTIPLE_SERIES = "multiple_series"  # the expression must aggregate to one series
 UNCONFIGURED = "unconfigured"  # no query for an optional signal
-
-#: Most samples per series Prometheus returns from one range query (``maxPoints`` in
-#: prometheus/web/api/v1/api.go: "exceeded maximum resolution of 11,000 points per timeseries").
-PROMETHEUS_MAX_POINTS = 11_000
 
 #: Names of the signals a reading reports health for (ScalingSignals fields but time_s).
 SIGNALS: tuple[str, ...] = tuple(f for f in ScalingSignals.field_names() if f != "time_s")
 
-_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-_PLACEHOLDERS = {"namespace", "deployment", "window", "slo_latency"}
 #: Queries that may not be None: without them there is no rate, utilisation or replica count.
 _REQUIRED_QUERIES = (
     "request_rate_rps",
@@ -65,58 +52,6 @@ _REQUIRED_QUERIES = (
     "ready_replicas",
     "desired_replicas",
 )
-_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
-
-
-def render_query(
-    template: str | None, namespace: str, deployment: str, window: str, slo_latency_s: float | None = None
-) -> str | None:
-    """A PromQL template with ``$namespace``, ``$deployment``, ``$window`` and ``$slo_latency``
-    substituted (``string.Template``, so PromQL's braces need no escaping); None stays None.
-    ``$slo_latency`` is written as the Python Prometheus client writes a bucket's ``le`` label
-    (``0.2``, ``1.0``); a template that uses it without an SLO is refused by name."""
-    if template is None:
-        return None
-    values = {"namespace": namespace, "deployment": deployment, "window": window}
-    if slo_latency_s is not None:
-        values["slo_latency"] = repr(float(slo_latency_s))
-    try:
-        return string.Template(template).substitute(values)
-    except KeyError as exc:
-        raise ValueError(f"query {template!r} uses ${exc.args[0]} but no value was given for it") from None
-
-
-def check_query_templates(queries: Any, required: Collection[str]) -> None:
-    """Reject a bad ``window`` or PromQL template in a dataclass of queries (every field but
-    ``window``), naming the class and field: a missing required query, an empty string, an
-    unknown ``$placeholder`` or unbalanced brackets, so a typo fails at start-up and not as a
-    Prometheus error at the first read."""
-    owner = type(queries).__name__
-    if not _DURATION.match(queries.window):
-        raise ValueError(f"{owner}.window: {queries.window!r} is not a Prometheus duration (e.g. 30s, 1m)")
-    for f in fields(queries):
-        if f.name == "window":
-            continue
-        value = getattr(queries, f.name)
-        if value is None:
-            if f.name in required:
-                raise ValueError(f"{owner}.{f.name}: a query is required")
-            continue
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(f"{owner}.{f.name}: must be a non-empty PromQL string, got {value!r}")
-        try:
-            names = {m.group("named") or m.group("braced") for m in string.Template.pattern.finditer(value)}
-        except (ValueError, AttributeError):
-            names = set()
-        names.discard(None)
-        unknown = names - _PLACEHOLDERS
-        if unknown:
-            raise ValueError(
-                f"{owner}.{f.name}: unknown placeholder(s) {sorted('$' + n for n in unknown)}; "
-                f"known: $namespace, $deployment, $window, $slo_latency"
-            )
-        if value.count("(") != value.count(")") or value.count("{") != value.count("}"):
-            raise ValueError(f"{owner}.{f.name}: unbalanced brackets in {value!r}")
 
 
 @dataclass(frozen=True)
@@ -255,37 +190,7 @@ class SourceReading:
         return {name: h.reason for name, h in self.health.items() if not h.ok}
 
 
-def samples_on_grid(
-    points: Sequence[tuple[float, float]], start_s: float, step_s: float, n: int
-) -> np.ndarray:
-    """Range-query samples as ``n`` values at ``start + k·step`` (Prometheus aligns them so),
-    NaN where Prometheus had no sample; samples off the grid's span are dropped."""
-    out = np.full(n, np.nan)
-    for t, v in points:
-        i = round((t - start_s) / step_s)
-        if 0 <= i < n:
-            out[i] = v
-    return out
-
-
-class PrometheusError(Exception):
-    """A query failed; ``reason`` is one of the health reasons."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
-
-def _validate_name(kind: str, value: str) -> None:
-    # DNS-1123 names only: they are pasted into PromQL, so anything else could alter the query.
-    if not _DNS1123.match(value) or len(value) > 253:
-        raise ValueError(
-            f"{kind} {value!r} is not a valid Kubernetes name (DNS-1123: lower-case a-z, 0-9, '-', '.')"
-        )
-
-
-class PrometheusSource:
+class PrometheusSource(PrometheusClient):
     """Reads :class:`ScalingSignals` for one Deployment from the Prometheus HTTP API.
 
     ``timeout_s`` bounds each HTTP request (and is passed to Prometheus as its query timeout);
@@ -307,114 +212,20 @@ class PrometheusSource:
     ) -> None:
         """``slo_latency_s``: the latency SLO the ``slo_violation_fraction`` query reads its
         bucket at (None: that signal is not measured)."""
-        parsed = urllib.parse.urlparse(url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ValueError(f"PrometheusSource: url must be http(s)://host[:port][/prefix], got {url!r}")
-        if not timeout_s > 0:
-            raise ValueError(f"PrometheusSource: timeout_s must be > 0, got {timeout_s}")
+        super().__init__(url, timeout_s=timeout_s, headers=headers)
         if not staleness_s > 0:
             raise ValueError(f"PrometheusSource: staleness_s must be > 0, got {staleness_s}")
         if slo_latency_s is not None and not (math.isfinite(slo_latency_s) and slo_latency_s > 0):
             raise ValueError(f"PrometheusSource: slo_latency_s must be > 0, got {slo_latency_s}")
         self.slo_latency_s = slo_latency_s
-        self.url = url.rstrip("/")
         self.queries = queries or MetricQueries()
-        self.timeout_s = float(timeout_s)
         self.staleness_s = float(staleness_s)
-        self.headers = dict(headers or {})
         self.clock = clock
         self._t0 = clock()
         self._pool = ThreadPoolExecutor(max_workers=10, thread_name_prefix="prometheus-query")
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-    # -- HTTP ---------------------------------------------------------------------------
-    def _get(self, path: str, params: Mapping[str, str]) -> Any:
-        query = dict(params)
-        query.setdefault("timeout", f"{max(1, math.ceil(self.timeout_s * 1000))}ms")
-        url = f"{self.url}{path}?{urllib.parse.urlencode(query)}"
-        req = urllib.request.Request(url, headers={"Accept": "application/json", **self.headers})
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as rsp:
-                raw = rsp.read()
-        except urllib.error.HTTPError as exc:
-            body = exc.read()[:300].decode(errors="replace")
-            if exc.code in (400, 422):  # Prometheus: bad query / cannot execute, body has the error
-                try:
-                    message = json.loads(body).get("error", body)
-                except ValueError:
-                    message = body
-                raise PrometheusError(QUERY_ERROR, f"HTTP {exc.code}: {message}") from None
-            if exc.code == 503 and "timeout" in body.lower():
-                raise PrometheusError(TIMEOUT, f"HTTP 503 (query timed out): {body}") from None
-            raise PrometheusError(HTTP_ERROR, f"HTTP {exc.code}: {body}") from None
-        except TimeoutError as exc:
-            raise PrometheusError(TIMEOUT, f"no answer within {self.timeout_s} s") from exc
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError | socket.timeout):
-                raise PrometheusError(TIMEOUT, f"no answer within {self.timeout_s} s") from exc
-            raise PrometheusError(CONNECTION_ERROR, str(exc.reason)) from exc
-        except (ConnectionError, OSError) as exc:
-            raise PrometheusError(CONNECTION_ERROR, str(exc)) from exc
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise PrometheusError(BAD_RESPONSE, f"not JSON: {raw[:120]!r}") from None
-        if not isinstance(body, dict) or body.get("status") not in ("success", "error"):
-            raise PrometheusError(BAD_RESPONSE, f"not a Prometheus API response: {str(body)[:120]}")
-        if body["status"] == "error":
-            reason = TIMEOUT if body.get("errorType") == "timeout" else QUERY_ERROR
-            raise PrometheusError(reason, f"{body.get('errorType')}: {body.get('error')}")
-        data = body.get("data")
-        if not isinstance(data, dict) or "resultType" not in data or "result" not in data:
-            raise PrometheusError(BAD_RESPONSE, f"response has no data.resultType/result: {str(body)[:120]}")
-        return data
-
-    def query(self, expr: str) -> float:
-        """Instant query of an expression that must give one number (a scalar or a vector of
-        one series). Raises :class:`PrometheusError` with a reason otherwise."""
-        data = self._get("/api/v1/query", {"query": expr})
-        kind, result = data["resultType"], data["result"]
-        try:
-            if kind == "scalar":
-                value = float(result[1])
-            elif kind == "vector":
-                if len(result) == 0:
-                    raise PrometheusError(EMPTY, f"no series for {expr}")
-                if len(result) > 1:
-                    labels = [r.get("metric", {}) for r in result[:3]]
-                    raise PrometheusError(
-                        MULTIPLE_SERIES, f"{len(result)} series (aggregate the query): {labels}"
-                    )
-                value = float(result[0]["value"][1])
-            else:
-                raise PrometheusError(BAD_RESPONSE, f"expected a vector or scalar, got {kind}")
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise PrometheusError(BAD_RESPONSE, f"malformed sample in {str(result)[:120]}") from exc
-        return value
-
-    def query_range(
-        self, expr: str, start_s: float, end_s: float, step_s: float
-    ) -> list[tuple[float, float]]:
-        """Range query (unix seconds) of a one-series expression: ``[(t, value), ...]``."""
-        if not (end_s >= start_s and step_s > 0):
-            raise ValueError(f"query_range: need end >= start and step > 0, got {start_s}, {end_s}, {step_s}")
-        data = self._get(
-            "/api/v1/query_range",
-            {"query": expr, "start": repr(start_s), "end": repr(end_s), "step": repr(step_s)},
-        )
-        if data["resultType"] != "matrix":
-            raise PrometheusError(BAD_RESPONSE, f"expected a matrix, got {data['resultType']}")
-        result = data["result"]
-        if not result:
-            raise PrometheusError(EMPTY, f"no series for {expr}")
-        if len(result) > 1:
-            raise PrometheusError(MULTIPLE_SERIES, f"{len(result)} series (aggregate the query)")
-        try:
-            return [(float(t), float(v)) for t, v in result[0]["values"]]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise PrometheusError(BAD_RESPONSE, "malformed matrix") from exc
 
     def history(
         self,
@@ -429,30 +240,15 @@ class PrometheusSource:
         observation builder's load history after a restart. Asked in pieces of at most
         :data:`PROMETHEUS_MAX_POINTS` samples (4 h at a 1-s period is 14 400); pieces with no
         data (before the Deployment existed) are skipped, all empty raises ``EMPTY``."""
-        _validate_name("namespace", namespace)
-        _validate_name("deployment", deployment)
+        validate_name("namespace", namespace)
+        validate_name("deployment", deployment)
         expr = self.queries.render(signal, namespace, deployment)
         if expr is None:
             raise PrometheusError(UNCONFIGURED, f"no query for {signal}")
         end = time.time() if end_s is None else end_s
         if not (duration_s >= 0 and step_s > 0):
             raise ValueError(f"history: need duration >= 0 and step > 0, got {duration_s}, {step_s}")
-        span_s = (PROMETHEUS_MAX_POINTS - 1) * step_s
-        samples: list[tuple[float, float]] = []
-        empty: PrometheusError | None = None
-        start = end - duration_s
-        while start <= end:
-            stop = min(start + span_s, end)
-            try:
-                samples += self.query_range(expr, start, stop, step_s)
-            except PrometheusError as exc:
-                if exc.reason != EMPTY:
-                    raise
-                empty = exc
-            start = stop + step_s  # the next piece starts on the same step grid
-        if not samples and empty is not None:
-            raise empty
-        return samples
+        return self.query_range_pieces(expr, end - duration_s, end, step_s)
 
     # -- the reading ------------------------------------------------------------------
     def _measure(self, expr: str | None) -> SignalHealth:
@@ -471,8 +267,8 @@ class PrometheusSource:
     def read(self, namespace: str, deployment: str) -> SourceReading:
         """All signals for ``namespace/deployment`` now. Bad names raise ValueError; every
         metric fault is reported in ``health`` instead of raised."""
-        _validate_name("namespace", namespace)
-        _validate_name("deployment", deployment)
+        validate_name("namespace", namespace)
+        validate_name("deployment", deployment)
         started = self.clock()
         q = self.queries
         slo = self.slo_latency_s

@@ -10,6 +10,14 @@ events and never scales anything), status with the last decision and HPA-style c
 Kubernetes events on scale, and leader election over a Lease so that of several replicas
 exactly one acts (:mod:`rlscale.controller.operator_lease`).
 
+This module is the kopf wiring and the per-CR loop; its parts live beside it:
+:mod:`~rlscale.controller.operator_config` (flags, CR → RunConfig, CR-field errors),
+:mod:`~rlscale.controller.operator_status` (status and conditions),
+:mod:`~rlscale.controller.kube_connection` (client and kopf credentials),
+:mod:`~rlscale.controller.gated_actuator` (writes only for a leader and a live CR),
+:mod:`~rlscale.controller.operator_thread` (the thread runner) and
+:class:`~rlscale.core.clock.ScaledClock` (emulated time).
+
 kopf runs standalone (no KopfPeering): followers keep watching and keep their daemons
 alive, but a daemon does nothing while its replica is not the leader, and the actuator
 refuses a write from a non-leader as a last line of defence.
@@ -18,22 +26,16 @@ refuses a write from a non-leader as a last line of defence.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import logging
-import os
-import socket
 import threading
-import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from rlscale.controller.app import IN_CLUSTER, RunConfig, build_controller, make_actuator
+from rlscale.controller.app import build_controller, make_actuator
 from rlscale.controller.crd import (
-    CONDITION_ABLE_TO_SCALE,
     CONDITION_SCALING_ACTIVE,
-    CONDITION_SCALING_LIMITED,
     CONDITION_SPEC_VALID,
     GROUP,
     PLURAL,
@@ -42,10 +44,26 @@ from rlscale.controller.crd import (
     SpecError,
 )
 from rlscale.controller.decision_log import DecisionLog
+from rlscale.controller.gated_actuator import DeletionGatedActuator, LeaderGatedActuator
+from rlscale.controller.kube_connection import connection_info, load_client_configuration
 from rlscale.controller.loop import Controller
-from rlscale.controller.operator_lease import LeaseConfig, LeaseElector
+from rlscale.controller.operator_config import OperatorConfig, cr_field_problems, run_config_for
+from rlscale.controller.operator_lease import LeaseElector
+from rlscale.controller.operator_status import (
+    decision_conditions,
+    decision_status,
+    entered_warning_states,
+    explain,
+    held_scale_down,
+    merge_conditions,
+    reported_invalid_spec,
+    restore_window,
+    rfc3339,
+    scaled,
+)
+from rlscale.controller.operator_thread import BackgroundRun
 from rlscale.controller.telemetry import ControllerMetrics
-from rlscale.core.clock import Clock, SystemClock
+from rlscale.core.clock import Clock, ScaledClock, SystemClock
 from rlscale.core.decision import Decision
 
 log = logging.getLogger(__name__)
@@ -54,365 +72,6 @@ log = logging.getLogger(__name__)
 FINALIZER = "rlscale.io/operator"
 #: The ``source.component`` / ``reportingComponent`` of the operator's events.
 EVENT_COMPONENT = "rlscale-operator"
-#: Condition states worth a Warning event when entered (the HPA's unhealthy states);
-#: ScalingLimited=False ("DesiredWithinRange") and SpecValid (own event) are not.
-WARNING_STATES: frozenset[tuple[str, str]] = frozenset(
-    {(CONDITION_ABLE_TO_SCALE, "False"), (CONDITION_SCALING_ACTIVE, "False")}
-)
-
-# HPA reasons (pkg/controller/podautoscaler/horizontal.go) and the guard's codes they map to.
-_LIMIT_CODES = ("TooFewReplicas", "TooManyReplicas", "ScaleUpLimit", "ScaleDownLimit")
-_METRICS_FAILURE_CODES = ("FailedGetMetrics", "StaleMetrics")
-
-
-class NotLeaderError(RuntimeError):
-    """A replica that is not (or no longer) the leader tried to patch a scale."""
-
-
-# --------------------------------------------------------------------------------------
-# Configuration
-
-
-def _default_identity() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
-@dataclass(frozen=True)
-class OperatorConfig:
-    """Settings of one operator replica (flags of ``rlscale operator``)."""
-
-    namespace: str = "default"
-    kubeconfig: str | None = None  # a path, "in-cluster", or None for the default kubeconfig
-    prometheus_url: str | None = None  # default for CRs without spec.metrics.prometheusUrl
-    identity: str = field(default_factory=_default_identity)
-    lease_name: str = "rlscale-operator"
-    lease_duration_s: int = 15
-    #: > 1 only against an emulated cluster running that many times faster than real time
-    #: (`rlscale emulate --speedup`): intervals and the controller's clock are scaled with it.
-    time_scale: float = 1.0
-    log_file: str | None = None  # decision log (JSON lines); None: stdout
-    metrics_port: int | None = None
-    metrics_addr: str = "127.0.0.1"
-    #: kopf watches CRDs and namespaces to follow cluster changes; off keeps RBAC smaller.
-    scanning: bool = True
-    release_on_exit: bool = True  # give the lease up on a clean stop (client-go ReleaseOnCancel)
-
-    def validate(self) -> OperatorConfig:
-        problems = []
-        if not self.namespace:
-            problems.append("--namespace must not be empty")
-        if self.lease_duration_s < 2:
-            problems.append(f"--lease-duration must be >= 2 s, got {self.lease_duration_s}")
-        if not 0 < self.time_scale < float("inf"):
-            problems.append(f"--time-scale must be a finite number > 0, got {self.time_scale}")
-        if self.kubeconfig not in (None, IN_CLUSTER) and not os.path.isfile(self.kubeconfig):
-            problems.append(f"--kubeconfig {self.kubeconfig!r}: no such file (or use 'in-cluster')")
-        if self.prometheus_url is not None and not self.prometheus_url.startswith(("http://", "https://")):
-            problems.append(f"--prometheus must be an http(s) URL, got {self.prometheus_url!r}")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
-    def lease(self) -> LeaseConfig:
-        return LeaseConfig.scaled(self.namespace, self.lease_name, self.lease_duration_s)
-
-
-class ScaledClock:
-    """A clock running ``scale`` times faster than ``base``: the controller sees emulated
-    seconds when the emulator runs faster than real time."""
-
-    def __init__(self, scale: float, base: Clock | None = None) -> None:
-        self.scale = float(scale)
-        self.base = base or SystemClock()
-
-    def now(self) -> float:
-        return self.base.now() * self.scale
-
-    def sleep(self, seconds: float) -> None:
-        self.base.sleep(seconds / self.scale)
-
-
-#: Messages from RunConfig.validate name flags; a CR's user needs the field.
-_FLAG_TO_FIELD = {
-    "--policy": "spec.policy",
-    "--min ": "spec.minReplicas ",
-    "--max ": "spec.maxReplicas ",
-    "--prometheus URL": "spec.metrics.prometheusUrl",
-    "--deployment": "spec.scaleTargetRef.name",
-    "--interval": "spec.intervalSeconds",
-    "--pod-capacity-rps": "spec.service.podCapacityRps",
-    "--slo": "spec.slo.latencySeconds",
-    "--max-step-*": "spec.behavior",
-    "--stabilization-window": "spec.behavior.scaleDownStabilizationSeconds",
-    "--prometheus-timeout": "spec.metrics.timeoutSeconds",
-    "--metric-queries": "spec.metrics.queries",
-    "--staleness": "spec.metrics.stalenessSeconds",
-    "--require-signals": "spec.metrics.requiredSignals",
-}
-
-
-def _field_names(message: str) -> str:
-    for flag, name in _FLAG_TO_FIELD.items():
-        message = message.replace(flag, name)
-    return message
-
-
-def run_config_for(spec: RLAutoscalerSpec, namespace: str, config: OperatorConfig) -> RunConfig:
-    """The ``rlscale run`` configuration of one CR (one behaviour whichever way the loop
-    runs). Raises :class:`SpecError` naming the CR's fields."""
-    url = spec.prometheus_url or config.prometheus_url
-    if url is None:
-        raise SpecError(["spec.metrics.prometheusUrl: unset, and the operator has no --prometheus default"])
-    run = RunConfig(
-        namespace=namespace,
-        deployment=spec.target_name,
-        prometheus_url=url,
-        min_replicas=spec.min_replicas,
-        max_replicas=spec.max_replicas,
-        policy=spec.policy,
-        interval_s=spec.interval_s,
-        dry_run=spec.dry_run,
-        kubeconfig=config.kubeconfig,
-        pod_capacity_rps=spec.pod_capacity_rps,
-        slo_latency_s=spec.slo_latency_s,
-        slo_budget=spec.slo_budget,
-        startup_delay_s=spec.startup_delay_s,
-        stabilization_window_s=spec.scale_down_stabilization_s,
-        rate_period_s=spec.rate_period_s,
-        max_step_up_pods=spec.max_scale_up_pods,
-        max_step_up_percent=spec.max_scale_up_percent,
-        max_step_down_pods=spec.max_scale_down_pods,
-        max_step_down_percent=spec.max_scale_down_percent,
-        fallback_hpa=spec.fallback_hpa,
-        fallback_policy=spec.fallback_policy,
-        required_signals=spec.required_signals,
-        prometheus_timeout_s=spec.metrics_timeout_s,
-        metric_queries={**spec.queries, "window": spec.metrics_window},
-        staleness_s=spec.metrics_staleness_s,
-    )
-    try:
-        run.validate()
-    except ValueError as exc:
-        raise SpecError([_field_names(p) for p in str(exc).split("; ")]) from None
-    return run
-
-
-# --------------------------------------------------------------------------------------
-# Status
-
-
-def _rfc3339(when: dt.datetime | None = None) -> str:
-    when = when or dt.datetime.now(dt.UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def summarize(decision: Decision) -> str:
-    """One line for the printer column: ``3->5 (PolicySizedForLoad,ScaleUpLimit)``: the policy's
-    first reason, then the guard's."""
-    codes = [r.code for r in decision.policy_reasons[:1]] + [r.code for r in decision.reasons]
-    return f"{decision.current_replicas}->{decision.final_replicas} ({','.join(dict.fromkeys(codes)) or 'NoChange'})"
-
-
-def explain(decision: Decision) -> str:
-    """The event text's reasons: the policy's own, then the guard's."""
-    policy = "; ".join(r.message for r in decision.policy_reasons) or "none given"
-    guard = "; ".join(f"{r.code}: {r.message}" for r in decision.reasons) or "no guard intervention"
-    return f"policy: {policy}; guard: {guard}"
-
-
-def _reason_status(reasons: tuple[Any, ...]) -> list[dict[str, Any]]:
-    return [
-        {k: v for k, v in r.to_dict().items() if v is not None} | {"message": r.message[:1024]}
-        for r in reasons
-    ]
-
-
-def scaled(decision: Decision) -> bool:
-    """Whether the decision was written to the scale subresource."""
-    failed = any(r.code in ("FailedRescale", "FailedGetScale") for r in decision.reasons)
-    return decision.changed and not decision.dry_run and not failed
-
-
-def held_scale_down(decision: Decision) -> bool:
-    """The policy asked for fewer pods and the guard kept more (stabilisation, rate limit)."""
-    return 0 <= decision.proposed_replicas < decision.current_replicas and not decision.changed
-
-
-def decision_conditions(decision: Decision) -> dict[str, tuple[str, str, str]]:
-    """HPA-style conditions ``type -> (status, reason, message)`` for one decision."""
-    codes = {r.code: r.message for r in decision.reasons}
-    out: dict[str, tuple[str, str, str]] = {}
-    if "FailedGetScale" in codes:
-        out[CONDITION_ABLE_TO_SCALE] = ("False", "FailedGetScale", codes["FailedGetScale"])
-    elif "FailedRescale" in codes:
-        out[CONDITION_ABLE_TO_SCALE] = ("False", "FailedUpdateScale", codes["FailedRescale"])
-    elif decision.dry_run:
-        out[CONDITION_ABLE_TO_SCALE] = (
-            "True",
-            "DryRun",
-            "dryRun is set: decisions are recorded, never applied",
-        )
-    elif "ScaleDownStabilized" in codes:
-        out[CONDITION_ABLE_TO_SCALE] = ("True", "ScaleDownStabilized", codes["ScaleDownStabilized"])
-    elif scaled(decision):
-        out[CONDITION_ABLE_TO_SCALE] = (
-            "True",
-            "SucceededRescale",
-            f"the scale was updated to {decision.final_replicas}",
-        )
-    else:
-        out[CONDITION_ABLE_TO_SCALE] = ("True", "ReadyForNewScale", "recommended size matches current size")
-    failing = [c for c in _METRICS_FAILURE_CODES if c in codes]
-    if failing:
-        out[CONDITION_SCALING_ACTIVE] = ("False", "FailedGetMetrics", codes[failing[0]])
-    elif "FailedGetScale" not in codes:
-        out[CONDITION_SCALING_ACTIVE] = ("True", "ValidMetricFound", "the policy decided from fresh metrics")
-    limits = [c for c in _LIMIT_CODES if c in codes]
-    if limits:
-        out[CONDITION_SCALING_LIMITED] = ("True", limits[0], codes[limits[0]])
-    else:
-        out[CONDITION_SCALING_LIMITED] = (
-            "False",
-            "DesiredWithinRange",
-            "the desired count is within the acceptable range",
-        )
-    return out
-
-
-def merge_conditions(
-    previous: list[Mapping[str, Any]] | None, updates: Mapping[str, tuple[str, str, str]], now: str
-) -> list[dict[str, Any]]:
-    """New condition list: ``lastTransitionTime`` moves only when a status flips (API conventions)."""
-    by_type = {c["type"]: dict(c) for c in previous or [] if isinstance(c, Mapping) and "type" in c}
-    for kind, (status, reason, message) in updates.items():
-        old = by_type.get(kind)
-        transition = now if old is None or old.get("status") != status else old.get("lastTransitionTime", now)
-        by_type[kind] = {
-            "type": kind,
-            "status": status,
-            "reason": reason,
-            "message": message[:1024],
-            "lastTransitionTime": transition,
-        }
-    order = [
-        CONDITION_SPEC_VALID,
-        CONDITION_ABLE_TO_SCALE,
-        CONDITION_SCALING_ACTIVE,
-        CONDITION_SCALING_LIMITED,
-    ]
-    return sorted(
-        by_type.values(), key=lambda c: order.index(c["type"]) if c["type"] in order else len(order)
-    )
-
-
-def decision_status(decision: Decision, decisions: int, generation: int | None) -> dict[str, Any]:
-    """The status fields of one decision (conditions are merged separately)."""
-    status: dict[str, Any] = {
-        "currentReplicas": decision.current_replicas,
-        "desiredReplicas": decision.final_replicas,
-        "decisions": decisions,
-        "lastDecision": {
-            "time": _rfc3339(),
-            "currentReplicas": decision.current_replicas,
-            "proposedReplicas": decision.proposed_replicas,
-            "finalReplicas": decision.final_replicas,
-            "dryRun": decision.dry_run,
-            "summary": summarize(decision),
-            "policyReasons": _reason_status(decision.policy_reasons),
-            "reasons": _reason_status(decision.reasons),
-        },
-    }
-    if generation is not None:
-        status["observedGeneration"] = generation
-    if scaled(decision):
-        status["lastScaleTime"] = _rfc3339()
-    return status
-
-
-# --------------------------------------------------------------------------------------
-# Kubernetes plumbing
-
-
-def load_client_configuration(kubeconfig: str | None) -> Any:
-    """A ``kubernetes.client.Configuration`` from a kubeconfig path, ``in-cluster``, or the default."""
-    from kubernetes import client, config
-
-    configuration = client.Configuration()
-    if kubeconfig == IN_CLUSTER:
-        config.load_incluster_config(client_configuration=configuration)
-    else:
-        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-    return configuration
-
-
-def connection_info(configuration: Any, namespace: str) -> Any:
-    """kopf credentials from the official client's configuration (one source of truth)."""
-    import kopf
-
-    token = None
-    auth = (configuration.api_key or {}).get("authorization") or (configuration.api_key or {}).get(
-        "BearerToken"
-    )
-    if auth:
-        token = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else auth
-    return kopf.ConnectionInfo(
-        server=configuration.host,
-        ca_path=configuration.ssl_ca_cert,
-        insecure=not configuration.verify_ssl,
-        username=configuration.username or None,
-        password=configuration.password or None,
-        scheme="Bearer" if token else None,
-        token=token,
-        certificate_path=configuration.cert_file,
-        private_key_path=configuration.key_file,
-        default_namespace=namespace,
-    )
-
-
-class LeaderGatedActuator:
-    """Wraps a scale actuator: reads always, writes only while this replica leads."""
-
-    def __init__(self, inner: Any, is_leader: Callable[[], bool]) -> None:
-        self.inner = inner
-        self.is_leader = is_leader
-
-    def get_replicas(self, namespace: str, name: str) -> int:
-        return self.inner.get_replicas(namespace, name)
-
-    def set_replicas(self, namespace: str, name: str, replicas: int) -> Any:
-        if not self.is_leader():
-            raise NotLeaderError(f"not the leader: refusing to scale {namespace}/{name} to {replicas}")
-        return self.inner.set_replicas(namespace, name, replicas)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
-class CustomResourceGoneError(RuntimeError):
-    """The RLAutoscaler a write was for is deleted, being deleted, or cannot be confirmed."""
-
-
-class DeletionGatedActuator:
-    """Wraps a scale actuator: a write goes out only after a fresh read shows the
-    RLAutoscaler still there and not being deleted (``gone()`` returns why not, or None).
-    One GET per write, not per period: writes are rare, and a deleted CR must never scale."""
-
-    def __init__(self, inner: Any, gone: Callable[[], str | None]) -> None:
-        self.inner = inner
-        self.gone = gone
-
-    def get_replicas(self, namespace: str, name: str) -> int:
-        return self.inner.get_replicas(namespace, name)
-
-    def set_replicas(self, namespace: str, name: str, replicas: int) -> Any:
-        why = self.gone()
-        if why is not None:
-            raise CustomResourceGoneError(f"refusing to scale {namespace}/{name} to {replicas}: {why}")
-        return self.inner.set_replicas(namespace, name, replicas)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
 
 ControllerFactory = Callable[[RLAutoscalerSpec, str, "Operator"], Controller]
 
@@ -452,8 +111,9 @@ class Operator:
         self.elector: LeaseElector | None = None
         self.stop_flag = threading.Event()
         self.ready_flag = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.error: BaseException | None = None
+        self.runner = BackgroundRun(
+            self.run, ready=self.ready_flag, stop=self.stop_flag, name=f"operator {config.identity}"
+        )
         self.registry = self._build_registry()
 
     # ---------------------------------------------------------------- kube clients
@@ -569,29 +229,16 @@ class Operator:
 
     def start(self, timeout_s: float = 30.0) -> Operator:
         """Run in a daemon thread; returns once kopf is watching."""
-
-        def target() -> None:
-            try:
-                self.run()
-            except BaseException as exc:  # surfaced through .error and wait_ready
-                self.error = exc
-                log.exception("operator %s failed", self.config.identity)
-                self.ready_flag.set()
-
-        self._thread = threading.Thread(target=target, name=f"operator-{self.config.identity}", daemon=True)
-        self._thread.start()
-        if not self.ready_flag.wait(timeout_s):
-            raise RuntimeError(f"operator {self.config.identity} not ready within {timeout_s} s")
-        if self.error is not None:
-            raise RuntimeError(
-                f"operator {self.config.identity} failed to start: {self.error}"
-            ) from self.error
+        self.runner.start(timeout_s)
         return self
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        self.stop_flag.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        self.runner.stop(timeout_s)
+
+    @property
+    def error(self) -> BaseException | None:
+        """What ended the operator's thread, if it failed."""
+        return self.runner.error
 
     # ---------------------------------------------------------------- per CR
     def why_gone(self, name: str, namespace: str) -> str | None:
@@ -713,7 +360,7 @@ class Operator:
         import kopf
 
         message = "; ".join(problems)
-        now = _rfc3339()
+        now = rfc3339()
         target.conditions = merge_conditions(
             target.conditions,
             {
@@ -742,7 +389,7 @@ class Operator:
         updates = decision_conditions(decision)
         updates[CONDITION_SPEC_VALID] = ("True", "Valid", "the spec passed validation")
         before = {c["type"]: c.get("status") for c in target.conditions or []}
-        target.conditions = merge_conditions(target.conditions, updates, _rfc3339())
+        target.conditions = merge_conditions(target.conditions, updates, rfc3339())
         status = decision_status(decision, target.decisions, generation)
         status["conditions"] = target.conditions
         if target.controller is not None:
@@ -767,41 +414,6 @@ class Operator:
         target.holding = held_scale_down(decision)
         for cond in entered_warning_states(before, target.conditions):
             kopf.event(body, type="Warning", reason=cond["reason"], message=cond["message"])
-
-
-def entered_warning_states(
-    before: Mapping[str, Any], conditions: list[dict[str, Any]] | None
-) -> list[dict[str, Any]]:
-    """The conditions that have just entered a :data:`WARNING_STATES` state: warnings on a
-    transition into a bad state, never every period and never for a healthy one."""
-    return [
-        c
-        for c in conditions or []
-        if (c["type"], c["status"]) in WARNING_STATES and before.get(c["type"]) != c["status"]
-    ]
-
-
-def reported_invalid_spec(status: Mapping[str, Any] | None) -> str | None:
-    """The InvalidSpec message already in the CR's status (posted by an earlier leader), so a
-    new leader does not post the same warning again."""
-    for cond in (status or {}).get("conditions") or []:
-        if cond.get("type") == CONDITION_SPEC_VALID and cond.get("status") == "False":
-            return str(cond.get("message", ""))
-    return None
-
-
-def restore_window(controller: Any, status: Mapping[str, Any] | None) -> None:
-    """Continue the downscale window from ``status.recommendations`` (written by the last
-    leader or the last run of this one), so a restart or take-over does not hold the current
-    count for a whole window. Malformed entries are skipped: the window then seeds as usual."""
-    records = []
-    for item in (status or {}).get("recommendations") or []:
-        try:
-            records.append((float(item["time"]), int(item["replicas"])))
-        except (KeyError, TypeError, ValueError):
-            continue
-    if records and hasattr(controller, "restore_recommendations"):
-        controller.restore_recommendations(records)
 
 
 def _close(controller: Controller | None) -> None:
@@ -832,24 +444,9 @@ def default_controller_factory(spec: RLAutoscalerSpec, namespace: str, operator:
             run, clock=clock, actuator=actuator, logger=operator.decision_log, metrics=operator.metrics
         )
     except ValueError as exc:
-        raise SpecError([_field_names(str(exc))]) from None
+        raise SpecError(cr_field_problems(exc)) from None
     controller.warm_up()
     return controller
 
 
-__all__ = [
-    "FINALIZER",
-    "CustomResourceGoneError",
-    "DeletionGatedActuator",
-    "LeaderGatedActuator",
-    "NotLeaderError",
-    "Operator",
-    "OperatorConfig",
-    "ScaledClock",
-    "decision_conditions",
-    "decision_status",
-    "default_controller_factory",
-    "merge_conditions",
-    "run_config_for",
-    "summarize",
-]
+__all__ = ["EVENT_COMPONENT", "FINALIZER", "Operator", "default_controller_factory"]

@@ -28,97 +28,27 @@ import numpy as np
 from aiohttp import web
 
 from rlscale.controller.loop import policy_reasons_of
-from rlscale.controller.online import Experience, LinearQPolicy
+from rlscale.controller.online_learner import Experience, LinearQPolicy
+from rlscale.controller.server_openapi import openapi_spec
+from rlscale.controller.server_requests import (
+    MAX_EXPERIENCE_MAGNITUDE,
+    MAX_EXPERIENCES_PER_REQUEST,
+    MAX_REPLICAS,
+    MAX_TARGET_LEN,
+    SIGNAL_FIELDS,
+    RequestError,
+    parse_number,
+    parse_object,
+    parse_signals,
+    parse_vector,
+)
 from rlscale.controller.telemetry import ServerMetrics
 from rlscale.core.clock import Clock, SystemClock
 from rlscale.core.decision import Decision, Reason
 from rlscale.core.observation import OBSERVATION_FEATURES, ObservationBuilder, observation_size
-from rlscale.core.signals import OPTIONAL_SIGNAL_FIELDS, ScalingSignals
 from rlscale.core.spec import ServiceSpec
 from rlscale.policies.base import Policy
 from rlscale.safety.guard import Guard, GuardConfig, GuardInput, RateLimits
-
-API_VERSION = "1.0.0"
-MAX_TARGET_LEN = 253  # a Kubernetes object name (DNS subdomain, RFC 1123)
-MAX_EXPERIENCES_PER_REQUEST = 10_000
-#: Largest magnitude accepted in a logged experience. Observations are scale-free (loads in
-#: pods, utilisations, ratios: O(1..100)) and rewards are per-step costs of the same order; one
-#: value of 1e30 makes every later ridge fit overflow, so online learning would stop for good.
-MAX_EXPERIENCE_MAGNITUDE = 1e6
-#: Observations are float32: a larger value would become infinite.
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-SIGNAL_FIELDS = ScalingSignals.field_names()
-#: spec.replicas of a Scale is an int32 (k8s.io/api/autoscaling/v1 ScaleSpec).
-MAX_REPLICAS = 2**31 - 1
-
-
-class RequestError(Exception):
-    """A client mistake: becomes a 4xx JSON ``{"error": ..., "field": ...}``."""
-
-    def __init__(self, message: str, field: str | None = None, status: int = 422) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.status = status
-
-
-def _number(value: Any, field: str, allow_null: bool = False, limit: float = math.inf) -> float:
-    if value is None and allow_null:
-        return math.nan
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RequestError(f"{field} must be a number, got {type(value).__name__}", field)
-    try:
-        number = float(value)
-    except OverflowError:  # a JSON integer beyond float range
-        number = math.inf
-    if not math.isfinite(number):
-        raise RequestError(f"{field} must be finite, got {value}", field)
-    if abs(number) > limit:
-        raise RequestError(f"{field} must be within ±{limit:g}, got {value}", field)
-    return number
-
-
-def _vector(value: Any, field: str, size: int, limit: float = FLOAT32_MAX) -> np.ndarray:
-    if not isinstance(value, list):
-        raise RequestError(f"{field} must be a list of {size} numbers, got {type(value).__name__}", field)
-    if len(value) != size:
-        raise RequestError(
-            f"{field} must have {size} values (the observation layout), got {len(value)}", field
-        )
-    return np.array([_number(v, f"{field}[{i}]", limit=limit) for i, v in enumerate(value)], dtype=np.float32)
-
-
-def _object(body: Any, what: str) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise RequestError(f"{what} must be a JSON object, got {type(body).__name__}", None, 400)
-    return body
-
-
-def parse_signals(value: Any, field: str = "signals") -> ScalingSignals:
-    """A ScalingSignals batch of one from a JSON object; null means unknown (NaN). Readings
-    are counts, rates and fractions: a negative one is refused, not taken as no load."""
-    if not isinstance(value, dict):
-        raise RequestError(f"{field} must be an object with the ScalingSignals fields", field)
-    obj: dict[str, Any] = value
-    unknown = sorted(set(obj) - set(SIGNAL_FIELDS))
-    if unknown:
-        raise RequestError(
-            f"{field}: unknown fields {unknown}; known: {list(SIGNAL_FIELDS)}", f"{field}.{unknown[0]}"
-        )
-    values: dict[str, float] = {"time_s": 0.0}
-    for name in SIGNAL_FIELDS:
-        if name in obj:
-            values[name] = _number(obj[name], f"{field}.{name}", allow_null=name != "desired_replicas")
-            if name != "time_s" and values[name] < 0:
-                raise RequestError(f"{field}.{name} must be >= 0, got {obj[name]}", f"{field}.{name}")
-        elif name != "time_s" and name not in OPTIONAL_SIGNAL_FIELDS:
-            raise RequestError(f"{field}.{name} is required (null if unknown)", f"{field}.{name}")
-    if values["desired_replicas"] > MAX_REPLICAS:
-        raise RequestError(
-            f"{field}.desired_replicas must be <= {MAX_REPLICAS} (int32, the scale's spec.replicas)",
-            f"{field}.desired_replicas",
-        )
-    return ScalingSignals.single(**values)
 
 
 class PolicyService:
@@ -209,7 +139,7 @@ class PolicyService:
         )
 
     def act(self, body: Any) -> dict[str, Any]:
-        body = _object(body, "request body")
+        body = parse_object(body, "request body")
         unknown = sorted(set(body) - {"target", "observation", "signals", "current_replicas"})
         if unknown:
             raise RequestError(f"unknown fields {unknown}", unknown[0])
@@ -222,7 +152,9 @@ class PolicyService:
             raise RequestError(
                 "give 'observation' (a vector) or 'signals' (the ScalingSignals fields)", "observation"
             )
-        obs = _vector(body["observation"], "observation", self.obs_size) if "observation" in body else None
+        obs = (
+            parse_vector(body["observation"], "observation", self.obs_size) if "observation" in body else None
+        )
         signals = parse_signals(body["signals"]) if "signals" in body else None
         current: int | None = None
         if "current_replicas" in body:
@@ -302,7 +234,7 @@ class PolicyService:
         return {"target": target, "history_calls": history}
 
     def log_returns(self, body: Any) -> dict[str, Any]:
-        body = _object(body, "request body")
+        body = parse_object(body, "request body")
         items = body.get("experiences")
         if not isinstance(items, list) or not items:
             raise RequestError(
@@ -330,10 +262,10 @@ class PolicyService:
                 raise RequestError(f"{f}.done must be true or false", f"{f}.done")
             parsed.append(
                 Experience(
-                    obs=_vector(item["obs"], f"{f}.obs", self.obs_size, MAX_EXPERIENCE_MAGNITUDE),
+                    obs=parse_vector(item["obs"], f"{f}.obs", self.obs_size, MAX_EXPERIENCE_MAGNITUDE),
                     action=action,
-                    reward=_number(item["reward"], f"{f}.reward", limit=MAX_EXPERIENCE_MAGNITUDE),
-                    next_obs=_vector(
+                    reward=parse_number(item["reward"], f"{f}.reward", limit=MAX_EXPERIENCE_MAGNITUDE),
+                    next_obs=parse_vector(
                         item["next_obs"], f"{f}.next_obs", self.obs_size, MAX_EXPERIENCE_MAGNITUDE
                     ),
                     done=item["done"],
@@ -389,182 +321,6 @@ class PolicyService:
             "policy_version": self.version,
             "slo": {"latency_s": self.spec.slo_latency_s, "budget": self.spec.slo_budget},
         }
-
-
-def openapi_spec() -> dict[str, Any]:
-    """The OpenAPI 3 description served at ``/openapi.json``."""
-    reading = {"type": "number", "minimum": 0, "nullable": True}
-    signals = {
-        "type": "object",
-        "description": "One period's ScalingSignals (rlscale.core.signals); null = unknown.",
-        "properties": {name: reading for name in SIGNAL_FIELDS if name not in ("time_s", "desired_replicas")}
-        | {
-            "time_s": {"type": "number"},
-            "desired_replicas": {"type": "number", "minimum": 0, "maximum": MAX_REPLICAS},
-        },
-        "required": [n for n in SIGNAL_FIELDS if n != "time_s" and n not in OPTIONAL_SIGNAL_FIELDS],
-        "additionalProperties": False,
-    }
-    size = observation_size()
-    vector = {
-        "type": "array",
-        "items": {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX},
-        "minItems": size,
-        "maxItems": size,
-        "description": f"The observation layout: {', '.join(OBSERVATION_FEATURES)}",
-    }
-    bounded = {"type": "number", "minimum": -MAX_EXPERIENCE_MAGNITUDE, "maximum": MAX_EXPERIENCE_MAGNITUDE}
-    logged_vector = vector | {"items": bounded}
-    error = {
-        "type": "object",
-        "properties": {"error": {"type": "string"}, "field": {"type": "string", "nullable": True}},
-        "required": ["error"],
-    }
-    errors = {
-        str(code): {
-            "description": text,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-        }
-        for code, text in (
-            (400, "Malformed JSON"),
-            (401, "Missing or wrong bearer token"),
-            (422, "Invalid field"),
-        )
-    }
-    return {
-        "openapi": "3.0.3",
-        "info": {
-            "title": "rlscale policy server",
-            "version": API_VERSION,
-            "description": "Act on observations and learn from logged returns (seed-001 server/client mode).",
-        },
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Signals": signals,
-                "Observation": vector,
-                "Error": error,
-                "ActRequest": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "target": {"type": "string", "maxLength": MAX_TARGET_LEN},
-                        "observation": {"$ref": "#/components/schemas/Observation"},
-                        "signals": {"$ref": "#/components/schemas/Signals"},
-                        "current_replicas": {"type": "integer", "minimum": 0, "maximum": MAX_REPLICAS},
-                    },
-                },
-                "ActResponse": {
-                    "type": "object",
-                    "required": ["action", "desired_replicas"],
-                    "properties": {
-                        "action": {"type": "integer"},
-                        "desired_replicas": {"type": "integer", "minimum": 0},
-                        "action_space": {"type": "string", "enum": ["delta", "replicas"]},
-                        "policy": {"type": "string"},
-                        "policy_version": {"type": "integer"},
-                        "reasons": {
-                            "type": "array",
-                            "description": "The policy's own reasons for desired_replicas (what it sized "
-                            "for), then the guard's: what it clamped, limited or held, and why.",
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "code": {"type": "string"},
-                                    "message": {"type": "string"},
-                                    "before": {"type": ["integer", "null"]},
-                                    "after": {"type": ["integer", "null"]},
-                                },
-                            },
-                        },
-                        "target": {"type": "string"},
-                        "history_calls": {
-                            "type": "integer",
-                            "description": "Earlier calls for this target: the served policy keeps "
-                            "per-target history (load trend, peaks), so answers depend on them.",
-                        },
-                        "slo": {
-                            "type": "object",
-                            "properties": {"latency_s": {"type": "number"}, "budget": {"type": "number"}},
-                        },
-                    },
-                },
-                "Experience": {
-                    "type": "object",
-                    "required": ["obs", "action", "reward", "next_obs", "done"],
-                    "properties": {
-                        "obs": logged_vector,
-                        "action": {"type": "integer", "minimum": 0},
-                        "reward": bounded,
-                        "next_obs": logged_vector,
-                        "done": {"type": "boolean"},
-                    },
-                },
-                "LogReturnsRequest": {
-                    "type": "object",
-                    "required": ["experiences"],
-                    "properties": {
-                        "experiences": {
-                            "type": "array",
-                            "minItems": 1,
-                            "maxItems": MAX_EXPERIENCES_PER_REQUEST,
-                            "items": {"$ref": "#/components/schemas/Experience"},
-                        }
-                    },
-                },
-            },
-        },
-        "paths": {
-            "/v1/act": {
-                "post": {
-                    "summary": "Desired replicas for one target",
-                    "security": [{"bearer": []}],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/ActRequest"}}
-                        },
-                    },
-                    "responses": {
-                        "200": {
-                            "description": "The action",
-                            "content": {
-                                "application/json": {"schema": {"$ref": "#/components/schemas/ActResponse"}}
-                            },
-                        },
-                        **errors,
-                    },
-                }
-            },
-            "/v1/log_returns": {
-                "post": {
-                    "summary": "Log experience tuples for online learning",
-                    "security": [{"bearer": []}],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/LogReturnsRequest"}}
-                        },
-                    },
-                    "responses": {"200": {"description": "Accepted"}, **errors},
-                }
-            },
-            "/healthz": {
-                "get": {
-                    "summary": "Liveness and the served policy's version",
-                    "security": [],
-                    "responses": {"200": {"description": "Healthy"}},
-                }
-            },
-            "/openapi.json": {
-                "get": {
-                    "summary": "This document",
-                    "security": [],
-                    "responses": {"200": {"description": "OpenAPI 3"}},
-                }
-            },
-        },
-    }
 
 
 def _error(status: int, message: str, field: str | None = None) -> web.Response:

@@ -39,3 +39,19 @@ class ManualClock:
         if seconds < 0:
             raise ValueError(f"ManualClock cannot go back in time ({seconds} s)")
         self._now += seconds
+
+
+class ScaledClock:
+    """A clock running ``scale`` times faster than ``base``: a controller driving an emulated
+    cluster that runs faster than real time (``rlscale emulate --speedup``) sees emulated
+    seconds."""
+
+    def __init__(self, scale: float, base: Clock | None = None) -> None:
+        self.scale = float(scale)
+        self.base = base or SystemClock()
+
+    def now(self) -> float:
+        return self.base.now() * self.scale
+
+    def sleep(self, seconds: float) -> None:
+        self.base.sleep(seconds / self.scale)

@@ -26,10 +26,11 @@ Conventions (the same offline and live, so a budget means the same thing everywh
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
+
+from rlscale.core.time_steps import seconds_to_steps
 
 #: Short and long burn-rate windows, seconds: the 5-minute / 6-hour pair of the SRE
 #: Workbook's multiwindow alerts (ch. 5, "Alerting on SLOs", table 5-8, the ticket-level
@@ -55,7 +56,7 @@ def slo_violation_rate(
 
 def window_steps(window_s: float, step_s: float) -> int:
     """Whole decision periods in a window (at least one)."""
-    return max(1, math.ceil(window_s / step_s - 1e-9))
+    return max(1, seconds_to_steps(window_s, step_s))
 
 
 class BurnRateEstimator:

@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from rlscale.core.kubernetes_defaults import HPA_SYNC_PERIOD_S
+from rlscale.core.time_steps import seconds_to_steps
+
 #: Every numeric field of a ServiceSpec (all must be finite numbers).
 _NUMBER_FIELDS = (
     "pod_capacity_rps",
@@ -43,7 +46,7 @@ class ServiceSpec:
     slo_latency_s: float
     min_replicas: int = 1
     max_replicas: int = 20
-    step_s: float = 15.0
+    step_s: float = HPA_SYNC_PERIOD_S
     startup_delay_s: float = 45.0
     cpu_request_cores: float = 1.0
     memory_request_gib: float = 1.0
@@ -94,7 +97,7 @@ class ServiceSpec:
     def startup_delay_steps(self) -> int:
         """Whole decision periods until a created pod serves (rounded up: a pod ready in the
         middle of a period is counted from the next one)."""
-        return math.ceil(self.startup_delay_s / self.step_s - 1e-9)
+        return seconds_to_steps(self.startup_delay_s, self.step_s)
 
     def to_dict(self) -> dict[str, float | int | str]:
         return asdict(self)

@@ -7,8 +7,10 @@ service model in real time, and exports cAdvisor/kube-state-metrics style metric
 ``/metrics`` for a real Prometheus to scrape. See docs/live.md.
 """
 
-from rlscale.emulator.cluster import (
-    Cluster,
+from rlscale.emulator.cluster import Cluster
+from rlscale.emulator.faults import Fault, FaultInjector
+from rlscale.emulator.server import Emulator, write_kubeconfig
+from rlscale.emulator.services import (
     EmulatedService,
     LoadCurve,
     constant_load,
@@ -17,8 +19,6 @@ from rlscale.emulator.cluster import (
     rise_and_fall_load,
     trace_load,
 )
-from rlscale.emulator.faults import Fault, FaultInjector
-from rlscale.emulator.server import Emulator, write_kubeconfig
 
 __all__ = [
     "Cluster",

@@ -1,5 +1,6 @@
 """The emulated cluster: Deployments and Pods in the object store, driven in real time by
-the simulator's service model, and the exporters' view of it for Prometheus.
+the simulator's service model (the services it runs: :mod:`rlscale.emulator.services`; the
+exporters' view of it for Prometheus: :mod:`rlscale.emulator.exporters`).
 
 Each emulated service is one Deployment (``app=<name>``). Every ``step_s / speedup`` wall
 seconds the cluster advances one step of ``step_s`` simulated seconds: pods whose start-up
@@ -26,110 +27,20 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from rlscale.core.spec import ServiceSpec
+from rlscale.core.time_steps import seconds_to_steps
 from rlscale.emulator import resources as res
+from rlscale.emulator.exporters import exporter_metrics
 from rlscale.emulator.model import LATENCY_BUCKETS_S, ServiceModel, StepOutcome
+from rlscale.emulator.services import CONTAINER_IMAGE, NODE_NAME, EmulatedService, constant_load, fast_params
 from rlscale.emulator.store import JsonObj, ObjectStore, now_rfc3339
 from rlscale.sim.params import ServiceParams
 
-#: Offered load in requests per simulated second at a simulated time (seconds since start).
-LoadCurve = Callable[[float], float]
-
-NODE_NAME = "emulated-node-0"
-CONTAINER_IMAGE = "rlscale/emulated-service:latest"
 #: generateName's random suffix: 5 characters from this alphabet (no vowels, no look-alikes;
 #: k8s.io/apiserver/pkg/storage/names/generate.go, randomLength = 5, via utilrand.String).
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 NAME_RANDOM_LENGTH = 5
 #: The apiserver's retries of a generated name that collides (RetryGenerateName: 7 retries).
 GENERATE_NAME_ATTEMPTS = 8
-
-
-def fast_params(name: str = "fast") -> ServiceParams:
-    """A small, deterministic service for tests: 1 s steps, pods ready 2 s after creation,
-    10 req/s per pod (``mu = (1.0 - 0.05) / 0.095``), no metric lag, fluid arrivals (so a
-    known load gives a known rate)."""
-    spec = ServiceSpec(
-        name=name,
-        pod_capacity_rps=10.0,
-        slo_latency_s=0.5,
-        min_replicas=1,
-        max_replicas=10,
-        step_s=1.0,
-        startup_delay_s=2.0,
-        cpu_request_cores=1.0,
-        memory_request_gib=0.25,
-    )
-    return ServiceParams(
-        spec=spec,
-        base_latency_s=0.01,
-        startup_delay_min_s=2.0,
-        startup_delay_max_s=2.0,
-        cpu_per_request_core_s=0.095,
-        cpu_limit_cores=1.0,
-        cpu_idle_cores=0.05,
-        queue_bound_requests=1.0e4,
-        request_timeout_s=5.0,
-        metric_lag_steps=0,
-        poisson_arrivals=False,
-        description="emulator fast test preset",
-    )
-
-
-def resolve_params(preset: str) -> ServiceParams:
-    """``fast`` (the emulator's test preset) or any simulator preset / service JSON file."""
-    if preset == "fast":
-        return fast_params()
-    from rlscale.sim.presets import load_service
-
-    return load_service(preset)
-
-
-def constant_load(rps: float) -> LoadCurve:
-    if not (math.isfinite(rps) and rps >= 0):
-        raise ValueError(f"constant_load: rps must be finite and >= 0, got {rps}")
-    return lambda t_s: rps
-
-
-def rise_and_fall_load(low_rps: float, peak_rps: float, period_s: float) -> LoadCurve:
-    """``low + (peak - low)·sin²(π t / period)``: starts low, peaks at ``period/2``, repeats."""
-    if not (0 <= low_rps <= peak_rps and period_s > 0):
-        raise ValueError(
-            f"rise_and_fall_load: need 0 <= low_rps <= peak_rps and period_s > 0, got {low_rps}, {peak_rps}, {period_s}"
-        )
-    return lambda t_s: low_rps + (peak_rps - low_rps) * math.sin(math.pi * t_s / period_s) ** 2
-
-
-def trace_load(
-    rate_rps: np.ndarray, interval_s: float, *, peak_rps: float | None = None, loop: bool = True
-) -> LoadCurve:
-    """Linear interpolation of a per-interval rate series (e.g. ``Trace.rate_rps``), optionally
-    rescaled so its maximum is ``peak_rps``; loops at the end unless ``loop=False``."""
-    rate = np.asarray(rate_rps, dtype=np.float64).reshape(-1)
-    if rate.size == 0 or not np.all(np.isfinite(rate)) or rate.min() < 0:
-        raise ValueError("trace_load: rate series must be non-empty, finite and >= 0")
-    if peak_rps is not None:
-        top = float(rate.max())
-        rate = rate * (peak_rps / top) if top > 0 else rate
-    grid = np.arange(rate.size) * float(interval_s)
-    duration = rate.size * float(interval_s)
-
-    def load(t_s: float) -> float:
-        t = t_s % duration if loop else min(t_s, duration)
-        return float(np.interp(t, grid, rate))
-
-    return load
-
-
-@dataclass
-class EmulatedService:
-    """One simulated service, served as Deployment ``namespace/name``."""
-
-    name: str
-    params: ServiceParams
-    load: LoadCurve
-    namespace: str = "default"
-    initial_replicas: int | None = None  # default: spec.min_replicas
 
 
 @dataclass
@@ -316,7 +227,7 @@ class Cluster:
     def _startup_steps(self, params: ServiceParams) -> int:
         lo, hi = float(params.startup_delay_min_s), float(params.startup_delay_max_s)
         delay = lo if hi <= lo else float(self.rng.uniform(lo, hi))
-        return max(1, math.ceil(delay / self.step_s - 1e-9))  # rounded up to whole steps, as the sim
+        return max(1, seconds_to_steps(delay, self.step_s))  # rounded up to whole steps, as the sim
 
     def _reconcile_pods(self, state: _ServiceState, initial: bool = False) -> None:
         desired = self._desired(state)
@@ -508,183 +419,5 @@ class Cluster:
             return out
 
     def collect(self) -> list:  # list[prometheus_client.Metric]
-        """The exporters' metric families at this instant (counters interpolated, see module doc)."""
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-
-        with self._lock:
-            elapsed = max(0.0, self.clock() - self._t_last)
-            cpu = CounterMetricFamily(
-                "container_cpu_usage_seconds_total",
-                "Cumulative cpu time consumed in seconds (cAdvisor).",
-                labels=["namespace", "pod", "container", "image", "node"],
-            )
-            mem = GaugeMetricFamily(
-                "container_memory_working_set_bytes",
-                "Current working set in bytes (cAdvisor).",
-                labels=["namespace", "pod", "container", "image", "node"],
-            )
-            spec_rep, st_rep, st_ready, st_avail = (
-                GaugeMetricFamily(metric, text, labels=["namespace", "deployment"])
-                for metric, text in _DEPLOYMENT_GAUGES
-            )
-            requests = GaugeMetricFamily(
-                "kube_pod_container_resource_requests",
-                "The number of requested request resource by a container.",
-                labels=["namespace", "pod", "container", "node", "resource", "unit"],
-            )
-            pod_ready = GaugeMetricFamily(
-                "kube_pod_status_ready",
-                "Describes whether the pod is ready to serve requests.",
-                labels=["namespace", "pod", "condition"],
-            )
-            pod_phase = GaugeMetricFamily(
-                "kube_pod_status_phase", "The pods current phase.", labels=["namespace", "pod", "phase"]
-            )
-            http_total = CounterMetricFamily(
-                "http_requests_total",
-                "Requests received by the service's ingress.",
-                labels=["namespace", "service"],
-            )
-            http_dropped = CounterMetricFamily(
-                "http_requests_dropped_total",
-                "Requests dropped (queue overflow or timeout) by the service.",
-                labels=["namespace", "service"],
-            )
-            hist = HistogramMetricFamily(
-                "http_request_duration_seconds",
-                "Latency of served requests.",
-                labels=["namespace", "service"],
-            )
-            sim_time = GaugeMetricFamily(
-                "rlscale_emulator_sim_time_seconds", "Simulated seconds since start."
-            )
-            sim_time.add_metric([], self.sim_time_s)
-            offered_g = GaugeMetricFamily(
-                "rlscale_emulator_offered_load_rps",
-                "Offered load of the current step, req per simulated second (ground truth).",
-                labels=["namespace", "service"],
-            )
-            for (ns, name), state in self._services.items():
-                out = state.last
-                spec = state.svc.params.spec
-                desired = self._desired(state)
-                ready_n = sum(p.ready for p in state.pods)
-                spec_rep.add_metric([ns, name], desired)
-                st_rep.add_metric([ns, name], len(state.pods))
-                st_ready.add_metric([ns, name], ready_n)
-                st_avail.add_metric([ns, name], ready_n)
-                offered_g.add_metric([ns, name], state.offered_now_rps)
-                mem_per_pod = (
-                    spec.memory_request_gib
-                    * 2**30
-                    * (0.6 + 0.2 * (out.cpu_cores_per_ready_pod if out else 0.0))
-                )
-                for pod in state.pods:
-                    requests.add_metric(
-                        [ns, pod.name, name, NODE_NAME, "cpu", "core"], spec.cpu_request_cores
-                    )
-                    requests.add_metric(
-                        [ns, pod.name, name, NODE_NAME, "memory", "byte"], spec.memory_request_gib * 2**30
-                    )
-                    for cond in ("true", "false", "unknown"):
-                        value = 1.0 if (cond == "true") == pod.ready and cond != "unknown" else 0.0
-                        pod_ready.add_metric([ns, pod.name, cond], value)
-                    for phase in ("Pending", "Running", "Succeeded", "Failed", "Unknown"):
-                        on = (phase == "Running") if pod.ready else (phase == "Pending")
-                        pod_phase.add_metric([ns, pod.name, phase], 1.0 if on else 0.0)
-                    if pod.ready:  # cAdvisor has no series until the container runs
-                        rate = out.cpu_cores_per_ready_pod if out else 0.0
-                        labels = [ns, pod.name, name, CONTAINER_IMAGE, NODE_NAME]
-                        cpu.add_metric(labels, pod.cpu_seconds + rate * elapsed)
-                        mem.add_metric(labels, mem_per_pod)
-                served = out.served_rps if out else 0.0
-                http_total.add_metric(
-                    [ns, name], state.requests_total + (out.offered_rps if out else 0.0) * elapsed
-                )
-                http_dropped.add_metric(
-                    [ns, name], state.dropped_total + (out.dropped_rps if out else 0.0) * elapsed
-                )
-                count = state.latency_count + served * elapsed
-                buckets = [
-                    (
-                        _le(bound),
-                        state.bucket_totals[i] + served * (out.bucket_fractions[i] if out else 0.0) * elapsed,
-                    )
-                    for i, bound in enumerate(LATENCY_BUCKETS_S)
-                ]
-                buckets.append(("+Inf", count))
-                hist.add_metric(
-                    [ns, name],
-                    buckets=buckets,
-                    sum_value=state.latency_sum + served * (out.mean_latency_s if out else 0.0) * elapsed,
-                )
-            return [
-                cpu,
-                mem,
-                spec_rep,
-                st_rep,
-                st_ready,
-                st_avail,
-                requests,
-                pod_ready,
-                pod_phase,
-                http_total,
-                http_dropped,
-                hist,
-                sim_time,
-                offered_g,
-            ]
-
-
-#: kube-state-metrics' Deployment replica gauges: (name, help), in the order collect() unpacks them.
-_DEPLOYMENT_GAUGES = (
-    ("kube_deployment_spec_replicas", "Number of desired pods for a deployment."),
-    ("kube_deployment_status_replicas", "The number of replicas per deployment."),
-    ("kube_deployment_status_replicas_ready", "The number of ready replicas per deployment."),
-    ("kube_deployment_status_replicas_available", "The number of available replicas per deployment."),
-)
-
-
-def _le(bound: float) -> str:
-    return repr(float(bound))
-
-
-#: Where a trace's peak lands by default: this fraction of the service's capacity at
-#: max_replicas (DESIGN.md §3: traces are rescaled to the service, peak → a stated fraction
-#: of max_replicas capacity), leaving headroom so a good scaler can keep up.
-DEFAULT_PEAK_FRACTION = 0.8
-
-
-def make_service(
-    name: str = "web",
-    preset: str = "fast",
-    *,
-    namespace: str = "default",
-    trace: str | None = None,
-    load_rps: float | None = None,
-    peak_fraction: float = DEFAULT_PEAK_FRACTION,
-    wave_period_s: float = 600.0,
-    initial_replicas: int | None = None,
-) -> EmulatedService:
-    """One service from CLI-style options. Load, in order: a constant ``load_rps``; a ``trace``
-    (a name, ``synthetic:...`` spec or CSV path for :func:`rlscale.workload.registry.get_trace`)
-    rescaled so its peak is ``peak_fraction`` of capacity at max_replicas; else a
-    rising-and-falling wave between 10 % and ``peak_fraction`` of that capacity."""
-    base = resolve_params(preset)
-    params = replace(base, spec=replace(base.spec, name=name))
-    if not 0 < peak_fraction <= 2:
-        raise ValueError(f"peak_fraction must be in (0, 2], got {peak_fraction}")
-    capacity_rps = params.spec.pod_capacity_rps * params.spec.max_replicas
-    peak = peak_fraction * capacity_rps
-    if load_rps is not None:
-        load = constant_load(load_rps)
-    elif trace is not None:
-        from rlscale.workload.registry import get_trace
-
-        tr = get_trace(trace)
-        load = trace_load(tr.rate_rps, tr.interval_s, peak_rps=peak)
-    else:
-        load = rise_and_fall_load(0.1 * capacity_rps, peak, wave_period_s)
-    return EmulatedService(
-        name=name, params=params, load=load, namespace=namespace, initial_replicas=initial_replicas
-    )
+        """The exporters' metric families at this instant (:mod:`rlscale.emulator.exporters`)."""
+        return exporter_metrics(self)

@@ -22,9 +22,10 @@ from aiohttp import web
 from rlscale.core.atomic_file import write_text_atomic
 from rlscale.emulator import resources as res
 from rlscale.emulator.api import KubeApi
-from rlscale.emulator.cluster import Cluster, EmulatedService
+from rlscale.emulator.cluster import Cluster
 from rlscale.emulator.custom import check_crd, established
 from rlscale.emulator.faults import FaultInjector
+from rlscale.emulator.services import EmulatedService
 from rlscale.emulator.store import JsonObj, ObjectStore
 from rlscale.emulator.tls import ServingCertificate, make_serving_certificate
 

@@ -36,7 +36,8 @@ import numpy as np
 from rlscale.envs.episodes import sample_episode
 from rlscale.envs.rewards import SLO_WEIGHT
 from rlscale.sim.params import KUBECOST_PRICE_CPU_CORE_HOUR, KUBECOST_PRICE_MEMORY_GIB_HOUR
-from rlscale.sim.teastore import TEASTORE_MODEL, TeaStoreModel, load_locust
+from rlscale.sim.teastore import TEASTORE_MODEL, TeaStoreModel
+from rlscale.workload.app2scale import load_locust
 
 REPLICAS = (1, 3)
 CPU_CORES = (0.4, 0.9)

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from rlscale.core.kubernetes_defaults import KPA_TARGET_UTILIZATION
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.spec import ServiceSpec
 
 #: Default per-pod load target as a fraction of ``ServiceSpec.pod_capacity_rps`` for the
-#: rate-based baselines (KEDA, KPA, predictive). Knative's default target utilisation is
-#: 70 % of the per-pod capacity (``container-concurrency-target-percentage``,
-#: knative/serving ``pkg/autoscaler/config/config.go`` ``defaultTargetUtilization = 0.7``;
-#: reference/autoscalers.md §4.1). Using the same fraction for every rate-based baseline
-#: keeps them comparable; each policy exposes it as a parameter.
-DEFAULT_TARGET_FRACTION = 0.7
+#: rate-based baselines (KEDA, KPA, predictive): Knative's default target utilisation (70 %).
+#: Using the same fraction for every rate-based baseline keeps them comparable; each policy
+#: exposes it as a parameter.
+DEFAULT_TARGET_FRACTION = KPA_TARGET_UTILIZATION
 
 #: Slack when comparing float timestamps (s): the simulator's clock is a sum of float steps.
 TIME_EPS_S = 1e-9

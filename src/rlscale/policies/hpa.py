@@ -29,6 +29,25 @@ from typing import Literal
 
 import numpy as np
 
+# the HPA's defaults (reference/autoscalers.md §1.1), stated once
+from rlscale.core.kubernetes_defaults import (
+    HPA_CPU_INITIALIZATION_PERIOD_S,
+    HPA_DEFAULT_CPU_UTILIZATION_PCT,
+    HPA_DOWNSCALE_STABILIZATION_S,
+    HPA_INITIAL_READINESS_DELAY_S,
+    HPA_MAX_POLICY_PERIOD_S,
+    HPA_MAX_STABILIZATION_S,
+    HPA_SCALE_DOWN_PERCENT,
+    HPA_SCALE_DOWN_PERIOD_S,
+    HPA_SCALE_UP_LIMIT_FACTOR,
+    HPA_SCALE_UP_LIMIT_MINIMUM,
+    HPA_SCALE_UP_PERCENT,
+    HPA_SCALE_UP_PERIOD_S,
+    HPA_SCALE_UP_PODS,
+    HPA_SCALE_UP_STABILIZATION_S,
+    HPA_SYNC_PERIOD_S,
+    HPA_TOLERANCE,
+)
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.spec import ServiceSpec
 from rlscale.policies._common import (
@@ -40,26 +59,6 @@ from rlscale.policies._common import (
     env_mask,
     resolve_bounds,
 )
-
-# --- constants (reference/autoscalers.md §1.1) -------------------------------------------------
-#: ``--horizontal-pod-autoscaler-sync-period`` default (config/v1alpha1/defaults.go).
-HPA_SYNC_PERIOD_S = 15.0
-#: ``--horizontal-pod-autoscaler-tolerance`` default, both directions (same file).
-HPA_TOLERANCE = 0.1
-#: ``--horizontal-pod-autoscaler-downscale-stabilization`` default (same file).
-HPA_DOWNSCALE_STABILIZATION_S = 300.0
-#: ``--horizontal-pod-autoscaler-cpu-initialization-period`` and
-#: ``--horizontal-pod-autoscaler-initial-readiness-delay`` defaults (same file, §1.4).
-HPA_CPU_INITIALIZATION_PERIOD_S = 300.0
-HPA_INITIAL_READINESS_DELAY_S = 30.0
-#: ``scaleUpLimitFactor`` / ``scaleUpLimitMinimum`` (horizontal.go, Path A only).
-HPA_SCALE_UP_LIMIT_FACTOR = 2.0
-HPA_SCALE_UP_LIMIT_MINIMUM = 4.0
-#: ``DefaultCPUUtilization`` (pkg/apis/autoscaling): the metric when none is given.
-HPA_DEFAULT_CPU_UTILIZATION_PCT = 80
-#: ``HPAScalingRules`` API limits: stabilizationWindowSeconds ∈ [0, 3600], periodSeconds ≤ 1800.
-HPA_MAX_STABILIZATION_S = 3600.0
-HPA_MAX_POLICY_PERIOD_S = 1800.0
 
 SelectPolicy = Literal["Max", "Min", "Disabled"]
 PolicyType = Literal["Pods", "Percent"]
@@ -425,12 +424,21 @@ class ScalingRules:
 
 def _default_scale_up() -> ScalingRules:
     # v2/defaults.go: scaleUpLimitMinimumPods=4, scaleUpLimitPercent=100, scaleUpPeriod=15, window 0.
-    return ScalingRules((ScalingPolicy("Pods", 4, 15.0), ScalingPolicy("Percent", 100, 15.0)), 0.0, "Max")
+    return ScalingRules(
+        (
+            ScalingPolicy("Pods", HPA_SCALE_UP_PODS, HPA_SCALE_UP_PERIOD_S),
+            ScalingPolicy("Percent", HPA_SCALE_UP_PERCENT, HPA_SCALE_UP_PERIOD_S),
+        ),
+        HPA_SCALE_UP_STABILIZATION_S,
+        "Max",
+    )
 
 
 def _default_scale_down() -> ScalingRules:
     # v2/defaults.go: Percent 100 / 15 s, Max, window nil (controller flag, 300 s).
-    return ScalingRules((ScalingPolicy("Percent", 100, 15.0),), None, "Max")
+    return ScalingRules(
+        (ScalingPolicy("Percent", HPA_SCALE_DOWN_PERCENT, HPA_SCALE_DOWN_PERIOD_S),), None, "Max"
+    )
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,13 @@ from typing import Literal
 
 import numpy as np
 
+# ScaledObject defaults (reference/autoscalers.md §3.1), stated once
+from rlscale.core.kubernetes_defaults import (
+    KEDA_ACTIVATION_THRESHOLD,
+    KEDA_COOLDOWN_PERIOD_S,
+    KEDA_INITIAL_COOLDOWN_PERIOD_S,
+    KEDA_POLLING_INTERVAL_S,
+)
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.spec import ServiceSpec
 from rlscale.policies._common import (
@@ -41,13 +48,6 @@ from rlscale.policies._common import (
     resolve_bounds,
 )
 from rlscale.policies.hpa import HPA_SYNC_PERIOD_S, HPA_TOLERANCE, HPABehavior, HPANormalizer, Tolerances
-
-#: ScaledObject defaults (keda-docs 2.17 ``reference/scaledobject-spec.md``; reference §3.1).
-KEDA_POLLING_INTERVAL_S = 30.0
-KEDA_COOLDOWN_PERIOD_S = 300.0
-KEDA_INITIAL_COOLDOWN_PERIOD_S = 0.0
-#: Prometheus scaler ``activationThreshold`` default (reference §3.3).
-KEDA_ACTIVATION_THRESHOLD = 0.0
 
 
 def to_milli(values: np.ndarray) -> np.ndarray:

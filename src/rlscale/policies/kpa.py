@@ -28,25 +28,25 @@ import math
 
 import numpy as np
 
+# config-autoscaler defaults (reference/autoscalers.md §4.1), stated once
+from rlscale.core.kubernetes_defaults import (
+    KPA_MAX_SCALE_DOWN_RATE,
+    KPA_MAX_SCALE_UP_RATE,
+    KPA_PANIC_THRESHOLD_PERCENTAGE,
+    KPA_PANIC_WINDOW_PERCENTAGE,
+    KPA_SCALE_TO_ZERO_GRACE_S,
+    KPA_STABLE_WINDOW_S,
+    KPA_TARGET_UTILIZATION,
+)
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.spec import ServiceSpec
 from rlscale.policies._common import (
-    DEFAULT_TARGET_FRACTION,
     as_count,
     check_batch,
     current_replicas,
     env_mask,
     resolve_bounds,
 )
-
-#: ``config-autoscaler`` defaults (knative/serving config/core/configmaps/autoscaler.yaml, reference §4.1).
-KPA_STABLE_WINDOW_S = 60.0
-KPA_PANIC_WINDOW_PERCENTAGE = 10.0
-KPA_PANIC_THRESHOLD_PERCENTAGE = 200.0
-KPA_MAX_SCALE_UP_RATE = 1000.0
-KPA_MAX_SCALE_DOWN_RATE = 2.0
-KPA_SCALE_TO_ZERO_GRACE_S = 30.0
-KPA_TARGET_UTILIZATION = DEFAULT_TARGET_FRACTION  # defaultTargetUtilization = 0.7
 
 
 class KPAPolicy:

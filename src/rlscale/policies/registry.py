@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from rlscale.core import kubernetes_defaults as k8s
 from rlscale.core.spec import ServiceSpec
 from rlscale.policies.base import Policy
 
@@ -440,14 +441,22 @@ def _builtin(name: str, factory: PolicyFactory, params: Mapping[str, Any], *, do
 
 _MINMAX = {"min": ParamSpec("int", "min replicas"), "max": ParamSpec("int", "max replicas")}
 _HPA_PARAMS: dict[str, ParamSpec] = {
-    "target": ParamSpec("number", "target CPU utilisation, whole percent (default 80)"),
-    "tolerance": ParamSpec("number", "tolerance both ways (default 0.1)"),
+    "target": ParamSpec(
+        "number", f"target CPU utilisation, whole percent (default {k8s.HPA_DEFAULT_CPU_UTILIZATION_PCT})"
+    ),
+    "tolerance": ParamSpec("number", f"tolerance both ways (default {k8s.HPA_TOLERANCE:g})"),
     "tolerance_up": ParamSpec("number", "scale-up tolerance"),
     "tolerance_down": ParamSpec("number", "scale-down tolerance"),
-    "sync_s": ParamSpec("number", "sync period, s (default 15)"),
-    "window_s": ParamSpec("number", "downscale stabilisation window, s (default 300)"),
-    "cpu_init_s": ParamSpec("number", "CPU initialisation period, s (default 300)"),
-    "readiness_delay_s": ParamSpec("number", "initial readiness delay, s (default 30)"),
+    "sync_s": ParamSpec("number", f"sync period, s (default {k8s.HPA_SYNC_PERIOD_S:g})"),
+    "window_s": ParamSpec(
+        "number", f"downscale stabilisation window, s (default {k8s.HPA_DOWNSCALE_STABILIZATION_S:g})"
+    ),
+    "cpu_init_s": ParamSpec(
+        "number", f"CPU initialisation period, s (default {k8s.HPA_CPU_INITIALIZATION_PERIOD_S:g})"
+    ),
+    "readiness_delay_s": ParamSpec(
+        "number", f"initial readiness delay, s (default {k8s.HPA_INITIAL_READINESS_DELAY_S:g})"
+    ),
     "behavior": _BEHAVIOR,
     "up_window_s": ParamSpec("number", "scaleUp.stabilizationWindowSeconds"),
     "up_pods": ParamSpec("int", "scaleUp Pods policy value"),
@@ -478,13 +487,19 @@ _builtin(
     "keda",
     _build_keda,
     {
-        "target": ParamSpec("number", "requests/s per replica (default 0.7 × pod capacity)"),
-        "activation": ParamSpec("number", "activation threshold, requests/s (default 0)"),
-        "polling_s": ParamSpec("number", "pollingInterval, s (default 30)"),
-        "cooldown_s": ParamSpec("number", "cooldownPeriod, s (default 300)"),
-        "initial_cooldown_s": ParamSpec("number", "initialCooldownPeriod, s (default 0)"),
-        "tolerance": ParamSpec("number", "HPA tolerance (default 0.1)"),
-        "sync_s": ParamSpec("number", "HPA sync period, s (default 15)"),
+        "target": ParamSpec(
+            "number", f"requests/s per replica (default {k8s.KPA_TARGET_UTILIZATION:g} × pod capacity)"
+        ),
+        "activation": ParamSpec(
+            "number", f"activation threshold, requests/s (default {k8s.KEDA_ACTIVATION_THRESHOLD:g})"
+        ),
+        "polling_s": ParamSpec("number", f"pollingInterval, s (default {k8s.KEDA_POLLING_INTERVAL_S:g})"),
+        "cooldown_s": ParamSpec("number", f"cooldownPeriod, s (default {k8s.KEDA_COOLDOWN_PERIOD_S:g})"),
+        "initial_cooldown_s": ParamSpec(
+            "number", f"initialCooldownPeriod, s (default {k8s.KEDA_INITIAL_COOLDOWN_PERIOD_S:g})"
+        ),
+        "tolerance": ParamSpec("number", f"HPA tolerance (default {k8s.HPA_TOLERANCE:g})"),
+        "sync_s": ParamSpec("number", f"HPA sync period, s (default {k8s.HPA_SYNC_PERIOD_S:g})"),
         "behavior": _BEHAVIOR,
         **_MINMAX,
     },
@@ -495,13 +510,23 @@ _builtin(
     _build_kpa,
     {
         "target": ParamSpec("number", "requests/s per pod (default utilization × pod capacity)"),
-        "utilization": ParamSpec("number", "target utilisation, percent (default 70)"),
-        "stable_window_s": ParamSpec("number", "stable window, s (default 60)"),
-        "panic_window_pct": ParamSpec("number", "panic window, % of stable (default 10)"),
-        "panic_threshold_pct": ParamSpec("number", "panic threshold, % (default 200)"),
-        "max_up_rate": ParamSpec("number", "max scale-up rate (default 1000)"),
-        "max_down_rate": ParamSpec("number", "max scale-down rate (default 2)"),
-        "grace_s": ParamSpec("number", "scale-to-zero grace period, s (default 30)"),
+        "utilization": ParamSpec(
+            "number", f"target utilisation, percent (default {100 * k8s.KPA_TARGET_UTILIZATION:g})"
+        ),
+        "stable_window_s": ParamSpec("number", f"stable window, s (default {k8s.KPA_STABLE_WINDOW_S:g})"),
+        "panic_window_pct": ParamSpec(
+            "number", f"panic window, % of stable (default {k8s.KPA_PANIC_WINDOW_PERCENTAGE:g})"
+        ),
+        "panic_threshold_pct": ParamSpec(
+            "number", f"panic threshold, % (default {k8s.KPA_PANIC_THRESHOLD_PERCENTAGE:g})"
+        ),
+        "max_up_rate": ParamSpec("number", f"max scale-up rate (default {k8s.KPA_MAX_SCALE_UP_RATE:g})"),
+        "max_down_rate": ParamSpec(
+            "number", f"max scale-down rate (default {k8s.KPA_MAX_SCALE_DOWN_RATE:g})"
+        ),
+        "grace_s": ParamSpec(
+            "number", f"scale-to-zero grace period, s (default {k8s.KPA_SCALE_TO_ZERO_GRACE_S:g})"
+        ),
         **_MINMAX,
     },
     doc="Knative Pod Autoscaler (RPS mode)",

@@ -17,12 +17,12 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from rlscale.core.kubernetes_defaults import HPA_DOWNSCALE_STABILIZATION_S
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.spec import ServiceSpec
+from rlscale.core.time_steps import seconds_to_steps
 from rlscale.policies._common import (
     DEFAULT_TARGET_FRACTION,
     TIME_EPS_S,
@@ -141,7 +141,7 @@ class PredictivePolicy:
         beta: float = 0.3,
         horizon_s: float | None = None,
         season_s: float = 0.0,
-        scale_in_window_s: float = 300.0,
+        scale_in_window_s: float = HPA_DOWNSCALE_STABILIZATION_S,
         reactive_target_pct: int = HPA_DEFAULT_CPU_UTILIZATION_PCT,
         reactive: bool = True,
         min_replicas: int | None = None,
@@ -168,8 +168,8 @@ class PredictivePolicy:
         self.target_rps = target_fraction * spec.pod_capacity_rps
         self.headroom = float(headroom)
         self.alpha, self.beta = float(alpha), float(beta)
-        self.horizon_steps = max(1, math.ceil(horizon / spec.step_s - 1e-9))
-        self.season_steps = math.ceil(season_s / spec.step_s - 1e-9) if season_s > 0 else 0
+        self.horizon_steps = max(1, seconds_to_steps(horizon, spec.step_s))
+        self.season_steps = seconds_to_steps(season_s, spec.step_s) if season_s > 0 else 0
         self.scale_in_window_s = float(scale_in_window_s)
         self.reactive = (
             HPAPolicy(

@@ -30,6 +30,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from rlscale.core.decision import Decision, Reason
+from rlscale.core.kubernetes_defaults import (
+    HPA_DOWNSCALE_STABILIZATION_S,
+    HPA_SCALE_UP_PERCENT,
+    HPA_SCALE_UP_PERIOD_S,
+    HPA_SCALE_UP_PODS,
+)
 
 # --- reason codes (HPA condition/event reasons where one exists, same spelling) -------------
 STALE_METRICS = "StaleMetrics"
@@ -303,9 +309,9 @@ class RateLimits:
     reference/autoscalers.md §1.1) and an unlimited scale-down (stabilisation slows it).
     """
 
-    period_s: float = 15.0
-    up_pods: int | None = 4
-    up_percent: float | None = 100.0
+    period_s: float = HPA_SCALE_UP_PERIOD_S
+    up_pods: int | None = HPA_SCALE_UP_PODS
+    up_percent: float | None = float(HPA_SCALE_UP_PERCENT)
     down_pods: int | None = None
     down_percent: float | None = None
     select: str = "Max"
@@ -420,7 +426,7 @@ class GuardConfig:
 
     min_replicas: int
     max_replicas: int
-    stabilization_window_s: float = 300.0
+    stabilization_window_s: float = HPA_DOWNSCALE_STABILIZATION_S
     rate_limits: RateLimits | None = field(default_factory=RateLimits)
     fallback: bool = True
     dry_run: bool = False

@@ -8,13 +8,13 @@ service differs from it a little.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 import numpy as np
 
 from rlscale.core.spec import ServiceSpec
+from rlscale.core.time_steps import seconds_to_steps
 
 #: kubecost's default on-demand prices (kubecost cost-model ``defaultCPU``/``defaultRAM``
 #: in its default pricing config, the same constants the app2scale operator uses for its
@@ -140,7 +140,7 @@ class ServiceParams:
 
     def max_startup_steps(self) -> int:
         """Largest start-up delay in whole steps (sizes the pending-pod ring buffer)."""
-        return math.ceil(float(np.max(self.startup_delay_max_s)) / self.step_s - 1e-9)
+        return seconds_to_steps(float(np.max(self.startup_delay_max_s)), self.step_s)
 
     # ----------------------------------------------------------------- transforms
     def with_per_env(self, num_envs: int) -> ServiceParams:

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from rlscale.core.atomic_file import write_text_atomic
+from rlscale.core.kubernetes_defaults import HPA_SYNC_PERIOD_S
 from rlscale.core.spec import ServiceSpec
 from rlscale.sim.params import ServiceParams
 
@@ -54,7 +55,7 @@ def _web() -> ServiceParams:
         slo_latency_s=0.2,
         min_replicas=1,
         max_replicas=20,
-        step_s=15.0,
+        step_s=HPA_SYNC_PERIOD_S,
         startup_delay_s=45.0,
         cpu_request_cores=WEB_CPU_LIMIT_CORES,
         memory_request_gib=1.0,

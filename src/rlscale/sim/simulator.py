@@ -33,6 +33,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from rlscale.core.signals import PodView, ScalingSignals
+from rlscale.core.time_steps import seconds_to_steps
 from rlscale.sim import pods
 from rlscale.sim.params import ServiceParams
 from rlscale.sim.queueing import (
@@ -386,7 +387,7 @@ def _startup_delay_steps(
     """Start-up delays in whole steps for up to ``width`` new pods in each env of ``rows``
     (``(len(rows), width)``): one independent uniform draw per pod (from ``rng``, or from
     :func:`counter_uniforms` of the env's key when ``keys`` is given), rounded up (a pod serves
-    from the first whole step it is ready; ``-1e-9`` keeps an exact multiple of the step)."""
+    from the first whole step it is ready; :func:`~rlscale.core.time_steps.seconds_to_steps`)."""
     lo = np.broadcast_to(_f64(params.startup_delay_min_s), (num_envs,))[rows, None]
     hi = np.broadcast_to(_f64(params.startup_delay_max_s), (num_envs,))[rows, None]
     if np.any(hi > lo):
@@ -394,7 +395,7 @@ def _startup_delay_steps(
         delay = u * (hi - lo) + lo
     else:
         delay = np.broadcast_to(lo, (rows.size, width))
-    return np.maximum(np.ceil(delay / params.step_s - 1e-9), 0).astype(np.int64)
+    return np.maximum(seconds_to_steps(delay, params.step_s), 0)
 
 
 # ----------------------------------------------------------------------------------- public

@@ -37,6 +37,7 @@ import numpy as np
 
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.spec import ServiceSpec
+from rlscale.core.time_steps import seconds_to_steps
 from rlscale.sim.params import KUBECOST_PRICE_CPU_CORE_HOUR, KUBECOST_PRICE_MEMORY_GIB_HOUR
 from rlscale.sim.queueing import erlang_c, latency_quantile_params, latency_survival_params
 from rlscale.sim.teastore import TEASTORE_MODEL, TeaStoreModel
@@ -89,7 +90,7 @@ class VerticalParams:
     @property
     def startup_steps(self) -> int:
         """Start-up delay in whole steps (a pod serves from the first whole step it is ready)."""
-        return math.ceil(self.startup_delay_s / self.spec.step_s - 1e-9)
+        return seconds_to_steps(self.startup_delay_s, self.spec.step_s)
 
     def clip_cpu(self, cpu_cores: np.ndarray) -> np.ndarray:
         return np.clip(

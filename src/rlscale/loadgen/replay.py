@@ -318,7 +318,7 @@ def run_loadgen_subprocess(config: LoadgenConfig, *, timeout_s: float | None = N
 
 
 #: The child imports locust first so gevent patches the standard library before anything uses it.
-_CHILD = "import locust, sys; from rlscale.controller.loadgen import _main; sys.exit(_main(sys.argv[1:]))"
+_CHILD = "import locust, sys; from rlscale.loadgen.replay import _main; sys.exit(_main(sys.argv[1:]))"
 
 
 def _main(argv: list[str]) -> int:
