@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from rlscale.cli._options import exit_on_bad_input
-from rlscale.controller import crd
+from rlscale.core import spec as service_defaults
 
 #: The policy server's default port, apart from the sample service (8080), Prometheus (9090)
 #: and the operator's metrics (9102) so all run side by side on one machine.
@@ -41,17 +41,17 @@ def serve(
     min_replicas: int = typer.Option(1, "--min", help="Lowest replica count the server answers."),
     max_replicas: int = typer.Option(20, "--max", help="Highest replica count the server answers."),
     pod_capacity_rps: float = typer.Option(
-        crd.DEFAULT_POD_CAPACITY_RPS, "--pod-capacity-rps", help="Requests/s one pod sustains."
+        service_defaults.DEFAULT_POD_CAPACITY_RPS, "--pod-capacity-rps", help="Requests/s one pod sustains."
     ),
     startup_delay_s: float = typer.Option(
-        crd.DEFAULT_STARTUP_DELAY_S,
+        service_defaults.DEFAULT_STARTUP_DELAY_S,
         "--startup-delay",
         "--startup-delay-seconds",
         help="Seconds from pod creation to Ready (the horizon a learned policy anticipates).",
     ),
     slo_s: float = typer.Option(0.5, "--slo", "--slo-latency", help="Latency SLO in seconds (p95)."),
     slo_budget: float = typer.Option(
-        crd.DEFAULT_SLO_BUDGET,
+        service_defaults.DEFAULT_SLO_BUDGET,
         "--slo-budget",
         help="Error budget: fraction of requests that may exceed the SLO or be dropped (echoed in answers).",
     ),

@@ -21,15 +21,12 @@ import asyncio
 import datetime as dt
 import json
 import logging
-import os
-import socket
 import threading
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from rlscale.controller.app import IN_CLUSTER, RunConfig, build_controller, make_actuator
+from rlscale.controller.app import RunConfig, build_controller, make_actuator
 from rlscale.controller.crd import (
     CONDITION_ABLE_TO_SCALE,
     CONDITION_SCALING_ACTIVE,
@@ -40,10 +37,13 @@ from rlscale.controller.crd import (
     VERSION,
     RLAutoscalerSpec,
     SpecError,
+    spec_problems,
 )
 from rlscale.controller.decision_log import DecisionLog
 from rlscale.controller.loop import Controller
-from rlscale.controller.operator_lease import LeaseConfig, LeaseElector
+from rlscale.controller.operator_config import OperatorConfig
+from rlscale.controller.operator_lease import LeaseElector
+from rlscale.controller.run_config import IN_CLUSTER
 from rlscale.controller.telemetry import ControllerMetrics
 from rlscale.core.clock import Clock, SystemClock
 from rlscale.core.decision import Decision
@@ -73,50 +73,6 @@ class NotLeaderError(RuntimeError):
 # Configuration
 
 
-def _default_identity() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
-@dataclass(frozen=True)
-class OperatorConfig:
-    """Settings of one operator replica (flags of ``rlscale operator``)."""
-
-    namespace: str = "default"
-    kubeconfig: str | None = None  # a path, "in-cluster", or None for the default kubeconfig
-    prometheus_url: str | None = None  # default for CRs without spec.metrics.prometheusUrl
-    identity: str = field(default_factory=_default_identity)
-    lease_name: str = "rlscale-operator"
-    lease_duration_s: int = 15
-    #: > 1 only against an emulated cluster running that many times faster than real time
-    #: (`rlscale emulate --speedup`): intervals and the controller's clock are scaled with it.
-    time_scale: float = 1.0
-    log_file: str | None = None  # decision log (JSON lines); None: stdout
-    metrics_port: int | None = None
-    metrics_addr: str = "127.0.0.1"
-    #: kopf watches CRDs and namespaces to follow cluster changes; off keeps RBAC smaller.
-    scanning: bool = True
-    release_on_exit: bool = True  # give the lease up on a clean stop (client-go ReleaseOnCancel)
-
-    def validate(self) -> OperatorConfig:
-        problems = []
-        if not self.namespace:
-            problems.append("--namespace must not be empty")
-        if self.lease_duration_s < 2:
-            problems.append(f"--lease-duration must be >= 2 s, got {self.lease_duration_s}")
-        if not 0 < self.time_scale < float("inf"):
-            problems.append(f"--time-scale must be a finite number > 0, got {self.time_scale}")
-        if self.kubeconfig not in (None, IN_CLUSTER) and not os.path.isfile(self.kubeconfig):
-            problems.append(f"--kubeconfig {self.kubeconfig!r}: no such file (or use 'in-cluster')")
-        if self.prometheus_url is not None and not self.prometheus_url.startswith(("http://", "https://")):
-            problems.append(f"--prometheus must be an http(s) URL, got {self.prometheus_url!r}")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
-    def lease(self) -> LeaseConfig:
-        return LeaseConfig.scaled(self.namespace, self.lease_name, self.lease_duration_s)
-
-
 class ScaledClock:
     """A clock running ``scale`` times faster than ``base``: the controller sees emulated
     seconds when the emulator runs faster than real time."""
@@ -132,69 +88,17 @@ class ScaledClock:
         self.base.sleep(seconds / self.scale)
 
 
-#: Messages from RunConfig.validate name flags; a CR's user needs the field.
-_FLAG_TO_FIELD = {
-    "--policy": "spec.policy",
-    "--min ": "spec.minReplicas ",
-    "--max ": "spec.maxReplicas ",
-    "--prometheus URL": "spec.metrics.prometheusUrl",
-    "--deployment": "spec.scaleTargetRef.name",
-    "--interval": "spec.intervalSeconds",
-    "--pod-capacity-rps": "spec.service.podCapacityRps",
-    "--slo": "spec.slo.latencySeconds",
-    "--max-step-*": "spec.behavior",
-    "--stabilization-window": "spec.behavior.scaleDownStabilizationSeconds",
-    "--prometheus-timeout": "spec.metrics.timeoutSeconds",
-    "--metric-queries": "spec.metrics.queries",
-    "--staleness": "spec.metrics.stalenessSeconds",
-    "--require-signals": "spec.metrics.requiredSignals",
-}
-
-
-def _field_names(message: str) -> str:
-    for flag, name in _FLAG_TO_FIELD.items():
-        message = message.replace(flag, name)
-    return message
-
-
 def run_config_for(spec: RLAutoscalerSpec, namespace: str, config: OperatorConfig) -> RunConfig:
     """The ``rlscale run`` configuration of one CR (one behaviour whichever way the loop
     runs). Raises :class:`SpecError` naming the CR's fields."""
-    url = spec.prometheus_url or config.prometheus_url
-    if url is None:
+    values = {"prometheus_url": config.prometheus_url, **spec.settings}
+    if values["prometheus_url"] is None:
         raise SpecError(["spec.metrics.prometheusUrl: unset, and the operator has no --prometheus default"])
-    run = RunConfig(
-        namespace=namespace,
-        deployment=spec.target_name,
-        prometheus_url=url,
-        min_replicas=spec.min_replicas,
-        max_replicas=spec.max_replicas,
-        policy=spec.policy,
-        interval_s=spec.interval_s,
-        dry_run=spec.dry_run,
-        kubeconfig=config.kubeconfig,
-        pod_capacity_rps=spec.pod_capacity_rps,
-        slo_latency_s=spec.slo_latency_s,
-        slo_budget=spec.slo_budget,
-        startup_delay_s=spec.startup_delay_s,
-        stabilization_window_s=spec.scale_down_stabilization_s,
-        rate_period_s=spec.rate_period_s,
-        max_step_up_pods=spec.max_scale_up_pods,
-        max_step_up_percent=spec.max_scale_up_percent,
-        max_step_down_pods=spec.max_scale_down_pods,
-        max_step_down_percent=spec.max_scale_down_percent,
-        fallback_hpa=spec.fallback_hpa,
-        fallback_policy=spec.fallback_policy,
-        required_signals=spec.required_signals,
-        prometheus_timeout_s=spec.metrics_timeout_s,
-        metric_queries={**spec.queries, "window": spec.metrics_window},
-        staleness_s=spec.metrics_staleness_s,
-    )
+    run = RunConfig(namespace=namespace, kubeconfig=config.kubeconfig, **values)
     try:
-        run.validate()
+        return run.validate()
     except ValueError as exc:
-        raise SpecError([_field_names(p) for p in str(exc).split("; ")]) from None
-    return run
+        raise SpecError(spec_problems(exc)) from None
 
 
 # --------------------------------------------------------------------------------------
@@ -832,7 +736,7 @@ def default_controller_factory(spec: RLAutoscalerSpec, namespace: str, operator:
             run, clock=clock, actuator=actuator, logger=operator.decision_log, metrics=operator.metrics
         )
     except ValueError as exc:
-        raise SpecError([_field_names(str(exc))]) from None
+        raise SpecError(spec_problems(exc)) from None
     controller.warm_up()
     return controller
 
