@@ -154,6 +154,11 @@ def default_text(f: SettingField) -> str:
     return str(f.default)
 
 
+def _default_cell(f: SettingField) -> str:
+    text = default_text(f)
+    return f"`{text}`" if text and not f.required else text
+
+
 def markdown_table(config_cls: type) -> str:
     """The flag table of one command: every setting's flag, variable, CR field, default, unit, help."""
     rows = [
@@ -167,7 +172,7 @@ def markdown_table(config_cls: type) -> str:
             ", ".join(f"`{flag}`" for flag in f.setting.flags),
             f"`{f.setting.env}`" if f.setting.env else "",
             f"`spec.{f.setting.cr_path}`" if f.setting.cr_path else "",
-            f"`{default_text(f)}`" if default_text(f) else "",
+            _default_cell(f),
             f.setting.unit,
             f.setting.help,
         )
