@@ -52,7 +52,7 @@ class WithWarmup(RunConfig):
 
 def _cli(config_cls: type, seen: list[Any]) -> typer.Typer:
     app = typer.Typer()
-    app.command(name="run")(config_command(config_cls, seen.append))
+    app.command(name="run")(config_command(config_cls, action=seen.append))
 
     @app.command()
     def _other() -> None:  # a second command keeps typer in multi-command mode
@@ -88,7 +88,7 @@ def test_a_new_field_is_a_flag_a_crd_property_and_a_docs_row() -> None:
     assert any("spec.behavior.warmupSeconds" in p for p in crd.validate_spec(bad, WithWarmup))
 
     row = "| `--warmup` | `RLSCALE_WARMUP` | `spec.behavior.warmupSeconds` | `30.0` | s | Hold decisions"
-    assert row in flag_docs.render({"rlscale run": WithWarmup})
+    assert row in flag_docs.render({"rlscale run": (WithWarmup,)})
     assert row not in flag_docs.render()
 
 
@@ -173,3 +173,40 @@ def test_flag_docs_are_current() -> None:
     assert (ROOT / "docs" / "flags.md").read_text(encoding="utf-8") == flag_docs.render(), (
         "docs/flags.md is stale: python -m rlscale.cli.flag_docs docs/flags.md"
     )
+
+
+def test_every_train_field_is_a_flag() -> None:
+    """TrainConfig's fields (n_steps, net_arch, ent_coef... once missing) are all on the command line."""
+    from dataclasses import fields
+
+    from rlscale.agents.train_config import TrainConfig
+    from rlscale.cli.train import TrainLaunch
+
+    names, _ = _options("train")
+    flagged = {f.name for f in fields(TrainConfig) if "setting" in f.metadata}
+    assert flagged == {f.name for f in fields(TrainConfig)} - {"command"}
+    assert {
+        "--n-steps",
+        "--net-arch",
+        "--ent-coef",
+        "--window-steps",
+        "--no-budget-feedback",
+        "--ray",
+    } <= names
+
+    seen: list[Any] = []
+    app = typer.Typer()
+    app.command(name="train")(config_command(TrainConfig, TrainLaunch, action=lambda *c: seen.append(c)))
+    app.command(name="_other")(lambda: None)
+    args = ["--net-arch", "32,16", "--n-steps", "64", "--ent-coef", "0.01", "--memory-floor", "0"]
+    result = CliRunner().invoke(
+        app, ["train", *args, "--trace", "nasa", "--trace", "synthetic:spike", "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    cfg, launch = seen[-1]
+    assert (cfg.net_arch, cfg.n_steps, cfg.ent_coef) == ([32, 16], 64, 0.01)
+    assert cfg.memory_floor_utilization is None and cfg.traces == ["nasa", "synthetic:spike"]
+    assert launch.progress is False and launch.ray is None
+    assert CliRunner().invoke(app, ["train"]).exit_code == 0 and seen[-1][0].traces == TrainConfig().traces
+    bad = CliRunner().invoke(app, ["train", "--net-arch", "wide"])
+    assert bad.exit_code == 2 and "--net-arch 'wide'" in bad.output

@@ -40,4 +40,4 @@ def _operator(config: OperatorConfig) -> None:
         instance.stop_flag.set()
 
 
-operator = config_command(OperatorConfig, _operator)
+operator = config_command(OperatorConfig, action=_operator)

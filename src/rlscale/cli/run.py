@@ -34,7 +34,7 @@ def _run(config: RunConfig) -> None:
         stop.set()
 
 
-run = config_command(RunConfig, _run)
+run = config_command(RunConfig, action=_run)
 
 
 def main() -> None:

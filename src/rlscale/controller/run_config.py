@@ -353,7 +353,7 @@ class RunConfig:
     )
     policy_retry_s: float = 30.0  # how often a policy whose checkpoint failed to load is retried
     #: PromQL overrides per signal, and optionally ``window`` (MetricQueries fields)
-    metric_queries: dict[str, Any] = setting(  # noqa: RUF009 - setting() is a dataclasses.field
+    metric_queries: dict[str, Any] = setting(
         default_factory=dict,
         flags=("--metric-queries",),
         env="RLSCALE_METRIC_QUERIES",

@@ -159,13 +159,14 @@ def _default_cell(f: SettingField) -> str:
     return f"`{text}`" if text and not f.required else text
 
 
-def markdown_table(config_cls: type) -> str:
-    """The flag table of one command: every setting's flag, variable, CR field, default, unit, help."""
+def markdown_table(*config_classes: type) -> str:
+    """The flag table of one command (its options come from ``config_classes``): every setting's
+    flag, variable, CR field, default, unit and help."""
     rows = [
         "| Flag | Environment | RLAutoscaler field | Default | Unit | Meaning |",
         "|---|---|---|---|---|---|",
     ]
-    for f in settings_of(config_cls):
+    for f in (f for cls in config_classes for f in settings_of(cls)):
         if not f.setting.flags:
             continue
         cells = (
