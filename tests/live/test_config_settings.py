@@ -160,8 +160,27 @@ OPERATOR_ENVS = (
 ).split()
 
 
+TRAIN_FLAGS = (
+    "--algo --service --trace --timesteps --seed --out --resume --no-resume --action-mode --slo-weight "
+    "--num-envs --episode-steps --eval-every --randomize-service --bootstrap --teacher --bc-epochs "
+    "--bc-windows --memory-floor --budget-feedback --no-budget-feedback --encoder --forecaster "
+    "--learning-rate --clip-range --normalize-reward --no-normalize-reward --progress --no-progress --ray "
+    "--ray-seeds --tune --ray-cpus"
+).split()
+EMULATE_FLAGS = (
+    "--service --name --namespace --trace --load-rps --peak-fraction --wave-period --replicas --speedup "
+    "--port --metrics-port --kubeconfig --seed"
+).split()
+
+
 @pytest.mark.parametrize(
-    ("command", "flags", "envs"), [("run", RUN_FLAGS, RUN_ENVS), ("operator", OPERATOR_FLAGS, OPERATOR_ENVS)]
+    ("command", "flags", "envs"),
+    [
+        ("run", RUN_FLAGS, RUN_ENVS),
+        ("operator", OPERATOR_FLAGS, OPERATOR_ENVS),
+        ("train", TRAIN_FLAGS, []),
+        ("emulate", EMULATE_FLAGS, []),
+    ],
 )
 def test_every_earlier_flag_and_variable_still_works(command: str, flags: list[str], envs: list[str]) -> None:
     names, env_vars = _options(command)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 
 from rlscale.agents.train_config import TrainConfig
+from rlscale.cli.emulate import EmulateConfig
 from rlscale.cli.train import TrainLaunch
 from rlscale.controller.operator_config import OperatorConfig
 from rlscale.controller.run_config import RunConfig
@@ -18,6 +19,7 @@ COMMANDS: dict[str, tuple[type, ...]] = {
     "rlscale run": (RunConfig,),
     "rlscale operator": (OperatorConfig,),
     "rlscale train": (TrainConfig, TrainLaunch),
+    "rlscale emulate": (EmulateConfig,),
 }
 
 _HEADER = """# Flags of the generated commands
