@@ -167,6 +167,10 @@ TRAIN_FLAGS = (
     "--learning-rate --clip-range --normalize-reward --no-normalize-reward --progress --no-progress --ray "
     "--ray-seeds --tune --ray-cpus"
 ).split()
+SERVE_FLAGS = (
+    "--policy --host --port --token --min --max --pod-capacity-rps --startup-delay --startup-delay-seconds "
+    "--slo --slo-latency --slo-budget --update-interval"
+).split()
 EMULATE_FLAGS = (
     "--service --name --namespace --trace --load-rps --peak-fraction --wave-period --replicas --speedup "
     "--port --metrics-port --kubeconfig --seed"
@@ -178,6 +182,7 @@ EMULATE_FLAGS = (
     [
         ("run", RUN_FLAGS, RUN_ENVS),
         ("operator", OPERATOR_FLAGS, OPERATOR_ENVS),
+        ("serve", SERVE_FLAGS, ["POLICY", "SERVE_HOST", "SERVE_PORT", "SERVE_TOKEN"]),
         ("train", TRAIN_FLAGS, []),
         ("emulate", EMULATE_FLAGS, []),
     ],

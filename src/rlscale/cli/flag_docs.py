@@ -8,6 +8,7 @@ import sys
 
 from rlscale.agents.train_config import TrainConfig
 from rlscale.cli.emulate import EmulateConfig
+from rlscale.cli.serve import ServeConfig
 from rlscale.cli.train import TrainLaunch
 from rlscale.controller.operator_config import OperatorConfig
 from rlscale.controller.run_config import RunConfig
@@ -18,6 +19,7 @@ from rlscale.core.settings import markdown_table
 COMMANDS: dict[str, tuple[type, ...]] = {
     "rlscale run": (RunConfig,),
     "rlscale operator": (OperatorConfig,),
+    "rlscale serve": (ServeConfig,),
     "rlscale train": (TrainConfig, TrainLaunch),
     "rlscale emulate": (EmulateConfig,),
 }

@@ -71,6 +71,13 @@ def setting(
     return Setting(**surfaces).field(default, default_factory=default_factory)
 
 
+def same_field(config_cls: type, name: str) -> Any:
+    """A dataclass field declared like ``config_cls``'s field ``name`` (same setting, same
+    default): another command that takes the same setting reuses its one definition."""
+    source = {f.name: f for f in dataclasses.fields(config_cls)}[name]
+    return source.metadata["setting"].field(source.default, default_factory=source.default_factory)
+
+
 @dataclass(frozen=True)
 class SettingField:
     """A configuration field as the generators see it: name, resolved type, default, setting."""
