@@ -14,21 +14,13 @@ from __future__ import annotations
 
 import copy
 import math
-import typing
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass
 from typing import Any
 
 from rlscale.controller.run_config import RunConfig
 from rlscale.core.resource_names import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
-from rlscale.core.settings import (
-    SAME_DEFAULT,
-    ConfigError,
-    SettingField,
-    describe,
-    optional_inner,
-    settings_of,
-)
+from rlscale.core.settings import SAME_DEFAULT, ConfigError, SettingField, describe, settings_of, value_type
 
 API_VERSION = f"{GROUP}/{VERSION}"
 CRD_NAME = f"{PLURAL}.{GROUP}"
@@ -123,13 +115,9 @@ _OPENAPI_TYPES = {
 
 def _field_schema(f: SettingField) -> dict[str, Any]:
     """A setting's OpenAPI schema: its type, constraints, CR default and description."""
-    python_type, _ = optional_inner(f.type)
-    schema: dict[str, Any] = {
-        "type": _OPENAPI_TYPES[typing.get_origin(python_type) or python_type],
-        **f.setting.cr_schema,
-    }
+    schema: dict[str, Any] = {"type": _OPENAPI_TYPES[value_type(f.type)], **f.setting.cr_schema}
     default = f.default if f.setting.cr_default is SAME_DEFAULT else f.setting.cr_default
-    if not f.setting.cr_required and default is not MISSING and default is not None and default != {}:
+    if not f.setting.cr_required and default is not MISSING and default is not None:
         if schema["type"] == "integer":
             default = int(default)
         schema["default"] = list(default) if isinstance(default, tuple) else default
@@ -404,8 +392,7 @@ def _as_field_value(f: SettingField, value: Any) -> Any:
     """A CR value (JSON) in the field's Python type (``onPolicyFailure: hold`` -> False...)."""
     if f.setting.from_cr is not None:
         return f.setting.from_cr(value)
-    python_type, _ = optional_inner(f.type)
-    python_type = typing.get_origin(python_type) or python_type
+    python_type = value_type(f.type)
     return value if value is None or python_type in (dict, str, bool) else python_type(value)
 
 

@@ -84,9 +84,10 @@ class SettingField:
 
     name: str
     type: Any
-    default: Any  # dataclasses.MISSING when the field is required
+    default: Any  # dataclasses.MISSING when the field is required; None when made per instance
     setting: Setting
-    #: the default is made afresh per instance (a random identity, an empty dict): no surface shows it
+    #: the default is made afresh per instance (a random identity, an empty dict): no surface shows
+    #: it, and the factory is not called (it may be costly, e.g. reading the trace registry)
     default_is_factory: bool = False
 
     @property
@@ -110,17 +111,17 @@ def settings_of(config_cls: type) -> list[SettingField]:
         if meta is None:
             continue
         factory = f.default_factory is not dataclasses.MISSING
-        default = f.default_factory() if factory else f.default
-        out.append(SettingField(f.name, hints[f.name], default, meta, factory))
+        out.append(SettingField(f.name, hints[f.name], None if factory else f.default, meta, factory))
     return out
 
 
-def optional_inner(tp: Any) -> tuple[Any, bool]:
-    """``(T, True)`` for ``T | None``, else ``(tp, False)``."""
+def value_type(tp: Any) -> type:
+    """The plain type of a field's values: ``float`` for ``float | None``, ``tuple`` for
+    ``tuple[str, ...]``."""
     args = typing.get_args(tp)
     if type(None) in args and len(args) == 2:
-        return next(a for a in args if a is not type(None)), True
-    return tp, False
+        tp = next(a for a in args if a is not type(None))
+    return typing.get_origin(tp) or tp
 
 
 class ConfigError(ValueError):
@@ -154,7 +155,7 @@ def default_text(f: SettingField) -> str:
     """The default as a user types it ("" when there is none to show)."""
     if f.required:
         return "required"
-    if f.default is None or f.default_is_factory:
+    if f.default is None:
         return ""
     if isinstance(f.default, tuple):
         return ",".join(map(str, f.default))
