@@ -1,6 +1,9 @@
-"""The ``RLAutoscaler`` custom resource: its CRD manifest (the single source of truth that
-``deploy/crd.yaml`` is generated from), the Python-side validation of a spec against the
-same OpenAPI v3 schema, and the typed, defaulted spec the operator acts on.
+"""The ``RLAutoscaler`` custom resource: its CRD manifest (what ``deploy/crd.yaml`` is generated
+from), the Python-side validation of a spec against the same OpenAPI v3 schema, and the
+defaulted spec the operator acts on. The spec's schema, defaults and descriptions are not
+written here: they are generated from the settings of
+:class:`~rlscale.controller.run_config.RunConfig` that have a CR path, and a CR's values are read
+back into RunConfig's field names, so ``rlscale run`` and the operator share one definition.
 
 Why validate in Python too: a real kube-apiserver enforces the schema (and the CEL rule)
 on every write, but an older cluster, an emulated one, or a CR created before a schema
