@@ -97,6 +97,7 @@ SPEC_RULES: tuple[CelRule, ...] = (
 #: Descriptions of the spec's objects that group settings (the settings describe themselves).
 _OBJECT_DESCRIPTIONS = {
     "scaleTargetRef": "The workload whose scale subresource is patched.",
+    "slo": "The service level objective: a latency, and the share of requests allowed over it.",
     "service": "Facts about the service the policy needs (ServiceSpec).",
     "behavior": "Safety guard settings (HPA behavior semantics).",
 }

@@ -239,7 +239,7 @@ class RunConfig:
         cr_path="slo.budget",
         cr_schema={**_POSITIVE, "maximum": 1, "exclusiveMaximum": True},
         unit="fraction",
-        help="SLO error budget: the fraction of requests that may be slower than the latency SLO or "
+        help="Error budget of the SLO: the fraction of requests that may be slower than the latency SLO or "
         "dropped (0.01 = 1 %). A learned policy with budget feedback keeps it.",
     )
     startup_delay_s: float = setting(
