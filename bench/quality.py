@@ -160,9 +160,10 @@ def budget_quality(
     """The SLO-budget view (issue 13 Done-when): per trace and budget, whether the policy kept
     the budget and its cost against the HPA tuned in hindsight for that trace and budget."""
     whole = windows == 0
-    groups = [(t, None if whole else windows, None if whole else window_hours, WARMUP_HOURS) for t in BUDGET_WINDOWED] + [
-        (t, None, None, WARMUP_HOURS) for t in BUDGET_WHOLE
-    ]
+    groups = [
+        (t, None if whole else windows, None if whole else window_hours, WARMUP_HOURS)
+        for t in BUDGET_WINDOWED
+    ] + [(t, None, None, WARMUP_HOURS) for t in BUDGET_WHOLE]
     per_trace: dict[str, dict[str, Any]] = {}
     for trace, n_windows, hours, warmup in groups:
         if traces is not None and trace not in traces:

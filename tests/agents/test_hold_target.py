@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rlscale.agents.teacher import FixedActionPolicy, ScaleAwarePolicy, scale_aware_actions
-from rlscale.agents.train import HOLD_TARGET_GRID_UTILIZATIONS, HOLD_TARGET_GRID_WINDOWS, TrainConfig
+from rlscale.agents.train_config import HOLD_TARGET_GRID_UTILIZATIONS, HOLD_TARGET_GRID_WINDOWS, TrainConfig
 from rlscale.core import OBSERVATION_FEATURES, ObservationBuilder, ScalingSignals, ServiceSpec
 from rlscale.core.actions import ActionConfig, decode_action, trend_rate_estimate
 from rlscale.core.observation import PEAK_MEMORY_S

@@ -54,7 +54,7 @@ def _invoke(args: list[str], env: dict[str, str] | None = None) -> tuple[int, st
         (["--server", "ftp://x"], "--server URL"),
         (["--kubeconfig", "/nonexistent/kubeconfig"], "--kubeconfig '/nonexistent/kubeconfig': no such file"),
         (["--require-signals", "cpu"], "--require-signals: unknown ['cpu']"),
-        (["--max-step-down-percent", "150"], "down_percent must be <= 100"),
+        (["--max-step-down-percent", "150"], "--max-step-down-percent must be <= 100"),
     ],
 )
 def test_bad_flags_exit_2_with_a_message_naming_the_flag(override: list[str], message: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -56,15 +57,15 @@ def test_crd_identity_and_shape() -> None:
 
 
 def test_valid_spec_parses_with_defaults() -> None:
-    parsed = RLAutoscalerSpec.from_spec(VALID)
-    assert parsed.target_name == "web" and (parsed.min_replicas, parsed.max_replicas) == (2, 8)
-    assert parsed.dry_run is True and parsed.interval_s == 5.0
-    assert parsed.queries == {"request_rate_rps": "sum(rate(x[1m]))"}
+    parsed = RLAutoscalerSpec.from_spec(VALID).settings
+    assert parsed["deployment"] == "web" and (parsed["min_replicas"], parsed["max_replicas"]) == (2, 8)
+    assert parsed["dry_run"] is True and parsed["interval_s"] == 5.0
+    assert parsed["metric_queries"] == {"request_rate_rps": "sum(rate(x[1m]))"}
     minimal = RLAutoscalerSpec.from_spec(
         {"scaleTargetRef": VALID["scaleTargetRef"], "maxReplicas": 3, "slo": {"latencySeconds": 1}}
-    )
-    assert minimal.min_replicas == 1 and minimal.policy == "hpa" and minimal.interval_s == 15.0
-    assert minimal.scale_down_stabilization_s == 300.0 and minimal.fallback_hpa is True
+    ).settings
+    assert minimal["min_replicas"] == 1 and minimal["policy"] == "hpa" and minimal["interval_s"] == 15.0
+    assert minimal["stabilization_window_s"] == 300.0 and minimal["fallback_hpa"] is True
 
 
 def _with(path: str, value: Any) -> dict[str, Any]:
@@ -118,30 +119,22 @@ def test_spec_must_be_an_object() -> None:
 
 def test_crd_defaults_agree_with_the_controller() -> None:
     """The CR's defaults are those of `rlscale run` (one behaviour whichever way it runs)."""
+    from rlscale.controller import run_config
     from rlscale.controller.app import RunConfig
-    from rlscale.controller.loop import DEFAULT_REQUIRED_SIGNALS
     from rlscale.controller.metrics_source import SIGNALS, MetricQueries
 
-    assert crd.DEFAULT_REQUIRED_SIGNALS == DEFAULT_REQUIRED_SIGNALS
-    assert set(crd.SIGNAL_NAMES) <= set(SIGNALS)
-    assert set(crd.QUERY_FIELDS.values()) == set(MetricQueries.__dataclass_fields__) - {"window"}
-    assert MetricQueries().window == crd.DEFAULT_WINDOW
+    assert set(run_config.SIGNAL_NAMES) <= set(SIGNALS)
+    assert set(run_config.QUERY_FIELDS.values()) == set(MetricQueries.__dataclass_fields__) - {"window"}
+    assert MetricQueries().window == run_config.DEFAULT_WINDOW
     run = RunConfig(
         namespace="d", deployment="w", prometheus_url="http://p:9090", min_replicas=1, max_replicas=3
     )
     parsed = RLAutoscalerSpec.from_spec(
         {"scaleTargetRef": VALID["scaleTargetRef"], "maxReplicas": 3, "slo": {"latencySeconds": 1}}
-    )
-    assert parsed.interval_s == run.interval_s
-    assert parsed.scale_down_stabilization_s == run.stabilization_window_s
-    assert parsed.rate_period_s == run.rate_period_s
-    assert (
-        parsed.max_scale_up_pods == run.max_step_up_pods
-        and parsed.max_scale_up_percent == run.max_step_up_percent
-    )
-    assert parsed.max_scale_down_pods is run.max_step_down_pods is None
-    assert parsed.pod_capacity_rps == run.pod_capacity_rps and parsed.startup_delay_s == run.startup_delay_s
-    assert parsed.metrics_timeout_s == run.prometheus_timeout_s
+    ).settings
+    from_cr = RunConfig(namespace="d", prometheus_url="http://p:9090", **{**parsed, "deployment": "w"})
+    assert from_cr.queries() == {"window": "1m"} and run.queries() == {}
+    assert from_cr == replace(run, slo_latency_s=1.0, metric_window="1m")
 
 
 # ------------------------------------------------------------------------------ deploy/

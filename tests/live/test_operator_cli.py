@@ -78,10 +78,8 @@ def test_a_custom_resource_becomes_the_run_config_of_rlscale_run() -> None:
     assert (run.namespace, run.deployment, run.min_replicas, run.max_replicas) == ("shop", "web", 2, 6)
     assert run.prometheus_url == "http://prom:9090" and run.dry_run is True and run.fallback_hpa is False
     assert run.slo_latency_s == 0.3 and run.max_step_down_pods == 1
-    assert run.metric_queries == {
-        "request_rate_rps": SPEC["metrics"]["queries"]["requestRate"],
-        "window": "30s",
-    }
+    assert run.metric_queries == {"request_rate_rps": SPEC["metrics"]["queries"]["requestRate"]}
+    assert run.metric_window == "30s" and run.queries()["window"] == "30s"
     with pytest.raises(SpecError, match=r"spec\.metrics\.prometheusUrl: unset"):
         run_config_for(RLAutoscalerSpec.from_spec(SPEC), "shop", OperatorConfig())
     bad_query = {

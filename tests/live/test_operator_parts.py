@@ -13,7 +13,6 @@ from rlscale.controller.gated_actuator import (
     LeaderGatedActuator,
     NotLeaderError,
 )
-from rlscale.controller.operator_config import cr_field_problems
 from rlscale.controller.operator_thread import BackgroundRun
 
 
@@ -80,10 +79,20 @@ def test_runner_surfaces_a_start_up_failure_and_stops_on_the_flag() -> None:
 
 
 def test_run_config_errors_name_the_cr_fields() -> None:
-    problems = cr_field_problems(
-        ValueError("--min must be >= 0, got -1; --stabilization-window must be in [0, 3600] s")
+    from rlscale.controller.crd import spec_problems
+    from rlscale.controller.run_config import RunConfig
+
+    bad = RunConfig(
+        namespace="default",
+        deployment="web",
+        prometheus_url="http://prom:9090",
+        min_replicas=-1,
+        max_replicas=5,
+        stabilization_window_s=4000,
     )
-    assert problems == [
-        "spec.minReplicas must be >= 0, got -1",
-        "spec.behavior.scaleDownStabilizationSeconds must be in [0, 3600] s",
-    ]
+    with pytest.raises(ValueError) as exc:
+        bad.validate()
+    problems = spec_problems(exc.value)
+    assert any(p.startswith("spec.minReplicas must be >= 0") for p in problems), problems
+    assert any(p.startswith("spec.behavior.scaleDownStabilizationSeconds") for p in problems), problems
+    assert not any("--" in p for p in problems), problems

@@ -16,164 +16,29 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch as th
 
-from rlscale.agents.data import DEFAULT_TRAIN_TRACES, build_windows
+from rlscale.agents.data import build_windows
 from rlscale.agents.export import NotExportable, checkpoint_metadata, policy_network
 from rlscale.agents.rollout import RolloutResult, run_policy
-from rlscale.core.actions import ActionConfig
+from rlscale.agents.train_config import ALGOS, TrainConfig  # the configuration (torch-free)
 from rlscale.core.atomic_file import write_dir_atomic, write_text_atomic
-from rlscale.core.output_paths import check_output_dir
-from rlscale.core.slo_budget import FeedbackConfig
 from rlscale.core.spec import ServiceSpec
 from rlscale.nets.checkpoint import load_checkpoint, save_checkpoint
 from rlscale.nets.forecaster import ForecasterError, LoadForecaster, load_forecaster
 
-ALGOS: tuple[str, ...] = ("ppo", "a2c", "dqn", "ddqn-per", "ddpg", "td3", "sac", "recurrent-ppo")
-DISCRETE_ALGOS = ("dqn", "ddqn-per")
 #: Violation rate the policy must stay under (issue 4 "Done when").
 VIOLATION_BUDGET = 0.01
-#: Default ``hold_target`` grid: 5 target utilisations x 4 peak windows (0 = current rate,
-#: 1, 2 and 4 minutes of peak memory) + hold = 21 discrete actions. It spans the fixed rules
-#: that bracket the HPA frontier on validation windows (agents.validation).
-HOLD_TARGET_GRID_UTILIZATIONS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)
-HOLD_TARGET_GRID_WINDOWS: tuple[int, ...] = (0, 4, 8, 16)
-#: Default floor of every ``hold_target`` decision: the pods that serve the 2-hour decayed
-#: peak at 100 % utilisation. Chosen on validation windows (agents.validation; the test
-#: splits unread) between 0.9 and 1.0 with the previous shipped network: 1.0 cut its
-#: violations from 0.75 % to 0.43 % (NASA), 5.51 % to 5.14 % (Twitter) and 12.8 % to 3.5 %
-#: (Alibaba LoRA), mean cost_vs_hpa_frontier 0.907 -> 0.893 (0.9: 0.926).
-MEMORY_FLOOR_UTILIZATION = 1.0
 #: Discount of the return whose running std VecNormalize divides rewards by: the algorithms'
 #: gamma below (0.97).
 REWARD_NORM_GAMMA = 0.97
-
-
-@dataclass
-class TrainConfig:
-    algo: str = "ppo"
-    service: str = "web"
-    traces: list[str] = field(default_factory=lambda: list(DEFAULT_TRAIN_TRACES))
-    timesteps: int = 200_000
-    seed: int = 0
-    out: str = "runs/train"
-    resume: bool = False
-    action_mode: str | None = None  # default: utilization (continuous algos), delta (DQN family)
-    utilization_range: tuple[float, float] = (0.3, 1.0)
-    #: hold_target grid (core.actions): target utilisations x peak windows (periods).
-    target_utilizations: tuple[float, ...] = HOLD_TARGET_GRID_UTILIZATIONS
-    peak_windows: tuple[int, ...] = HOLD_TARGET_GRID_WINDOWS
-    memory_floor_utilization: float | None = MEMORY_FLOOR_UTILIZATION
-    #: hold_target: serve with the SLO-budget feedback (core.slo_budget) on, stored in the
-    #: checkpoint's action config; it acts at serving time and needs no weights.
-    budget_feedback: bool = True
-    slo_weight: float = 30.0
-    num_envs: int = 32
-    episode_steps: int = 240
-    window_steps: int = 480
-    windows_per_trace: int = 48
-    randomize_service: float = 0.2
-    eval_every: int = 50_000
-    bootstrap: str = "bc"  # bc | none
-    #: BC teacher in the hold_target space: "scale-aware" (agents.teacher.SCALE_AWARE_RULE)
-    #: or "service" (agents.teacher.service_rule: derived from the service's latency law).
-    teacher: str = "scale-aware"
-    #: Behaviour cloning: epochs, and how many training windows the teacher demonstrates on
-    #: (evenly strided).
-    bc_epochs: int = 8
-    bc_windows: int = 64
-    encoder: str = "none"  # none | gru (AWARE trajectory encoder; not servable by the numpy path)
-    #: Seed 000's LSTM forecast in the observation (``forecast_trend``): "none", "lstm" (train
-    #: one on the training windows, stored in DIR/forecaster and in every checkpoint) or the
-    #: path of a forecaster directory (rlscale.forecast.lstm.LSTMForecaster.save).
-    forecaster: str = "none"
-    forecaster_train_steps: int = 1500
-    net_arch: list[int] = field(default_factory=lambda: [64, 64])
-    n_steps: int = 128
-    learning_rate: float = 3e-4
-    #: PPO clip range (SB3's default 0.2); a smaller one keeps the fine-tune near the cloned start.
-    clip_range: float = 0.2
-    #: Scale rewards by a running estimate of the discounted return's std (SB3 VecNormalize,
-    #: rewards only: observations are already scale-free). Off by default: the shipped policy
-    #: was trained without it; slo_cost rewards reach hundreds, which inflates PPO's value loss.
-    normalize_reward: bool = False
-    ent_coef: float = 0.0
-    command: str = ""
-
-    def validate(self) -> TrainConfig:
-        """Every flag checked before any work (a bad one used to surface mid-run, or never):
-        raises ValueError naming the flags at fault."""
-        problems = []
-        if self.algo not in ALGOS:
-            problems.append(f"unknown --algo {self.algo!r}; choose one of {ALGOS}")
-        for flag, value, low in (
-            ("--timesteps", self.timesteps, 1),
-            ("--num-envs", self.num_envs, 1),
-            ("--episode-steps", self.episode_steps, 1),
-            ("--bc-epochs", self.bc_epochs, 0),
-            ("--bc-windows", self.bc_windows, 1),
-        ):
-            if value < low:
-                problems.append(f"{flag} must be >= {low}, got {value}")
-        # validation runs the HPA frontier and the policy on every validation window: more
-        # often than once per vectorised step is no training at all
-        if self.eval_every < max(self.num_envs, 1):
-            problems.append(f"--eval-every must be >= --num-envs ({self.num_envs}), got {self.eval_every}")
-        for flag, value in (("--slo-weight", self.slo_weight), ("--learning-rate", self.learning_rate)):
-            if not (math.isfinite(value) and value >= 0):
-                problems.append(f"{flag} must be a finite number >= 0, got {value}")
-        if not (math.isfinite(self.clip_range) and self.clip_range > 0):
-            problems.append(f"--clip-range must be a finite number > 0, got {self.clip_range}")
-        if not 0 <= self.randomize_service < 1:
-            problems.append(f"--randomize-service must be in [0, 1), got {self.randomize_service}")
-        floor = self.memory_floor_utilization
-        if floor is not None and not (math.isfinite(floor) and floor > 0):
-            problems.append(f"--memory-floor must be a finite number >= 0, got {floor}")
-        try:
-            check_output_dir(self.out, "--out")
-        except ValueError as exc:
-            problems.append(str(exc))
-        if self.resume:
-            problems.extend(_resume_problems(Path(self.out) / "resume", self.algo))
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
-    def action_config(self) -> ActionConfig:
-        mode = self.action_mode or ("delta" if self.algo in DISCRETE_ALGOS else "utilization")
-        if mode == "hold_target":
-            return ActionConfig(
-                mode=mode,
-                target_utilizations=tuple(self.target_utilizations),
-                peak_windows=tuple(self.peak_windows),
-                memory_floor_utilization=self.memory_floor_utilization,
-                budget_feedback=FeedbackConfig() if self.budget_feedback else None,
-            )
-        return ActionConfig(mode=mode, utilization_range=tuple(self.utilization_range))
-
-
-def _resume_problems(path: Path, algo: str) -> list[str]:
-    """What stops ``--resume`` from continuing the run saved in ``path`` (empty if nothing)."""
-    state_file = path / "state.json"
-    if not state_file.is_file():
-        return [f"--resume: nothing to resume: {state_file} does not exist (drop --resume to start fresh)"]
-    try:
-        state = json.loads(state_file.read_text())
-        int(state["num_timesteps"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return [f"--resume: {state_file} is unreadable or corrupt ({type(exc).__name__}: {exc})"]
-    saved = state.get("algo")
-    if saved is not None and saved != algo:
-        return [f"--resume: the run in {path} was trained with --algo {saved}, not {algo}"]
-    return []
 
 
 # --------------------------------------------------------------------------------- pieces

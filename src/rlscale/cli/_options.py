@@ -1,13 +1,12 @@
-"""Pieces shared by the commands: one declaration per live-command flag (``run``, ``operator``,
-``serve``), so its name, environment variable and help cannot drift apart between commands,
-one rule for bad input, and the console the ``evaluate`` tables print to. Each option factory
-returns a fresh ``typer.Option`` per use."""
+"""Pieces shared by the commands: one rule for bad input, and the console the ``evaluate``
+tables print to. (The live commands' options are generated from their configurations:
+:mod:`rlscale.cli._config_command`.)"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -16,46 +15,6 @@ if TYPE_CHECKING:
 
 #: Exit status for bad input: click's usage-error code, so a wrong flag and a wrong value agree.
 EXIT_BAD_INPUT = 2
-
-
-def kubeconfig_option() -> Any:
-    """``--kubeconfig`` for commands that talk to a cluster."""
-    return typer.Option(
-        None,
-        "--kubeconfig",
-        envvar="RLSCALE_KUBECONFIG",
-        help="Kubeconfig path, or 'in-cluster' (default: ~/.kube/config).",
-    )
-
-
-def log_file_option() -> Any:
-    """``--log-file`` for the JSON-lines decision log."""
-    return typer.Option(
-        None,
-        "--log-file",
-        envvar="RLSCALE_LOG_FILE",
-        help="Append JSON-lines decision logs here (default: stdout).",
-    )
-
-
-def metrics_port_option(component: str) -> Any:
-    """``--metrics-port`` for the process's own /metrics; ``component`` names it in the help."""
-    return typer.Option(
-        None,
-        "--metrics-port",
-        envvar="RLSCALE_METRICS_PORT",
-        help=f"Serve the {component}'s own /metrics on this port.",
-    )
-
-
-def metrics_addr_option() -> Any:
-    """``--metrics-addr``: loopback by default, so nothing is exposed unless asked."""
-    return typer.Option(
-        "127.0.0.1",
-        "--metrics-addr",
-        envvar="RLSCALE_METRICS_ADDR",
-        help="Address for /metrics (0.0.0.0 in a pod).",
-    )
 
 
 @contextmanager

@@ -1,6 +1,9 @@
-"""The ``RLAutoscaler`` custom resource: its CRD manifest (the single source of truth that
-``deploy/crd.yaml`` is generated from), the Python-side validation of a spec against the
-same OpenAPI v3 schema, and the typed, defaulted spec the operator acts on.
+"""The ``RLAutoscaler`` custom resource: its CRD manifest (what ``deploy/crd.yaml`` is generated
+from), the Python-side validation of a spec against the same OpenAPI v3 schema, and the
+defaulted spec the operator acts on. The spec's schema, defaults and descriptions are not
+written here: they are generated from the settings of
+:class:`~rlscale.controller.run_config.RunConfig` that have a CR path, and a CR's values are read
+back into RunConfig's field names, so ``rlscale run`` and the operator share one definition.
 
 Why validate in Python too: a real kube-apiserver enforces the schema (and the CEL rule)
 on every write, but an older cluster, an emulated one, or a CR created before a schema
@@ -8,90 +11,22 @@ change can still carry a bad spec. The operator therefore re-checks each spec be
 acts and reports a bad one in the CR's status and events, never with a scale write.
 
 Regenerate the YAML with ``python -m rlscale.controller.crd > deploy/crd.yaml``.
-
-Why one module of about 600 lines: the OpenAPI schema, its Python-side validation and
-defaulting, and the typed spec are one contract that must change together (a field added to
-one and not the others is the bug this file exists to prevent); generating the schema from a
-single typed definition (issue 12, item 2) is what will shrink it, not splitting it.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass
 from typing import Any
 
-from rlscale.core.kubernetes_defaults import (
-    HPA_DOWNSCALE_STABILIZATION_S,
-    HPA_MAX_POLICY_PERIOD_S,
-    HPA_MAX_STABILIZATION_S,
-    HPA_SCALE_UP_PERCENT,
-    HPA_SCALE_UP_PERIOD_S,
-    HPA_SCALE_UP_PODS,
-    HPA_SYNC_PERIOD_S,
-)
+from rlscale.controller.run_config import RunConfig
 from rlscale.core.resource_names import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
-from rlscale.core.spec import DEFAULT_SLO_BUDGET  # the CR's default is ServiceSpec's
-from rlscale.prometheus.promql import PROMETHEUS_DURATION
+from rlscale.core.settings import SAME_DEFAULT, ConfigError, SettingField, describe, settings_of, value_type
 
 API_VERSION = f"{GROUP}/{VERSION}"
 CRD_NAME = f"{PLURAL}.{GROUP}"
-
-#: The HPA's defaults (core.kubernetes_defaults): the sync period, the scale-down stabilisation
-#: window (whole seconds in the CR, as the HPA's stabilizationWindowSeconds) and its one-hour cap.
-DEFAULT_INTERVAL_S = HPA_SYNC_PERIOD_S
-DEFAULT_SCALE_DOWN_STABILIZATION_S = int(HPA_DOWNSCALE_STABILIZATION_S)
-MAX_STABILIZATION_S = int(HPA_MAX_STABILIZATION_S)
-
-#: DNS-1123 label (Kubernetes object names of Deployments), ``k8s.io/apimachinery`` validation.
-DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-#: A policy spec as ``rlscale run --policy`` takes it (rlscale.policies.parse_policy_spec):
-#: a registry name, then optional ``:key=value,...`` or ``:argument`` (a model path), no whitespace.
-POLICY_PATTERN = r"^[a-z][a-z0-9_-]*(:[^\s]+)?$"
-
-#: CR field under ``spec.metrics.queries`` -> :class:`rlscale.controller.metrics_source.MetricQueries`
-#: field (PromQL templates with ``$namespace``, ``$deployment``, ``$window``).
-QUERY_FIELDS: dict[str, str] = {
-    "requestRate": "request_rate_rps",
-    "cpuUsageCores": "cpu_usage_cores",
-    "cpuRequestsCores": "cpu_requests_cores",
-    "cpuUtilization": "cpu_utilization",
-    "latencyP95": "latency_p95_s",
-    "readyReplicas": "ready_replicas",
-    "desiredReplicas": "desired_replicas",
-    "pendingReplicas": "pending_replicas",
-    "droppedRate": "dropped_rps",
-    "backlog": "backlog_requests",
-    "sloViolationFraction": "slo_violation_fraction",
-    "freshness": "freshness_s",
-}
-#: Signals a spec may require fresh before the guard trusts a decision (ScalingSignals fields).
-SIGNAL_NAMES: tuple[str, ...] = (
-    "request_rate_rps",
-    "cpu_utilization",
-    "latency_p95_s",
-    "ready_replicas",
-    "pending_replicas",
-    "backlog_requests",
-    "dropped_rps",
-)
-#: Same as ``rlscale.controller.loop.DEFAULT_REQUIRED_SIGNALS`` (a test keeps them equal).
-DEFAULT_REQUIRED_SIGNALS: tuple[str, ...] = ("request_rate_rps", "cpu_utilization", "ready_replicas")
-#: HPA behaviour defaults (core.kubernetes_defaults): scale up by at most 4 pods or 100 % per
-#: 15 s; scale-down unlimited per period (stabilisation slows it).
-DEFAULT_PERIOD_S = HPA_SCALE_UP_PERIOD_S
-DEFAULT_SCALE_UP_PODS = HPA_SCALE_UP_PODS
-DEFAULT_SCALE_UP_PERCENT = float(HPA_SCALE_UP_PERCENT)
-#: Prometheus range for rate(): four scrapes at the usual 15 s interval (metrics_source.py).
-DEFAULT_WINDOW = "1m"
-
-#: Service facts' defaults, shared with ``rlscale run``'s flags (one definition): 10 req/s a
-#: pod, 45 s from creation to Ready (the middle of the 30-60 s start-up range, DESIGN.md §3).
-DEFAULT_POD_CAPACITY_RPS = 10.0
-DEFAULT_STARTUP_DELAY_S = 45.0
 
 #: ``kubectl get rla`` columns, read like ``kubectl get hpa``: the target, the SLO it is held
 #: to, its bounds, the replicas now and wanted, the policy and whether it is scaling.
@@ -137,25 +72,6 @@ CONDITION_SCALING_LIMITED = "ScalingLimited"
 CONDITION_SPEC_VALID = "SpecValid"
 
 
-def _int(minimum: int | None = None, maximum: int | None = None, **extra: Any) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "integer", **extra}
-    if minimum is not None:
-        schema["minimum"] = minimum
-    if maximum is not None:
-        schema["maximum"] = maximum
-    return schema
-
-
-def _positive_number(description: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "type": "number",
-        "minimum": 0,
-        "exclusiveMinimum": True,
-        "description": description,
-        **extra,
-    }
-
-
 @dataclass(frozen=True)
 class CelRule:
     """An ``x-kubernetes-validations`` rule and the same check in Python (there is no CEL
@@ -178,150 +94,74 @@ SPEC_RULES: tuple[CelRule, ...] = (
 )
 
 
-def spec_schema() -> dict[str, Any]:
-    """OpenAPI v3 (structural) schema of ``spec``; defaults here are the operator's defaults."""
-    query = {"type": "string", "minLength": 1, "description": "PromQL expression."}
-    return {
+#: Descriptions of the spec's objects that group settings (the settings describe themselves).
+_OBJECT_DESCRIPTIONS = {
+    "scaleTargetRef": "The workload whose scale subresource is patched.",
+    "slo": "The service level objective: a latency, and the share of requests allowed over it.",
+    "service": "Facts about the service the policy needs (ServiceSpec).",
+    "behavior": "Safety guard settings (HPA behavior semantics).",
+}
+#: The target kinds the actuator scales (its name is RunConfig.deployment).
+_TARGET_REF_KIND = {
+    "apiVersion": {"type": "string", "enum": ["apps/v1"]},
+    "kind": {"type": "string", "enum": ["Deployment"]},
+}
+#: OpenAPI type of each Python type a setting may have.
+_OPENAPI_TYPES = {
+    int: "integer",
+    float: "number",
+    str: "string",
+    bool: "boolean",
+    dict: "object",
+    tuple: "array",
+}
+
+
+def _field_schema(f: SettingField) -> dict[str, Any]:
+    """A setting's OpenAPI schema: its type, constraints, CR default and description."""
+    schema: dict[str, Any] = {"type": _OPENAPI_TYPES[value_type(f.type)], **f.setting.cr_schema}
+    default = f.default if f.setting.cr_default is SAME_DEFAULT else f.setting.cr_default
+    if not f.setting.cr_required and default is not MISSING and default is not None:
+        if schema["type"] == "integer":
+            default = int(default)
+        schema["default"] = list(default) if isinstance(default, tuple) else default
+    schema["description"] = describe(f)
+    return schema
+
+
+def spec_schema(config_cls: type = RunConfig) -> dict[str, Any]:
+    """OpenAPI v3 (structural) schema of ``spec``, generated from the settings of ``config_cls``
+    that have a CR path; the defaults here are the command's defaults."""
+    root: dict[str, Any] = {
         "type": "object",
-        "required": ["scaleTargetRef", "maxReplicas", "slo"],
+        "required": [],
         "x-kubernetes-validations": [{"rule": r.rule, "message": r.message} for r in SPEC_RULES],
-        "properties": {
-            "scaleTargetRef": {
-                "type": "object",
-                "description": "The workload whose scale subresource is patched.",
-                "required": ["apiVersion", "kind", "name"],
-                "properties": {
-                    "apiVersion": {"type": "string", "enum": ["apps/v1"]},
-                    "kind": {"type": "string", "enum": ["Deployment"]},
-                    "name": {"type": "string", "minLength": 1, "maxLength": 63, "pattern": DNS1123_LABEL},
-                },
-            },
-            "minReplicas": _int(
-                0, description="Lower bound on replicas (0 allows scale to zero).", default=1
-            ),
-            "maxReplicas": _int(1, description="Upper bound on replicas; never written above."),
-            "policy": {
-                "type": "string",
-                "pattern": POLICY_PATTERN,
-                "default": "hpa",
-                "description": "Policy spec, as `rlscale run --policy` takes it (e.g. `hpa`, `learned:/models/policy` for a checkpoint directory).",
-            },
-            "slo": {
-                "type": "object",
-                "required": ["latencySeconds"],
-                "properties": {
-                    "latencySeconds": _positive_number("p95 latency objective of the service, seconds."),
-                    "budget": {
-                        "type": "number",
-                        "minimum": 0,
-                        "exclusiveMinimum": True,
-                        "maximum": 1,
-                        "exclusiveMaximum": True,
-                        "default": DEFAULT_SLO_BUDGET,
-                        "description": "Error budget: the fraction of requests that may take longer than "
-                        "latencySeconds or be dropped (0.01 = 1 %).",
-                    },
-                },
-            },
-            "service": {
-                "type": "object",
-                "description": "Facts about the service the policy needs (ServiceSpec).",
-                "properties": {
-                    "podCapacityRps": _positive_number(
-                        "Request rate one ready pod sustains, requests/s.", default=DEFAULT_POD_CAPACITY_RPS
-                    ),
-                    "startupDelaySeconds": {
-                        "type": "number",
-                        "minimum": 0,
-                        "default": DEFAULT_STARTUP_DELAY_S,
-                        "description": "Seconds from pod creation to Ready.",
-                    },
-                },
-            },
-            "metrics": {
-                "type": "object",
-                "properties": {
-                    "prometheusUrl": {
-                        "type": "string",
-                        "pattern": r"^https?://[^\s/]+(/[^\s]*)?$",
-                        "description": "Prometheus HTTP API base URL (default: the operator's --prometheus).",
-                    },
-                    "timeoutSeconds": _positive_number("Per-query timeout, seconds.", default=2.0),
-                    "stalenessSeconds": _positive_number(
-                        "Samples older than this count as missing, seconds.", default=60.0
-                    ),
-                    "window": {
-                        "type": "string",
-                        "pattern": PROMETHEUS_DURATION,
-                        "default": DEFAULT_WINDOW,
-                        "description": "Range of rate() in the queries ($window).",
-                    },
-                    "queries": {
-                        "type": "object",
-                        "description": "PromQL per signal ($namespace, $deployment, $window are substituted); "
-                        "unset ones use the defaults for kube-state-metrics, cAdvisor and http_requests_total.",
-                        "properties": {name: dict(query) for name in QUERY_FIELDS},
-                    },
-                    "requiredSignals": {
-                        "type": "array",
-                        "items": {"type": "string", "enum": list(SIGNAL_NAMES)},
-                        "default": list(DEFAULT_REQUIRED_SIGNALS),
-                        "description": "Signals that must be fresh; otherwise the guard holds.",
-                    },
-                },
-            },
-            "behavior": {
-                "type": "object",
-                "description": "Safety guard settings (HPA behavior semantics).",
-                "properties": {
-                    "scaleDownStabilizationSeconds": _int(
-                        0, MAX_STABILIZATION_S, default=DEFAULT_SCALE_DOWN_STABILIZATION_S
-                    ),
-                    "periodSeconds": {
-                        "type": "number",
-                        "minimum": 0,
-                        "exclusiveMinimum": True,
-                        "maximum": int(HPA_MAX_POLICY_PERIOD_S),
-                        "default": DEFAULT_PERIOD_S,
-                        "description": "Period of the max-step limits, seconds (HPA periodSeconds).",
-                    },
-                    "maxScaleUpPods": _int(1, default=DEFAULT_SCALE_UP_PODS),
-                    "maxScaleUpPercent": _positive_number(
-                        "Most percent added per period.", default=DEFAULT_SCALE_UP_PERCENT
-                    ),
-                    "maxScaleDownPods": _int(
-                        1, description="Most pods removed per period (unset: no limit)."
-                    ),
-                    "maxScaleDownPercent": _positive_number(
-                        "Most percent removed per period (unset: no limit).", maximum=100
-                    ),
-                    "onPolicyFailure": {
-                        "type": "string",
-                        "enum": ["hpa", "hold"],
-                        "default": "hpa",
-                        "description": "Fall back to the HPA algorithm, or hold, when the policy fails.",
-                    },
-                    "fallbackPolicy": {
-                        "type": "string",
-                        "pattern": r"^hpa(:[^\s]+)?$",
-                        "default": "hpa",
-                        "description": "The HPA spec fallen back to (e.g. `hpa:target=70`).",
-                    },
-                },
-            },
-            "intervalSeconds": {
-                "type": "number",
-                "minimum": 1,
-                "default": DEFAULT_INTERVAL_S,
-                "description": "Seconds between decisions (HPA sync period: 15).",
-            },
-            "dryRun": {
-                "type": "boolean",
-                "default": False,
-                "description": "Decide and record, but never patch the scale subresource.",
-            },
-        },
+        "properties": {},
     }
+    for f in settings_of(config_cls):
+        if f.setting.cr_path is None:
+            continue
+        node = root
+        *parents, leaf = f.setting.cr_path.split(".")
+        for part in [*parents, leaf]:
+            if f.setting.cr_required and part not in node.setdefault("required", []):
+                node["required"].append(part)
+            if part == leaf:
+                node["properties"][leaf] = _field_schema(f)
+            else:
+                node = node["properties"].setdefault(part, _object(part))
+    return root
+
+
+def _object(name: str) -> dict[str, Any]:
+    """A spec object that groups settings (``slo``, ``behavior``...)."""
+    node: dict[str, Any] = {"type": "object"}
+    if name in _OBJECT_DESCRIPTIONS:
+        node["description"] = _OBJECT_DESCRIPTIONS[name]
+    if name == "scaleTargetRef":
+        node["required"] = list(_TARGET_REF_KIND)
+    node["properties"] = copy.deepcopy(_TARGET_REF_KIND) if name == "scaleTargetRef" else {}
+    return node
 
 
 def status_schema() -> dict[str, Any]:
@@ -487,7 +327,7 @@ def _path(parts: Any) -> str:
     return text
 
 
-def validate_spec(spec: Any) -> list[str]:
+def validate_spec(spec: Any, config_cls: type = RunConfig) -> list[str]:
     """Every problem with ``spec`` (the CR's ``.spec``), each naming its field; ``[]`` if valid.
 
     Uses the CRD's own schema (OpenAPI v3.0 follows JSON Schema draft 4: boolean
@@ -497,7 +337,7 @@ def validate_spec(spec: Any) -> list[str]:
 
     if not isinstance(spec, Mapping):
         return [f"spec must be an object, got {type(spec).__name__}"]
-    validator = jsonschema.Draft4Validator(_strict(spec_schema()))
+    validator = jsonschema.Draft4Validator(_strict(spec_schema(config_cls)))
     problems = []
     bad_fields = set()
     for error in sorted(validator.iter_errors(dict(spec)), key=lambda e: list(map(str, e.absolute_path))):
@@ -508,7 +348,7 @@ def validate_spec(spec: Any) -> list[str]:
         value = spec.get(key)
         if isinstance(value, float) and not math.isfinite(value):
             problems.append(f"spec.{key}: must be finite, got {value}")
-    defaulted = with_defaults(spec)
+    defaulted = with_defaults(spec, config_cls)
     for rule in SPEC_RULES:
         # a rule is checked when the fields it reads are present and valid, so min > max is
         # reported together with unrelated schema errors (one round of fixes, not two)
@@ -537,87 +377,57 @@ def _apply_defaults(schema: Mapping[str, Any], value: Any) -> Any:
     return out
 
 
-def with_defaults(spec: Mapping[str, Any]) -> dict[str, Any]:
+def with_defaults(spec: Mapping[str, Any], config_cls: type = RunConfig) -> dict[str, Any]:
     """``spec`` with the schema's defaults filled in (a no-op on a cluster that defaulted it)."""
-    return _apply_defaults(spec_schema(), copy.deepcopy(dict(spec)))
+    return _apply_defaults(spec_schema(config_cls), copy.deepcopy(dict(spec)))
+
+
+def _cr_value(spec: Mapping[str, Any], path: str) -> Any:
+    """The value at dotted ``path`` in ``spec``, or ``MISSING``."""
+    node: Any = spec
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return MISSING
+        node = node[part]
+    return node
+
+
+def _as_field_value(f: SettingField, value: Any) -> Any:
+    """A CR value (JSON) in the field's Python type (``onPolicyFailure: hold`` -> False...)."""
+    if f.setting.from_cr is not None:
+        return f.setting.from_cr(value)
+    python_type = value_type(f.type)
+    return value if value is None or python_type in (dict, str, bool) else python_type(value)
 
 
 @dataclass(frozen=True)
 class RLAutoscalerSpec:
-    """A validated, defaulted ``RLAutoscaler.spec`` in Python names and units."""
+    """A validated, defaulted ``RLAutoscaler.spec``: the target's kind, and the values it sets
+    for the configuration's fields, by field name (``{"max_step_up_pods": 4, ...}``)."""
 
-    target_name: str
-    min_replicas: int
-    max_replicas: int
-    slo_latency_s: float
-    slo_budget: float = DEFAULT_SLO_BUDGET
-    policy: str = "hpa"
+    settings: Mapping[str, Any]
     target_kind: str = "Deployment"
     target_api_version: str = "apps/v1"
-    pod_capacity_rps: float = DEFAULT_POD_CAPACITY_RPS
-    startup_delay_s: float = DEFAULT_STARTUP_DELAY_S
-    prometheus_url: str | None = None
-    metrics_timeout_s: float = 2.0
-    metrics_staleness_s: float = 60.0
-    metrics_window: str = DEFAULT_WINDOW
-    queries: dict[str, str] = field(default_factory=dict)  # MetricQueries field -> PromQL template
-    required_signals: tuple[str, ...] = DEFAULT_REQUIRED_SIGNALS
-    scale_down_stabilization_s: float = DEFAULT_SCALE_DOWN_STABILIZATION_S
-    rate_period_s: float = DEFAULT_PERIOD_S
-    max_scale_up_pods: int | None = DEFAULT_SCALE_UP_PODS
-    max_scale_up_percent: float | None = DEFAULT_SCALE_UP_PERCENT
-    max_scale_down_pods: int | None = None
-    max_scale_down_percent: float | None = None
-    fallback_hpa: bool = True
-    fallback_policy: str = "hpa"
-    interval_s: float = DEFAULT_INTERVAL_S
-    dry_run: bool = False
 
     @classmethod
-    def from_spec(cls, spec: Any, name: str = "") -> RLAutoscalerSpec:
+    def from_spec(cls, spec: Any, name: str = "", config_cls: type = RunConfig) -> RLAutoscalerSpec:
         """Validate and default ``spec``; raises :class:`SpecError` listing every problem."""
-        problems = validate_spec(spec)
+        problems = validate_spec(spec, config_cls)
         if problems:
             raise SpecError(problems, name)
-        s = with_defaults(spec)
+        s = with_defaults(spec, config_cls)
+        values = {}
+        for f in settings_of(config_cls):
+            value = MISSING if f.setting.cr_path is None else _cr_value(s, f.setting.cr_path)
+            if value is not MISSING:
+                values[f.name] = _as_field_value(f, value)
         target = s["scaleTargetRef"]
-        service = s.get("service", {})
-        metrics = s.get("metrics", {})
-        behavior = s.get("behavior", {})
-        return cls(
-            target_name=target["name"],
-            target_kind=target["kind"],
-            target_api_version=target["apiVersion"],
-            min_replicas=int(s["minReplicas"]),
-            max_replicas=int(s["maxReplicas"]),
-            policy=s["policy"],
-            slo_latency_s=float(s["slo"]["latencySeconds"]),
-            slo_budget=float(s["slo"]["budget"]),
-            pod_capacity_rps=float(service["podCapacityRps"]),
-            startup_delay_s=float(service["startupDelaySeconds"]),
-            prometheus_url=metrics.get("prometheusUrl"),
-            metrics_timeout_s=float(metrics["timeoutSeconds"]),
-            metrics_staleness_s=float(metrics["stalenessSeconds"]),
-            metrics_window=str(metrics["window"]),
-            queries={QUERY_FIELDS[k]: v for k, v in metrics.get("queries", {}).items()},
-            required_signals=tuple(metrics["requiredSignals"]),
-            scale_down_stabilization_s=float(behavior["scaleDownStabilizationSeconds"]),
-            rate_period_s=float(behavior["periodSeconds"]),
-            max_scale_up_pods=behavior.get("maxScaleUpPods"),
-            max_scale_up_percent=behavior.get("maxScaleUpPercent"),
-            max_scale_down_pods=behavior.get("maxScaleDownPods"),
-            max_scale_down_percent=behavior.get("maxScaleDownPercent"),
-            fallback_hpa=behavior["onPolicyFailure"] == "hpa",
-            fallback_policy=behavior["fallbackPolicy"],
-            interval_s=float(s["intervalSeconds"]),
-            dry_run=bool(s["dryRun"]),
-        )
+        return cls(settings=values, target_kind=target["kind"], target_api_version=target["apiVersion"])
 
 
-def policy_name(policy: str) -> str:
-    """The registry name of a policy spec (``learned:/models/policy`` -> ``learned``)."""
-    match = re.match(r"^[a-z][a-z0-9_-]*", policy)
-    return match.group(0) if match else policy
+def spec_problems(exc: ValueError) -> list[str]:
+    """A configuration's error as the CR's user needs it: naming ``spec.*`` fields."""
+    return exc.render("cr") if isinstance(exc, ConfigError) else [str(exc)]
 
 
 if __name__ == "__main__":  # pragma: no cover - generator entry point

@@ -1,7 +1,7 @@
 """``rlscale operator``: a kopf operator that runs one live control loop per ``RLAutoscaler``.
 
 The operator is thin wiring (DESIGN.md §8): for each custom resource a kopf daemon turns the
-spec into the same :class:`~rlscale.controller.app.RunConfig` that ``rlscale run`` takes,
+spec into the same :class:`~rlscale.controller.run_config.RunConfig` that ``rlscale run`` takes,
 builds the same :class:`~rlscale.controller.loop.Controller` (Prometheus source, policy,
 HPA fallback, safety guard, scale actuator) with :func:`~rlscale.controller.app.build_controller`,
 and calls ``reconcile_once`` every ``spec.intervalSeconds``. What it adds is what a custom
@@ -42,12 +42,13 @@ from rlscale.controller.crd import (
     VERSION,
     RLAutoscalerSpec,
     SpecError,
+    spec_problems,
 )
 from rlscale.controller.decision_log import DecisionLog
 from rlscale.controller.gated_actuator import DeletionGatedActuator, LeaderGatedActuator
 from rlscale.controller.kube_connection import connection_info, load_client_configuration
 from rlscale.controller.loop import Controller
-from rlscale.controller.operator_config import OperatorConfig, cr_field_problems, run_config_for
+from rlscale.controller.operator_config import OperatorConfig, run_config_for
 from rlscale.controller.operator_lease import LeaseElector
 from rlscale.controller.operator_status import (
     decision_conditions,
@@ -444,7 +445,7 @@ def default_controller_factory(spec: RLAutoscalerSpec, namespace: str, operator:
             run, clock=clock, actuator=actuator, logger=operator.decision_log, metrics=operator.metrics
         )
     except ValueError as exc:
-        raise SpecError(cr_field_problems(exc)) from None
+        raise SpecError(spec_problems(exc)) from None
     controller.warm_up()
     return controller
 

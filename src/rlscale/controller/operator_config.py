@@ -1,18 +1,27 @@
-"""What one operator replica is configured with (``rlscale operator``'s flags) and how one
-``RLAutoscaler`` spec becomes the :class:`~rlscale.controller.app.RunConfig` that ``rlscale run``
-takes, so the CR and the CLI run one behaviour; errors name the CR's fields, not the flags.
-"""
+"""The settings of one operator replica, stated once: :class:`OperatorConfig`. Its fields carry
+the ``rlscale operator`` flags, environment variables, defaults and help (the command's options
+and docs/flags.md are generated from them, :mod:`rlscale.core.settings`); the per-target
+settings come from each custom resource (:class:`~rlscale.controller.run_config.RunConfig`),
+through :func:`run_config_for`, so the CR and the CLI run one behaviour."""
 
 from __future__ import annotations
 
 import os
 import socket
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from rlscale.controller.app import IN_CLUSTER, RunConfig
-from rlscale.controller.crd import RLAutoscalerSpec, SpecError
+from rlscale.controller.crd import RLAutoscalerSpec, SpecError, spec_problems
 from rlscale.controller.operator_lease import DEFAULT_LEASE_DURATION_S, LeaseConfig
+from rlscale.controller.run_config import (
+    IN_CLUSTER,
+    KUBECONFIG,
+    LOG_FILE,
+    METRICS_ADDR,
+    METRICS_PORT,
+    RunConfig,
+)
+from rlscale.core.settings import ConfigError, setting
 
 
 def _default_identity() -> str:
@@ -21,107 +30,91 @@ def _default_identity() -> str:
 
 @dataclass(frozen=True)
 class OperatorConfig:
-    """Settings of one operator replica (flags of ``rlscale operator``)."""
+    """Settings of one operator replica. :meth:`validate` names each bad flag."""
 
-    namespace: str = "default"
-    kubeconfig: str | None = None  # a path, "in-cluster", or None for the default kubeconfig
-    prometheus_url: str | None = None  # default for CRs without spec.metrics.prometheusUrl
-    identity: str = field(default_factory=_default_identity)
-    lease_name: str = "rlscale-operator"
-    lease_duration_s: int = DEFAULT_LEASE_DURATION_S
+    namespace: str = setting(
+        "default",
+        flags=("--namespace",),
+        env="RLSCALE_NAMESPACE",
+        help="Namespace to watch (the operator is namespace-scoped).",
+    )
+    kubeconfig: str | None = KUBECONFIG.field(None)
+    prometheus_url: str | None = setting(
+        None,
+        flags=("--prometheus",),
+        env="RLSCALE_PROMETHEUS",
+        help="Prometheus URL for RLAutoscalers without spec.metrics.prometheusUrl.",
+    )
+    identity: str = setting(
+        default_factory=_default_identity,
+        flags=("--identity",),
+        env="RLSCALE_IDENTITY",
+        help="Leader-election identity (default: hostname-pid-random; use the pod name).",
+    )
+    lease_name: str = setting(
+        "rlscale-operator",
+        flags=("--lease-name",),
+        env="RLSCALE_LEASE_NAME",
+        help="Name of the coordination.k8s.io Lease.",
+    )
+    lease_duration_s: int = setting(
+        DEFAULT_LEASE_DURATION_S,
+        flags=("--lease-duration",),
+        env="RLSCALE_LEASE_DURATION",
+        unit="s",
+        help="Lease duration (client-go default 15).",
+    )
     #: > 1 only against an emulated cluster running that many times faster than real time
     #: (`rlscale emulate --speedup`): intervals and the controller's clock are scaled with it.
-    time_scale: float = 1.0
-    log_file: str | None = None  # decision log (JSON lines); None: stdout
-    metrics_port: int | None = None
-    metrics_addr: str = "127.0.0.1"
+    time_scale: float = setting(
+        1.0,
+        flags=("--time-scale",),
+        env="RLSCALE_TIME_SCALE",
+        help="Only for an emulated cluster run faster than real time (rlscale emulate --speedup): same factor.",
+    )
+    log_file: str | None = LOG_FILE.field(None)
+    metrics_port: int | None = METRICS_PORT.field(None)
+    metrics_addr: str = METRICS_ADDR.field("127.0.0.1")
     #: kopf watches CRDs and namespaces to follow cluster changes; off keeps RBAC smaller.
-    scanning: bool = True
+    scanning: bool = setting(
+        True,
+        flags=("--scanning/--no-scanning",),
+        env="RLSCALE_SCANNING",
+        help="Let kopf watch CRDs to follow cluster changes (needs CRD list/watch RBAC).",
+    )
+    verbose: bool = setting(False, flags=("--verbose", "-v"), help="Debug logging.")
     release_on_exit: bool = True  # give the lease up on a clean stop (client-go ReleaseOnCancel)
 
     def validate(self) -> OperatorConfig:
         problems = []
         if not self.namespace:
-            problems.append("--namespace must not be empty")
+            problems.append("{namespace} must not be empty")
+        if not self.identity:
+            problems.append("{identity} must not be empty (leave it unset for hostname-pid-random)")
         if self.lease_duration_s < 2:
-            problems.append(f"--lease-duration must be >= 2 s, got {self.lease_duration_s}")
+            problems.append(f"{{lease_duration_s}} must be >= 2 s, got {self.lease_duration_s}")
         if not 0 < self.time_scale < float("inf"):
-            problems.append(f"--time-scale must be a finite number > 0, got {self.time_scale}")
+            problems.append(f"{{time_scale}} must be a finite number > 0, got {self.time_scale}")
         if self.kubeconfig not in (None, IN_CLUSTER) and not os.path.isfile(self.kubeconfig):
-            problems.append(f"--kubeconfig {self.kubeconfig!r}: no such file (or use 'in-cluster')")
+            problems.append(f"{{kubeconfig}} {self.kubeconfig!r}: no such file (or use 'in-cluster')")
         if self.prometheus_url is not None and not self.prometheus_url.startswith(("http://", "https://")):
-            problems.append(f"--prometheus must be an http(s) URL, got {self.prometheus_url!r}")
+            problems.append(f"{{prometheus_url}} must be an http(s) URL, got {self.prometheus_url!r}")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ConfigError(type(self), problems)
         return self
 
     def lease(self) -> LeaseConfig:
         return LeaseConfig.scaled(self.namespace, self.lease_name, self.lease_duration_s)
 
 
-#: Messages from RunConfig.validate name flags; a CR's user needs the field.
-_FLAG_TO_FIELD = {
-    "--policy": "spec.policy",
-    "--min ": "spec.minReplicas ",
-    "--max ": "spec.maxReplicas ",
-    "--prometheus URL": "spec.metrics.prometheusUrl",
-    "--deployment": "spec.scaleTargetRef.name",
-    "--interval": "spec.intervalSeconds",
-    "--pod-capacity-rps": "spec.service.podCapacityRps",
-    "--slo": "spec.slo.latencySeconds",
-    "--max-step-*": "spec.behavior",
-    "--stabilization-window": "spec.behavior.scaleDownStabilizationSeconds",
-    "--prometheus-timeout": "spec.metrics.timeoutSeconds",
-    "--metric-queries": "spec.metrics.queries",
-    "--staleness": "spec.metrics.stalenessSeconds",
-    "--require-signals": "spec.metrics.requiredSignals",
-}
-
-
-def cr_field_problems(exc: ValueError) -> list[str]:
-    """The problems of a ``RunConfig``/``build_controller`` error, each naming the CR's field
-    instead of the ``rlscale run`` flag (the one place flag names become CR paths)."""
-    problems = str(exc).split("; ")
-    for flag, name in _FLAG_TO_FIELD.items():
-        problems = [p.replace(flag, name) for p in problems]
-    return problems
-
-
 def run_config_for(spec: RLAutoscalerSpec, namespace: str, config: OperatorConfig) -> RunConfig:
     """The ``rlscale run`` configuration of one CR (one behaviour whichever way the loop
     runs). Raises :class:`SpecError` naming the CR's fields."""
-    url = spec.prometheus_url or config.prometheus_url
-    if url is None:
+    values = {"prometheus_url": config.prometheus_url, **spec.settings}
+    if values["prometheus_url"] is None:
         raise SpecError(["spec.metrics.prometheusUrl: unset, and the operator has no --prometheus default"])
-    run = RunConfig(
-        namespace=namespace,
-        deployment=spec.target_name,
-        prometheus_url=url,
-        min_replicas=spec.min_replicas,
-        max_replicas=spec.max_replicas,
-        policy=spec.policy,
-        interval_s=spec.interval_s,
-        dry_run=spec.dry_run,
-        kubeconfig=config.kubeconfig,
-        pod_capacity_rps=spec.pod_capacity_rps,
-        slo_latency_s=spec.slo_latency_s,
-        slo_budget=spec.slo_budget,
-        startup_delay_s=spec.startup_delay_s,
-        stabilization_window_s=spec.scale_down_stabilization_s,
-        rate_period_s=spec.rate_period_s,
-        max_step_up_pods=spec.max_scale_up_pods,
-        max_step_up_percent=spec.max_scale_up_percent,
-        max_step_down_pods=spec.max_scale_down_pods,
-        max_step_down_percent=spec.max_scale_down_percent,
-        fallback_hpa=spec.fallback_hpa,
-        fallback_policy=spec.fallback_policy,
-        required_signals=spec.required_signals,
-        prometheus_timeout_s=spec.metrics_timeout_s,
-        metric_queries={**spec.queries, "window": spec.metrics_window},
-        staleness_s=spec.metrics_staleness_s,
-    )
+    run = RunConfig(namespace=namespace, kubeconfig=config.kubeconfig, **values)
     try:
-        run.validate()
+        return run.validate()
     except ValueError as exc:
-        raise SpecError(cr_field_problems(exc)) from None
-    return run
+        raise SpecError(spec_problems(exc)) from None

@@ -27,6 +27,11 @@ _NUMBER_FIELDS = (
 #: The common SRE error budget for a 99 % latency objective (Google SRE Workbook, ch. 2): the
 #: default everywhere a budget is not given (ServiceSpec, the CRD, ``rlscale run``/``serve``).
 DEFAULT_SLO_BUDGET = 0.01
+#: Seconds from pod creation to Ready when not measured: the middle of the 30-60 s start-up
+#: range (DESIGN.md §3); ServiceSpec's, the CRD's and ``rlscale run``/``serve``'s default.
+DEFAULT_STARTUP_DELAY_S = 45.0
+#: Requests/s one pod sustains when the live commands are not told (the CRD's and the flags' default).
+DEFAULT_POD_CAPACITY_RPS = 10.0
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,7 @@ class ServiceSpec:
     min_replicas: int = 1
     max_replicas: int = 20
     step_s: float = HPA_SYNC_PERIOD_S
-    startup_delay_s: float = 45.0
+    startup_delay_s: float = DEFAULT_STARTUP_DELAY_S
     cpu_request_cores: float = 1.0
     memory_request_gib: float = 1.0
     slo_budget: float = DEFAULT_SLO_BUDGET
