@@ -26,11 +26,12 @@ import gymnasium as gym
 import numpy as np
 
 from rlscale.core.observation import ObservationBuilder, observation_bounds
-from rlscale.core.slo_budget import slo_violation_rate
 from rlscale.core.vertical import VerticalAction, VerticalSignals
 from rlscale.envs.episodes import sample_episode
 from rlscale.envs.rewards import SLO_WEIGHT
 from rlscale.sim import vertical as vs
+from rlscale.sim.loop import run
+from rlscale.sim.variants import VerticalSim
 
 ACTION_MODES: tuple[str, ...] = ("seed7", "factored")
 #: Seed actions (gsa README codes) as (replica, cpu, heap) step deltas.
@@ -100,13 +101,6 @@ def synthetic_vertical_windows(
         period, phase = rng.uniform(60.0, 240.0), rng.uniform(0, 2 * np.pi)
         out.append(peak * np.clip(level + amp * np.sin(2 * np.pi * t / period + phase), 0.05, 0.6))
     return out
-
-
-def vertical_signals(params: vs.VerticalParams, state: vs.VerticalState) -> VerticalSignals:
-    mem = params.model.memory_gib(state.heap_mb)
-    return VerticalSignals(
-        vs.signals(params, state), state.cpu_cores.copy(), state.heap_mb.copy(), np.asarray(mem, float)
-    )
 
 
 class VerticalEnv(gym.Env):
@@ -234,6 +228,27 @@ class VerticalResult:
 VerticalActFn = Callable[[VerticalSignals], VerticalAction]
 
 
+@dataclass
+class _VerticalTally:
+    """The vertical-only figures a run totals besides the shared counts (a loop recorder)."""
+
+    replicas: float = 0.0  # sums over steps of the env-mean
+    cpu_cores: float = 0.0
+    heap_mb: float = 0.0
+    rollouts: int = 0
+    oom_kills: int = 0
+    rolling: np.ndarray | None = None
+
+    def __call__(self, t: int, sig: VerticalSignals, a: VerticalAction, m: vs.VerticalMetrics) -> None:
+        self.replicas += float(np.mean(m.ready + m.pending))
+        self.cpu_cores += float(np.mean(m.cpu_cores))
+        self.heap_mb += float(np.mean(m.heap_mb))
+        started = m.rolling if self.rolling is None else m.rolling & ~self.rolling
+        self.rollouts += int(np.sum(started))
+        self.oom_kills += int(np.sum(m.oom_kills))
+        self.rolling = m.rolling
+
+
 def run_vertical(
     name: str,
     act: VerticalActFn,
@@ -243,33 +258,18 @@ def run_vertical(
     initial: tuple[int, float, float] = (2, 0.5, 500.0),
 ) -> VerticalResult:
     """Run ``act`` on every row of ``loads`` (``(n, T)`` req/s) at once and total the result."""
-    loads = np.atleast_2d(np.asarray(loads, dtype=np.float64))
-    n, horizon = loads.shape
-    rng = np.random.default_rng(seed)
-    state = vs.init_state(params, n, *initial)
-    failed = done = cost = rep = cpu = heap = 0.0
-    rollouts = ooms = 0
-    prev_rolling = np.zeros(n, dtype=bool)
-    for t in range(horizon):
-        a = act(vertical_signals(params, state))
-        state, m = vs.step(params, state, loads[:, t], a.replicas, a.cpu_cores, a.heap_mb, rng)
-        failed += float(np.sum(m.violating + m.dropped))
-        done += float(np.sum(m.offered))
-        cost += float(np.sum(m.cost_usd))
-        rep += float(np.mean(m.ready + m.pending))
-        cpu += float(np.mean(m.cpu_cores))
-        heap += float(np.mean(m.heap_mb))
-        rollouts += int(np.sum(m.rolling & ~prev_rolling))
-        prev_rolling = m.rolling
-        ooms += int(np.sum(m.oom_kills))
+    simulator = VerticalSim(params, loads, initial)
+    tally = _VerticalTally()
+    totals = run(simulator, act, np.random.default_rng(seed), tally).totals
+    horizon = simulator.steps
     return VerticalResult(
         name,
-        float(slo_violation_rate(failed, 0.0, done)),
-        cost,
-        rep / horizon,
-        cpu / horizon,
-        heap / horizon,
-        rollouts,
-        ooms,
-        horizon * n,
+        totals.violation_rate,
+        float(totals.cost_usd.sum()),
+        tally.replicas / horizon,
+        tally.cpu_cores / horizon,
+        tally.heap_mb / horizon,
+        tally.rollouts,
+        tally.oom_kills,
+        horizon * simulator.num_envs,
     )
