@@ -14,7 +14,7 @@ from rlscale.core.spec import ServiceSpec
 from rlscale.policies.base import Policy
 from rlscale.sim.loop import RunTotals, run
 from rlscale.sim.params import ServiceParams
-from rlscale.sim.simulator import StepMetrics
+from rlscale.sim.simulator import SimState, StepMetrics
 from rlscale.sim.variants import HorizontalSim, warm_start_replicas
 
 
@@ -58,7 +58,7 @@ def run_policy(
     def act(sig: ScalingSignals) -> np.ndarray:
         return np.asarray(policy.act(sig), dtype=np.int64)
 
-    def on_step(t: int, sig: ScalingSignals, desired: np.ndarray, m: StepMetrics) -> None:
+    def on_step(t: int, sig: ScalingSignals, desired: np.ndarray, m: StepMetrics, state: SimState) -> None:
         if record is not None:
             record(sig, desired)
         if reward_fn is not None:

@@ -239,7 +239,9 @@ class _VerticalTally:
     oom_kills: int = 0
     rolling: np.ndarray | None = None
 
-    def __call__(self, t: int, sig: VerticalSignals, a: VerticalAction, m: vs.VerticalMetrics) -> None:
+    def __call__(
+        self, t: int, sig: VerticalSignals, a: VerticalAction, m: vs.VerticalMetrics, state: vs.VerticalState
+    ) -> None:
         self.replicas += float(np.mean(m.ready + m.pending))
         self.cpu_cores += float(np.mean(m.cpu_cores))
         self.heap_mb += float(np.mean(m.heap_mb))

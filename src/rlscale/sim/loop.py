@@ -90,8 +90,8 @@ class RunTotals:
         return float(slo_violation_rate(self.slo_failures, 0.0, self.offered))
 
 
-#: ``record(t, signals, action, metrics)``, called after each step.
-Recorder = Callable[[int, SignalsT, ActionT, MetricsT], None]
+#: ``record(t, signals, action, metrics, state)``, called after step ``t`` with the state it left.
+Recorder = Callable[[int, SignalsT, ActionT, MetricsT, StateT], None]
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def run(
     simulator: Simulator[StateT, ActionT, SignalsT, MetricsT],
     act: Callable[[SignalsT], ActionT],
     rng: np.random.Generator,
-    record: Recorder[SignalsT, ActionT, MetricsT] | None = None,
+    record: Recorder[SignalsT, ActionT, MetricsT, StateT] | None = None,
 ) -> Run[StateT]:
     """Warm-start ``simulator``, then each step: ``act`` on its signals, step, total, record."""
     state = simulator.init_state(rng)
@@ -117,5 +117,5 @@ def run(
         state, metrics = simulator.step(state, t, action, rng)
         totals.add(simulator.counts(metrics))
         if record is not None:
-            record(t, signals, action, metrics)
+            record(t, signals, action, metrics, state)
     return Run(state, totals)

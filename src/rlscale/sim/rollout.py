@@ -34,7 +34,7 @@ def rollout(
     rates = steps_by_envs(rates_rps)
     simulator = HorizontalSim(params, rates, warm_start_replicas(rates[0], params.spec, initial_utilization))
     out: list[StepMetrics] = []
-    run(simulator, policy.act, rng, lambda t, sig, action, m: out.append(m))
+    run(simulator, policy.act, rng, lambda t, sig, action, m, state: out.append(m))
     return StepMetrics.stack(out)
 
 
