@@ -12,7 +12,7 @@ import numpy as np
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.spec import ServiceSpec
 from rlscale.policies.base import Policy
-from rlscale.sim.loop import RunTotals, run
+from rlscale.sim.loop import Recorder, RunTotals, run
 from rlscale.sim.params import ServiceParams
 from rlscale.sim.simulator import SimState, StepMetrics
 from rlscale.sim.variants import HorizontalSim, warm_start_replicas
@@ -20,7 +20,7 @@ from rlscale.sim.variants import HorizontalSim, warm_start_replicas
 
 @dataclass(frozen=True)
 class RolloutResult:
-    """Per-window totals over the whole window (arrays of shape ``(n_windows,)``)."""
+    """A run's per-window totals (``(n_windows,)`` arrays) and step rewards, read as the report reads them."""
 
     totals: RunTotals
     reward: np.ndarray  # sum of the step rewards, if a reward function was given
@@ -31,8 +31,9 @@ class RolloutResult:
         return self.totals.violation_rate
 
     @property
-    def mean_cost_usd(self) -> float:
-        return float(self.totals.cost_usd.mean())
+    def cost_usd(self) -> float:
+        """Cost of every window together, as a report row's ``cost_usd`` (one seed) is."""
+        return float(self.totals.cost_usd.sum())
 
 
 def run_policy(
@@ -42,12 +43,12 @@ def run_policy(
     *,
     seed: int = 0,
     reward_fn: Callable[..., np.ndarray] | None = None,
-    record: Callable[[ScalingSignals, np.ndarray], None] | None = None,
+    record: Recorder[ScalingSignals, np.ndarray, StepMetrics, SimState] | None = None,
 ) -> RolloutResult:
     """Run ``make_policy(spec, n)`` on ``n`` equal-length windows at once, from the envs' warm
     start.
 
-    ``record(signals, desired)`` is called each period (for behaviour-cloning data)."""
+    ``record`` is the loop's recorder, called each period (behaviour-cloning data, metrics)."""
     rates = np.stack([np.asarray(w, dtype=np.float64) for w in rate_windows])
     n = rates.shape[0]
     spec = params.spec
@@ -60,7 +61,7 @@ def run_policy(
 
     def on_step(t: int, sig: ScalingSignals, desired: np.ndarray, m: StepMetrics, state: SimState) -> None:
         if record is not None:
-            record(sig, desired)
+            record(t, sig, desired, m, state)
         if reward_fn is not None:
             total_reward[:] += reward_fn(m, spec, sig.desired_replicas)
 

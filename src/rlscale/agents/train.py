@@ -402,7 +402,7 @@ def score(result: RolloutResult, front: list[Any]) -> dict[str, Any]:
     violation budget as a hard constraint (a model over budget never beats one under it)."""
     from rlscale.evaluation.frontier import cost_vs_hpa_frontier
 
-    viol, cost = result.violation_rate, result.mean_cost_usd
+    viol, cost = result.violation_rate, result.cost_usd
     ratio = cost_vs_hpa_frontier(viol, cost, front).value
     feasible = viol <= VIOLATION_BUDGET and ratio is not None
     key = (0 if feasible else 1, ratio if ratio is not None else 10.0 + viol)
@@ -431,7 +431,7 @@ def hpa_frontier(
             seed=seed,
             reward_fn=rfn,
         )
-        points.append(FrontierPoint(pct, r.violation_rate, r.mean_cost_usd))
+        points.append(FrontierPoint(pct, r.violation_rate, r.cost_usd))
         rewards[pct] = float(r.reward.mean())
     return pareto_front(points), {"points": [p.to_dict() for p in points], "reward_by_target": rewards}
 

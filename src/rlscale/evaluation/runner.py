@@ -210,7 +210,7 @@ def startup_keys(trace: EvalTrace, seeds: int, base_seed: int = 0) -> np.ndarray
     return out
 
 
-def _seed_metrics(
+def seed_metrics(
     params: ServiceParams,
     stacked: sim.StepMetrics,
     demand: np.ndarray,
@@ -219,7 +219,8 @@ def _seed_metrics(
     windows: int,
     seeds: int,
 ) -> dict[str, np.ndarray]:
-    """Per-seed metrics pooled over windows. ``stacked`` fields are ``(T, W·S)``."""
+    """Per-seed metrics pooled over windows: every figure of a report row, computed here
+    only. ``stacked`` fields are ``(T, W·S)``, env ``w·S + s``."""
     step_s = params.step_s
     t_len = demand.shape[1]
 
@@ -338,7 +339,7 @@ def _result(
 ) -> PolicyResult:
     """One policy on one trace from its ``(T, W·S)`` columns of the batch."""
     W, T = trace.windows, trace.steps
-    per_seed = _seed_metrics(params, stacked, inputs.demand, trace.valid, inputs.initial, W, seeds)
+    per_seed = seed_metrics(params, stacked, inputs.demand, trace.valid, inputs.initial, W, seeds)
     timeline = Timeline(
         time_s=np.arange(T) * params.step_s,
         arrival_rate_rps=trace.rates_rps[0].copy(),
