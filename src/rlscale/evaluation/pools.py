@@ -2,9 +2,10 @@
 
 The single-service harness (:mod:`rlscale.evaluation.harness`) scores policies that return one
 replica count; a pools policy returns one count per pool *and* a placement, and the service is
-a :class:`rlscale.sim.pools.PoolsParams`, so pools get their own small runner and report
-(``report.json`` + ``report.md`` + PNGs) rather than a second mode threaded through the
-harness. Every policy runs on the same load patterns (seed 003's ramp, spike, periodic,
+a :class:`rlscale.sim.pools.PoolsParams`, so pools get their own scores and report
+(``report.json`` + ``report.md`` + PNGs); the steps are the one loop's
+(:func:`rlscale.sim.loop.run` over :class:`rlscale.sim.variants.PoolsSim`) and the job is
+``rlscale evaluate``'s (:func:`rlscale.evaluation.harness.prepare_job`). Every policy runs on the same load patterns (seed 003's ramp, spike, periodic,
 random) and seeds; SLO violations count requests over the SLO or dropped.
 
 Policies (``--policy``): ``all-gpu``, ``all-cpu``, ``balanced`` (static fleets sized for the
@@ -174,12 +175,8 @@ METRICS: tuple[str, ...] = (
 )
 
 
-def evaluate_pools(
-    config: PoolsEvalConfig, params: ps.PoolsParams | None = None
-) -> tuple[dict[str, Any], dict[tuple[str, str], Episode]]:
-    """Every policy × pattern × seed; returns the report dict and the seed-0 episode of each
-    (policy, pattern) for the timelines. Bad input raises ValueError before any step runs."""
-    params = params or ps.pools_preset()
+def check_pools_config(config: PoolsEvalConfig, params: ps.PoolsParams) -> list[tuple[str, PoolsPolicy]]:
+    """The resolved policies, or ValueError naming the bad option (before any step runs)."""
     if config.seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {config.seeds}")
     if config.episode_steps < 2:
@@ -187,7 +184,16 @@ def evaluate_pools(
     unknown = set(config.patterns) - set(PATTERNS)
     if unknown or not config.patterns:
         raise ValueError(f"--trace: unknown pools load pattern(s) {sorted(unknown)}; known: {list(PATTERNS)}")
-    policies = resolve_pools_policies(config.policies, params)
+    return resolve_pools_policies(config.policies, params)
+
+
+def evaluate_pools(
+    config: PoolsEvalConfig, params: ps.PoolsParams | None = None
+) -> tuple[dict[str, Any], dict[tuple[str, str], Episode]]:
+    """Every policy × pattern × seed; returns the report dict and the seed-0 episode of each
+    (policy, pattern) for the timelines. Bad input raises ValueError before any step runs."""
+    params = params or ps.pools_preset()
+    policies = check_pools_config(config, params)
     rows: list[dict[str, Any]] = []
     timelines: dict[tuple[str, str], Episode] = {}
     overall: dict[str, dict[str, list[float]]] = {}
