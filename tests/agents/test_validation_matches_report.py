@@ -1,5 +1,5 @@
 """One metrics vocabulary (issue 12): the run training's validation scores (agents.rollout,
-agents.train.score) gives, read by the report (evaluation.runner.seed_metrics →
+agents.validation.score) gives, read by the report (evaluation.run_metrics.seed_metrics →
 evaluation.report.build_report), the same SLO violation rate and cost."""
 
 from __future__ import annotations
@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from rlscale.agents.rollout import run_policy
-from rlscale.agents.train import score
+from rlscale.agents.validation import score
 from rlscale.evaluation.report import build_report
 from rlscale.evaluation.results import PolicyResult
-from rlscale.evaluation.runner import oracle_demand, seed_metrics
+from rlscale.evaluation.run_metrics import seed_metrics
+from rlscale.evaluation.runner import oracle_demand
 from rlscale.policies.hpa import HPAPolicy
 from rlscale.sim.presets import get_preset
 from rlscale.sim.simulator import StepMetrics

@@ -33,7 +33,9 @@ def test_errors_name_the_problem() -> None:
         parse_spec("hpa-frontier:lo=a")
     with pytest.raises(PolicySpecError, match="hpa-frontier: unknown parameter 'target'"):
         parse_spec("hpa-frontier:target=60")
-    with pytest.raises(PolicySpecError, match=r"unknown policy 'nope'; known policies: hpa, .*hpa-frontier, oracle"):
+    with pytest.raises(
+        PolicySpecError, match=r"unknown policy 'nope'; known policies: hpa, .*hpa-frontier, oracle"
+    ):
         parse_spec("nope")
     with pytest.raises(PolicySpecError, match="need 1 <= lo <= hi"):
         resolve_policies(["hpa-frontier:lo=90,hi=50"], WEB)

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
+from rlscale.envs.episodes import episode_rng
 from rlscale.envs.rewards import SLO_WEIGHT
 from rlscale.sim import pools as ps
 from rlscale.workload.synthetic import synthetic
@@ -111,8 +112,7 @@ class PoolsEnv(gym.Env):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        if seed is not None:
-            self._rng = np.random.default_rng(seed)
+        self._rng = episode_rng(self._rng, seed)
         self._episode += 1
         self._reset_internal()
         return self._obs(), {}

@@ -27,7 +27,7 @@ import numpy as np
 
 from rlscale.core.observation import ObservationBuilder, observation_bounds
 from rlscale.core.vertical import VerticalAction, VerticalSignals
-from rlscale.envs.episodes import sample_episode
+from rlscale.envs.episodes import episode_rng, sample_episode
 from rlscale.envs.rewards import SLO_WEIGHT
 from rlscale.sim import vertical as vs
 from rlscale.sim.loop import run
@@ -163,8 +163,7 @@ class VerticalEnv(gym.Env):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        if seed is not None:
-            self._rng = np.random.default_rng(seed)
+        self._rng = episode_rng(self._rng, seed)
         self._load = sample_episode(self._rng, self.windows, self.episode_steps)
         self._t = 0
         self._last_oom = 0.0

@@ -14,12 +14,13 @@ The runner turns the recorded per-step arrays into results; :func:`run_batch` on
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from rlscale.core.signals import ScalingSignals
+from rlscale.evaluation.progress import ProgressSink
 from rlscale.policies.base import Policy
 from rlscale.sim import simulator as sim
 from rlscale.sim.loop import run
@@ -81,9 +82,6 @@ class Recorder:
                 for name in sim.StepMetrics.field_names()
             }
         )
-
-
-ProgressSink = Callable[[int], None]
 
 
 def run_batch(

@@ -130,7 +130,11 @@ class _PoolsActor:
             current = np.array([[int(s.desired[0]) for s in sig.state.states]], dtype=np.int64)
             last_failed = self.failed[t - 1 : t] if t > 0 else np.zeros(1)
             obs = pools_observation(
-                self.params, sig.state, np.array([load[max(t - 1, 0)]]), np.array([load[max(t - 2, 0)]]), last_failed
+                self.params,
+                sig.state,
+                np.array([load[max(t - 1, 0)]]),
+                np.array([load[max(t - 2, 0)]]),
+                last_failed,
             )
             desired, placement = policy.act(obs, current)
         if self._previous is not None and not np.array_equal(desired, self._previous):

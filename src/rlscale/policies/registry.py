@@ -185,7 +185,9 @@ def parse_policy_spec(text: str) -> PolicySpec:
         raise PolicySpecError(f"unknown policy '{name}'; known policies: {_known()}")
     rest = rest.strip()
     if rest and entry.positional is not None and "=" not in rest.split(",", 1)[0]:
-        return PolicySpec(name, {entry.positional: entry.params[entry.positional].parse(name, entry.positional, rest)})
+        return PolicySpec(
+            name, {entry.positional: entry.params[entry.positional].parse(name, entry.positional, rest)}
+        )
     return parse_params(name, rest, entry.params)
 
 

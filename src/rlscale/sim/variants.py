@@ -63,7 +63,9 @@ class HorizontalSim:
         self.rates_rps = steps_by_envs(rates_rps)
         steps, per_block = self.rates_rps.shape
         if arrival_counts is not None and np.shape(arrival_counts) != (steps, per_block):
-            raise ValueError(f"arrival_counts has shape {np.shape(arrival_counts)}, rates {(steps, per_block)}")
+            raise ValueError(
+                f"arrival_counts has shape {np.shape(arrival_counts)}, rates {(steps, per_block)}"
+            )
         self.arrival_counts = arrival_counts
         self.blocks = blocks
         self.initial_replicas = np.tile(np.broadcast_to(initial_replicas, (per_block,)), blocks)
@@ -166,7 +168,9 @@ class PoolsSim:
     """The GPU/CPU pools simulator on ``load_rps`` (``(T,)`` req/s, one env), starting from
     ``initial_replicas`` per pool."""
 
-    def __init__(self, params: ps.PoolsParams, load_rps: np.ndarray, initial_replicas: tuple[int, ...]) -> None:
+    def __init__(
+        self, params: ps.PoolsParams, load_rps: np.ndarray, initial_replicas: tuple[int, ...]
+    ) -> None:
         self.params = params
         self.load_rps = np.asarray(load_rps, dtype=np.float64).reshape(-1)
         self.initial_replicas = initial_replicas
