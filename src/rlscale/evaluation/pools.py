@@ -29,10 +29,11 @@ from rlscale.core.atomic_file import publish_files
 from rlscale.envs.pools import (
     DEFAULT_EPISODE_STEPS,
     DEFAULT_PEAK_RPS,
+    INITIAL_REPLICAS,
     PATTERNS,
     failed_fraction,
+    observe_pools,
     pattern_load,
-    pools_observation,
 )
 from rlscale.evaluation.metrics import mean_ci95
 from rlscale.evaluation.report import format_stat, report_json_text
@@ -44,8 +45,6 @@ from rlscale.sim.variants import PoolsAction, PoolsSignals, PoolsSim
 POOLS_SERVICE = "pools"
 REPORT_SCHEMA = "rlscale.pools_report/1"
 DEFAULT_POOLS_POLICIES: tuple[str, ...] = ("all-gpu", "all-cpu", "balanced", "hpa-per-pool")
-#: Initial fleet of every episode (3 GPU + 3 CPU pods, as PoolsEnv starts).
-INITIAL_REPLICAS = (3, 3)
 
 PoolsPolicy = StaticPoolsPolicy | HPAPoolsPolicy | LearnedPoolsPolicy
 
@@ -129,13 +128,7 @@ class _PoolsActor:
         else:
             current = np.array([[int(s.desired[0]) for s in sig.state.states]], dtype=np.int64)
             last_failed = self.failed[t - 1 : t] if t > 0 else np.zeros(1)
-            obs = pools_observation(
-                self.params,
-                sig.state,
-                np.array([load[max(t - 1, 0)]]),
-                np.array([load[max(t - 2, 0)]]),
-                last_failed,
-            )
+            obs = observe_pools(self.params, sig.state, load, t, last_failed)
             desired, placement = policy.act(obs, current)
         if self._previous is not None and not np.array_equal(desired, self._previous):
             self.actions += 1
