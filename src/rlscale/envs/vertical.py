@@ -27,7 +27,8 @@ import numpy as np
 
 from rlscale.core.observation import ObservationBuilder, observation_bounds
 from rlscale.core.vertical import VerticalAction, VerticalSignals
-from rlscale.envs.episodes import episode_rng, sample_episode
+from rlscale.envs.episodes import sample_episode
+from rlscale.envs.family import SimulatorEnv
 from rlscale.envs.rewards import SLO_WEIGHT
 from rlscale.sim import vertical as vs
 from rlscale.sim.loop import run
@@ -103,7 +104,7 @@ def synthetic_vertical_windows(
     return out
 
 
-class VerticalEnv(gym.Env):
+class VerticalEnv(SimulatorEnv[vs.VerticalState, VerticalAction, VerticalSignals, vs.VerticalMetrics]):
     """One vertically scaled service (see module docstring)."""
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
@@ -139,56 +140,42 @@ class VerticalEnv(gym.Env):
         )
         self._builder = ObservationBuilder(self.params.spec, 1)
         self._rng = np.random.default_rng(seed)
-        self._state = vs.init_state(self.params, 1, *initial)
-        self._load = self.windows[0]
+        # a state before the first reset (which draws the first episode)
+        self._sim = VerticalSim(self.params, self.windows[0][None, :episode_steps], initial)
+        self._state = self._sim.init_state(self._rng)
         self._t = 0
         self._last_oom = 0.0
 
-    def _obs(self) -> np.ndarray:
-        p, s = self.params, self._state
-        base = self._builder.build(vs.signals(p, s))[0]
+    def _new_episode(self) -> VerticalSim:
+        load = sample_episode(self._rng, self.windows, self.episode_steps)
+        self._last_oom = 0.0
+        self._builder.reset(None)
+        return VerticalSim(self.params, load[None, :], self.initial)
+
+    def _observe(self, signals: VerticalSignals, state: vs.VerticalState) -> np.ndarray:
+        p = self.params
         extra = np.array(
             [
-                (s.cpu_cores[0] - p.cpu_min_cores) / max(p.cpu_max_cores - p.cpu_min_cores, 1e-9),
-                (s.heap_mb[0] - p.heap_min_mb) / max(p.heap_max_mb - p.heap_min_mb, 1e-9),
-                float(s.ready_old[0] > 0),
+                (state.cpu_cores[0] - p.cpu_min_cores) / max(p.cpu_max_cores - p.cpu_min_cores, 1e-9),
+                (state.heap_mb[0] - p.heap_min_mb) / max(p.heap_max_mb - p.heap_min_mb, 1e-9),
+                float(state.ready_old[0] > 0),
                 self._last_oom,
             ],
             dtype=np.float32,
         )
+        base = self._builder.build(signals.signals)[0]
         low, high = self.observation_space.low, self.observation_space.high
         return np.clip(np.concatenate([base, extra]), low, high).astype(np.float32)
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        super().reset(seed=seed)
-        self._rng = episode_rng(self._rng, seed)
-        self._load = sample_episode(self._rng, self.windows, self.episode_steps)
-        self._t = 0
-        self._last_oom = 0.0
-        vs.reset_state(self.params, self._state, None, *self.initial)
-        self._builder.reset(None)
-        return self._obs(), {}
+    def _decode(self, action: Any, state: vs.VerticalState) -> VerticalAction:
+        raw = np.asarray(action)[None, ...]
+        return decode_vertical_action(
+            self.action_mode, raw, self.params, state.desired, state.cpu_cores, state.heap_mb
+        )
 
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        s = self._state
-        act = decode_vertical_action(
-            self.action_mode, np.asarray(action)[None, ...], self.params, s.desired, s.cpu_cores, s.heap_mb
-        )
-        _, m = vs.step(
-            self.params,
-            s,
-            self._load[self._t : self._t + 1],
-            act.replicas,
-            act.cpu_cores,
-            act.heap_mb,
-            self._rng,
-        )
-        self._t += 1
+    def _score(self, m: vs.VerticalMetrics) -> tuple[float, dict[str, float]]:
         pods = max(int(m.ready[0] + m.pending[0]), 1)
         self._last_oom = min(float(m.oom_kills[0]) / pods, 1.0)
-        reward = float(vertical_reward(m, self.params)[0])
         info = {
             k: float(np.asarray(getattr(m, k))[0])
             for k in (
@@ -202,7 +189,7 @@ class VerticalEnv(gym.Env):
                 "ready",
             )
         }
-        return self._obs(), reward, False, self._t >= self.episode_steps, info
+        return float(vertical_reward(m, self.params)[0]), info
 
 
 # ---------------------------------------------------------------------------------- runner
