@@ -6,7 +6,7 @@ state, their action (a replica count; replicas × CPU × heap; per-pool counts a
 placement) and what a scaler can see, but each step ends in the same request counts. So one
 loop serves ``rlscale simulate``, training's validation and demonstrations, the evaluation
 batch, the pools evaluation and the vertical runner, and every run total is summed here from
-:meth:`Simulator.counts` in one vocabulary (:class:`RunTotals`), with the one SLO violation
+:meth:`Simulator.metrics` in one vocabulary (:class:`RunTotals`), with the one SLO violation
 rate of :mod:`rlscale.core.slo_budget`.
 """
 
@@ -44,7 +44,7 @@ class Simulator(Protocol[StateT, ActionT, SignalsT, MetricsT]):
 
     ``init_state`` is the run's warm start; ``signals`` what a scaler sees of a state;
     ``step`` advances step ``t`` (the simulator knows step ``t``'s load) under ``action``;
-    ``counts`` reads a step's metrics in the shared vocabulary."""
+    ``metrics`` reads a step's outcome as the shared request counts."""
 
     @property
     def num_envs(self) -> int: ...
@@ -60,7 +60,7 @@ class Simulator(Protocol[StateT, ActionT, SignalsT, MetricsT]):
         self, state: StateT, t: int, action: ActionT, rng: np.random.Generator
     ) -> tuple[StateT, MetricsT]: ...
 
-    def counts(self, metrics: MetricsT) -> StepCounts: ...
+    def metrics(self, m: MetricsT) -> StepCounts: ...
 
 
 @dataclass
@@ -115,7 +115,7 @@ def run(
         signals = simulator.signals(state)
         action = act(signals)
         state, metrics = simulator.step(state, t, action, rng)
-        totals.add(simulator.counts(metrics))
+        totals.add(simulator.metrics(metrics))
         if record is not None:
             record(t, signals, action, metrics, state)
     return Run(state, totals)

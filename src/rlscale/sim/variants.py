@@ -111,7 +111,7 @@ class HorizontalSim:
             startup_keys=self.startup_keys,
         )
 
-    def counts(self, m: sim.StepMetrics) -> StepCounts:
+    def metrics(self, m: sim.StepMetrics) -> StepCounts:
         return StepCounts(m.offered, m.served, m.dropped, m.violating, m.cost_usd, m.pod_seconds)
 
 
@@ -147,7 +147,7 @@ class VerticalSim:
         a = action
         return vs.step(self.params, state, self.loads_rps[:, t], a.replicas, a.cpu_cores, a.heap_mb, rng)
 
-    def counts(self, m: vs.VerticalMetrics) -> StepCounts:
+    def metrics(self, m: vs.VerticalMetrics) -> StepCounts:
         return StepCounts(m.offered, m.served, m.dropped, m.violating, m.cost_usd, m.pod_seconds)
 
 
@@ -197,6 +197,6 @@ class PoolsSim:
         desired, placement = action
         return ps.step(self.params, state, self.load_rps[t : t + 1], desired, placement, rng)
 
-    def counts(self, m: ps.PoolsMetrics) -> StepCounts:
+    def metrics(self, m: ps.PoolsMetrics) -> StepCounts:
         pod_seconds = sum(p.pod_seconds for p in m.per_pool)
         return StepCounts(m.offered, m.served, m.dropped, m.violating, m.cost_usd, np.asarray(pod_seconds))
