@@ -45,7 +45,8 @@ def evaluate(
         typer.Option(
             "--service",
             help="Service preset (web, lipari2025, teastore), a service JSON file, or 'pools' (GPU/CPU pools: "
-            "--trace ramp|spike|periodic|random, --policy all-gpu|all-cpu|balanced|static|hpa-per-pool|learned:PATH).",
+            "--trace ramp|spike|periodic|random, --policy all-gpu|all-cpu|balanced|static|hpa-per-pool|learned:PATH, "
+            "--seeds, --out, --json; the other options are refused).",
         ),
     ] = "web",
     seeds: Annotated[
