@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rlscale.agents.train import TrainConfig, load_resume_state, make_env, make_model, save_resume_state
+from rlscale.agents.resume import load_resume_state, save_resume_state
+from rlscale.agents.train import TrainConfig, make_env, make_model
 
 torch.set_num_threads(1)
 

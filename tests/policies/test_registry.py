@@ -13,11 +13,11 @@ from rlscale.policies import (
     PolicySpec,
     PolicySpecError,
     build_policy,
-    expand_hpa_frontier,
     parse_policy_spec,
     register_policy,
 )
 from rlscale.policies.hpa import HPAPolicy
+from rlscale.policies.oracle import OraclePolicy
 
 
 @pytest.mark.parametrize(
@@ -31,10 +31,8 @@ from rlscale.policies.hpa import HPAPolicy
         ("threshold", "threshold", {}),
         ("static:replicas=5", "static", {"replicas": 5}),
         ("predictive", "predictive", {}),
-        ("oracle", "oracle", {}),
         ("learned", "learned", {}),
         ("learned:runs/best/model", "learned", {"path": "runs/best/model"}),
-        ("hpa-frontier", "hpa-frontier", {}),
         (" HPA : target = 70 ", "hpa", {"target": 70.0}),
     ],
 )
@@ -46,7 +44,7 @@ def test_parse(text: str, name: str, params: dict) -> None:
 def test_error_messages() -> None:
     with pytest.raises(PolicySpecError, match=r"^hpa: parameter 'target' must be a number, got 'abc'$"):
         parse_policy_spec("hpa:target=abc")
-    with pytest.raises(PolicySpecError, match=r"unknown policy 'nope'; known policies: .*hpa.*oracle"):
+    with pytest.raises(PolicySpecError, match=r"unknown policy 'nope'; known policies: .*hpa.*keda"):
         parse_policy_spec("nope")
     with pytest.raises(
         PolicySpecError, match="hpa: unknown parameter 'tgt'; valid parameters: target, tolerance"
@@ -63,16 +61,16 @@ def test_error_messages() -> None:
 def test_names_list() -> None:
     for name in (
         "hpa",
-        "hpa-frontier",
         "keda",
         "kpa",
         "threshold",
         "static",
         "predictive",
-        "oracle",
         "learned",
     ):
         assert name in POLICY_NAMES
+    # the evaluation's own specs (evaluation.specs), not policies the registry builds
+    assert "oracle" not in POLICY_NAMES and "hpa-frontier" not in POLICY_NAMES
 
 
 @pytest.mark.parametrize(
@@ -115,28 +113,15 @@ def test_build_errors(service: ServiceSpec) -> None:
         build_policy("hpa:target=60.5", service, 1)
     with pytest.raises(PolicySpecError, match="behavior=default"):
         build_policy("hpa:behavior=nil,up_pods=2", service, 1)
-    with pytest.raises(PolicySpecError, match="schedules"):
+    with pytest.raises(PolicySpecError, match="unknown policy 'oracle'"):
         build_policy("oracle", service, 1)
-    with pytest.raises(PolicySpecError, match="sweep"):
-        build_policy("hpa-frontier", service, 1)
     with pytest.raises(PolicySpecError, match="threshold"):
         build_policy("threshold:upper=20,lower=50", service, 1)
 
 
-def test_oracle_with_schedules(service: ServiceSpec) -> None:
-    p = build_policy("oracle", service, 2, schedules=[np.array([2, 3]), np.array([4])])
+def test_oracle_replays_its_schedules(service: ServiceSpec) -> None:
+    p = OraclePolicy(service, 2, [np.array([2, 3]), np.array([4])])
     assert p.act(make_signals(2)).tolist() == [2, 4]
-
-
-def test_frontier_expansion() -> None:
-    specs = expand_hpa_frontier(parse_policy_spec("hpa-frontier"))
-    assert [s.params["target"] for s in specs] == list(range(40, 96, 5))
-    custom = expand_hpa_frontier(parse_policy_spec("hpa-frontier:lo=50,hi=70,step=10,behavior=default"))
-    assert [str(s) for s in custom] == [
-        "hpa:target=50,behavior=default",
-        "hpa:target=60,behavior=default",
-        "hpa:target=70,behavior=default",
-    ]
 
 
 def test_learned_spec_reaches_the_learned_factory(service: ServiceSpec, tmp_path) -> None:

@@ -150,3 +150,14 @@ def test_cli_evaluate_service_pools_bad_input(tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert "unknown pools load pattern(s) ['nasa']" in res.output
     assert not (tmp_path / "report.json").exists()
+
+
+def test_cli_evaluate_service_pools_refuses_options_it_does_not_take(tmp_path: Path) -> None:
+    # one CLI path for every service (issue 12): an option of the trace evaluation is refused
+    # by name for pools rather than silently ignored
+    res = CliRunner().invoke(
+        app, ["evaluate", "--service", "pools", "--windows", "2", "--out", str(tmp_path / "r")]
+    )
+    assert res.exit_code == 2
+    assert "--windows does not apply to --service pools" in res.output
+    assert not (tmp_path / "r").exists()

@@ -63,7 +63,7 @@ def _model(algo: str) -> object:
 
 
 def test_a_truncated_or_foreign_resume_state_is_named(tmp_path: Path) -> None:
-    from rlscale.agents.train import load_resume_state, save_resume_state
+    from rlscale.agents.resume import load_resume_state, save_resume_state
 
     ppo = _model("ppo")
     save_resume_state(ppo, tmp_path / "resume", {"algo": "ppo"})

@@ -36,7 +36,7 @@ def hpa_demonstrations(
     obs_list: list[np.ndarray] = []
     act_list: list[np.ndarray] = []
 
-    def record(sig: ScalingSignals, desired: np.ndarray) -> None:
+    def record(t: int, sig: ScalingSignals, desired: np.ndarray, *_: object) -> None:
         obs_list.append(builder.build(sig))
         act_list.append(action_for(action, sig, desired, spec.pod_capacity_rps))
 
@@ -72,8 +72,7 @@ def teacher_demonstrations(
     obs_list: list[np.ndarray] = []
     act_list: list[np.ndarray] = []
 
-    def record(sig: ScalingSignals, desired: np.ndarray) -> None:
-        del desired
+    def record(t: int, sig: ScalingSignals, *_: object) -> None:
         obs_list.append(builder.build(sig))
         act_list.append(scale_aware_actions(action, sig, spec, rule))
 

@@ -1,5 +1,8 @@
 """Validation the way ``rlscale evaluate`` scores, on windows carved from the TRAINING splits.
 
+:func:`score` is what training selects its best model by (each validation run of
+:mod:`rlscale.agents.train`); :func:`score_policies` scores finished policies the same way.
+
 Model selection must never look at the test windows (NASA August, the last week of Twitter,
 the last days of Alibaba LoRA). This module cuts ``rlscale evaluate``-style windows (same
 length, same oracle warm start, common random numbers, HPA frontier and oracle scores) from
@@ -15,9 +18,17 @@ from typing import Any
 
 import numpy as np
 
+from rlscale.agents.rollout import RolloutResult, run_policy
+from rlscale.evaluation.frontier import (
+    FRONTIER_TARGETS_PCT,
+    FrontierPoint,
+    cost_vs_hpa_frontier,
+    pareto_front,
+)
 from rlscale.evaluation.report import build_report
 from rlscale.evaluation.runner import EvalTrace, PolicyEntry, evaluate
 from rlscale.evaluation.specs import resolve_policies
+from rlscale.policies.hpa import HPAPolicy
 from rlscale.sim.params import ServiceParams
 from rlscale.workload import split, standard_split
 from rlscale.workload.transform import DEFAULT_PEAK_FRACTION, rescale_factor, window_starts
@@ -28,6 +39,8 @@ VALIDATION_TRACES: tuple[str, ...] = ("nasa", "twitter-15s", "alibaba-lora")
 VAL_FRACTION = 0.15
 #: Fixed window draw, distinct from evaluation's WINDOW_SEED = 0.
 VALIDATION_WINDOW_SEED = 7
+#: Violation rate the policy must stay under (issue 4 "Done when").
+VIOLATION_BUDGET = 0.01
 SCORE_KEYS = (
     "slo_violation_rate",
     "cost_usd",
@@ -101,3 +114,40 @@ def score_policies(
         )
         average[label] = avg
     return {"per_trace": per_trace, "average": average}
+
+
+# ------------------------------------------------- during training (agents.train)
+def score(result: RolloutResult, front: list[Any]) -> dict[str, Any]:
+    """Validation score: cost against the HPA frontier (evaluation.frontier), with the
+    violation budget as a hard constraint (a model over budget never beats one under it)."""
+    viol, cost = result.violation_rate, result.cost_usd
+    ratio = cost_vs_hpa_frontier(viol, cost, front).value
+    feasible = viol <= VIOLATION_BUDGET and ratio is not None
+    key = (0 if feasible else 1, ratio if ratio is not None else 10.0 + viol)
+    return {
+        "violation_rate": viol,
+        "cost_usd": cost,
+        "cost_vs_hpa_frontier": ratio,
+        "reward": float(result.reward.mean()),
+        "feasible": feasible,
+        "key": list(key),
+    }
+
+
+def hpa_frontier(
+    params: Any, windows: list[np.ndarray], rfn: Any, seed: int
+) -> tuple[list[Any], dict[str, Any]]:
+    """The HPA frontier on training's validation windows (the reference :func:`score` reads
+    against), with each target's mean reward."""
+    points, rewards = [], {}
+    for pct in FRONTIER_TARGETS_PCT:
+        r = run_policy(
+            params,
+            lambda s, n, p=pct: HPAPolicy(s, n, target_utilization_pct=p),
+            windows,
+            seed=seed,
+            reward_fn=rfn,
+        )
+        points.append(FrontierPoint(pct, r.violation_rate, r.cost_usd))
+        rewards[pct] = float(r.reward.mean())
+    return pareto_front(points), {"points": [p.to_dict() for p in points], "reward_by_target": rewards}

@@ -45,7 +45,8 @@ def evaluate(
         typer.Option(
             "--service",
             help="Service preset (web, lipari2025, teastore), a service JSON file, or 'pools' (GPU/CPU pools: "
-            "--trace ramp|spike|periodic|random, --policy all-gpu|all-cpu|balanced|static|hpa-per-pool|learned:PATH).",
+            "--trace ramp|spike|periodic|random, --policy all-gpu|all-cpu|balanced|static|hpa-per-pool|learned:PATH, "
+            "--seeds, --out, --json; the other options are refused).",
         ),
     ] = "web",
     seeds: Annotated[
@@ -113,15 +114,11 @@ def evaluate(
     """Evaluate policies against the HPA frontier and the clairvoyant oracle."""
     from rich.console import Console
 
-    from rlscale.evaluation.harness import EvaluateConfig, EvaluationInputError, prepare, run_and_write
+    from rlscale.evaluation.harness import EvaluateConfig, EvaluationInputError, prepare_job, run_and_write
     from rlscale.evaluation.report import report_json_text
 
     with exit_on_bad_input():  # before any work: a bad --out used to lose the whole run at the end
         check_output_dir(out, "--out")
-    if service == "pools":  # GPU/CPU pools (issue 6): own runner, rlscale.evaluation.pools
-        from rlscale.cli.evaluate_pools import evaluate_pools_command
-
-        return evaluate_pools_command(list(trace or []), list(policy or []), seeds, out, json_out)
     err = Console(stderr=True)
     config = EvaluateConfig(
         traces=list(trace or []),
@@ -139,7 +136,7 @@ def evaluate(
         slo_budgets=list(slo_budget or []),
     )
     try:
-        prep = prepare(config)
+        prep = prepare_job(config)
     except EvaluationInputError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=EXIT_BAD_INPUT) from None
@@ -155,6 +152,12 @@ def evaluate(
 def _print_table(console: object, report: dict) -> None:
     """One compact table per trace (mean±CI); the full set of metrics is in report.md."""
     from rich.table import Table
+
+    from rlscale.evaluation.pools import REPORT_SCHEMA as POOLS_REPORT_SCHEMA
+
+    if report.get("schema") == POOLS_REPORT_SCHEMA:
+        _print_pools_table(console, report)
+        return
 
     def fmt(stat: dict | None, scale: float, with_ci: bool) -> str:
         if not stat or stat.get("mean") is None:
@@ -196,6 +199,28 @@ def _print_table(console: object, report: dict) -> None:
                 cells.append("" if b is None else mark + fmt(b["cost_vs_tuned_hpa"], 1.0, False))
             table.add_row(r["policy"], *cells)
         console.print(table)  # type: ignore[attr-defined]
+
+
+def _print_pools_table(console: object, report: dict) -> None:
+    """``--service pools``: one row per (load pattern, policy)."""
+    from rich.table import Table
+
+    from rlscale.evaluation.report import format_stat
+
+    seeds = report["config"]["seeds"]
+    table = Table(title=f"pools ({seeds} seeds per pattern, mean±95 % CI)", caption="full table: report.md")
+    for col in ("pattern", "policy", "viol %", "cost $", "GPU pods", "CPU pods"):
+        table.add_column(col, justify="left" if col in ("pattern", "policy") else "right")
+    for r in report["results"]:
+        table.add_row(
+            r["pattern"],
+            r["policy"],
+            format_stat(r["slo_violation_rate"], scale=100),
+            format_stat(r["cost_usd"]),
+            f"{r['gpu_pods']['mean']:.2f}",
+            f"{r['cpu_pods']['mean']:.2f}",
+        )
+    console.print(table)  # type: ignore[attr-defined]
 
 
 def register(app: typer.Typer) -> None:

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
-from rlscale.envs.episodes import sample_episode
+from rlscale.envs.episodes import episode_rng, sample_episode
 from rlscale.envs.rewards import SLO_WEIGHT
 from rlscale.sim.params import KUBECOST_PRICE_CPU_CORE_HOUR, KUBECOST_PRICE_MEMORY_GIB_HOUR
 from rlscale.sim.teastore import TEASTORE_MODEL, TeaStoreModel
@@ -154,8 +154,7 @@ class OfflineTeaStoreEnv(gym.Env):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        if seed is not None:
-            self._rng = np.random.default_rng(seed)
+        self._rng = episode_rng(self._rng, seed)
         self._load = sample_episode(self._rng, self.windows, self.episode_steps)
         self._cfg = np.array(
             [

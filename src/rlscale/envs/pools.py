@@ -16,8 +16,10 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
+from rlscale.envs.family import SimulatorEnv
 from rlscale.envs.rewards import SLO_WEIGHT
 from rlscale.sim import pools as ps
+from rlscale.sim.variants import PoolsAction, PoolsSignals, PoolsSim
 from rlscale.workload.synthetic import synthetic
 
 PATTERNS: tuple[str, ...] = ("ramp", "spike", "periodic", "random")
@@ -25,6 +27,8 @@ DELTAS = np.array([-2, -1, 0, 1, 2], dtype=np.int64)
 DEFAULT_PEAK_RPS = 100.0
 DEFAULT_EPISODE_STEPS = 80
 OBS_SIZE = 12
+#: Initial fleet of every episode: 3 GPU + 3 CPU pods.
+INITIAL_REPLICAS = (3, 3)
 
 
 def pattern_load(pattern: str, steps: int, peak_rps: float, seed: int, step_s: float = 15.0) -> np.ndarray:
@@ -66,7 +70,18 @@ def pools_observation(
     return np.stack(cols, axis=1).astype(np.float32)
 
 
-class PoolsEnv(gym.Env):
+def observe_pools(
+    params: ps.PoolsParams, state: ps.PoolsState, load_rps: np.ndarray, t: int, last_failed: np.ndarray
+) -> np.ndarray:
+    """:func:`pools_observation` before step ``t`` of ``load_rps`` (``(1, OBS_SIZE)``): the
+    rates measured the last two steps (the env's and the evaluation's learned policy's view)."""
+    t = min(t, load_rps.size - 1)
+    rate = np.array([load_rps[max(t - 1, 0)]])
+    prev = np.array([load_rps[max(t - 2, 0)]])
+    return pools_observation(params, state, rate, prev, last_failed)
+
+
+class PoolsEnv(SimulatorEnv[ps.PoolsState, PoolsAction, PoolsSignals, ps.PoolsMetrics]):
     """One service on a GPU and a CPU pool (see module docstring)."""
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
@@ -87,46 +102,28 @@ class PoolsEnv(gym.Env):
         self.action_space = gym.spaces.MultiDiscrete([5, 5, 3])
         self.observation_space = gym.spaces.Box(0.0, 2.0, shape=(OBS_SIZE,), dtype=np.float32)
         self._rng = np.random.default_rng(seed)
-        self._episode = 0
-        self._reset_internal()
+        self._start()
 
-    def _reset_internal(self) -> None:
+    def _new_episode(self) -> PoolsSim:
         pattern = self.patterns[int(self._rng.integers(len(self.patterns)))]
-        self._load = pattern_load(
+        load = pattern_load(
             pattern, self.episode_steps, self.peak_rps, int(self._rng.integers(1 << 31)), self.params.step_s
         )
-        self._state = ps.init_state(
-            self.params, 1, (3, 3), placement=1, initial_rate_rps=float(self._load[0])
-        )
-        self._t = 0
         self._last_failed = np.zeros(1)
+        return PoolsSim(self.params, load, INITIAL_REPLICAS)
 
-    def _obs(self) -> np.ndarray:
-        t = min(self._t, self.episode_steps - 1)
-        rate = np.array([self._load[max(t - 1, 0)]])  # the rate measured last step
-        prev = np.array([self._load[max(t - 2, 0)]])
-        return pools_observation(self.params, self._state, rate, prev, self._last_failed)[0]
+    def _observe(self, signals: PoolsSignals, state: ps.PoolsState) -> np.ndarray:
+        return observe_pools(self.params, state, self._sim.load_rps, signals.t, self._last_failed)[0]
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        super().reset(seed=seed)
-        if seed is not None:
-            self._rng = np.random.default_rng(seed)
-        self._episode += 1
-        self._reset_internal()
-        return self._obs(), {}
-
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+    def _decode(self, action: Any, state: ps.PoolsState) -> PoolsAction:
         a = np.asarray(action, dtype=np.int64).reshape(3)
-        cur = np.array([[s.desired[0] for s in self._state.states]])
+        cur = np.array([[s.desired[0] for s in state.states]])
         desired = np.clip(cur + DELTAS[a[:2]][None, :], 0, [[p.spec.max_replicas for p in self.params.pools]])
         if desired.sum() == 0:  # keep one pod somewhere
             desired[0, 1] = 1
-        _, m = ps.step(
-            self.params, self._state, np.array([self._load[self._t]]), desired, np.array([a[2]]), self._rng
-        )
-        self._t += 1
+        return desired, np.array([a[2]])
+
+    def _score(self, m: ps.PoolsMetrics) -> tuple[float, dict[str, float]]:
         self._last_failed = failed_fraction(m)
         reward = -(
             SLO_WEIGHT * float(self._last_failed[0]) + float(m.cost_usd[0]) / max_cost_usd_step(self.params)
@@ -137,4 +134,4 @@ class PoolsEnv(gym.Env):
             "cost_usd": float(m.cost_usd[0]),
             "gpu_share": float(m.weights[0, 0]),
         }
-        return self._obs(), reward, False, self._t >= self.episode_steps, info
+        return reward, info

@@ -28,9 +28,8 @@ from rlscale.sim import simulator as sim
 from rlscale.sim.params import ServiceParams
 from rlscale.sim.presets import load_service
 from rlscale.sim.randomization import draw_service, randomize, sizing_bounds
+from rlscale.sim.variants import warm_start_replicas
 
-#: Utilisation the warm start sizes the initial replicas for (HPA-like headroom).
-WARM_START_UTILIZATION = 0.7
 #: Default episode: 240 steps of 15 s = 1 hour.
 DEFAULT_EPISODE_STEPS = 240
 #: Info keys copied from the step metrics (arrays of shape (num_envs,)).
@@ -222,7 +221,7 @@ class AutoscaleVectorEnv(VectorEnv):
         mask[rows] = True
         rate0 = self._flat[self._offset]
         spec = self.spec_service
-        replicas = np.ceil(rate0 / (spec.pod_capacity_rps * WARM_START_UTILIZATION) - 1e-9)
+        replicas = warm_start_replicas(rate0, spec)
         sim.reset_state(self.params, self._state, mask, replicas, None, rate0)
 
     # ------------------------------------------------------------------ gymnasium API

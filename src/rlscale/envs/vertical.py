@@ -26,11 +26,13 @@ import gymnasium as gym
 import numpy as np
 
 from rlscale.core.observation import ObservationBuilder, observation_bounds
-from rlscale.core.slo_budget import slo_violation_rate
 from rlscale.core.vertical import VerticalAction, VerticalSignals
 from rlscale.envs.episodes import sample_episode
+from rlscale.envs.family import SimulatorEnv
 from rlscale.envs.rewards import SLO_WEIGHT
 from rlscale.sim import vertical as vs
+from rlscale.sim.loop import run
+from rlscale.sim.variants import VerticalSim
 
 ACTION_MODES: tuple[str, ...] = ("seed7", "factored")
 #: Seed actions (gsa README codes) as (replica, cpu, heap) step deltas.
@@ -102,14 +104,7 @@ def synthetic_vertical_windows(
     return out
 
 
-def vertical_signals(params: vs.VerticalParams, state: vs.VerticalState) -> VerticalSignals:
-    mem = params.model.memory_gib(state.heap_mb)
-    return VerticalSignals(
-        vs.signals(params, state), state.cpu_cores.copy(), state.heap_mb.copy(), np.asarray(mem, float)
-    )
-
-
-class VerticalEnv(gym.Env):
+class VerticalEnv(SimulatorEnv[vs.VerticalState, VerticalAction, VerticalSignals, vs.VerticalMetrics]):
     """One vertically scaled service (see module docstring)."""
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
@@ -145,57 +140,42 @@ class VerticalEnv(gym.Env):
         )
         self._builder = ObservationBuilder(self.params.spec, 1)
         self._rng = np.random.default_rng(seed)
-        self._state = vs.init_state(self.params, 1, *initial)
-        self._load = self.windows[0]
+        # a state before the first reset (which draws the first episode)
+        self._sim = VerticalSim(self.params, self.windows[0][None, :episode_steps], initial)
+        self._state = self._sim.init_state(self._rng)
         self._t = 0
         self._last_oom = 0.0
 
-    def _obs(self) -> np.ndarray:
-        p, s = self.params, self._state
-        base = self._builder.build(vs.signals(p, s))[0]
+    def _new_episode(self) -> VerticalSim:
+        load = sample_episode(self._rng, self.windows, self.episode_steps)
+        self._last_oom = 0.0
+        self._builder.reset(None)
+        return VerticalSim(self.params, load[None, :], self.initial)
+
+    def _observe(self, signals: VerticalSignals, state: vs.VerticalState) -> np.ndarray:
+        p = self.params
         extra = np.array(
             [
-                (s.cpu_cores[0] - p.cpu_min_cores) / max(p.cpu_max_cores - p.cpu_min_cores, 1e-9),
-                (s.heap_mb[0] - p.heap_min_mb) / max(p.heap_max_mb - p.heap_min_mb, 1e-9),
-                float(s.ready_old[0] > 0),
+                (state.cpu_cores[0] - p.cpu_min_cores) / max(p.cpu_max_cores - p.cpu_min_cores, 1e-9),
+                (state.heap_mb[0] - p.heap_min_mb) / max(p.heap_max_mb - p.heap_min_mb, 1e-9),
+                float(state.ready_old[0] > 0),
                 self._last_oom,
             ],
             dtype=np.float32,
         )
+        base = self._builder.build(signals.signals)[0]
         low, high = self.observation_space.low, self.observation_space.high
         return np.clip(np.concatenate([base, extra]), low, high).astype(np.float32)
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        super().reset(seed=seed)
-        if seed is not None:
-            self._rng = np.random.default_rng(seed)
-        self._load = sample_episode(self._rng, self.windows, self.episode_steps)
-        self._t = 0
-        self._last_oom = 0.0
-        vs.reset_state(self.params, self._state, None, *self.initial)
-        self._builder.reset(None)
-        return self._obs(), {}
+    def _decode(self, action: Any, state: vs.VerticalState) -> VerticalAction:
+        raw = np.asarray(action)[None, ...]
+        return decode_vertical_action(
+            self.action_mode, raw, self.params, state.desired, state.cpu_cores, state.heap_mb
+        )
 
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        s = self._state
-        act = decode_vertical_action(
-            self.action_mode, np.asarray(action)[None, ...], self.params, s.desired, s.cpu_cores, s.heap_mb
-        )
-        _, m = vs.step(
-            self.params,
-            s,
-            self._load[self._t : self._t + 1],
-            act.replicas,
-            act.cpu_cores,
-            act.heap_mb,
-            self._rng,
-        )
-        self._t += 1
+    def _score(self, m: vs.VerticalMetrics) -> tuple[float, dict[str, float]]:
         pods = max(int(m.ready[0] + m.pending[0]), 1)
         self._last_oom = min(float(m.oom_kills[0]) / pods, 1.0)
-        reward = float(vertical_reward(m, self.params)[0])
         info = {
             k: float(np.asarray(getattr(m, k))[0])
             for k in (
@@ -209,7 +189,7 @@ class VerticalEnv(gym.Env):
                 "ready",
             )
         }
-        return self._obs(), reward, False, self._t >= self.episode_steps, info
+        return float(vertical_reward(m, self.params)[0]), info
 
 
 # ---------------------------------------------------------------------------------- runner
@@ -234,6 +214,29 @@ class VerticalResult:
 VerticalActFn = Callable[[VerticalSignals], VerticalAction]
 
 
+@dataclass
+class _VerticalTally:
+    """The vertical-only figures a run totals besides the shared counts (a loop recorder)."""
+
+    replicas: float = 0.0  # sums over steps of the env-mean
+    cpu_cores: float = 0.0
+    heap_mb: float = 0.0
+    rollouts: int = 0
+    oom_kills: int = 0
+    rolling: np.ndarray | None = None
+
+    def __call__(
+        self, t: int, sig: VerticalSignals, a: VerticalAction, m: vs.VerticalMetrics, state: vs.VerticalState
+    ) -> None:
+        self.replicas += float(np.mean(m.ready + m.pending))
+        self.cpu_cores += float(np.mean(m.cpu_cores))
+        self.heap_mb += float(np.mean(m.heap_mb))
+        started = m.rolling if self.rolling is None else m.rolling & ~self.rolling
+        self.rollouts += int(np.sum(started))
+        self.oom_kills += int(np.sum(m.oom_kills))
+        self.rolling = m.rolling
+
+
 def run_vertical(
     name: str,
     act: VerticalActFn,
@@ -243,33 +246,18 @@ def run_vertical(
     initial: tuple[int, float, float] = (2, 0.5, 500.0),
 ) -> VerticalResult:
     """Run ``act`` on every row of ``loads`` (``(n, T)`` req/s) at once and total the result."""
-    loads = np.atleast_2d(np.asarray(loads, dtype=np.float64))
-    n, horizon = loads.shape
-    rng = np.random.default_rng(seed)
-    state = vs.init_state(params, n, *initial)
-    failed = done = cost = rep = cpu = heap = 0.0
-    rollouts = ooms = 0
-    prev_rolling = np.zeros(n, dtype=bool)
-    for t in range(horizon):
-        a = act(vertical_signals(params, state))
-        state, m = vs.step(params, state, loads[:, t], a.replicas, a.cpu_cores, a.heap_mb, rng)
-        failed += float(np.sum(m.violating + m.dropped))
-        done += float(np.sum(m.offered))
-        cost += float(np.sum(m.cost_usd))
-        rep += float(np.mean(m.ready + m.pending))
-        cpu += float(np.mean(m.cpu_cores))
-        heap += float(np.mean(m.heap_mb))
-        rollouts += int(np.sum(m.rolling & ~prev_rolling))
-        prev_rolling = m.rolling
-        ooms += int(np.sum(m.oom_kills))
+    simulator = VerticalSim(params, loads, initial)
+    tally = _VerticalTally()
+    totals = run(simulator, act, np.random.default_rng(seed), tally).totals
+    horizon = simulator.steps
     return VerticalResult(
         name,
-        float(slo_violation_rate(failed, 0.0, done)),
-        cost,
-        rep / horizon,
-        cpu / horizon,
-        heap / horizon,
-        rollouts,
-        ooms,
-        horizon * n,
+        totals.violation_rate,
+        float(totals.cost_usd.sum()),
+        tally.replicas / horizon,
+        tally.cpu_cores / horizon,
+        tally.heap_mb / horizon,
+        tally.rollouts,
+        tally.oom_kills,
+        horizon * simulator.num_envs,
     )

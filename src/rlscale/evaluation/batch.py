@@ -14,15 +14,18 @@ The runner turns the recorded per-step arrays into results; :func:`run_batch` on
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from rlscale.core.signals import ScalingSignals
+from rlscale.evaluation.progress import ProgressSink
 from rlscale.policies.base import Policy
 from rlscale.sim import simulator as sim
+from rlscale.sim.loop import run
 from rlscale.sim.params import ServiceParams
+from rlscale.sim.variants import HorizontalSim
 
 #: StepMetrics fields the metrics and timelines read; the others are not kept (a 60-day run
 #: at 15 s with 70 envs is 24 M env-steps: every field kept is ~190 MB).
@@ -81,9 +84,6 @@ class Recorder:
         )
 
 
-ProgressSink = Callable[[int], None]
-
-
 def run_batch(
     params: ServiceParams,
     groups: Sequence[PolicyGroup],
@@ -107,50 +107,41 @@ def run_batch(
     steps, per_block = rates_rps.shape
     if params.poisson_arrivals and arrival_counts is None:
         raise ValueError("run_batch: Poisson arrivals need arrival_counts drawn per env beforehand")
-    if arrival_counts is not None and arrival_counts.shape != rates_rps.shape:
-        raise ValueError(f"arrival_counts has shape {arrival_counts.shape}, rates {rates_rps.shape}")
     total = max(g.stop for g in groups)
     if total % per_block or sorted((g.start, g.stop) for g in groups)[0][0] != 0:
         raise ValueError(f"policy groups cover {total} envs, not a multiple of the {per_block}-env block")
-    blocks = total // per_block
     for g in groups:
         if int(g.policy.num_envs) != g.stop - g.start:
             raise ValueError(
                 f"policy {g.policy.name!r} was built for {g.policy.num_envs} envs, its slice has {g.stop - g.start}"
             )
         g.policy.reset(None)
-    rng = np.random.default_rng(0)  # unused: arrivals and start-up delays are replayed
-    keys = np.tile(np.asarray(startup_keys, dtype=np.uint64), blocks)
-    state = sim.init_state(
+    simulator = HorizontalSim(
         params,
-        total,
-        np.tile(initial_replicas, blocks),
-        rng,
-        initial_rate_rps=np.tile(initial_rate_rps, blocks),
+        rates_rps,
+        initial_replicas,
+        initial_rate_rps=initial_rate_rps,
+        arrival_counts=arrival_counts,
+        startup_keys=startup_keys,
+        blocks=total // per_block,
     )
-    rate = np.empty((blocks, per_block))
-    count = np.empty((blocks, per_block))
     desired = np.empty(total, dtype=np.int64)
     recorder = Recorder(steps, total)
-    for t in range(steps):
-        signals = sim.signals(params, state)
+
+    def act(signals: ScalingSignals) -> np.ndarray:
         for g in groups:
             desired[g.start : g.stop] = g.policy.act(_slice(signals, g.start, g.stop))
-        rate[:] = rates_rps[t]
-        if arrival_counts is not None:
-            count[:] = arrival_counts[t]
-        state, metrics = sim.step(
-            params,
-            state,
-            rate.reshape(-1),
-            desired,
-            rng,
-            arrival_count=None if arrival_counts is None else count.reshape(-1),
-            startup_keys=keys,
-        )
+        return desired
+
+    def record(
+        t: int, signals: ScalingSignals, action: np.ndarray, metrics: sim.StepMetrics, state: sim.SimState
+    ) -> None:
         recorder.record(t, metrics)
         if progress is not None and ((t + 1) % report_every == 0 or t + 1 == steps):
             progress(((t % report_every) + 1) * total)
+
+    rng = np.random.default_rng(0)  # unused: arrivals and start-up delays are replayed
+    run(simulator, act, rng, record)
     return recorder
 
 

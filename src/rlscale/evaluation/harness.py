@@ -2,7 +2,8 @@
 
 Validation happens entirely before the first simulated step (service, policy specs, traces
 loaded and cut), so bad input costs nothing and leaves nothing behind. The CLI is a thin
-wrapper around :func:`prepare` and :func:`run`.
+wrapper around :func:`prepare_job` and :func:`run_and_write`, for every service (``pools``
+too: :class:`PreparedPools`).
 """
 
 from __future__ import annotations
@@ -16,12 +17,22 @@ from typing import Any
 
 from rlscale.evaluation.budget import check_budgets, reference_specs
 from rlscale.evaluation.fleet import fleet_summary
+from rlscale.evaluation.pools import (
+    DEFAULT_POOLS_POLICIES,
+    PATTERNS,
+    POOLS_SERVICE,
+    PoolsEvalConfig,
+    check_pools_config,
+    evaluate_pools,
+    write_pools_report,
+)
 from rlscale.evaluation.report import build_report, write_report
 from rlscale.evaluation.results import PolicyResult
 from rlscale.evaluation.runner import ORACLE_STEP_VIOLATION, EvalTrace, PolicyEntry, TaskRunner, evaluate
 from rlscale.evaluation.specs import DEFAULT_POLICIES, resolve_policies
 from rlscale.evaluation.traces import CHUNK_LEAD_HOURS, expand_trace_arguments, prepare_trace, sidecar_path
 from rlscale.policies.registry import PolicySpecError, parse_policy_spec
+from rlscale.sim import pools as ps
 from rlscale.sim.params import ServiceParams
 from rlscale.sim.presets import DEFAULT_PRESET, load_service
 from rlscale.workload.trace import TraceError
@@ -87,6 +98,50 @@ class PreparedEvaluation:
     warmup_steps: int = 0
     #: One group per distinct service model that has traces (``--service``: ``params``, ``entries``).
     services: list[ServiceGroup] = field(default_factory=list)
+
+
+@dataclass
+class PreparedPools:
+    """``--service pools``: the GPU/CPU pools evaluation (:mod:`rlscale.evaluation.pools`)."""
+
+    config: EvaluateConfig
+    pools: PoolsEvalConfig
+
+
+#: Options the pools evaluation does not take (its loads are seed 003's patterns, its policies
+#: the pools' own), by EvaluateConfig field: given, they are refused, not silently ignored.
+_NOT_FOR_POOLS: dict[str, str] = {
+    "column": "--column",
+    "windows": "--windows",
+    "window_hours": "--window-hours",
+    "chunk_hours": "--chunk-hours",
+    "ray": "--ray",
+    "ray_cpus": "--ray-cpus",
+    "warmup_hours": "--warmup-hours",
+    "slo_budgets": "--slo-budget",
+}
+
+
+def prepare_job(config: EvaluateConfig) -> PreparedEvaluation | PreparedPools:
+    """:func:`prepare` for every service, ``pools`` included; raise :class:`EvaluationInputError`."""
+    if config.service != POOLS_SERVICE:
+        return prepare(config)
+    defaults = EvaluateConfig()
+    for name, flag in _NOT_FOR_POOLS.items():
+        if getattr(config, name) != getattr(defaults, name):
+            raise EvaluationInputError(f"{flag} does not apply to --service {POOLS_SERVICE}")
+    pools = PoolsEvalConfig(
+        policies=list(config.policies) or list(DEFAULT_POOLS_POLICIES),
+        patterns=[t.removeprefix("synthetic:") for t in config.traces] or list(PATTERNS),
+        seeds=config.seeds,
+        out=config.out,
+        command=config.command or canonical_command(config),
+    )
+    try:
+        check_pools_config(pools, ps.pools_preset())
+    except ValueError as exc:
+        raise EvaluationInputError(str(exc)) from None
+    return PreparedPools(config, pools)
 
 
 def prepare(config: EvaluateConfig) -> PreparedEvaluation:
@@ -315,7 +370,13 @@ def _task_runner(cfg: EvaluateConfig) -> Iterator[TaskRunner | None]:
         yield runner
 
 
-def run_and_write(prep: PreparedEvaluation, *, progress: bool = False) -> tuple[dict[str, Any], Path]:
+def run_and_write(
+    prep: PreparedEvaluation | PreparedPools, *, progress: bool = False
+) -> tuple[dict[str, Any], Path]:
+    """Run a prepared job and write its report (returned as written, with its path)."""
+    if isinstance(prep, PreparedPools):
+        report, timelines = evaluate_pools(prep.pools)
+        return write_pools_report(prep.config.out, report, timelines)
     report, results = run(prep, progress=progress)
     path = write_report(prep.config.out, report, results)
     return report, path

@@ -2,9 +2,10 @@
 
 The single-service harness (:mod:`rlscale.evaluation.harness`) scores policies that return one
 replica count; a pools policy returns one count per pool *and* a placement, and the service is
-a :class:`rlscale.sim.pools.PoolsParams`, so pools get their own small runner and report
-(``report.json`` + ``report.md`` + PNGs) rather than a second mode threaded through the
-harness. Every policy runs on the same load patterns (seed 003's ramp, spike, periodic,
+a :class:`rlscale.sim.pools.PoolsParams`, so pools get their own scores and report
+(``report.json`` + ``report.md`` + PNGs); the steps are the one loop's
+(:func:`rlscale.sim.loop.run` over :class:`rlscale.sim.variants.PoolsSim`) and the job is
+``rlscale evaluate``'s (:func:`rlscale.evaluation.harness.prepare_job`). Every policy runs on the same load patterns (seed 003's ramp, spike, periodic,
 random) and seeds; SLO violations count requests over the SLO or dropped.
 
 Policies (``--policy``): ``all-gpu``, ``all-cpu``, ``balanced`` (static fleets sized for the
@@ -28,21 +29,22 @@ from rlscale.core.atomic_file import publish_files
 from rlscale.envs.pools import (
     DEFAULT_EPISODE_STEPS,
     DEFAULT_PEAK_RPS,
+    INITIAL_REPLICAS,
     PATTERNS,
     failed_fraction,
+    observe_pools,
     pattern_load,
-    pools_observation,
 )
-from rlscale.evaluation.metrics import mean_ci95, slo_violation_rate
+from rlscale.evaluation.metrics import mean_ci95
 from rlscale.evaluation.report import format_stat, report_json_text
 from rlscale.policies.pools import HPAPoolsPolicy, LearnedPoolsPolicy, StaticPoolsPolicy, static_baselines
 from rlscale.sim import pools as ps
+from rlscale.sim.loop import run
+from rlscale.sim.variants import PoolsAction, PoolsSignals, PoolsSim
 
 POOLS_SERVICE = "pools"
 REPORT_SCHEMA = "rlscale.pools_report/1"
 DEFAULT_POOLS_POLICIES: tuple[str, ...] = ("all-gpu", "all-cpu", "balanced", "hpa-per-pool")
-#: Initial fleet of every episode (3 GPU + 3 CPU pods, as PoolsEnv starts).
-INITIAL_REPLICAS = (3, 3)
 
 PoolsPolicy = StaticPoolsPolicy | HPAPoolsPolicy | LearnedPoolsPolicy
 
@@ -103,58 +105,60 @@ class Episode:
     failed: np.ndarray  # (steps,) SLO-failed fraction
 
 
-def run_episode(params: ps.PoolsParams, policy: PoolsPolicy, load_rps: np.ndarray, seed: int) -> Episode:
-    """Step the pools simulator under ``policy``. Every policy sees what a scaler could see:
-    the static fleets nothing, the HPA its pools' lagged signals, the learned policy the
-    env's observation (last step's measured rate)."""
-    rng = np.random.default_rng(seed)
-    st = ps.init_state(params, 1, INITIAL_REPLICAS, initial_rate_rps=float(load_rps[0]))
-    policy.reset()
-    steps = load_rps.size
-    ready = np.zeros((steps, params.num_pools))
-    failed = np.zeros(steps)
-    fails = done = cost = gpu_share = 0.0
-    actions = 0
-    last_failed = np.zeros(1)
-    previous: np.ndarray | None = None
-    for t in range(steps):
-        cur = np.array([[int(s.desired[0]) for s in st.states]], dtype=np.int64)
+class _PoolsActor:
+    """Feeds each policy what a scaler could see: the static fleets nothing, the HPA its
+    pools' lagged signals, the learned policy the env's observation (last step's measured
+    rate and SLO-failed fraction); also the loop's recorder of the episode's timeline."""
+
+    def __init__(self, params: ps.PoolsParams, policy: PoolsPolicy, load_rps: np.ndarray) -> None:
+        self.params, self.policy, self.load_rps = params, policy, load_rps
+        steps = load_rps.size
+        self.ready = np.zeros((steps, params.num_pools))
+        self.failed = np.zeros(steps)
+        self.gpu_share = 0.0
+        self.actions = 0
+        self._previous: np.ndarray | None = None
+
+    def __call__(self, sig: PoolsSignals) -> PoolsAction:
+        t, policy, load = sig.t, self.policy, self.load_rps
         if isinstance(policy, StaticPoolsPolicy):
-            desired, placement = policy.act(np.array([load_rps[t]]))
+            desired, placement = policy.act(np.array([load[t]]))
         elif isinstance(policy, HPAPoolsPolicy):
-            desired, placement = policy.act(
-                [ps.core.signals(p, s) for p, s in zip(params.pools, st.states, strict=True)]
-            )
+            desired, placement = policy.act(sig.per_pool)
         else:
-            obs = pools_observation(
-                params,
-                st,
-                np.array([load_rps[max(t - 1, 0)]]),
-                np.array([load_rps[max(t - 2, 0)]]),
-                last_failed,
-            )
-            desired, placement = policy.act(obs, cur)
-        if previous is not None and not np.array_equal(desired, previous):
-            actions += 1
-        previous = desired.copy()
-        st, m = ps.step(params, st, np.array([load_rps[t]]), desired, placement, rng)
-        last_failed = failed_fraction(m)
-        failed[t] = last_failed[0]
-        ready[t] = [float(s.ready[0]) for s in st.states]
-        fails += float(m.violating[0] + m.dropped[0])
-        done += float(m.offered[0])
-        cost += float(m.cost_usd[0])
-        gpu_share += float(m.weights[0, 0])
+            current = np.array([[int(s.desired[0]) for s in sig.state.states]], dtype=np.int64)
+            last_failed = self.failed[t - 1 : t] if t > 0 else np.zeros(1)
+            obs = observe_pools(self.params, sig.state, load, t, last_failed)
+            desired, placement = policy.act(obs, current)
+        if self._previous is not None and not np.array_equal(desired, self._previous):
+            self.actions += 1
+        self._previous = desired.copy()
+        return desired, placement
+
+    def record(
+        self, t: int, sig: PoolsSignals, action: PoolsAction, m: ps.PoolsMetrics, state: ps.PoolsState
+    ) -> None:
+        self.failed[t] = failed_fraction(m)[0]
+        self.ready[t] = [float(s.ready[0]) for s in state.states]
+        self.gpu_share += float(m.weights[0, 0])
+
+
+def run_episode(params: ps.PoolsParams, policy: PoolsPolicy, load_rps: np.ndarray, seed: int) -> Episode:
+    """Step the pools simulator under ``policy`` (:func:`rlscale.sim.loop.run`)."""
+    policy.reset()
+    actor = _PoolsActor(params, policy, load_rps)
+    simulator = PoolsSim(params, load_rps, INITIAL_REPLICAS)
+    totals = run(simulator, actor, np.random.default_rng(seed), actor.record).totals
     return Episode(
-        slo_violation_rate=float(slo_violation_rate(fails, 0.0, done)),
-        cost_usd=cost,
-        gpu_pods=float(ready[:, 0].mean()),
-        cpu_pods=float(ready[:, 1].mean()),
-        gpu_share=gpu_share / steps,
-        scaling_actions=actions,
+        slo_violation_rate=totals.violation_rate,
+        cost_usd=float(totals.cost_usd.sum()),
+        gpu_pods=float(actor.ready[:, 0].mean()),
+        cpu_pods=float(actor.ready[:, 1].mean()),
+        gpu_share=actor.gpu_share / simulator.steps,
+        scaling_actions=actor.actions,
         load_rps=np.asarray(load_rps, dtype=np.float64),
-        ready=ready,
-        failed=failed,
+        ready=actor.ready,
+        failed=actor.failed,
     )
 
 
@@ -168,12 +172,8 @@ METRICS: tuple[str, ...] = (
 )
 
 
-def evaluate_pools(
-    config: PoolsEvalConfig, params: ps.PoolsParams | None = None
-) -> tuple[dict[str, Any], dict[tuple[str, str], Episode]]:
-    """Every policy × pattern × seed; returns the report dict and the seed-0 episode of each
-    (policy, pattern) for the timelines. Bad input raises ValueError before any step runs."""
-    params = params or ps.pools_preset()
+def check_pools_config(config: PoolsEvalConfig, params: ps.PoolsParams) -> list[tuple[str, PoolsPolicy]]:
+    """The resolved policies, or ValueError naming the bad option (before any step runs)."""
     if config.seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {config.seeds}")
     if config.episode_steps < 2:
@@ -181,7 +181,16 @@ def evaluate_pools(
     unknown = set(config.patterns) - set(PATTERNS)
     if unknown or not config.patterns:
         raise ValueError(f"--trace: unknown pools load pattern(s) {sorted(unknown)}; known: {list(PATTERNS)}")
-    policies = resolve_pools_policies(config.policies, params)
+    return resolve_pools_policies(config.policies, params)
+
+
+def evaluate_pools(
+    config: PoolsEvalConfig, params: ps.PoolsParams | None = None
+) -> tuple[dict[str, Any], dict[tuple[str, str], Episode]]:
+    """Every policy × pattern × seed; returns the report dict and the seed-0 episode of each
+    (policy, pattern) for the timelines. Bad input raises ValueError before any step runs."""
+    params = params or ps.pools_preset()
+    policies = check_pools_config(config, params)
     rows: list[dict[str, Any]] = []
     timelines: dict[tuple[str, str], Episode] = {}
     overall: dict[str, dict[str, list[float]]] = {}

@@ -21,14 +21,14 @@ no Python loop over envs. Fairness rules:
   start-up delay with ``plan_oracle_schedule`` and replayed by ``OraclePolicy``. The same
   ``d_t`` is the demand of the SPEC RG elasticity metrics.
 
-Metrics per seed pool every window of the trace (see :mod:`rlscale.evaluation.metrics`).
+Metrics per seed pool every window of the trace (:mod:`rlscale.evaluation.run_metrics`, from
+the conventions of :mod:`rlscale.evaluation.metrics`).
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -36,8 +36,9 @@ import numpy as np
 
 from rlscale.core.spec import ServiceSpec
 from rlscale.evaluation import batch
-from rlscale.evaluation import metrics as m
+from rlscale.evaluation.progress import ProgressSink, rich_progress
 from rlscale.evaluation.results import PolicyResult, Timeline
+from rlscale.evaluation.run_metrics import seed_metrics
 from rlscale.policies.base import Policy
 from rlscale.policies.oracle import OraclePolicy, plan_oracle_schedule
 from rlscale.sim import queueing
@@ -61,17 +62,6 @@ MAX_BATCH_ENV_STEPS = 8_000_000
 TASKS_PER_CPU = 1
 #: Stream tag of the start-up jitter (the arrivals' streams have four key words, this five).
 _JITTER_STREAM = 0x5EED
-
-#: StepMetrics fields that define a step's latency law (``sim.latency_survival``).
-_LAW_FIELDS = ("lat_base_s", "lat_width_s", "lat_wait_prob", "lat_wait_rate", "lat_service_rate")
-_NO_STEP = {name: np.zeros(1) for name in sim.StepMetrics.field_names() if name not in _LAW_FIELDS}
-
-#: Latency quantiles reported per run.
-QUANTILES: dict[str, float] = {"p50_latency_s": 0.50, "p95_latency_s": 0.95, "p99_latency_s": 0.99}
-
-
-class ProgressSink(Protocol):
-    def __call__(self, steps: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -210,91 +200,6 @@ def startup_keys(trace: EvalTrace, seeds: int, base_seed: int = 0) -> np.ndarray
     return out
 
 
-def _seed_metrics(
-    params: ServiceParams,
-    stacked: sim.StepMetrics,
-    demand: np.ndarray,
-    valid: np.ndarray,
-    initial: np.ndarray,
-    windows: int,
-    seeds: int,
-) -> dict[str, np.ndarray]:
-    """Per-seed metrics pooled over windows. ``stacked`` fields are ``(T, W·S)``."""
-    step_s = params.step_s
-    t_len = demand.shape[1]
-
-    def arr(name: str) -> np.ndarray:  # (T, W, S)
-        return np.asarray(getattr(stacked, name), dtype=np.float64).reshape(t_len, windows, seeds)
-
-    mask = valid.T[:, :, None]  # (T, W, 1)
-    vmask = np.broadcast_to(mask, (t_len, windows, seeds))
-    out: dict[str, np.ndarray] = {}
-    offered = arr("offered") * mask
-    out["offered_requests"] = offered.sum(axis=(0, 1))
-    out["slo_violation_rate"] = np.asarray(
-        m.slo_violation_rate(arr("violating") * mask, arr("dropped") * mask, offered, axis=(0, 1))
-    )
-    # run-level latency quantiles: the served-weighted mixture over every valid step of every
-    # window, one column per (level, seed)
-    rows_n = t_len * windows
-    served = (arr("served") * mask).reshape(rows_n, seeds)
-    law = {name: arr(name).reshape(rows_n, seeds) for name in _LAW_FIELDS}
-    levels = np.repeat(list(QUANTILES.values()), seeds)
-    col_seed = np.tile(np.arange(seeds), len(QUANTILES))
-
-    def survival_density(x: np.ndarray, rows: slice, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        s = col_seed[cols]
-        block = sim.StepMetrics(**_NO_STEP, **{name: v[rows][:, s] for name, v in law.items()})
-        return sim.latency_survival_density(x[None, :], block)
-
-    # first guess: base + (mean − base)·(−ln(1 − q)), each level of an exponential tail
-    total = np.maximum(served.sum(axis=0), 1e-300)
-    base = (served * law["lat_base_s"]).sum(axis=0) / total
-    mean = (served * arr("latency_mean_s").reshape(rows_n, seeds)).sum(axis=0) / total
-    quant = m.mixture_quantile_newton(
-        levels,
-        survival_density,
-        served[:, col_seed],
-        x0_s=(base + np.maximum(mean - base, 1e-6) * -np.log1p(-levels.reshape(-1, seeds))).reshape(-1),
-    ).reshape(len(QUANTILES), seeds)
-    for i, key in enumerate(QUANTILES):
-        out[key] = quant[i]
-    out["pod_hours"] = np.asarray(m.hours((arr("pod_seconds") * mask).reshape(-1, seeds), axis=0))
-    out["cpu_core_hours"] = np.asarray(m.hours((arr("cpu_core_seconds") * mask).reshape(-1, seeds), axis=0))
-    out["cost_usd"] = (arr("cost_usd") * mask).sum(axis=(0, 1))
-    valid_steps = vmask.sum(axis=(0, 1))
-    out["avg_replicas"] = (arr("ready") * mask).sum(axis=(0, 1)) / valid_steps
-    # scaling actions: changes of the desired count (the initial count counts as step −1)
-    desired = arr("desired")
-    prev = np.concatenate(
-        [np.broadcast_to(initial.reshape(1, windows, seeds), (1, windows, seeds)), desired[:-1]]
-    )
-    changes = ((desired != prev) & vmask).sum(axis=(0, 1))
-    valid_hours = valid_steps * step_s / m.SECONDS_PER_HOUR
-    out["scaling_actions_per_hour"] = changes / valid_hours
-    # SPEC RG elasticity against the oracle's demand, per window over its valid steps
-    ready = arr("ready")
-    acc = {k: np.zeros(seeds) for k in ("theta_u", "theta_o", "tau_u", "tau_o", "instability", "jitter")}
-    weight_total = 0.0
-    for w in range(windows):
-        idx = valid[w]
-        n_valid = int(idx.sum())
-        if n_valid == 0:
-            continue
-        d = np.broadcast_to(demand[w, idx][:, None], (n_valid, seeds))
-        e = m.elasticity(d, ready[idx, w, :], step_s)
-        acc["theta_u"] += n_valid * e.theta_u
-        acc["theta_o"] += n_valid * e.theta_o
-        acc["tau_u"] += n_valid * e.tau_u
-        acc["tau_o"] += n_valid * e.tau_o
-        acc["instability"] += n_valid * e.instability
-        acc["jitter"] += n_valid * e.jitter_per_hour
-        weight_total += n_valid
-    for k, v in acc.items():
-        out[k] = v / weight_total
-    return out
-
-
 @dataclass(frozen=True)
 class _TraceInputs:
     """What every policy replays on one trace: the oracle's demand and plan, the warm start,
@@ -338,7 +243,7 @@ def _result(
 ) -> PolicyResult:
     """One policy on one trace from its ``(T, W·S)`` columns of the batch."""
     W, T = trace.windows, trace.steps
-    per_seed = _seed_metrics(params, stacked, inputs.demand, trace.valid, inputs.initial, W, seeds)
+    per_seed = seed_metrics(params, stacked, inputs.demand, trace.valid, inputs.initial, W, seeds)
     timeline = Timeline(
         time_s=np.arange(T) * params.step_s,
         arrival_rate_rps=trace.rates_rps[0].copy(),
@@ -468,31 +373,6 @@ def run_policy(
     )[0]
 
 
-@contextmanager
-def _rich_progress(total_steps: int, enabled: bool) -> Iterator[Callable[[str], ProgressSink]]:
-    if not enabled:
-        yield lambda label: lambda steps: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(  # on stderr, so `--json` keeps stdout clean
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        transient=True,
-        console=Console(stderr=True),
-    ) as bar:
-        task = bar.add_task("evaluating", total=total_steps)
-
-        def sink_for(label: str) -> ProgressSink:
-            bar.update(task, description=label)
-            return lambda steps: bar.advance(task, steps)
-
-        yield sink_for
-
-
 class TaskRunner(Protocol):
     """Runs batch tasks elsewhere (``rlscale.evaluation.distributed.RayTaskRunner``):
     ``map(calls, sizes, advance)`` calls :func:`run_traces` with each ``(args, kwargs)`` and
@@ -567,7 +447,7 @@ def evaluate(
     sizes = [
         sum(traces[i].steps * traces[i].windows for i in t.traces) * seeds * len(t.entries) for t in tasks
     ]
-    with _rich_progress(total, progress) as sink_for:
+    with rich_progress(total, progress) as sink_for:
         if runner is None:
             outs = []
             for t, (args, kw) in zip(tasks, calls, strict=True):

@@ -2,7 +2,8 @@
 
 Every spec is parsed *and* built once for one env before any simulation starts, so a bad
 spec (``hpa:target=abc``, an unknown policy, a checkpoint that does not load) fails at once
-with the registry's message and nothing is written. Two names are special here:
+with the registry's message and nothing is written. Two names are the evaluation's own, not
+policies (the registry cannot build them), and are parsed here:
 
 * ``hpa-frontier[:lo=..,hi=..,step=..]`` expands to one ``hpa:target=T`` run per target
   (40–95 % in steps of 5 by default), the points of the cost-vs-violation frontier;
@@ -24,14 +25,18 @@ import numpy as np
 
 from rlscale.core.spec import ServiceSpec
 from rlscale.evaluation.budget import reference_specs
+from rlscale.evaluation.frontier import FRONTIER_TARGETS_PCT
 from rlscale.evaluation.runner import PolicyEntry
 from rlscale.policies.base import Policy
 from rlscale.policies.hpa import HPA_DEFAULT_CPU_UTILIZATION_PCT
 from rlscale.policies.registry import (
+    HPA_PARAMS,
+    POLICY_NAMES,
+    ParamSpec,
     PolicySpec,
     PolicySpecError,
     build_policy,
-    expand_hpa_frontier,
+    parse_params,
     parse_policy_spec,
     takes_budget,
 )
@@ -43,6 +48,51 @@ DEFAULT_POLICIES: tuple[str, ...] = ("hpa", "hpa-frontier", "keda", "kpa", "pred
 
 ORACLE = "oracle"
 FRONTIER = "hpa-frontier"
+#: ``hpa-frontier``'s parameters: the sweep's range (default FRONTIER_TARGETS_PCT) and every
+#: ``hpa`` parameter but the target.
+FRONTIER_PARAMS: dict[str, ParamSpec] = {
+    "lo": ParamSpec("int", "lowest target % (default 40)"),
+    "hi": ParamSpec("int", "highest target % (default 95)"),
+    "step": ParamSpec("int", "target step % (default 5)"),
+    **{k: v for k, v in HPA_PARAMS.items() if k != "target"},
+}
+#: What ``--policy`` accepts besides the registry's policies.
+EVALUATION_SPECS: dict[str, tuple[dict[str, ParamSpec], str]] = {
+    FRONTIER: (FRONTIER_PARAMS, "HPA target sweep (the cost-vs-violation frontier)"),
+    ORACLE: ({}, "clairvoyant minimum-cost plan (built from the future load)"),
+}
+
+
+def parse_spec(text: str) -> PolicySpec:
+    """A ``--policy`` SPEC: ``hpa-frontier``/``oracle`` with their parameters, else a
+    registered policy's (an unknown name's error lists both kinds)."""
+    name, _, rest = text.strip().partition(":")
+    name = name.strip().lower()
+    if name in EVALUATION_SPECS:
+        return parse_params(name, rest, EVALUATION_SPECS[name][0])
+    if text.strip() and name not in POLICY_NAMES:
+        known = ", ".join([*POLICY_NAMES, *EVALUATION_SPECS])
+        raise PolicySpecError(f"unknown policy '{name}'; known policies: {known}")
+    return parse_policy_spec(text)
+
+
+def expand_hpa_frontier(spec: PolicySpec) -> list[PolicySpec]:
+    """``hpa-frontier[:lo=40,hi=95,step=5]`` → one ``hpa:target=T`` spec per target % (the
+    other ``hpa`` parameters given to the frontier are passed through)."""
+    if spec.name != FRONTIER:
+        raise PolicySpecError(f"expand_hpa_frontier: expected an hpa-frontier spec, got '{spec.name}'")
+    default = FRONTIER_TARGETS_PCT
+    lo, hi, step = (
+        int(spec.params.get("lo", default[0])),
+        int(spec.params.get("hi", default[-1])),
+        int(spec.params.get("step", default[1] - default[0])),
+    )
+    if not (1 <= lo <= hi and step >= 1):
+        raise PolicySpecError(
+            f"hpa-frontier: need 1 <= lo <= hi and step >= 1, got lo={lo}, hi={hi}, step={step}"
+        )
+    rest = {k: v for k, v in spec.params.items() if k not in ("lo", "hi", "step")}
+    return [PolicySpec("hpa", {"target": t, **rest}) for t in range(lo, hi + 1, step)]
 
 
 def _make(spec: PolicySpec, service: ServiceSpec, num_envs: int) -> Policy:
@@ -114,10 +164,8 @@ def resolve_policies(
         entries.append(entry)
 
     for text in specs:
-        spec = parse_policy_spec(text)
+        spec = parse_spec(text)
         if spec.name == ORACLE:
-            if spec.params:
-                raise PolicySpecError(f"oracle takes no parameters, got {text!r}")
             add(PolicyEntry(label=ORACLE, oracle=True))
         elif spec.name == FRONTIER:
             for sub in expand_hpa_frontier(spec):

@@ -1,5 +1,5 @@
 """Everything that scales, behind one protocol (DESIGN.md §5): the HPA, KEDA, KPA, simple
-baselines, the clairvoyant oracle and (registered by ``learned.py``) trained networks.
+baselines, the clairvoyant oracle (built by the evaluation, which knows the future load) and (registered by ``learned.py``) trained networks.
 
 Kept light: only the protocol and the SPEC registry load here; each policy module is
 imported when a policy is built.
@@ -12,7 +12,6 @@ from rlscale.policies.registry import (
     PolicySpec,
     PolicySpecError,
     build_policy,
-    expand_hpa_frontier,
     parse_policy_spec,
     register_policy,
 )
@@ -24,7 +23,6 @@ __all__ = [
     "PolicySpec",
     "PolicySpecError",
     "build_policy",
-    "expand_hpa_frontier",
     "parse_policy_spec",
     "register_policy",
 ]

@@ -184,14 +184,21 @@ def parse_policy_spec(text: str) -> PolicySpec:
     entry = _REGISTRY.get(name)
     if entry is None:
         raise PolicySpecError(f"unknown policy '{name}'; known policies: {_known()}")
-    params: dict[str, Any] = {}
     rest = rest.strip()
-    if not rest:
+    if rest and entry.positional is not None and "=" not in rest.split(",", 1)[0]:
+        return PolicySpec(
+            name, {entry.positional: entry.params[entry.positional].parse(name, entry.positional, rest)}
+        )
+    return parse_params(name, rest, entry.params)
+
+
+def parse_params(name: str, rest: str, schema: Mapping[str, ParamSpec]) -> PolicySpec:
+    """``k=v,...`` (the part after ``name:``) → a :class:`PolicySpec`, each value parsed by
+    ``schema``; also for spec names outside the registry (the evaluation's ``hpa-frontier``)."""
+    params: dict[str, Any] = {}
+    if not rest.strip():
         return PolicySpec(name, params)
-    if entry.positional is not None and "=" not in rest.split(",", 1)[0]:
-        params[entry.positional] = entry.params[entry.positional].parse(name, entry.positional, rest)
-        return PolicySpec(name, params)
-    valid = ", ".join(entry.params) or "(none)"
+    valid = ", ".join(schema) or "(none)"
     for item in rest.split(","):
         key, eq, value = item.partition("=")
         key, value = key.strip(), value.strip()
@@ -199,11 +206,11 @@ def parse_policy_spec(text: str) -> PolicySpec:
             raise PolicySpecError(
                 f"{name}: expected key=value, got '{item.strip()}' (valid parameters: {valid})"
             )
-        if key not in entry.params:
+        if key not in schema:
             raise PolicySpecError(f"{name}: unknown parameter '{key}'; valid parameters: {valid}")
         if key in params:
             raise PolicySpecError(f"{name}: parameter '{key}' given twice")
-        params[key] = entry.params[key].parse(name, key, value)
+        params[key] = schema[key].parse(name, key, value)
     return PolicySpec(name, params)
 
 
@@ -216,7 +223,7 @@ def takes_budget(name: str) -> bool:
 
 def build_policy(spec: PolicySpec | str, service: ServiceSpec, num_envs: int, **context: Any) -> Policy:
     """Build the policy a spec names for ``num_envs`` copies of ``service``. ``context``
-    carries what some policies need beyond parameters (``schedules`` for the oracle)."""
+    carries what a registered factory needs beyond its parameters."""
     if isinstance(spec, str):
         spec = parse_policy_spec(spec)
     entry = _REGISTRY.get(spec.name)
@@ -312,28 +319,6 @@ def _build_hpa(service: ServiceSpec, num_envs: int, params: dict[str, Any], **_:
     return HPAPolicy(service, num_envs, **kw)
 
 
-def _build_frontier(service: ServiceSpec, num_envs: int, params: dict[str, Any], **_: Any) -> Policy:
-    raise PolicySpecError("hpa-frontier is a sweep, not one policy: expand it with expand_hpa_frontier(spec)")
-
-
-def expand_hpa_frontier(spec: PolicySpec) -> list[PolicySpec]:
-    """``hpa-frontier[:lo=40,hi=95,step=5]`` → one ``hpa:target=T`` spec per target % (the
-    other ``hpa`` parameters given to the frontier are passed through)."""
-    if spec.name != "hpa-frontier":
-        raise PolicySpecError(f"expand_hpa_frontier: expected an hpa-frontier spec, got '{spec.name}'")
-    lo, hi, step = (
-        int(spec.params.get("lo", 40)),
-        int(spec.params.get("hi", 95)),
-        int(spec.params.get("step", 5)),
-    )
-    if not (1 <= lo <= hi and step >= 1):
-        raise PolicySpecError(
-            f"hpa-frontier: need 1 <= lo <= hi and step >= 1, got lo={lo}, hi={hi}, step={step}"
-        )
-    rest = {k: v for k, v in spec.params.items() if k not in ("lo", "hi", "step")}
-    return [PolicySpec("hpa", {"target": t, **rest}) for t in range(lo, hi + 1, step)]
-
-
 def _build_keda(service: ServiceSpec, num_envs: int, params: dict[str, Any], **_: Any) -> Policy:
     from rlscale.policies.keda import KEDAPolicy
 
@@ -423,24 +408,13 @@ def _build_predictive(service: ServiceSpec, num_envs: int, params: dict[str, Any
     return PredictivePolicy(service, num_envs, **kw)
 
 
-def _build_oracle(service: ServiceSpec, num_envs: int, params: dict[str, Any], **context: Any) -> Policy:
-    from rlscale.policies.oracle import OraclePolicy
-
-    schedules = context.get("schedules")
-    if schedules is None:
-        raise PolicySpecError(
-            "oracle: needs context 'schedules' (one replica schedule per env, from plan_oracle_schedule "
-            "on the demand series); pass build_policy(..., schedules=...)"
-        )
-    return OraclePolicy(service, num_envs, schedules)
-
-
 def _builtin(name: str, factory: PolicyFactory, params: Mapping[str, Any], *, doc: str = "") -> None:
     _register(name, factory, params, positional=None, doc=doc, params_dict=True)
 
 
 _MINMAX = {"min": ParamSpec("int", "min replicas"), "max": ParamSpec("int", "max replicas")}
-_HPA_PARAMS: dict[str, ParamSpec] = {
+#: The ``hpa`` spec's parameters (the evaluation's ``hpa-frontier`` takes them too, but ``target``).
+HPA_PARAMS: dict[str, ParamSpec] = {
     "target": ParamSpec(
         "number", f"target CPU utilisation, whole percent (default {k8s.HPA_DEFAULT_CPU_UTILIZATION_PCT})"
     ),
@@ -471,18 +445,7 @@ _HPA_PARAMS: dict[str, ParamSpec] = {
     **_MINMAX,
 }
 
-_builtin("hpa", _build_hpa, _HPA_PARAMS, doc="Kubernetes HPA on CPU utilisation")
-_builtin(
-    "hpa-frontier",
-    _build_frontier,
-    {
-        "lo": ParamSpec("int", "lowest target % (default 40)"),
-        "hi": ParamSpec("int", "highest target % (default 95)"),
-        "step": ParamSpec("int", "target step % (default 5)"),
-        **{k: v for k, v in _HPA_PARAMS.items() if k != "target"},
-    },
-    doc="HPA target sweep (expanded by the evaluation)",
-)
+_builtin("hpa", _build_hpa, HPA_PARAMS, doc="Kubernetes HPA on CPU utilisation")
 _builtin(
     "keda",
     _build_keda,
@@ -567,7 +530,6 @@ _builtin(
     },
     doc="Holt forecast + headroom, max with a reactive HPA",
 )
-_builtin("oracle", _build_oracle, {}, doc="clairvoyant minimum-cost plan (needs schedules)")
 _REGISTRY["learned"] = _Entry(
     None,
     {

@@ -1,5 +1,10 @@
 """M/M/c queueing in closed form, vectorised and numerically stable (DESIGN.md §3).
 
+Why one module of ~650 lines: Erlang B/C, the sojourn law and its quantile solvers share the
+stable special-case forms and the per-thread scratch rows of the simulator's hot loop; the
+public functions (erlang_*, mmc_*, latency_*_params, min_replicas_for_slo) are thin fronts
+on those kernels, which only make sense together.
+
 Each ready pod is one exponential server (rate ``mu``); arrivals are Poisson at ``lambda``;
 the offered load is ``a = lambda / mu`` erlangs. Given that a request must wait (probability
 Erlang C), its wait is exponential with rate ``theta = c·mu − lambda``, so the sojourn time

@@ -1,7 +1,6 @@
 """Run a load series through the simulator under any scaler with ``act(signals)`` (the
 :class:`rlscale.policies.base.Policy` protocol, duck-typed so this layer imports no policy),
-and summarise the run. Used by ``rlscale simulate``; the evaluation harness has its own,
-richer runner."""
+and summarise the run. Used by ``rlscale simulate``; the steps are :func:`rlscale.sim.loop.run`'s."""
 
 from __future__ import annotations
 
@@ -11,8 +10,10 @@ import numpy as np
 
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.slo_budget import slo_violation_rate
+from rlscale.sim.loop import run
 from rlscale.sim.params import ServiceParams
-from rlscale.sim.simulator import StepMetrics, init_state, latency_mixture_quantile, signals, step
+from rlscale.sim.simulator import StepMetrics, latency_mixture_quantile
+from rlscale.sim.variants import WARM_START_UTILIZATION, HorizontalSim, steps_by_envs, warm_start_replicas
 
 
 class _Acts(Protocol):
@@ -24,26 +25,16 @@ def rollout(
     rates_rps: np.ndarray,
     policy: _Acts,
     seed: int | np.random.Generator | None = 0,
-    initial_utilization: float = 0.7,
+    initial_utilization: float = WARM_START_UTILIZATION,
 ) -> StepMetrics:
     """Step ``policy`` through ``rates_rps`` (shape ``(T,)`` or ``(T, num_envs)``, req/s per
     step) from a warm start sized for ``initial_utilization``; returns the stacked metrics
     ``(T, num_envs)``."""
-    rates = np.asarray(rates_rps, dtype=np.float64)
-    if rates.ndim == 1:
-        rates = rates[:, None]
-    if rates.ndim != 2 or rates.shape[0] == 0:
-        raise ValueError(f"rates_rps must have shape (T,) or (T, num_envs) with T > 0, got {rates.shape}")
     rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
-    n = rates.shape[1]
-    spec = params.spec
-    initial = np.ceil(rates[0] / (spec.pod_capacity_rps * initial_utilization) - 1e-9)
-    state = init_state(params, n, initial, rng, initial_rate_rps=rates[0])
-    out = []
-    for t in range(rates.shape[0]):
-        desired = policy.act(signals(params, state))
-        state, metrics = step(params, state, rates[t], desired, rng)
-        out.append(metrics)
+    rates = steps_by_envs(rates_rps)
+    simulator = HorizontalSim(params, rates, warm_start_replicas(rates[0], params.spec, initial_utilization))
+    out: list[StepMetrics] = []
+    run(simulator, policy.act, rng, lambda t, sig, action, m, state: out.append(m))
     return StepMetrics.stack(out)
 
 

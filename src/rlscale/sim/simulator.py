@@ -1,6 +1,11 @@
 """The batched cluster simulator (DESIGN.md §3): one call advances ``num_envs`` independent
 services by one step of ``spec.step_s`` seconds, with no Python loop over environments.
 
+Why one module of ~800 lines: the state, the step and its metrics, the warm start and the
+signals read and write the same in-place buffers and the same private queueing kernels in
+one fixed order (below); split apart, each piece would export its internals to the others.
+The variant seam (vertical, pools) is :mod:`rlscale.sim.variants`, the loop :mod:`rlscale.sim.loop`.
+
 Order within a step ``t`` (the decision was taken on the signals after step ``t − 1``):
 
 1. the desired count is clamped to [min, max]; scale-up creates pending pods that cost money

@@ -38,6 +38,7 @@ import numpy as np
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.spec import ServiceSpec
 from rlscale.core.time_steps import seconds_to_steps
+from rlscale.core.vertical import VerticalSignals
 from rlscale.sim.params import KUBECOST_PRICE_CPU_CORE_HOUR, KUBECOST_PRICE_MEMORY_GIB_HOUR
 from rlscale.sim.queueing import erlang_c, latency_quantile_params, latency_survival_params
 from rlscale.sim.teastore import TEASTORE_MODEL, TeaStoreModel
@@ -476,4 +477,12 @@ def signals(params: VerticalParams, state: VerticalState) -> ScalingSignals:
         latency_p95_s=state.last_latency_p95_s.copy(),
         backlog_requests=state.backlog.copy(),
         dropped_rps=state.last_dropped_rps.copy(),
+    )
+
+
+def vertical_signals(params: VerticalParams, state: VerticalState) -> VerticalSignals:
+    """What a vertical scaler sees: the core signals plus the pod template and memory use."""
+    mem = params.model.memory_gib(state.heap_mb)
+    return VerticalSignals(
+        signals(params, state), state.cpu_cores.copy(), state.heap_mb.copy(), np.asarray(mem, float)
     )
