@@ -113,7 +113,7 @@ class MetricProposal:
 def cpu_sample_unready(
     now_s: float | np.ndarray,
     start_time_s: np.ndarray,
-    ready_status: np.ndarray,
+    ready_status: float | np.ndarray,
     ready_transition_s: np.ndarray,
     sample_time_s: float | np.ndarray,
     sample_window_s: float | np.ndarray,
@@ -827,7 +827,7 @@ class HPAPolicy:
         unready = cpu_sample_unready(
             np.asarray(signals.time_s, dtype=np.float64)[:, None],
             view.start_time_s,
-            np.ones_like(view.ready_time_s),
+            1.0,  # every listed pod is Ready
             view.ready_time_s,
             np.asarray(view.cpu_sample_time_s)[:, None],
             np.asarray(view.cpu_sample_window_s)[:, None],
