@@ -127,10 +127,12 @@ def mixture_quantile_newton(
             break
         surv = np.zeros(cols.size)
         dens = np.zeros(cols.size)
+        x_cols = x[cols]
+        w_cols = w if cols.size == q.size else w[:, cols]  # once per pass, not per block
         for start in range(0, w.shape[0], block_rows):
             rows = slice(start, start + block_rows)
-            s_t, d_t = survival_density(x[cols], rows, cols)
-            wb = w[rows][:, cols]
+            s_t, d_t = survival_density(x_cols, rows, cols)
+            wb = w_cols[rows]
             surv += (wb * s_t).sum(axis=0)
             dens += (wb * d_t).sum(axis=0)
         surv /= total[cols]
