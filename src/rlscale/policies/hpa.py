@@ -576,7 +576,9 @@ class HPANormalizer:
         self, rows: np.ndarray | None, now: np.ndarray, cur: np.ndarray, prop: np.ndarray
     ) -> np.ndarray:
         assert self.behavior is not None
-        up_rec = np.minimum(prop, self._recs.windowed(rows, now - self.up_window_s, False, _INT64_MAX).min(axis=1))
+        up_rec = np.minimum(
+            prop, self._recs.windowed(rows, now - self.up_window_s, False, _INT64_MAX).min(axis=1)
+        )
         down_rec = np.maximum(
             prop, self._recs.windowed(rows, now - self.down_window_s, False, _INT64_MIN).max(axis=1)
         )
