@@ -128,11 +128,11 @@ def mixture_quantile_newton(
         surv = np.zeros(cols.size)
         dens = np.zeros(cols.size)
         x_cols = x[cols]
-        w_cols = w if cols.size == q.size else w[:, cols]  # once per pass, not per block
+        every_col = cols.size == q.size  # then a block of w is a view, not a copy
         for start in range(0, w.shape[0], block_rows):
             rows = slice(start, start + block_rows)
             s_t, d_t = survival_density(x_cols, rows, cols)
-            wb = w_cols[rows]
+            wb = w[rows] if every_col else w[rows][:, cols]
             surv += (wb * s_t).sum(axis=0)
             dens += (wb * d_t).sum(axis=0)
         surv /= total[cols]
