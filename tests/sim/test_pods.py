@@ -79,3 +79,19 @@ def test_signals_select_and_stack_keep_the_pod_view():
     assert both.pods is not None and both.pods.ready_time_s.shape == (3, 30)
     assert np.isneginf(both.pods.ready_time_s[2, :3]).all() and np.isnan(both.pods.ready_time_s[0, 1:]).all()
     assert type(narrow).stack([narrow, replace(wide, pods=None)]).pods is None
+
+
+def test_count_ready_counts_keys_due_by_the_step():
+    """The ready count (a product with ones, for speed) equals counting the keys one by one."""
+    rng = np.random.default_rng(3)
+    ready_step = rng.integers(-5, 40, size=(50, 12))
+    keys = np.sort(ledger.key(ready_step, ready_step - 2), axis=1)
+    keys[rng.random(keys.shape) < 0.3] = ledger.EMPTY
+    keys.sort(axis=1)
+    for step_index in (-6, 0, 17, 39, 40):
+        expected = [
+            sum(1 for k in row if k != ledger.EMPTY and (k >> 31) - (1 << 30) <= step_index) for row in keys
+        ]
+        counted = ledger.count_ready(keys, step_index)
+        assert counted.dtype == np.int64
+        np.testing.assert_array_equal(counted, expected)

@@ -6,6 +6,7 @@ import pytest
 
 from rlscale.sim import get_preset
 from rlscale.sim.queueing import (
+    _hypo_term,
     erlang_b,
     erlang_c,
     latency_quantile_params,
@@ -185,3 +186,20 @@ def test_erlang_c_paths_agree():
     np.testing.assert_allclose(_erlang_b_horner(c, a), _erlang_b_log(c, a), rtol=1e-9, atol=1e-300)
     for n in (3, 5000):  # small batches take the log path, large ones Horner
         np.testing.assert_allclose(erlang_c_unchecked(c[:n], a[:n]), erlang_c(c[:n], a[:n]), rtol=1e-9)
+
+
+def test_hypo_term_series_rows_match_each_entry_alone():
+    """The series runs only on the entries where theta − mu is tiny (issue 16): a batch mixing
+    both kinds gives each entry what it gets alone, and the series the exact limit t·e^{-mu t}."""
+    t = np.array([0.0, 0.1, 0.5, 2.0, 0.3, 0.3])
+    mu = np.array([5.0, 5.0, 5.0, 5.0, 8.0, 8.0])
+    theta = np.array([7.0, 5.0, 5.0 + 1e-9, 9.0, 8.0, 2.0])
+    e_mu, h = _hypo_term(t, mu, theta)
+    for i in range(t.size):
+        e_i, h_i = _hypo_term(t[i : i + 1], mu[i : i + 1], theta[i : i + 1])
+        assert e_i[0] == e_mu[i] and h_i[0] == h[i]
+    np.testing.assert_allclose(h[1], 0.1 * np.exp(-0.5), rtol=1e-12)  # theta = mu
+    np.testing.assert_allclose(h[3], (np.exp(-10.0) - np.exp(-18.0)) / 4.0, rtol=1e-12)
+    _, h_broadcast = _hypo_term(np.array([[0.1], [0.5]]), np.array([5.0, 5.0]), np.array([5.0, 9.0]))
+    assert h_broadcast.shape == (2, 2)
+    np.testing.assert_allclose(h_broadcast[:, 0], [0.1 * np.exp(-0.5), 0.5 * np.exp(-2.5)], rtol=1e-12)

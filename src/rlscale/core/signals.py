@@ -7,7 +7,7 @@ what lets the same policy run offline and live.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -47,7 +47,7 @@ class PodView:
             raise ValueError("PodView: start_time_s and ready_time_s must have the same shape")
 
     def select(self, index: np.ndarray | slice) -> PodView:
-        return PodView(*(np.asarray(getattr(self, f.name))[index] for f in fields(self)))
+        return PodView(*(np.asarray(getattr(self, name))[index] for name in _POD_VIEW_FIELDS))
 
     @classmethod
     def stack(cls, items: list[PodView]) -> PodView:
@@ -102,16 +102,17 @@ class ScalingSignals:
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
         """The per-service ``(n,)`` signals (not the optional ``pods`` view)."""
-        return tuple(f.name for f in fields(cls) if f.name != "pods")
+        return _SIGNAL_FIELDS
 
     def select(self, index: np.ndarray | slice | int) -> ScalingSignals:
-        """The signals of a subset of the batch (keeps the batch axis for an int)."""
+        """The signals of a subset of the batch (keeps the batch axis for an int). The
+        batched evaluation slices every step for every policy group, so the field names are
+        computed once, not per call."""
         if isinstance(index, int):
             index = slice(index, index + 1)
-        return replace(
-            self,
+        return type(self)(
             pods=None if self.pods is None else self.pods.select(index),
-            **{name: np.asarray(getattr(self, name))[index] for name in self.field_names()},
+            **{name: np.asarray(getattr(self, name))[index] for name in _SIGNAL_FIELDS},
         )
 
     @classmethod
@@ -141,3 +142,7 @@ class ScalingSignals:
                 if name in values
             }
         )
+
+
+_POD_VIEW_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(PodView))
+_SIGNAL_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ScalingSignals) if f.name != "pods")

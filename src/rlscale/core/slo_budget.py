@@ -198,6 +198,9 @@ REASON_BURNING = "burning"  # both windows over budget: memory lengthened (headr
 REASON_SPARE = "spare"  # long window well under budget: memory shortened, headroom given back
 REASON_HOLD = "hold"  # neither: memory and headroom kept
 REASON_UNKNOWN = "no_slo_signal"  # the period's violation fraction was not measured
+#: The reasons in the order :meth:`BudgetFeedback.update` picks them (an index per service
+#: into this object array builds ``last_reason`` without making strings every period).
+_REASONS = np.array([REASON_BURNING, REASON_SPARE, REASON_UNKNOWN, REASON_HOLD], dtype=object)
 
 
 def _fmt(x: float) -> str:
@@ -268,11 +271,7 @@ class BudgetFeedback:
         decayed = self.peak_rps * np.exp(-self.step_s / self.memory_s)
         self.peak_rps = np.where(np.isfinite(rate), np.maximum(decayed, np.maximum(rate, 0.0)), decayed)
         unknown = ~np.isfinite(np.asarray(violation_fraction, dtype=np.float64))
-        self.last_reason = np.where(
-            burning,
-            REASON_BURNING,
-            np.where(grow, REASON_SPARE, np.where(unknown, REASON_UNKNOWN, REASON_HOLD)),
-        ).astype(object)
+        self.last_reason = _REASONS[np.where(burning, 0, np.where(grow, 1, np.where(unknown, 2, 3)))]
         return self.headroom
 
     def floor_replicas(self, pod_capacity_rps: float) -> np.ndarray | None:

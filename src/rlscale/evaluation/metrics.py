@@ -127,10 +127,12 @@ def mixture_quantile_newton(
             break
         surv = np.zeros(cols.size)
         dens = np.zeros(cols.size)
+        x_cols = x[cols]
+        every_col = cols.size == q.size  # then a block of w is a view, not a copy
         for start in range(0, w.shape[0], block_rows):
             rows = slice(start, start + block_rows)
-            s_t, d_t = survival_density(x[cols], rows, cols)
-            wb = w[rows][:, cols]
+            s_t, d_t = survival_density(x_cols, rows, cols)
+            wb = w[rows] if every_col else w[rows][:, cols]
             surv += (wb * s_t).sum(axis=0)
             dens += (wb * d_t).sum(axis=0)
         surv /= total[cols]

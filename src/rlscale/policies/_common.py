@@ -71,33 +71,48 @@ class TimedRing:
     inside the keep horizon the buffer doubles, so results never depend on its capacity
     (the HPA keeps a growing slice per HPA and reuses slots older than its windows; this is
     the same semantics without a Python loop over envs). Empty slots hold time −inf.
+
+    ``rows``: the envs an operation touches, as int indices, or None for every env (views
+    instead of fancy-indexed copies: the batched evaluation reconciles every env each step).
     """
 
     def __init__(self, num_envs: int, capacity: int = 8) -> None:
         self.times_s = np.full((num_envs, max(1, capacity)), -np.inf)
         self.values = np.zeros((num_envs, max(1, capacity)), dtype=np.int64)
+        self._every_row = np.arange(num_envs)
 
     def clear(self, mask: np.ndarray) -> None:
         self.times_s[mask] = -np.inf
         self.values[mask] = 0
 
-    def store(self, rows: np.ndarray, now_s: np.ndarray, value: np.ndarray, keep_from_s: np.ndarray) -> None:
-        """Store one entry per env in ``rows`` (int indices), reusing the oldest slot; entries
-        with time >= ``keep_from_s`` must survive."""
-        if rows.size == 0:
+    def store(
+        self, rows: np.ndarray | None, now_s: np.ndarray, value: np.ndarray, keep_from_s: np.ndarray
+    ) -> None:
+        """Store one entry per env in ``rows``, reusing the oldest slot; entries with time >=
+        ``keep_from_s`` must survive."""
+        index = self._every_row if rows is None else rows
+        if index.size == 0:
             return
-        slot = np.argmin(self.times_s[rows], axis=1)
-        oldest = self.times_s[rows, slot]
+        slot = np.argmin(self.times_s if rows is None else self.times_s[rows], axis=1)
+        oldest = self.times_s[index, slot]
         if np.any(oldest >= keep_from_s):
             k = self.times_s.shape[1]
             self.times_s = np.concatenate([self.times_s, np.full_like(self.times_s, -np.inf)], axis=1)
             self.values = np.concatenate([self.values, np.zeros_like(self.values)], axis=1)
             slot = np.where(oldest >= keep_from_s, k, slot)
-        self.times_s[rows, slot] = now_s
-        self.values[rows, slot] = value
+        self.times_s[index, slot] = now_s
+        self.values[index, slot] = value
 
-    def in_window(self, rows: np.ndarray, cutoff_s: np.ndarray, inclusive: bool) -> np.ndarray:
+    def in_window(self, rows: np.ndarray | None, cutoff_s: np.ndarray, inclusive: bool) -> np.ndarray:
         """(len(rows), K) mask of entries newer than ``cutoff_s`` (or equal when inclusive)."""
-        t = self.times_s[rows]
+        t = self.times_s if rows is None else self.times_s[rows]
         c = np.asarray(cutoff_s)[:, None]
         return (t >= c) if inclusive else (t > c)
+
+    def windowed(
+        self, rows: np.ndarray | None, cutoff_s: np.ndarray, inclusive: bool, fill: int
+    ) -> np.ndarray:
+        """(len(rows), K) values, ``fill`` where the entry is outside the window: reduce it
+        along axis 1 for a windowed max, min or sum."""
+        values = self.values if rows is None else self.values[rows]
+        return np.where(self.in_window(rows, cutoff_s, inclusive), values, fill)

@@ -17,6 +17,11 @@ Three levels, each usable alone:
 Why exact: the HPA is the baseline every result is read against, and its quirks (the
 integer percent, the inclusive tolerance, the 2×/4 cap of Path A against Path B's +4/100 %,
 the 300 s rolling max) decide how many pods it runs.
+
+Why one module of ~860 lines: the three levels are one upstream controller
+(``replica_calculator.go`` + ``horizontal.go``) and are read side by side with it; a fix to a
+quirk usually touches the calculator and the normaliser together, and the batched evaluation's
+hot path runs through both (splitting would not shorten either, only separate them).
 """
 
 from __future__ import annotations
@@ -59,6 +64,10 @@ from rlscale.policies._common import (
     env_mask,
     resolve_bounds,
 )
+
+#: "No sample in the window" for the stabilisation max / min (int64 extremes).
+_INT64_MIN = np.iinfo(np.int64).min
+_INT64_MAX = np.iinfo(np.int64).max
 
 SelectPolicy = Literal["Max", "Min", "Disabled"]
 PolicyType = Literal["Pods", "Percent"]
@@ -109,7 +118,7 @@ class MetricProposal:
 def cpu_sample_unready(
     now_s: float | np.ndarray,
     start_time_s: np.ndarray,
-    ready_status: np.ndarray,
+    ready_status: float | np.ndarray,
     ready_transition_s: np.ndarray,
     sample_time_s: float | np.ndarray,
     sample_window_s: float | np.ndarray,
@@ -360,6 +369,12 @@ def replicas_for_value(
     return MetricProposal(math.ceil(ratio * ready_pods), value_milli, ratio)
 
 
+def _per_env(values: object, dtype: type, n: int) -> np.ndarray:
+    """``values`` as an ``(n,)`` array of ``dtype`` (a scalar broadcast; no copy when it is one)."""
+    a = np.asarray(values, dtype=dtype)
+    return a if a.shape == (n,) else np.broadcast_to(a, (n,))
+
+
 def combine_metric_proposals(
     proposals: np.ndarray, valid: np.ndarray, spec_replicas: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -514,10 +529,10 @@ class HPANormalizer:
         (unchanged outside ``mask``). ``proposal_ok`` False means the metric step said "do
         nothing" (all metrics failed, or some failed on a scale-down)."""
         n = self.num_envs
-        now = np.broadcast_to(np.asarray(now_s, dtype=np.float64), (n,))
-        cur = np.broadcast_to(np.asarray(current_replicas, dtype=np.int64), (n,))
-        prop = np.broadcast_to(np.asarray(proposal, dtype=np.int64), (n,))
-        ok = np.broadcast_to(np.asarray(proposal_ok, dtype=bool), (n,))
+        now = _per_env(now_s, np.float64, n)
+        cur = _per_env(current_replicas, np.int64, n)
+        prop = _per_env(proposal, np.int64, n)
+        ok = _per_env(proposal_ok, bool, n)
         active = env_mask(mask, n, "HPANormalizer")
         out = cur.copy()
 
@@ -527,19 +542,23 @@ class HPANormalizer:
             self._recs.store(fresh, now[fresh], cur[fresh], now[fresh])
             self._has_history[fresh] = True
 
-        # Step 2: pre-checks, which bypass the metrics, stabilisation and rate limits.
-        disabled = active & (cur == 0) & (self.min_replicas != 0)
-        above = active & ~disabled & (cur > self.max_replicas)
-        below = active & ~disabled & ~above & (cur < self.min_replicas)
-        out[above] = self.max_replicas
-        out[below] = self.min_replicas
+        # Step 2: pre-checks, which bypass the metrics, stabilisation and rate limits (none
+        # applies when every count is within [min, max]: a count >= min > 0 is not disabled).
+        run = active & ok
+        if not (cur.min() >= self.min_replicas and cur.max() <= self.max_replicas):
+            disabled = active & (cur == 0) & (self.min_replicas != 0)
+            above = active & ~disabled & (cur > self.max_replicas)
+            below = active & ~disabled & ~above & (cur < self.min_replicas)
+            out[above] = self.max_replicas
+            out[below] = self.min_replicas
+            run &= ~disabled & ~above & ~below
         # Step 3/4: metric path; a failed metric step returns before any normalisation.
-        run = np.flatnonzero(active & ~disabled & ~above & ~below & ok)
-        if run.size:
-            if self.behavior is None:
-                out[run] = self._normalize_path_a(run, now[run], cur[run], prop[run])
-            else:
-                out[run] = self._normalize_path_b(run, now[run], cur[run], prop[run])
+        normalize = self._normalize_path_a if self.behavior is None else self._normalize_path_b
+        if run.all():  # every env: whole-array views, no fancy-indexed copies
+            out = normalize(None, now, cur, prop).astype(np.int64, copy=False)
+        elif run.any():
+            rows = np.flatnonzero(run)
+            out[rows] = normalize(rows, now[rows], cur[rows], prop[rows])
         # Step 5: scale events (kept only when behavior is set).
         if self.behavior is not None:
             changed = active & (out != cur)
@@ -548,17 +567,16 @@ class HPANormalizer:
         return out
 
     # Path A --------------------------------------------------------------------------------
+    # ``rows``: the envs normalised (None: every env); ``now``/``cur``/``prop`` are theirs.
     def _normalize_path_a(
-        self, rows: np.ndarray, now: np.ndarray, cur: np.ndarray, prop: np.ndarray
+        self, rows: np.ndarray | None, now: np.ndarray, cur: np.ndarray, prop: np.ndarray
     ) -> np.ndarray:
         cutoff = now - self.downscale_stabilization_s
         # not Before(cutoff): a sample exactly window-old still counts. With a zero window the
         # Go code's initial recommendation of this same reconcile is nanoseconds older than the
         # cutoff, so nothing but the proposal counts; equal simulated timestamps must not.
-        inside = self._recs.in_window(rows, cutoff, inclusive=self.downscale_stabilization_s > 0)
-        stabilized = np.maximum(
-            prop, np.where(inside, self._recs.values[rows], np.iinfo(np.int64).min).max(axis=1)
-        )
+        inclusive = self.downscale_stabilization_s > 0
+        stabilized = np.maximum(prop, self._recs.windowed(rows, cutoff, inclusive, _INT64_MIN).max(axis=1))
         self._recs.store(rows, now, prop, cutoff)
         # convertDesiredReplicasWithRules: int32(max(2·cur, 4)) then min with maxReplicas.
         up_limit = np.maximum(HPA_SCALE_UP_LIMIT_FACTOR * cur, HPA_SCALE_UP_LIMIT_MINIMUM).astype(np.int64)
@@ -569,15 +587,15 @@ class HPANormalizer:
 
     # Path B --------------------------------------------------------------------------------
     def _normalize_path_b(
-        self, rows: np.ndarray, now: np.ndarray, cur: np.ndarray, prop: np.ndarray
+        self, rows: np.ndarray | None, now: np.ndarray, cur: np.ndarray, prop: np.ndarray
     ) -> np.ndarray:
         assert self.behavior is not None
-        imin, imax = np.iinfo(np.int64).min, np.iinfo(np.int64).max
-        vals = self._recs.values[rows]
-        up_in = self._recs.in_window(rows, now - self.up_window_s, inclusive=False)
-        down_in = self._recs.in_window(rows, now - self.down_window_s, inclusive=False)
-        up_rec = np.minimum(prop, np.where(up_in, vals, imax).min(axis=1))
-        down_rec = np.maximum(prop, np.where(down_in, vals, imin).max(axis=1))
+        up_rec = np.minimum(
+            prop, self._recs.windowed(rows, now - self.up_window_s, False, _INT64_MAX).min(axis=1)
+        )
+        down_rec = np.maximum(
+            prop, self._recs.windowed(rows, now - self.down_window_s, False, _INT64_MIN).max(axis=1)
+        )
         stabilized = np.minimum(np.maximum(cur, up_rec), down_rec)
         self._recs.store(rows, now, prop, now - max(self.up_window_s, self.down_window_s))
 
@@ -593,13 +611,12 @@ class HPANormalizer:
         return out
 
     def _changes_in_period(
-        self, ring: TimedRing, rows: np.ndarray, now: np.ndarray, period_s: float
+        self, ring: TimedRing, rows: np.ndarray | None, now: np.ndarray, period_s: float
     ) -> np.ndarray:
-        inside = ring.in_window(rows, now - period_s, inclusive=False)  # After(cutoff)
-        return np.where(inside, ring.values[rows], 0).sum(axis=1)
+        return ring.windowed(rows, now - period_s, False, 0).sum(axis=1)  # After(cutoff)
 
     def _rate_limit(
-        self, rows: np.ndarray, now: np.ndarray, cur: np.ndarray, rules: ScalingRules, up: bool
+        self, rows: np.ndarray | None, now: np.ndarray, cur: np.ndarray, rules: ScalingRules, up: bool
     ) -> np.ndarray:
         """``calculateScaleUpLimitWithScalingRules`` / ``calculateScaleDownLimitWithBehaviors``."""
         if rules.select_policy == "Disabled":
@@ -788,9 +805,12 @@ class HPAPolicy:
         """A controller restart: history is lost, the sync schedule is not."""
         self.normalizer.wipe(mask)
 
-    def proposals(self, signals: ScalingSignals) -> tuple[np.ndarray, np.ndarray]:
-        """The CPU metric's proposal and validity per env (before normalisation)."""
-        cur = current_replicas(signals)
+    def proposals(
+        self, signals: ScalingSignals, current: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The CPU metric's proposal and validity per env (before normalisation); ``current``:
+        ``current_replicas(signals)`` when the caller has it already."""
+        cur = current_replicas(signals) if current is None else current
         util = np.asarray(signals.cpu_utilization, dtype=np.float64)
         finite = np.isfinite(util)
         util = np.minimum(util, MAX_CPU_UTILIZATION)
@@ -823,7 +843,7 @@ class HPAPolicy:
         unready = cpu_sample_unready(
             np.asarray(signals.time_s, dtype=np.float64)[:, None],
             view.start_time_s,
-            np.ones_like(view.ready_time_s),
+            1.0,  # every listed pod is Ready
             view.ready_time_s,
             np.asarray(view.cpu_sample_time_s)[:, None],
             np.asarray(view.cpu_sample_window_s)[:, None],
@@ -841,7 +861,7 @@ class HPAPolicy:
         due = now >= self._next_sync_s - max(TIME_EPS_S, SYNC_JITTER_FRACTION * self.sync_period_s)
         if not due.any():
             return cur
-        proposal, ok = self.proposals(signals)
+        proposal, ok = self.proposals(signals, cur)
         out = self.normalizer.reconcile(now, cur, proposal, ok, mask=due)
         self._next_sync_s = np.where(due, now + self.sync_period_s, self._next_sync_s)
         return out.astype(np.int64)

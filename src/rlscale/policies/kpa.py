@@ -128,8 +128,12 @@ class KPAPolicy:
         rate = np.asarray(signals.request_rate_rps, dtype=np.float64)
         have = np.isfinite(rate)
         # newest sample in column 0; a missing sample leaves the window as it was
-        shifted = np.concatenate([rate[:, None], self._rates[:, :-1]], axis=1)
-        self._rates = np.where(have[:, None], shifted, self._rates)
+        if have.all():  # shift in place (numpy copies overlapping slices correctly)
+            self._rates[:, 1:] = self._rates[:, :-1]
+            self._rates[:, 0] = rate
+        else:
+            shifted = np.concatenate([rate[:, None], self._rates[:, :-1]], axis=1)
+            self._rates = np.where(have[:, None], shifted, self._rates)
         seen = ~np.isnan(self._rates)
         stable_n = seen.sum(axis=1)
         valid = have & (stable_n > 0)

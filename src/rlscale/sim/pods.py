@@ -42,8 +42,11 @@ def warm_keys(num_envs: int, width: int, ready: np.ndarray) -> np.ndarray:
 
 
 def count_ready(keys: np.ndarray, step: int) -> np.ndarray:
-    """Pods per row that serve in global step ``step`` (``ready_step <= step``)."""
-    return np.count_nonzero(keys < ((step + 1 + _OFFSET) << _SHIFT), axis=1)
+    """Pods per row that serve in global step ``step`` (``ready_step <= step``). The count is a
+    product with a vector of ones: exact (counts far below 2**53) and ~2x faster than
+    ``count_nonzero(axis=1)`` on rows this short (the simulator counts twice a step)."""
+    serving = (keys < ((step + 1 + _OFFSET) << _SHIFT)).astype(np.float64)
+    return (serving @ np.ones(keys.shape[1])).astype(np.int64)
 
 
 def steps(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

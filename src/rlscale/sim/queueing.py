@@ -198,15 +198,23 @@ def erlang_c(c: np.ndarray | int, a: np.ndarray | float) -> np.ndarray:
 
 def _hypo_term(t: np.ndarray, mu: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(e^{-mu t}, h)`` with ``h = (e^{-mu t} − e^{-theta t}) / (theta − mu)`` computed stably
-    (``h = e^{-mu t}·t·f((theta − mu) t)``)."""
+    (``h = e^{-mu t}·t·f((theta − mu) t)``). Where few entries need the series it runs on
+    those only (gathered): an evaluation's metrics evaluate this over every step of a run once
+    per Newton pass. Where many do, gathering costs more than the series everywhere."""
     e_mu = np.exp(-mu * t)
     d = theta - mu
     x = d * t
     small = np.abs(x) < _SERIES_EPS
     d_safe = np.where(small, 1.0, d)
-    direct = (e_mu - np.exp(-theta * t)) / d_safe
-    series = e_mu * t * (1.0 - 0.5 * x + x * x / 6.0)
-    return e_mu, np.where(small, series, direct)
+    h = (e_mu - np.exp(-theta * t)) / d_safe
+    n_small = np.count_nonzero(small)
+    if n_small * 5 > small.size:  # above ~20 %: measured on 4096 × 15 blocks
+        h = np.where(small, e_mu * t * (1.0 - 0.5 * x + x * x / 6.0), h)
+    elif n_small:
+        idx = np.flatnonzero(np.broadcast_to(small, h.shape))
+        e_s, t_s, x_s = (np.broadcast_to(a, h.shape).flat[idx] for a in (e_mu, t, x))
+        h.flat[idx] = e_s * t_s * (1.0 - 0.5 * x_s + x_s * x_s / 6.0)
+    return e_mu, h
 
 
 def sojourn_survival(

