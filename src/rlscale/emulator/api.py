@@ -5,6 +5,11 @@ Paths follow the apiserver exactly (``/api/v1/namespaces/{ns}/pods``,
 ``Status`` objects with ``reason`` and ``code``, list responses carry the collection's
 ``resourceVersion``, and ``?watch=true`` streams newline-delimited JSON watch events
 (https://kubernetes.io/docs/reference/using-api/api-concepts/).
+
+Why one module of ~550 lines: it is the route table of one HTTP surface (core, apps, custom
+resources, discovery, watch), and every handler shares the same error, list and watch
+conventions written here once; the storage, admission, tables and OpenAPI it calls already
+live in their own modules.
 """
 
 from __future__ import annotations

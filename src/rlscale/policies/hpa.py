@@ -193,6 +193,17 @@ def _statuses(status: Sequence[int] | np.ndarray, n: int, what: str) -> np.ndarr
     return s
 
 
+def _pod_groups(status: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ready, unready and missing masks; the calculator's two "no metric" errors (no pod, or no
+    ready pod with a sample) in upstream's words."""
+    if status.shape[0] == 0:
+        raise MetricUnavailable("no pods returned by selector while calculating replica count")
+    ready = status == PodStatus.READY
+    if not ready.any():
+        raise MetricUnavailable("did not receive metrics for targeted pods (pods might be unready)")
+    return ready, status == PodStatus.UNREADY, status == PodStatus.MISSING
+
+
 def _rebalanced(
     ready: np.ndarray,
     unready: np.ndarray,
@@ -264,13 +275,7 @@ def replicas_for_utilization(
         raise ValueError(
             f"replicas_for_utilization: target_utilization_pct must be > 0, got {target_utilization_pct}"
         )
-    if n == 0:
-        raise MetricUnavailable("no pods returned by selector while calculating replica count")
-    ready = st == PodStatus.READY
-    unready = st == PodStatus.UNREADY
-    missing = st == PodStatus.MISSING
-    if not ready.any():
-        raise MetricUnavailable("did not receive metrics for targeted pods (pods might be unready)")
+    ready, unready, missing = _pod_groups(st)
     request_total = int(request[ready].sum())
     if request_total <= 0:
         raise MetricUnavailable("no metrics returned matched known pods (zero requests)")
@@ -311,13 +316,7 @@ def replicas_for_average_value(
     st = _statuses(status, n, "replicas_for_average_value")
     if target_milli <= 0:
         raise ValueError(f"replicas_for_average_value: target_milli must be > 0, got {target_milli}")
-    if n == 0:
-        raise MetricUnavailable("no pods returned by selector while calculating replica count")
-    ready = st == PodStatus.READY
-    unready = st == PodStatus.UNREADY
-    missing = st == PodStatus.MISSING
-    if not ready.any():
-        raise MetricUnavailable("did not receive metrics for targeted pods (pods might be unready)")
+    ready, unready, missing = _pod_groups(st)
     ready_count = int(ready.sum())
     avg = int(vals[ready].sum()) // ready_count
     ratio = avg / target_milli

@@ -5,6 +5,12 @@ The CLI (``rlscale evaluate --policy SPEC``) and the live controller parse the s
 so a bad spec fails the same way everywhere, naming the policy, the parameter and the value.
 The learned policy lives in ``policies/learned.py`` and registers itself with
 :func:`register_policy` when imported; :func:`build_policy` imports it lazily.
+
+Why one module of ~550 lines: the grammar, the registry and the built-in policies' parameter
+tables are one contract (a spec's parameters are parsed by the table that builds it, and the
+``--help`` text, the CRD's coarse check and the policy server read the same table); the
+built-ins register themselves at the bottom, so splitting them out would only add an import
+cycle.
 """
 
 from __future__ import annotations
