@@ -28,9 +28,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+import math
+
 import numpy as np
 
 from rlscale.core.time_steps import seconds_to_steps
+
+#: The SLO's compliance period, seconds: the 4-week rolling window the SRE Workbook recommends
+#: ("Implementing SLOs", ch. 2). The budget is judged over it, so memory is only given back
+#: while the period still has budget left.
+SLO_PERIOD_S = 28 * 86400.0
 
 #: Short and long burn-rate windows, seconds: the 5-minute / 6-hour pair of the SRE
 #: Workbook's multiwindow alerts (ch. 5, "Alerting on SLOs", table 5-8, the ticket-level
@@ -154,7 +161,7 @@ class FeedbackConfig:
     cut_long_burn: float = 1.0
     headroom_cut_burn: float = 6.0
     min_headroom: float = 1.0
-    max_headroom: float = 1.0
+    max_headroom: float = 1.1
     floor_utilization: float = 0.9
     memory_init_s: float = 7200.0
     memory_min_s: float = 300.0
@@ -163,6 +170,7 @@ class FeedbackConfig:
     memory_shrink_per_hour: float = 0.6
     short_window_s: float = BURN_WINDOWS_S[0]
     long_window_s: float = BURN_WINDOWS_S[1]
+    slo_period_s: float = SLO_PERIOD_S
 
     def __post_init__(self) -> None:
         checks = {
@@ -235,6 +243,10 @@ class BudgetFeedback:
         self.peak_rps = np.zeros(num_envs)
         #: services whose SLO violation fraction was measured within the long window
         self.measured = np.zeros(num_envs, dtype=bool)
+        # the SLO period's bad and total requests, forgotten with time constant slo_period_s
+        self._period_decay = math.exp(-step_s / c.slo_period_s)
+        self._period_bad = np.zeros(num_envs)
+        self._period_total = np.zeros(num_envs)
         self.last_reason = np.full(num_envs, REASON_HOLD, dtype=object)
 
     @property
@@ -258,11 +270,14 @@ class BudgetFeedback:
         short, long_ = burn[:, 0], burn[:, -1]
         self.measured = np.isfinite(long_)
         c = self.config
+        overspent = self._period_burn(violation_fraction, request_rate_rps) > 1.0
         burning = np.isfinite(short) & (short > 1.0) & ~(long_ <= c.cut_long_burn)
-        grow = ~burning & np.isfinite(long_) & (long_ < c.spare_burn) & ~(short >= 1.0)
+        # spare: the long window well under budget, and the SLO period's budget not overspent
+        grow = ~burning & np.isfinite(long_) & (long_ < c.spare_burn) & ~(short >= 1.0) & ~overspent
         pending = np.zeros(self.num_envs) if pending_replicas is None else np.asarray(pending_replicas, float)
         severe = burning & (short > c.headroom_cut_burn) & (long_ > c.headroom_cut_burn)
-        cut = severe & (pending == 0)
+        # severe with every pod ready: the sizing is short; any burn gives back a headroom above 1
+        cut = (severe & (pending == 0)) | (burning & (self.headroom > 1.0))
         factor = np.where(cut, self._cut, np.where(grow, self._grow, 1.0))
         self.headroom = np.clip(self.headroom * factor, c.min_headroom, c.max_headroom)
         memory = np.where(burning, self._memory_grow, np.where(grow, self._memory_shrink, 1.0))
@@ -273,6 +288,19 @@ class BudgetFeedback:
         unknown = ~np.isfinite(np.asarray(violation_fraction, dtype=np.float64))
         self.last_reason = _REASONS[np.where(burning, 0, np.where(grow, 1, np.where(unknown, 2, 3)))]
         return self.headroom
+
+    def _period_burn(self, violation_fraction: np.ndarray, request_rate_rps: np.ndarray) -> np.ndarray:
+        """Burn rate over the SLO period (exponential forgetting, time constant ``slo_period_s``;
+        0 before any request): a ring buffer of four weeks would cost ~160 k periods a service."""
+        frac = np.asarray(violation_fraction, dtype=np.float64)
+        rate = np.asarray(request_rate_rps, dtype=np.float64)
+        known = np.isfinite(frac) & np.isfinite(rate)
+        total = np.where(known, np.maximum(rate, 0.0), 0.0)
+        bad = np.where(known, np.clip(frac, 0.0, 1.0), 0.0) * total
+        self._period_total = self._period_total * self._period_decay + total
+        self._period_bad = self._period_bad * self._period_decay + bad
+        budget_total = self._period_total * self.budget
+        return np.divide(self._period_bad, budget_total, out=np.zeros(self.num_envs), where=budget_total > 0)
 
     def floor_replicas(self, pod_capacity_rps: float) -> np.ndarray | None:
         """The budget floor: pods that serve the remembered peak at the floor utilisation times
@@ -330,6 +358,8 @@ class BudgetFeedback:
         self.memory_s[sel] = self.config.memory_init_s
         self.peak_rps[sel] = 0.0
         self.measured[sel] = False
+        self._period_bad[sel] = 0.0
+        self._period_total[sel] = 0.0
         self.last_reason[sel] = REASON_HOLD
 
     def warm(self, violation_fractions: np.ndarray, rates_rps: np.ndarray) -> None:
