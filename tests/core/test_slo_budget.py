@@ -107,7 +107,9 @@ def test_the_budget_floor_serves_the_remembered_peak() -> None:
     # spare budget: the memory shrank each hour-share; the peak decayed with it
     peak = fb.peak_rps[0]
     assert 10.0 < peak < 90.0
-    assert fb.floor_replicas(pod_capacity_rps=10.0)[0] == np.ceil(peak / (10.0 * 0.9) - 1e-9)
+    # ... and the headroom grew above 1 (hotter with budget to spare): the floor sizes at 90 % x it
+    assert fb.headroom[0] > 1.0
+    assert fb.floor_replicas(pod_capacity_rps=10.0)[0] == np.ceil(peak / (10.0 * 0.9 * fb.headroom[0]) - 1e-9)
     assert BudgetFeedback(1, 60.0, 0.01, FeedbackConfig(floor_utilization=0.0)).floor_replicas(10.0) is None
 
 
@@ -116,3 +118,34 @@ def test_a_slow_burn_lengthens_the_memory_without_cutting_the_headroom() -> None
     fb.update(np.array([0.03]), np.array([10.0]))  # 3x the budget: burning, not severe
     assert fb.last_reason[0] == REASON_BURNING and fb.headroom[0] == 1.0
     assert fb.memory_s[0] > fb.config.memory_init_s
+
+
+def test_memory_is_given_back_only_while_the_slo_period_has_budget_left() -> None:
+    """After a bad hour the 6-h window is spare again long before the 4-week SLO period is: the
+    service that overspent its period keeps its memory, the one that did not gives it back."""
+    cfg = FeedbackConfig(long_window_s=3600.0)  # a short long window, so it clears within the test
+    fb = BudgetFeedback(num_envs=2, step_s=60.0, budget=0.01, config=cfg)
+    # service 0: an hour at 5 % bad (5x); service 1: the same hour at 0.5 % (spare throughout)
+    for _ in range(60):
+        fb.update(np.array([0.05, 0.005]), np.array([10.0, 10.0]))
+    held = fb.memory_s.copy()
+    for _ in range(90):  # calm: the 1-h window empties of the bad hour, the period does not
+        fb.update(np.array([0.0, 0.0]), np.array([10.0, 10.0]))
+    assert fb.burn_rates()[0, 1] == 0.0  # the long window is spare for service 0 ...
+    assert fb.memory_s[0] == pytest.approx(held[0])  # ... but 5x for an hour overspent the period
+    assert fb.last_reason[0] == REASON_HOLD
+    assert fb.memory_s[1] < held[1] and fb.last_reason[1] == REASON_SPARE
+
+
+def test_headroom_above_one_is_spent_with_budget_to_spare_and_given_back_on_any_burn() -> None:
+    cfg = FeedbackConfig(max_headroom=1.1, long_window_s=600.0)
+    fb = BudgetFeedback(num_envs=1, step_s=60.0, budget=0.01, config=cfg)
+    for _ in range(120):  # two clean hours: hotter, up to max_headroom
+        fb.update(np.array([0.0]), np.array([10.0]))
+    assert fb.headroom[0] == pytest.approx(1.1)
+    for _ in range(10):  # a 3x burn, far from severe: once both windows burn ...
+        fb.update(np.array([0.03]), np.array([10.0]))
+        if fb.last_reason[0] == REASON_BURNING:
+            break
+    assert fb.last_reason[0] == REASON_BURNING
+    assert fb.headroom[0] == pytest.approx(1.0)  # ... the hotter sizing is given back, not below 1

@@ -26,9 +26,8 @@ Conventions (the same offline and live, so a budget means the same thing everywh
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-
 import math
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
