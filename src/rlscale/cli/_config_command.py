@@ -30,6 +30,7 @@ def _option(f: SettingField) -> Any:
         default,
         *f.setting.flags,
         envvar=f.setting.env,
+        metavar=f.setting.metavar,
         help=describe(f),
         show_default=(default_text(f) or False) if leaves_default else not f.required,
     )

@@ -40,6 +40,8 @@ class Setting:
     flags: tuple[str, ...] = ()
     env: str | None = None
     unit: str = ""
+    #: the value's placeholder in ``--help`` (``ADDRESS``); None: typer's, from the type
+    metavar: str | None = None
     #: dotted camelCase path under the custom resource's ``spec``; None: not settable in a CR
     cr_path: str | None = None
     #: OpenAPI constraints beyond the type, default and description (``minimum``, ``pattern``, a ``type``
@@ -122,6 +124,45 @@ def value_type(tp: Any) -> type:
     if type(None) in args and len(args) == 2:
         tp = next(a for a in args if a is not type(None))
     return typing.get_origin(tp) or tp
+
+
+def is_default(f: SettingField, value: Any) -> bool:
+    """Whether ``value`` is the field's default; a default made per instance is not made (it may
+    be costly): an empty value counts as it."""
+    return not value if f.default_is_factory else bool(value == f.default)
+
+
+def _arg_text(value: Any) -> str:
+    if isinstance(value, float) and float(f"{value:g}") == value:
+        return f"{value:g}"
+    return str(value)
+
+
+def command_args(config: Any, *, always: tuple[str, ...] = ()) -> list[str]:
+    """The flags that give ``config`` its values: each field that differs from its default (or
+    is named in ``always``), so a recorded command line reproduces the run. A repeatable option
+    is repeated, a setting parsed from text gets its items comma-separated, a boolean's pair
+    gives the flag of its value."""
+    args: list[str] = []
+    for f in settings_of(type(config)):
+        value = getattr(config, f.name)
+        if not f.setting.flags or value is None:
+            continue
+        if is_default(f, value) and f.name not in always:
+            continue
+        flag = f.setting.flag
+        if isinstance(value, bool):
+            on, _, off = f.setting.flags[0].partition("/")
+            if value or off:
+                args.append(on if value else off)
+        elif isinstance(value, list | tuple):
+            if f.setting.from_text is not None:
+                args += [flag, ",".join(map(_arg_text, value))]
+            else:
+                args += [a for item in value for a in (flag, _arg_text(item))]
+        else:
+            args += [flag, _arg_text(value)]
+    return args
 
 
 class ConfigError(ValueError):

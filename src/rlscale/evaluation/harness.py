@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlscale.core.settings import ConfigError, command_args
 from rlscale.evaluation.budget import check_budgets, reference_specs
+from rlscale.evaluation.evaluate_config import (
+    DEFAULT_TRACE,
+    DEFAULT_WINDOW_HOURS,
+    DEFAULT_WINDOWS,
+)
+from rlscale.evaluation.evaluate_config import EvaluateConfig as EvaluateConfig  # re-exported: its old home
 from rlscale.evaluation.fleet import fleet_summary
 from rlscale.evaluation.pools import (
     DEFAULT_POOLS_POLICIES,
@@ -37,41 +44,9 @@ from rlscale.sim.params import ServiceParams
 from rlscale.sim.presets import DEFAULT_PRESET, load_service
 from rlscale.workload.trace import TraceError
 
-#: With no --trace: the bundled NASA trace, 4 windows of 6 h from its test part (August 1995),
-#: 5 seeds: 17 policy runs of 20 envs × 1440 steps, a few minutes on two cores.
-DEFAULT_TRACE = "nasa"
-DEFAULT_WINDOWS = 4
-DEFAULT_WINDOW_HOURS = 6.0
-#: DESIGN.md §7 / reference §7.4: at least 5 seeds for a 95 % CI.
-DEFAULT_SEEDS = 5
-
 
 class EvaluationInputError(ValueError):
     """A bad argument (service, policy spec, trace, count); the message says which."""
-
-
-@dataclass
-class EvaluateConfig:
-    traces: list[str] = field(default_factory=list)
-    column: str | None = None
-    policies: list[str] = field(default_factory=list)
-    service: str = DEFAULT_PRESET
-    seeds: int = DEFAULT_SEEDS
-    window_hours: float | None = None
-    windows: int | None = None
-    out: Path = Path("reports/evaluate")
-    base_seed: int = 0
-    oracle_step_violation: float = ORACLE_STEP_VIOLATION
-    command: str | None = None
-    chunk_hours: float | None = None
-    #: Ray address (``local``, ``auto``, ``ray://host:port``): run the batches as Ray tasks.
-    ray: str | None = None
-    #: CPUs of the embedded Ray started by ``ray="local"`` (default: every core).
-    ray_cpus: int | None = None
-    #: Hours at the start of each window that every policy plays but no metric scores.
-    warmup_hours: float = 0.0
-    #: SLO budgets (fractions) for the budget view; empty = no budget view.
-    slo_budgets: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -108,28 +83,11 @@ class PreparedPools:
     pools: PoolsEvalConfig
 
 
-#: Options the pools evaluation does not take (its loads are seed 003's patterns, its policies
-#: the pools' own), by EvaluateConfig field: given, they are refused, not silently ignored.
-_NOT_FOR_POOLS: dict[str, str] = {
-    "column": "--column",
-    "windows": "--windows",
-    "window_hours": "--window-hours",
-    "chunk_hours": "--chunk-hours",
-    "ray": "--ray",
-    "ray_cpus": "--ray-cpus",
-    "warmup_hours": "--warmup-hours",
-    "slo_budgets": "--slo-budget",
-}
-
-
 def prepare_job(config: EvaluateConfig) -> PreparedEvaluation | PreparedPools:
     """:func:`prepare` for every service, ``pools`` included; raise :class:`EvaluationInputError`."""
     if config.service != POOLS_SERVICE:
         return prepare(config)
-    defaults = EvaluateConfig()
-    for name, flag in _NOT_FOR_POOLS.items():
-        if getattr(config, name) != getattr(defaults, name):
-            raise EvaluationInputError(f"{flag} does not apply to --service {POOLS_SERVICE}")
+    _validate(config)
     pools = PoolsEvalConfig(
         policies=list(config.policies) or list(DEFAULT_POOLS_POLICIES),
         patterns=[t.removeprefix("synthetic:") for t in config.traces] or list(PATTERNS),
@@ -146,31 +104,9 @@ def prepare_job(config: EvaluateConfig) -> PreparedEvaluation | PreparedPools:
 
 def prepare(config: EvaluateConfig) -> PreparedEvaluation:
     """Resolve the service, the policies and the traces; raise :class:`EvaluationInputError`."""
-    if config.seeds < 1:
-        raise EvaluationInputError(f"--seeds must be >= 1, got {config.seeds}")
-    if config.windows is not None and config.windows < 1:
-        raise EvaluationInputError(f"--windows must be >= 1, got {config.windows}")
-    if config.window_hours is not None and not (0 < config.window_hours < float("inf")):
-        raise EvaluationInputError(f"--window-hours must be a finite number > 0, got {config.window_hours}")
-    if not (0 <= config.warmup_hours < float("inf")):
-        raise EvaluationInputError(f"--warmup-hours must be a finite number >= 0, got {config.warmup_hours}")
-    try:
-        budgets = check_budgets(config.slo_budgets)
-    except ValueError as exc:
-        raise EvaluationInputError(str(exc)) from exc
-    if config.chunk_hours is not None:
-        if not (0 < config.chunk_hours < float("inf")):
-            raise EvaluationInputError(f"--chunk-hours must be a finite number > 0, got {config.chunk_hours}")
-        if config.windows is not None:
-            raise EvaluationInputError("--chunk-hours splits whole traces: it cannot be used with --windows")
-        if config.warmup_hours:
-            raise EvaluationInputError(
-                "--chunk-hours gives every chunk its own unscored lead-in; it cannot be used with --warmup-hours"
-            )
+    budgets = check_budgets(_validate(config).slo_budgets)
     if config.ray is not None:
-        _check_ray(config.ray, config.ray_cpus)
-    elif config.ray_cpus is not None:
-        raise EvaluationInputError("--ray-cpus applies to --ray local")
+        _check_ray_installed()
     try:
         params = load_service(config.service)
     except (ValueError, OSError) as exc:
@@ -273,19 +209,21 @@ def _without_warmup(trace: EvalTrace, warmup_steps: int) -> EvalTrace:
     return EvalTrace(trace.name, trace.rates_rps, valid, trace.start_offsets_s)
 
 
-def _check_ray(address: str, cpus: int | None) -> None:
-    """A bad --ray address, or Ray missing, fails before anything runs."""
-    from rlscale.evaluation.distributed import RayUnavailableError, check_address, import_ray
+def _validate(config: EvaluateConfig) -> EvaluateConfig:
+    try:
+        return config.validate()
+    except ConfigError as exc:
+        raise EvaluationInputError(str(exc)) from exc
+
+
+def _check_ray_installed() -> None:
+    """--ray without Ray installed fails before anything runs."""
+    from rlscale.evaluation.distributed import RayUnavailableError, import_ray
 
     try:
-        check_address(address)
         import_ray()
-    except (ValueError, RayUnavailableError) as exc:
+    except RayUnavailableError as exc:
         raise EvaluationInputError(str(exc)) from exc
-    if cpus is not None and (address != "local" or cpus < 1):
-        raise EvaluationInputError(
-            f"--ray-cpus must be >= 1 and applies to --ray local, got {cpus} with {address}"
-        )
 
 
 def service_dict(params: ServiceParams, preset: str) -> dict[str, Any]:
@@ -384,27 +322,5 @@ def run_and_write(
 
 def canonical_command(cfg: EvaluateConfig) -> str:
     """The ``rlscale evaluate`` command line that reproduces ``cfg`` (for report.md)."""
-    args = ["rlscale", "evaluate"]
-    for t in cfg.traces:
-        args += ["--trace", t]
-    if cfg.column is not None:
-        args += ["--column", cfg.column]
-    for p in cfg.policies:
-        args += ["--policy", p]
-    args += ["--service", cfg.service, "--seeds", str(cfg.seeds)]
-    if cfg.windows is not None:
-        args += ["--windows", str(cfg.windows)]
-    if cfg.window_hours is not None:
-        args += ["--window-hours", f"{cfg.window_hours:g}"]
-    if cfg.chunk_hours is not None:
-        args += ["--chunk-hours", f"{cfg.chunk_hours:g}"]
-    if cfg.ray is not None:
-        args += ["--ray", cfg.ray]
-    if cfg.ray_cpus is not None:
-        args += ["--ray-cpus", str(cfg.ray_cpus)]
-    if cfg.warmup_hours:
-        args += ["--warmup-hours", f"{cfg.warmup_hours:g}"]
-    for b in cfg.slo_budgets:
-        args += ["--slo-budget", f"{b:g}"]
-    args += ["--out", str(cfg.out)]
+    args = ["rlscale", "evaluate", *command_args(cfg, always=("service", "seeds", "out"))]
     return " ".join(shlex.quote(a) for a in args)

@@ -35,6 +35,7 @@ from rlscale.envs.pools import (
     observe_pools,
     pattern_load,
 )
+from rlscale.evaluation.evaluate_config import POOLS_SERVICE as POOLS_SERVICE  # `evaluate --service pools`
 from rlscale.evaluation.metrics import mean_ci95
 from rlscale.evaluation.report import format_stat, report_json_text
 from rlscale.policies.pools import HPAPoolsPolicy, LearnedPoolsPolicy, StaticPoolsPolicy, static_baselines
@@ -42,7 +43,6 @@ from rlscale.sim import pools as ps
 from rlscale.sim.loop import run
 from rlscale.sim.variants import PoolsAction, PoolsSignals, PoolsSim
 
-POOLS_SERVICE = "pools"
 REPORT_SCHEMA = "rlscale.pools_report/1"
 DEFAULT_POOLS_POLICIES: tuple[str, ...] = ("all-gpu", "all-cpu", "balanced", "hpa-per-pool")
 
