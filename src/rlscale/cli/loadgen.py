@@ -1,84 +1,50 @@
-"""``rlscale loadgen``: replay a trace open-loop against an HTTP endpoint (locust as a library)."""
+"""``rlscale loadgen``: replay a trace open-loop against an HTTP endpoint (locust as a library); the
+options are generated from :class:`~rlscale.loadgen.replay.LoadgenConfig` and :class:`LoadgenLaunch`."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
+
+from rlscale.cli._config_command import config_command
+from rlscale.core.settings import setting
+from rlscale.loadgen.replay import LoadgenConfig
+
+
+@dataclass(frozen=True)
+class LoadgenLaunch:
+    """Where this command puts the report (not part of what is replayed)."""
+
+    output: Path | None = setting(None, flags=("--output", "-o"), help="Write the JSON report here.")
+    as_json: bool = setting(False, flags=("--json",), help="Print the JSON report instead of a table.")
 
 
 def register(app: typer.Typer) -> None:
     app.command(
         name="loadgen",
         help="Replay a trace open-loop against an HTTP endpoint; report achieved rate and latency.",
-    )(loadgen)
+    )(config_command(LoadgenConfig, LoadgenLaunch, action=loadgen))
 
 
-def loadgen(
-    trace: str = typer.Option(
-        ...,
-        "--trace",
-        help="Trace to replay: a name (nasa, twitter, ...), 'synthetic:<kind>?k=v' or a CSV path.",
-    ),
-    url: str = typer.Option(
-        ..., "--url", help="Endpoint to send GET requests to, e.g. http://127.0.0.1:8080/work."
-    ),
-    speedup: float = typer.Option(
-        1.0, "--speedup", help="Replay the trace's timeline this many times faster (rates unchanged)."
-    ),
-    duration_s: float | None = typer.Option(
-        None, "--duration", help="Stop after this many seconds (default: the whole, compressed trace)."
-    ),
-    max_rps: float | None = typer.Option(None, "--max-rps", help="Cap the offered rate, requests/s."),
-    rate_scale: float = typer.Option(1.0, "--rate-scale", help="Multiply the trace's rates by this factor."),
-    offset_s: float = typer.Option(0.0, "--offset", help="Start this many trace seconds into the trace."),
-    arrivals: str = typer.Option(
-        "poisson",
-        "--arrivals",
-        help="'poisson' (random arrivals at the trace's rate) or 'uniform' (evenly spaced).",
-    ),
-    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the Poisson arrival times."),
-    max_inflight: int = typer.Option(
-        1000, "--max-inflight", help="Most outstanding requests; arrivals beyond it are counted as skipped."
-    ),
-    timeout_s: float = typer.Option(10.0, "--timeout", help="Per-request timeout, seconds."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write the JSON report here."),
-    as_json: bool = typer.Option(False, "--json", help="Print the JSON report instead of a table."),
-) -> None:
+def loadgen(config: LoadgenConfig, launch: LoadgenLaunch) -> None:
     """Replay a trace open-loop: arrivals follow the trace, never the response time; report the
     achieved rate and latency percentiles."""
     from rich.console import Console
     from rich.table import Table
 
-    from rlscale.loadgen.replay import (
-        LoadgenConfig,
-        LoadgenError,
-        run_loadgen_subprocess,
-        write_json_atomic,
-    )
+    from rlscale.loadgen.replay import LoadgenError, run_loadgen_subprocess, write_json_atomic
 
     try:
-        config = LoadgenConfig(
-            trace=trace,
-            url=url,
-            speedup=speedup,
-            duration_s=duration_s,
-            max_rps=max_rps,
-            rate_scale=rate_scale,
-            offset_s=offset_s,
-            arrivals=arrivals,
-            seed=seed,
-            max_inflight=max_inflight,
-            timeout_s=timeout_s,
-        )
         report = run_loadgen_subprocess(config)
     except LoadgenError as exc:
         raise typer.BadParameter(str(exc)) from None
     data = report.to_dict()
-    if output is not None:
-        write_json_atomic(output, data)
-    if as_json:
+    if launch.output is not None:
+        write_json_atomic(launch.output, data)
+    if launch.as_json:
         typer.echo(json.dumps(data, indent=2))
         return
     table = Table(title=f"loadgen {report.trace} -> {report.url}")

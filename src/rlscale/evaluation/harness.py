@@ -35,13 +35,13 @@ from rlscale.evaluation.pools import (
 )
 from rlscale.evaluation.report import build_report, write_report
 from rlscale.evaluation.results import PolicyResult
-from rlscale.evaluation.runner import ORACLE_STEP_VIOLATION, EvalTrace, PolicyEntry, TaskRunner, evaluate
+from rlscale.evaluation.runner import EvalTrace, PolicyEntry, TaskRunner, evaluate
 from rlscale.evaluation.specs import DEFAULT_POLICIES, resolve_policies
 from rlscale.evaluation.traces import CHUNK_LEAD_HOURS, expand_trace_arguments, prepare_trace, sidecar_path
 from rlscale.policies.registry import PolicySpecError, parse_policy_spec
 from rlscale.sim import pools as ps
 from rlscale.sim.params import ServiceParams
-from rlscale.sim.presets import DEFAULT_PRESET, load_service
+from rlscale.sim.presets import load_service
 from rlscale.workload.trace import TraceError
 
 

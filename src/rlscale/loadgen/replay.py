@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from rlscale.core.atomic_file import write_text_atomic
+from rlscale.core.settings import ConfigError, setting
 
 #: Quantiles reported for latency.
 LATENCY_QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.95, 0.99)
@@ -46,38 +47,67 @@ class LoadgenError(ValueError):
 
 @dataclass(frozen=True)
 class LoadgenConfig:
-    """What to replay, where, and how fast."""
+    """What to replay, where, and how fast; ``rlscale loadgen``'s options are generated from its
+    settings. A bad value raises :class:`LoadgenError` naming every flag at fault."""
 
-    trace: str  # a name, ``synthetic:...`` spec or CSV path (rlscale.workload.get_trace)
-    url: str
-    speedup: float = 1.0
-    duration_s: float | None = None  # default: the (compressed) trace length
-    max_rps: float | None = None
-    rate_scale: float = 1.0
-    offset_s: float = 0.0  # start this many trace seconds in
-    arrivals: str = "poisson"  # or "uniform"
-    seed: int = 0
-    max_inflight: int = 1000
-    timeout_s: float = 10.0
+    trace: str = setting(
+        flags=("--trace",),
+        help="Trace to replay: a name (nasa, twitter, ...), 'synthetic:<kind>?k=v' or a CSV path.",
+    )
+    url: str = setting(
+        flags=("--url",), help="Endpoint to send GET requests to, e.g. http://127.0.0.1:8080/work."
+    )
+    speedup: float = setting(
+        1.0,
+        flags=("--speedup",),
+        help="Replay the trace's timeline this many times faster (rates unchanged).",
+    )
+    duration_s: float | None = setting(
+        None,
+        flags=("--duration",),
+        help="Stop after this many seconds (default: the whole, compressed trace).",
+    )
+    max_rps: float | None = setting(None, flags=("--max-rps",), help="Cap the offered rate, requests/s.")
+    rate_scale: float = setting(
+        1.0, flags=("--rate-scale",), help="Multiply the trace's rates by this factor."
+    )
+    offset_s: float = setting(0.0, flags=("--offset",), help="Start this many trace seconds into the trace.")
+    arrivals: str = setting(
+        "poisson",
+        flags=("--arrivals",),
+        help="'poisson' (random arrivals at the trace's rate) or 'uniform' (evenly spaced).",
+    )
+    seed: int = setting(0, flags=("--seed",), help="Seed of the Poisson arrival times, >= 0.")
+    max_inflight: int = setting(
+        1000,
+        flags=("--max-inflight",),
+        help="Most outstanding requests; arrivals beyond it are counted as skipped.",
+    )
+    timeout_s: float = setting(10.0, flags=("--timeout",), help="Per-request timeout, seconds.")
 
     def __post_init__(self) -> None:
+        problems = []
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise LoadgenError(f"--url must be an http(s) URL with a host, got {self.url!r}")
+            problems.append(f"{{url}} must be an http(s) URL with a host, got {self.url!r}")
         for name in ("speedup", "rate_scale", "timeout_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
-                raise LoadgenError(f"--{name.replace('_', '-')} must be > 0, got {value}")
+                problems.append(f"{{{name}}} must be > 0, got {value}")
         if self.duration_s is not None and not (math.isfinite(self.duration_s) and self.duration_s > 0):
-            raise LoadgenError(f"--duration must be > 0 seconds, got {self.duration_s}")
+            problems.append(f"{{duration_s}} must be > 0 seconds, got {self.duration_s}")
         if self.max_rps is not None and not (math.isfinite(self.max_rps) and self.max_rps > 0):
-            raise LoadgenError(f"--max-rps must be > 0, got {self.max_rps}")
+            problems.append(f"{{max_rps}} must be > 0, got {self.max_rps}")
         if not (math.isfinite(self.offset_s) and self.offset_s >= 0):
-            raise LoadgenError(f"--offset must be >= 0 seconds, got {self.offset_s}")
+            problems.append(f"{{offset_s}} must be >= 0 seconds, got {self.offset_s}")
         if self.arrivals not in ("poisson", "uniform"):
-            raise LoadgenError(f"--arrivals must be 'poisson' or 'uniform', got {self.arrivals!r}")
+            problems.append(f"{{arrivals}} must be 'poisson' or 'uniform', got {self.arrivals!r}")
+        if self.seed < 0:
+            problems.append(f"{{seed}} must be >= 0, got {self.seed}")
         if self.max_inflight < 1:
-            raise LoadgenError(f"--max-inflight must be >= 1, got {self.max_inflight}")
+            problems.append(f"{{max_inflight}} must be >= 1, got {self.max_inflight}")
+        if problems:
+            raise LoadgenError(str(ConfigError(type(self), problems)))
 
 
 class RateSchedule:
