@@ -1,5 +1,5 @@
 """Pieces shared by the commands: one rule for bad input, and the console the ``evaluate``
-tables print to. (The live commands' options are generated from their configurations:
+tables print to. (Every command's options are generated from its configuration:
 :mod:`rlscale.cli._config_command`.)"""
 
 from __future__ import annotations

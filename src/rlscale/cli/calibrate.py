@@ -1,11 +1,83 @@
-"""``rlscale calibrate``: fit a service preset from a running service's Prometheus history."""
+"""``rlscale calibrate``: fit a service preset from a running service's Prometheus history (the
+options are generated from :class:`CalibrateConfig`)."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
+
+from rlscale.cli._config_command import config_command
+from rlscale.core.settings import ConfigError, setting
+
+
+@dataclass(frozen=True)
+class CalibrateConfig:
+    """Whose history to read, how, and where the fitted preset goes. :meth:`validate` names
+    every bad flag at once. (Here, not in ``rlscale.calibration``: importing that package
+    loads the fitting code, which ``rlscale --help`` should not.)"""
+
+    prometheus: str = setting(
+        flags=("--prometheus",), help="Prometheus base URL, e.g. http://127.0.0.1:9090."
+    )
+    namespace: str = setting(flags=("--namespace",), help="Namespace of the Deployment.")
+    deployment: str = setting(flags=("--deployment",), help="Deployment name (also the 'service' label).")
+    out: Path = setting(flags=("--out",), help="Where to write the fitted preset (JSON).")
+    since: str = setting("30m", flags=("--since",), help="How far back to read, a duration (30m, 1h, 90s).")
+    step: str = setting(
+        "5s", flags=("--step",), help="Range-query step for rates (replica counts are read at min(step, 1s))."
+    )
+    window: str = setting(
+        "1m", flags=("--window",), help="rate() window: at least four scrape intervals (Prometheus docs)."
+    )
+    base: str = setting(
+        "web",
+        flags=("--base",),
+        help="Preset (name or JSON file) for everything not fitted (SLO, bounds, step, prices) and for "
+        "values the data cannot give.",
+    )
+    cpu_limit_cores: float | None = setting(
+        None,
+        flags=("--cpu-limit-cores",),
+        help="Per-pod CPU limit, cores (default: kube_pod_container_resource_limits, else the request).",
+    )
+    timeout_s: float = setting(10.0, flags=("--timeout",), help="Seconds per Prometheus query.")
+    report: Path | None = setting(
+        None, flags=("--report",), help="Also write the fitted parameters, notes and diagnostics as JSON."
+    )
+
+    def seconds(self, name: str) -> float:
+        """The duration flag ``name`` (``since``, ``step``) in seconds; ValueError naming it."""
+        from rlscale.calibration import parse_duration_s
+
+        return parse_duration_s(getattr(self, name), f"{{{name}}}")
+
+    def validate(self) -> CalibrateConfig:
+        from rlscale.controller.client import validate_http_url
+        from rlscale.core.output_paths import check_output_file
+
+        checks = [
+            lambda: validate_http_url(self.prometheus, "{prometheus}"),
+            lambda: check_output_file(self.out, "{out}"),
+            lambda: self.report is None or check_output_file(self.report, "{report}"),
+            lambda: self.seconds("since"),
+            lambda: self.seconds("step"),
+        ]
+        problems = []
+        for check in checks:
+            try:
+                check()
+            except ValueError as exc:
+                problems.append(str(exc))
+        if self.cpu_limit_cores is not None and not 0 < self.cpu_limit_cores < math.inf:
+            problems.append(f"{{cpu_limit_cores}} must be a finite number > 0, got {self.cpu_limit_cores}")
+        if not 0 < self.timeout_s < math.inf:
+            problems.append(f"{{timeout_s}} must be a finite number > 0, got {self.timeout_s}")
+        if problems:
+            raise ConfigError(type(self), problems)
+        return self
 
 
 def register(app: typer.Typer) -> None:
@@ -13,77 +85,39 @@ def register(app: typer.Typer) -> None:
         name="calibrate",
         help="Fit a service preset (capacity, CPU model, start-up delay, base latency) from a "
         "Deployment's Prometheus history and write it as a JSON file that --service accepts.",
-    )(calibrate)
+    )(config_command(CalibrateConfig, action=calibrate))
 
 
-def calibrate(
-    prometheus: str = typer.Option(
-        ..., "--prometheus", help="Prometheus base URL, e.g. http://127.0.0.1:9090."
-    ),
-    namespace: str = typer.Option(..., "--namespace", help="Namespace of the Deployment."),
-    deployment: str = typer.Option(..., "--deployment", help="Deployment name (also the 'service' label)."),
-    out: Path = typer.Option(..., "--out", help="Where to write the fitted preset (JSON)."),
-    since: str = typer.Option("30m", "--since", help="How far back to read, a duration (30m, 1h, 90s)."),
-    step: str = typer.Option(
-        "5s", "--step", help="Range-query step for rates (replica counts are read at min(step, 1s))."
-    ),
-    window: str = typer.Option(
-        "1m", "--window", help="rate() window: at least four scrape intervals (Prometheus docs)."
-    ),
-    base: str = typer.Option(
-        "web",
-        "--base",
-        help="Preset (name or JSON file) for everything not fitted (SLO, bounds, step, prices) and for "
-        "values the data cannot give.",
-    ),
-    cpu_limit_cores: float | None = typer.Option(
-        None,
-        "--cpu-limit-cores",
-        help="Per-pod CPU limit, cores (default: kube_pod_container_resource_limits, else the request).",
-    ),
-    timeout_s: float = typer.Option(10.0, "--timeout", help="Seconds per Prometheus query."),
-    json_out: Path | None = typer.Option(
-        None, "--report", help="Also write the fitted parameters, notes and diagnostics as JSON."
-    ),
-) -> None:
+def calibrate(config: CalibrateConfig) -> None:
     """Reads request rate, CPU, latency histogram and replica counts over --since, fits the
     service model and writes the preset to --out. Exits 2 on bad input or unusable data."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    from rlscale.calibration import calibrate_prometheus, parse_duration_s
-    from rlscale.controller.client import validate_http_url
-    from rlscale.core.output_paths import check_output_file
+    from rlscale.calibration import calibrate_prometheus
 
     console = Console()
     try:
-        validate_http_url(prometheus, "--prometheus")
-        check_output_file(out, "--out")
-        if json_out is not None:
-            check_output_file(json_out, "--report")
-        since_s = parse_duration_s(since, "--since")
-        step_s = parse_duration_s(step, "--step")
-        if cpu_limit_cores is not None and not 0 < cpu_limit_cores < math.inf:
-            raise ValueError(f"--cpu-limit-cores must be a finite number > 0, got {cpu_limit_cores}")
+        config.validate()
         result = calibrate_prometheus(
-            prometheus,
-            namespace,
-            deployment,
-            since_s=since_s,
-            step_s=step_s,
-            base=base,
-            window=window,
-            cpu_limit_cores=cpu_limit_cores,
-            timeout_s=timeout_s,
-            out=out,
+            config.prometheus,
+            config.namespace,
+            config.deployment,
+            since_s=config.seconds("since"),
+            step_s=config.seconds("step"),
+            base=config.base,
+            window=config.window,
+            cpu_limit_cores=config.cpu_limit_cores,
+            timeout_s=config.timeout_s,
+            out=config.out,
         )
-    except ValueError as exc:  # CalibrationDataError included
+    except ValueError as exc:  # ConfigError and CalibrationDataError included
         # on stderr, one line; a URL in brackets is not markup
         Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
 
-    table = Table(title=f"{namespace}/{deployment}: fitted over the last {since}")
+    table = Table(title=f"{config.namespace}/{config.deployment}: fitted over the last {config.since}")
     for col in ("parameter", "value", "unit", "± (1 s.e.)", "samples", "from"):
         table.add_column(col, justify="right" if col in ("value", "± (1 s.e.)", "samples") else "left")
     for p in result.parameters:
@@ -95,6 +129,6 @@ def calibrate(
         console.print(f"  {key}: {value:.4g}")
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
-    if json_out is not None:
-        result.write_report(json_out)
-    console.print(f"wrote {out} (use it with --service {out})")
+    if config.report is not None:
+        result.write_report(config.report)
+    console.print(f"wrote {config.out} (use it with --service {config.out})")
