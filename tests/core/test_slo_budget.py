@@ -149,3 +149,24 @@ def test_headroom_above_one_is_spent_with_budget_to_spare_and_given_back_on_any_
             break
     assert fb.last_reason[0] == REASON_BURNING
     assert fb.headroom[0] == pytest.approx(1.0)  # ... the hotter sizing is given back, not below 1
+
+
+def test_the_loop_steers_under_the_budget_at_its_target_burn() -> None:
+    """0.8x the budget is under budget, but over a 0.6 target: the loop that aims at 0.6 answers
+    it as a burn (lengthens the floor's memory); the one that aims at the whole budget holds."""
+    margin = BudgetFeedback(num_envs=1, step_s=60.0, budget=0.01, config=FeedbackConfig(target_burn=0.6))
+    whole = BudgetFeedback(num_envs=1, step_s=60.0, budget=0.01, config=FeedbackConfig(target_burn=1.0))
+    for fb in (margin, whole):
+        fb.update(np.array([0.008]), np.array([10.0]))
+    assert margin.last_reason[0] == REASON_BURNING
+    assert margin.memory_s[0] > margin.config.memory_init_s
+    assert whole.last_reason[0] == REASON_HOLD
+    assert whole.memory_s[0] == whole.config.memory_init_s
+    # spare is relative to the target too: 0.4x the budget is spare at 1, not at 0.6
+    for fb in (margin, whole):
+        fb.reset()
+        fb.update(np.array([0.004]), np.array([10.0]))
+    assert whole.last_reason[0] == REASON_SPARE
+    assert margin.last_reason[0] == REASON_HOLD
+    with pytest.raises(ValueError, match="target_burn"):
+        FeedbackConfig(target_burn=1.5)

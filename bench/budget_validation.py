@@ -1,0 +1,150 @@
+"""The SLO-budget view on VALIDATION pieces, where the budget loop's constants are chosen
+(``core/slo_budget.FeedbackConfig``), so that no choice is made on a test trace. Prints JSON.
+
+    .venv/bin/python bench/budget_validation.py [--checkpoint DIR] [--seeds 2]
+                                                [--feedback KEY=VALUE ...] [--traces NAME ...]
+                                                [--out FILE]
+
+The pieces are the last days of each named trace's *training* part (the standard split's test
+part is never read), rescaled as training rescales it, and synthetic patterns at seeds that
+neither training (< 1,000 × windows) nor evaluation (>= 1,000,000) draws. Each runs whole after
+one hour of warm-up, with the tuned-HPA reference at budgets 0.5/1/2 % — the same scores as
+``bench/quality.py --only budget``. ``--feedback target_burn=0.8`` overrides one of the
+checkpoint's feedback constants for a comparison run (the checkpoint is not changed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# the budgets, warm-up and budget-row reader of the test view: bench/quality.py (bench/ is sys.path[0])
+from quality import BUDGETS, WARMUP_HOURS, _budget_rows, _emit
+from rlscale.core.slo_budget import FeedbackConfig
+from rlscale.evaluation.harness import EvaluateConfig, prepare, run
+from rlscale.evaluation.runner import EvalTrace
+from rlscale.policies.learned import default_policy_path
+from rlscale.workload.registry import standard_split
+from rlscale.workload.transform import DEFAULT_PEAK_FRACTION, rescale_factor
+
+#: Days at the end of each training part (before its last valid step): several days each, so
+#: the loop's multi-hour memory and the 6-h window are exercised, as on a deployed service.
+VALIDATION_DAYS = {"nasa": 4.0, "twitter": 3.0, "twitter-15s": 2.0, "alibaba-lora": 4.0}
+#: Synthetic patterns at seeds between training's and evaluation's ranges.
+VALIDATION_SYNTHETIC = ("synthetic:flash-crowd?seed=700001", "synthetic:bursty?seed=700002")
+
+
+def validation_piece(name: str, prep_params: Any, days: float) -> EvalTrace:
+    """The last ``days`` of ``name``'s training part up to its last valid step, rescaled as a
+    whole training part is, with the warm-up masked out of the scores."""
+    step_s = prep_params.step_s
+    train, _test = standard_split(name, step_s=step_s)  # the test part is never read
+    last = int(np.flatnonzero(train.valid)[-1]) + 1
+    start = max(0, last - round(days * 86400.0 / step_s))
+    factor = rescale_factor(
+        train.rate_rps,
+        float(np.mean(prep_params.mu_rps)),
+        prep_params.spec.max_replicas,
+        DEFAULT_PEAK_FRACTION,
+        valid=train.valid,
+    )
+    valid = train.valid[start:last].copy()
+    valid[: round(WARMUP_HOURS * 3600.0 / step_s)] = False
+    return EvalTrace(
+        name=f"{name}:validation",
+        rates_rps=(train.rate_rps[start:last] * factor)[None, :],
+        valid=valid[None, :],
+        start_offsets_s=np.array([train.start_offset_s + start * step_s]),
+    )
+
+
+def checkpoint_with(path: Path, overrides: dict[str, float], into: Path) -> Path:
+    """A copy of the checkpoint at ``path`` whose budget feedback has ``overrides`` applied."""
+    shutil.copytree(path, into, dirs_exist_ok=True)
+    meta_path = into / "metadata.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    feedback = FeedbackConfig.from_dict(meta["action"]["budget_feedback"])
+    meta["action"]["budget_feedback"] = dataclasses.replace(feedback, **overrides).to_dict()
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return into
+
+
+def budget_validation(policy_spec: str, seeds: int, traces: tuple[str, ...]) -> dict[str, Any]:
+    per_trace: dict[str, dict[str, Any]] = {}
+    for trace in traces:
+        named = trace in VALIDATION_DAYS
+        cfg = EvaluateConfig(
+            # a named trace's test part is only loaded to build the evaluation; its piece replaces it
+            traces=[trace],
+            policies=[policy_spec, "hpa"],
+            service="web",
+            seeds=seeds,
+            warmup_hours=0.0 if named else WARMUP_HOURS,
+            slo_budgets=list(BUDGETS),
+            command=f"bench/budget_validation.py ({policy_spec})",
+        )
+        prep = prepare(cfg)
+        if named:
+            prep.traces = [validation_piece(trace, prep.params, VALIDATION_DAYS[trace])]
+        report, _ = run(prep)
+        per_trace.update(_budget_rows(report, policy_spec.split(":")[0]))
+    cells = [c for rows in per_trace.values() for c in rows.values()]
+    ratios = [c["cost_vs_tuned_hpa"] for c in cells if c["cost_vs_tuned_hpa"] is not None]
+    return {
+        "budgets": list(BUDGETS),
+        "per_trace": per_trace,
+        "cells": len(cells),
+        "kept": sum(bool(c["budget_kept"]) for c in cells),
+        "mean_cost_vs_tuned_hpa": float(np.mean(ratios)) if ratios else None,
+        "worst_cost_vs_tuned_hpa": float(np.max(ratios)) if ratios else None,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", default=None, help="checkpoint dir (default: the shipped policy)")
+    ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument(
+        "--feedback",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override budget-feedback constants of the checkpoint, e.g. target_burn=0.8",
+    )
+    ap.add_argument(
+        "--traces", nargs="*", default=None, help="restrict to these pieces (named traces or synthetic specs)"
+    )
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    path = Path(args.checkpoint or default_policy_path())
+    overrides = {}
+    for item in args.feedback:
+        key, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--feedback {item!r}: expected KEY=VALUE")
+        overrides[key] = float(value)
+    traces = tuple(args.traces) if args.traces else (*VALIDATION_DAYS, *VALIDATION_SYNTHETIC)
+    with tempfile.TemporaryDirectory() as tmp:
+        if overrides:
+            path = checkpoint_with(path, overrides, Path(tmp) / "checkpoint")
+        out = {
+            "bench": "budget_validation",
+            "checkpoint": str(args.checkpoint or "shipped"),
+            "feedback_overrides": overrides,
+            "seeds": args.seeds,
+            "warmup_hours": WARMUP_HOURS,
+            "validation_days": VALIDATION_DAYS,
+            "budget": budget_validation(f"learned:{path}", args.seeds, traces),
+        }
+    _emit(out, args.out)
+
+
+if __name__ == "__main__":
+    main()
