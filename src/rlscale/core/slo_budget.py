@@ -12,17 +12,17 @@ Conventions (the same offline and live, so a budget means the same thing everywh
   budget exactly as fast as it accrues, 14.4 spends a 30-day budget's 2 % in one hour (Google
   SRE Workbook, "Alerting on SLOs", multiwindow multi-burn-rate alerts).
 * The **feedback** (:class:`BudgetFeedback`) moves two levers on those burn rates, the way
-  SRE practice acts on a burn alert: while both windows burn faster than the loop's target
-  (0.6 of the budget: a margin for the bursts not seen yet)
-  it lengthens the memory of a **budget floor** (never fewer pods than serve the remembered
-  peak rate at 90 % utilisation: bursts that keep costing the budget are held for until they
-  stop), and while the long window shows budget to spare it shortens it (load that stopped
-  bursting stops paying for it). Optionally (off by default), burning fast (6× the budget)
-  with every pod ready — the sizing itself is short, e.g. the service got slower than its
-  spec — also cuts ``headroom``, a factor on every utilisation the policy sizes at. It needs
-  no model of the load, so it carries to services
-  and traces no training run has seen; the network still decides how to size for the load it
-  sees, the loop decides how much the user's budget lets it forget.
+  SRE practice acts on a burn alert. While both windows burn faster than the loop's target
+  (0.6 of the budget: a margin for bursts not seen yet) it lengthens the memory of a **budget
+  floor** (never fewer pods than serve the remembered peak rate at 90 % utilisation: bursts
+  that keep costing the budget are held for until they stop); while the long window shows
+  budget to spare it shortens it (load that stopped bursting stops paying for it) and lets
+  ``headroom``, a factor on every utilisation the policy sizes at, grow a little. Optionally
+  (off by default), burning fast (6× the budget) with every pod ready — the sizing itself is
+  short, e.g. the service got slower than its spec — cuts the headroom below 1. It needs no
+  model of the load, so it carries to services and traces no training run has seen; the
+  network still decides how to size for the load it sees, the loop decides how much the
+  user's budget lets it forget.
 """
 
 from __future__ import annotations
@@ -143,8 +143,8 @@ class FeedbackConfig:
       times the budget with every pod ready (6×: the SRE Workbook's page threshold for a 6-h
       window, table 5-8 — a service that much slower than its spec, not Poisson noise; on
       validation a cut at 1× cost 25 % more on NASA for no fewer violations), ×``grow_per_hour``
-      per hour (back to ``max_headroom``) while the long window burns under ``spare_burn`` and
-      the short one under 1;
+      per hour (up to ``max_headroom``) while the long window burns under ``spare_burn`` and
+      the short one under the target (both × ``target_burn``), and back to 1 on any burn;
     * the **budget floor**: never fewer pods than serve the peak request rate remembered with
       time constant ``memory_s`` at ``floor_utilization × headroom``. The memory lengthens
       ×``memory_grow_per_min`` per burning minute and shortens ×``memory_shrink_per_hour`` per
