@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 # the budgets, warm-up and budget-row reader of the test view: bench/quality.py (bench/ is sys.path[0])
-from quality import BUDGETS, WARMUP_HOURS, _budget_rows, _emit
+from quality import BUDGETS, WARMUP_HOURS, _budget_rows, _emit, budget_summary
 from rlscale.core.slo_budget import FeedbackConfig
 from rlscale.evaluation.harness import EvaluateConfig, prepare, run
 from rlscale.evaluation.runner import EvalTrace
@@ -95,16 +95,7 @@ def budget_validation(policy_spec: str, seeds: int, traces: tuple[str, ...]) -> 
             prep.traces = [validation_piece(trace, prep.params, VALIDATION_DAYS[trace])]
         report, _ = run(prep)
         per_trace.update(_budget_rows(report, policy_spec.split(":")[0]))
-    cells = [c for rows in per_trace.values() for c in rows.values()]
-    ratios = [c["cost_vs_tuned_hpa"] for c in cells if c["cost_vs_tuned_hpa"] is not None]
-    return {
-        "budgets": list(BUDGETS),
-        "per_trace": per_trace,
-        "cells": len(cells),
-        "kept": sum(bool(c["budget_kept"]) for c in cells),
-        "mean_cost_vs_tuned_hpa": float(np.mean(ratios)) if ratios else None,
-        "worst_cost_vs_tuned_hpa": float(np.max(ratios)) if ratios else None,
-    }
+    return budget_summary(per_trace)
 
 
 def main() -> None:
@@ -129,7 +120,12 @@ def main() -> None:
         key, sep, value = item.partition("=")
         if not sep:
             ap.error(f"--feedback {item!r}: expected KEY=VALUE")
-        overrides[key] = float(value)
+        if key not in FeedbackConfig.__dataclass_fields__:
+            ap.error(f"--feedback {item!r}: {key!r} is not a FeedbackConfig field")
+        try:
+            overrides[key] = float(value)
+        except ValueError:
+            ap.error(f"--feedback {item!r}: {value!r} is not a number")
     traces = tuple(args.traces) if args.traces else (*VALIDATION_DAYS, *VALIDATION_SYNTHETIC)
     with tempfile.TemporaryDirectory() as tmp:
         if overrides:
