@@ -177,7 +177,8 @@ def test_no_flags_give_the_configurations_defaults() -> None:
 
 
 def test_the_evaluate_defaults_that_are_written_out_agree() -> None:
-    """EvaluateConfig spells out two defaults so that --help does not import the simulator."""
+    """EvaluateConfig spells out the oracle's default so that --help does not import the
+    simulator; the default service is core's, which the presets name too."""
     from rlscale.evaluation.runner import ORACLE_STEP_VIOLATION
     from rlscale.sim.presets import DEFAULT_PRESET
 

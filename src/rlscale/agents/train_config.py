@@ -17,6 +17,7 @@ from rlscale.core.actions import ActionConfig
 from rlscale.core.output_paths import check_output_dir
 from rlscale.core.settings import ConfigError, setting
 from rlscale.core.slo_budget import FeedbackConfig
+from rlscale.core.spec import DEFAULT_SERVICE
 
 ALGOS: tuple[str, ...] = ("ppo", "a2c", "dqn", "ddqn-per", "ddpg", "td3", "sac", "recurrent-ppo")
 DISCRETE_ALGOS = ("dqn", "ddqn-per")
@@ -62,7 +63,7 @@ class TrainConfig:
         help="ppo | a2c | dqn | ddqn-per (seed 000) | ddpg | td3 | sac | recurrent-ppo",
     )
     service: str = setting(
-        "web", flags=("--service",), help="Service preset (web, lipari2025) or a service JSON file."
+        DEFAULT_SERVICE, flags=("--service",), help="Service preset (web, lipari2025) or a service JSON file."
     )
     traces: list[str] = setting(
         default_factory=_default_traces,

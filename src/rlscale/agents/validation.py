@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from rlscale.agents.rollout import RolloutResult, run_policy
+from rlscale.core.spec import DEFAULT_SERVICE
 from rlscale.evaluation.frontier import (
     FRONTIER_TARGETS_PCT,
     FrontierPoint,
@@ -87,7 +88,7 @@ def score_policies(
     entries: Sequence[PolicyEntry],
     *,
     seeds: int = 2,
-    service_name: str = "web",
+    service_name: str = DEFAULT_SERVICE,
 ) -> dict[str, Any]:
     """Run ``entries`` with the HPA frontier and the oracle on ``traces``; returns
     ``{"per_trace": {trace: {label: scores}}, "average": {label: scores}}`` (means over seeds;

@@ -10,7 +10,9 @@ from pathlib import Path
 import typer
 
 from rlscale.cli._config_command import config_command
+from rlscale.cli._options import EXIT_BAD_INPUT
 from rlscale.core.settings import ConfigError, setting
+from rlscale.core.spec import DEFAULT_SERVICE
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class CalibrateConfig:
         "1m", flags=("--window",), help="rate() window: at least four scrape intervals (Prometheus docs)."
     )
     base: str = setting(
-        "web",
+        DEFAULT_SERVICE,
         flags=("--base",),
         help="Preset (name or JSON file) for everything not fitted (SLO, bounds, step, prices) and for "
         "values the data cannot give.",
@@ -115,7 +117,7 @@ def calibrate(config: CalibrateConfig) -> None:
     except ValueError as exc:  # ConfigError and CalibrationDataError included
         # on stderr, one line; a URL in brackets is not markup
         Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_BAD_INPUT) from None
 
     table = Table(title=f"{config.namespace}/{config.deployment}: fitted over the last {config.since}")
     for col in ("parameter", "value", "unit", "± (1 s.e.)", "samples", "from"):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import typer
 
 from rlscale.cli._config_command import config_command
-from rlscale.cli._options import exit_on_bad_input
+from rlscale.cli._options import EXIT_BAD_INPUT, exit_on_bad_input
 from rlscale.core.settings import ConfigError, setting
 
 
@@ -144,4 +144,4 @@ def _emulate(config: EmulateConfig) -> None:
             f"Error: --port {config.port}: cannot listen on 127.0.0.1:{config.port}: {exc.strerror or exc}",
             err=True,
         )
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_BAD_INPUT) from None

@@ -12,6 +12,7 @@ import typer
 from rlscale.cli._config_command import config_command
 from rlscale.cli._options import exit_on_bad_input
 from rlscale.core.settings import ConfigError, setting
+from rlscale.core.spec import DEFAULT_SERVICE
 
 #: The shortest run, hours (36 s: a few decision periods).
 MIN_HOURS = 0.01
@@ -22,7 +23,9 @@ class SimulateConfig:
     """One simulated run and how its summary is printed. :meth:`validate` names each bad flag."""
 
     service: str = setting(
-        "web", flags=("--service",), help="Service preset name (web, lipari2025, teastore) or a JSON file."
+        DEFAULT_SERVICE,
+        flags=("--service",),
+        help="Service preset name (web, lipari2025, teastore) or a JSON file.",
     )
     trace: str = setting(
         "nasa",

@@ -27,6 +27,10 @@ _NUMBER_FIELDS = (
 #: The common SRE error budget for a 99 % latency objective (Google SRE Workbook, ch. 2): the
 #: default everywhere a budget is not given (ServiceSpec, the CRD, ``rlscale run``/``serve``).
 DEFAULT_SLO_BUDGET = 0.01
+#: The service preset every command uses without ``--service`` (``sim.presets``: TeaStore's
+#: webui, calibrated to the measured data). Here, in core, so that ``--help`` reads it without
+#: importing the simulator.
+DEFAULT_SERVICE = "web"
 #: Seconds from pod creation to Ready when not measured: the middle of the 30-60 s start-up
 #: range (DESIGN.md §3); ServiceSpec's, the CRD's and ``rlscale run``/``serve``'s default.
 DEFAULT_STARTUP_DELAY_S = 45.0

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rlscale.core.output_paths import check_output_dir
 from rlscale.core.settings import ConfigError, is_default, setting, settings_of
+from rlscale.core.spec import DEFAULT_SERVICE
 
 #: With no --trace: the bundled NASA trace, 4 windows of 6 h from its test part (August 1995),
 #: 5 seeds: 17 policy runs of 20 envs × 1440 steps, a few minutes on two cores.
@@ -24,9 +25,6 @@ DEFAULT_WINDOWS = 4
 DEFAULT_WINDOW_HOURS = 6.0
 #: DESIGN.md §7 / reference §7.4: at least 5 seeds for a 95 % CI.
 DEFAULT_SEEDS = 5
-#: ``rlscale.sim.presets.DEFAULT_PRESET``, written out so that ``--help`` does not import the
-#: simulator (tests/cli checks that they agree).
-DEFAULT_SERVICE = "web"
 #: ``--service pools``: the GPU/CPU pools evaluation (:mod:`rlscale.evaluation.pools`).
 POOLS_SERVICE = "pools"
 #: Options the pools evaluation does not take (its loads are seed 003's patterns, its policies
