@@ -56,6 +56,6 @@ def render(commands: dict[str, tuple[type, ...]] | None = None) -> str:
 
 
 if __name__ == "__main__":  # pragma: no cover - generator entry point
-    if len(sys.argv) != 2:
+    if len(sys.argv) != 2 or sys.argv[1].startswith("-"):  # "--help" is no file to write
         sys.exit("usage: python -m rlscale.cli.flag_docs docs/flags.md")
     write_text_atomic(sys.argv[1], render())
