@@ -76,23 +76,32 @@ def checkpoint_with(path: Path, overrides: dict[str, float], into: Path) -> Path
     return into
 
 
+def prepare_piece(trace: str, policies: list[str], seeds: int, command: str) -> Any:
+    """The evaluation of ``policies`` on ``trace``'s validation piece (named traces) or the
+    synthetic pattern, at the budget view's budgets and warm-up."""
+    named = trace in VALIDATION_DAYS
+    cfg = EvaluateConfig(
+        # a named trace's test part is only loaded to build the evaluation; its piece replaces it
+        traces=[trace],
+        policies=policies,
+        service="web",
+        seeds=seeds,
+        warmup_hours=0.0 if named else WARMUP_HOURS,
+        slo_budgets=list(BUDGETS),
+        command=command,
+    )
+    prep = prepare(cfg)
+    if named:
+        prep.traces = [validation_piece(trace, prep.params, VALIDATION_DAYS[trace])]
+    return prep
+
+
 def budget_validation(policy_spec: str, seeds: int, traces: tuple[str, ...]) -> dict[str, Any]:
     per_trace: dict[str, dict[str, Any]] = {}
     for trace in traces:
-        named = trace in VALIDATION_DAYS
-        cfg = EvaluateConfig(
-            # a named trace's test part is only loaded to build the evaluation; its piece replaces it
-            traces=[trace],
-            policies=[policy_spec, "hpa"],
-            service="web",
-            seeds=seeds,
-            warmup_hours=0.0 if named else WARMUP_HOURS,
-            slo_budgets=list(BUDGETS),
-            command=f"bench/budget_validation.py ({policy_spec})",
+        prep = prepare_piece(
+            trace, [policy_spec, "hpa"], seeds, f"bench/budget_validation.py ({policy_spec})"
         )
-        prep = prepare(cfg)
-        if named:
-            prep.traces = [validation_piece(trace, prep.params, VALIDATION_DAYS[trace])]
         report, _ = run(prep)
         per_trace.update(_budget_rows(report, policy_spec.split(":")[0]))
     return budget_summary(per_trace)

@@ -135,6 +135,8 @@ def test_every_command_is_generated_and_documented() -> None:
             ["--url", "--speedup", "--timeout"],
         ),
         (["loadgen", "--trace", "nasa", "--url", "http://127.0.0.1:9", "--seed", "-1"], ["--seed"]),
+        # the report's destination is checked before any request is sent
+        (["loadgen", "--trace", "nasa", "--url", "http://127.0.0.1:9", "--output", "{tmp}"], ["--output"]),
         (
             [
                 *("calibrate", "--prometheus", "x", "--namespace", "d", "--deployment", "w"),

@@ -10,7 +10,8 @@ from pathlib import Path
 import typer
 
 from rlscale.cli._config_command import config_command
-from rlscale.core.settings import setting
+from rlscale.cli._options import exit_on_bad_input
+from rlscale.core.settings import ConfigError, setting
 from rlscale.loadgen.replay import LoadgenConfig
 
 
@@ -20,6 +21,17 @@ class LoadgenLaunch:
 
     output: Path | None = setting(None, flags=("--output", "-o"), help="Write the JSON report here.")
     as_json: bool = setting(False, flags=("--json",), help="Print the JSON report instead of a table.")
+
+    def validate(self) -> LoadgenLaunch:
+        """The report's destination is checked before the (long) replay, not after it."""
+        from rlscale.core.output_paths import check_output_file
+
+        if self.output is not None:
+            try:
+                check_output_file(self.output, "{output}")
+            except ValueError as exc:
+                raise ConfigError(type(self), [str(exc)]) from None
+        return self
 
 
 def register(app: typer.Typer) -> None:
@@ -37,6 +49,8 @@ def loadgen(config: LoadgenConfig, launch: LoadgenLaunch) -> None:
 
     from rlscale.loadgen.replay import LoadgenError, run_loadgen_subprocess, write_json_atomic
 
+    with exit_on_bad_input():
+        launch.validate()
     try:
         report = run_loadgen_subprocess(config)
     except LoadgenError as exc:
