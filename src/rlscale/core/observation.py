@@ -184,6 +184,9 @@ class ObservationBuilder:
             self._advance(np.nan_to_num(last, nan=0.0))
         return rates.shape[0] - first
 
+    # a metric beyond float32's range (a 1e38-s latency from a broken exporter) becomes inf in
+    # ``out`` and the clip bounds it: that overflow is expected, not worth a warning per period
+    @np.errstate(over="ignore")
     def build(self, signals: ScalingSignals, forecast_rps: np.ndarray | None = None) -> np.ndarray:
         """Append this period's rate to the history and return the ``(n, D)`` float32 vector.
         ``forecast_rps`` (the env's clairvoyant forecast) overrides the builder's forecaster."""
