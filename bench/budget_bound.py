@@ -1,7 +1,7 @@
 """Can any fixed rule of the shipped policy's action space, picked in hindsight for each trace
 and budget, meet issue 13's bar? Prints JSON.
 
-    .venv/bin/python bench/budget_bound.py [--seeds 2] [--traces NAME ...] [--out FILE]
+    .venv/bin/python bench/budget_bound.py [--seeds 2] [--jobs 2] [--traces NAME ...] [--out FILE]
 
 On the validation pieces of ``bench/budget_validation.py`` (the same pieces, warm-up, budgets
 and seeds) it runs every fixed action of the shipped checkpoint's ``hold_target`` space — each
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -90,18 +91,33 @@ def cheapest_rules(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def budget_bound(seeds: int, traces: tuple[str, ...]) -> dict[str, Any]:
-    shipped = LearnedPolicy(load_service("web").spec)  # its action space, whatever the service
-    action = dataclasses.replace(shipped.action_config, budget_feedback=None)
-    rules: dict[str, dict[str, Any]] = {}
-    learned: dict[str, dict[str, Any]] = {}
-    for trace in traces:
-        prep = prepare_piece(trace, ["learned", "hpa"], seeds, "bench/budget_bound.py")
-        prep.services[0].entries.extend(rule_entries(action))  # the same list as prep.entries
-        report, _ = run(prep)
-        name = prep.traces[0].name
-        rules[name] = {f"{b:g}": cheapest_rules(report).get(f"{b:g}") for b in BUDGETS}
-        learned.update(_budget_rows(report, "learned"))
+def shipped_action() -> ActionConfig:
+    """The shipped checkpoint's action space (the same for any service), without its loop."""
+    shipped = LearnedPolicy(load_service("web").spec)
+    return dataclasses.replace(shipped.action_config, budget_feedback=None)
+
+
+def piece_bound(trace: str, seeds: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """One piece: its cheapest rule per budget and the shipped policy's budget rows."""
+    action = shipped_action()
+    prep = prepare_piece(trace, ["learned", "hpa"], seeds, "bench/budget_bound.py")
+    prep.services[0].entries.extend(rule_entries(action))  # the same list as prep.entries
+    report, _ = run(prep)
+    cheapest = cheapest_rules(report)
+    return (
+        prep.traces[0].name,
+        {f"{b:g}": cheapest.get(f"{b:g}") for b in BUDGETS},
+        _budget_rows(report, "learned"),
+    )
+
+
+def budget_bound(seeds: int, traces: tuple[str, ...], jobs: int = 1) -> dict[str, Any]:
+    """Every piece (``jobs`` at a time, one process each), then the summary over all cells."""
+    action = shipped_action()
+    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+        done = list(pool.map(piece_bound, traces, [seeds] * len(traces)))
+    rules = {name: cells for name, cells, _ in done}
+    learned = {k: v for _, _, rows in done for k, v in rows.items()}
     picks = [c["cost_vs_tuned_hpa"] for cells in rules.values() for c in cells.values() if c is not None]
     return {
         "family": {
@@ -124,10 +140,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--traces", nargs="*", default=None, help="restrict to these pieces")
+    ap.add_argument("--jobs", type=int, default=1, help="pieces run at once, one process each")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     traces = tuple(args.traces) if args.traces else (*VALIDATION_DAYS, *VALIDATION_SYNTHETIC)
-    _emit({"bench": "budget_bound", "seeds": args.seeds, **budget_bound(args.seeds, traces)}, args.out)
+    _emit(
+        {"bench": "budget_bound", "seeds": args.seeds, **budget_bound(args.seeds, traces, args.jobs)},
+        args.out,
+    )
 
 
 if __name__ == "__main__":
