@@ -28,7 +28,7 @@ import numpy as np
 # the budgets, warm-up and budget-row reader of the test view: bench/quality.py (bench/ is sys.path[0])
 from quality import BUDGETS, WARMUP_HOURS, _budget_rows, _emit, budget_summary
 from rlscale.core.slo_budget import FeedbackConfig
-from rlscale.evaluation.harness import EvaluateConfig, prepare, run
+from rlscale.evaluation.harness import EvaluateConfig, PreparedEvaluation, prepare, run
 from rlscale.evaluation.runner import EvalTrace
 from rlscale.policies.learned import default_policy_path
 from rlscale.workload.registry import standard_split
@@ -76,7 +76,7 @@ def checkpoint_with(path: Path, overrides: dict[str, float], into: Path) -> Path
     return into
 
 
-def prepare_piece(trace: str, policies: list[str], seeds: int, command: str) -> Any:
+def prepare_piece(trace: str, policies: list[str], seeds: int, command: str) -> PreparedEvaluation:
     """The evaluation of ``policies`` on ``trace``'s validation piece (named traces) or the
     synthetic pattern, at the budget view's budgets and warm-up."""
     named = trace in VALIDATION_DAYS
