@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from rlscale.core.observation import ObservationBuilder, observation_bounds
+from rlscale.core.observation import OBSERVATION_FEATURES, ObservationBuilder, observation_bounds
 from rlscale.core.signals import ScalingSignals
 from rlscale.core.spec import ServiceSpec
 
@@ -32,4 +32,5 @@ def test_a_metric_beyond_float32_range_is_clipped_without_a_warning() -> None:
         obs = builder.build(signals)
     low, high = observation_bounds()
     assert np.all(np.isfinite(obs)) and np.all(obs >= low) and np.all(obs <= high)
-    assert obs[0, 6] == high[6]  # latency_p95_slo, at its bound
+    latency = OBSERVATION_FEATURES.index("latency_p95_slo")
+    assert obs[0, latency] == high[latency]  # at its bound
