@@ -1,13 +1,15 @@
 """Can any fixed rule of the shipped policy's action space, picked in hindsight for each trace
 and budget, meet issue 13's bar? Prints JSON.
 
-    .venv/bin/python bench/budget_bound.py [--seeds 2] [--jobs 2] [--traces NAME ...] [--out FILE]
+    .venv/bin/python bench/budget_bound.py [--seeds 2] [--jobs 2] [--short] [--traces NAME ...]
+                                           [--out FILE]
 
 On the validation pieces of ``bench/budget_validation.py`` (the same pieces, warm-up, budgets
 and seeds) it runs every fixed action of the shipped checkpoint's ``hold_target`` space — each
 target utilisation × peak window, with the checkpoint's peak-memory floor
 (``agents.teacher.FixedActionPolicy``) — next to the shipped policy, and reports per trace and
 budget the cheapest rule that keeps the budget, against the HPA tuned in hindsight.
+``--short``: the one-hour per-second pieces (``budget_validation.py --short``) instead.
 
 A rule picked per trace and budget after the fact knows what no deployed scaler knows (how
 bursty the whole trace will be). Where even that pick costs more than the tuned HPA, a policy
@@ -25,7 +27,7 @@ from typing import Any
 import numpy as np
 
 # the pieces and budgets of the validation view, its report readers (bench/ is sys.path[0])
-from budget_validation import VALIDATION_DAYS, VALIDATION_SYNTHETIC, prepare_piece
+from budget_validation import VALIDATION_DAYS, VALIDATION_SHORT, VALIDATION_SYNTHETIC, prepare_piece
 from quality import BUDGETS, _budget_rows, _emit, _mean, budget_summary
 from rlscale.agents.teacher import FixedActionPolicy
 from rlscale.core.actions import ActionConfig
@@ -48,36 +50,37 @@ class RuleUnderLoop(LearnedPolicy):
         return np.full(self.num_envs, self.index, dtype=np.int64)
 
 
-def rule_entries(action: ActionConfig) -> list[PolicyEntry]:
+def rule_entries(action: ActionConfig) -> dict[str, tuple[PolicyEntry, float | None]]:
     """Per non-hold action of ``action`` (target utilisation × peak window): the rule alone,
-    and the rule under the shipped budget loop at each budget."""
+    and the rule under the shipped budget loop at each budget. Keyed by label, with the
+    budget its loop steers for (None: no loop)."""
     windows = action.peak_windows
-    entries = []
+    entries: dict[str, tuple[PolicyEntry, float | None]] = {}
     for i, u in enumerate(action.target_utilizations):
         for j, w in enumerate(windows):
             index = 1 + i * len(windows) + j
             label = f"rule:u={u:g},window={w}"
-            entries.append(
-                PolicyEntry(label, make=lambda spec, n, k=index: FixedActionPolicy(spec, n, action, k))
-            )
-            entries += [
-                PolicyEntry(
-                    f"{label},loop,budget={b:g}",
-                    make=lambda spec, n, k=index, b=b: RuleUnderLoop(spec, n, k, b),
-                )
-                for b in BUDGETS
-            ]
+            make = lambda spec, n, k=index: FixedActionPolicy(spec, n, action, k)  # noqa: E731
+            entries[label] = (PolicyEntry(label, make=make), None)
+            for b in BUDGETS:
+                loop = f"{label},loop,budget={b:g}"
+                make = lambda spec, n, k=index, b=b: RuleUnderLoop(spec, n, k, b)  # noqa: E731
+                entries[loop] = (PolicyEntry(loop, make=make), b)
     return entries
 
 
-def cheapest_rules(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per budget: the cheapest rule whose seed-mean violation rate keeps it (None: none does)."""
+def cheapest_rules(
+    report: dict[str, Any], loop_budgets: dict[str, float | None]
+) -> dict[str, dict[str, Any]]:
+    """Per budget: the cheapest rule whose seed-mean violation rate keeps it (None: none does).
+    ``loop_budgets``: per rule label, the budget its loop steers for (None: no loop)."""
     out: dict[str, dict[str, Any]] = {}
     for row in report["results"]:
-        if not row["policy"].startswith("rule:"):
+        if row["policy"] not in loop_budgets:
             continue
+        steers_for = loop_budgets[row["policy"]]
         for b in row.get("budgets", []):
-            if ",budget=" in row["policy"] and not row["policy"].endswith(f",budget={b['slo_budget']:g}"):
+            if steers_for is not None and b["slo_budget"] != steers_for:
                 continue  # a rule under the loop counts at the budget it kept
             key, ratio = f"{b['slo_budget']:g}", _mean(b["cost_vs_tuned_hpa"])
             best = out.get(key)
@@ -101,9 +104,10 @@ def piece_bound(trace: str, seeds: int) -> tuple[str, dict[str, Any], dict[str, 
     """One piece: its cheapest rule per budget and the shipped policy's budget rows."""
     action = shipped_action()
     prep = prepare_piece(trace, ["learned", "hpa"], seeds, "bench/budget_bound.py")
-    prep.services[0].entries.extend(rule_entries(action))  # the same list as prep.entries
+    rules = rule_entries(action)
+    prep.services[0].entries.extend(entry for entry, _ in rules.values())  # the same list as prep.entries
     report, _ = run(prep)
-    cheapest = cheapest_rules(report)
+    cheapest = cheapest_rules(report, {label: budget for label, (_, budget) in rules.items()})
     return (
         prep.traces[0].name,
         {f"{b:g}": cheapest.get(f"{b:g}") for b in BUDGETS},
@@ -141,9 +145,11 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--traces", nargs="*", default=None, help="restrict to these pieces")
     ap.add_argument("--jobs", type=int, default=1, help="pieces run at once, one process each")
+    ap.add_argument("--short", action="store_true", help="the one-hour per-second pieces instead")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    traces = tuple(args.traces) if args.traces else (*VALIDATION_DAYS, *VALIDATION_SYNTHETIC)
+    default = VALIDATION_SHORT if args.short else (*VALIDATION_DAYS, *VALIDATION_SYNTHETIC)
+    traces = tuple(args.traces) if args.traces else default
     _emit(
         {"bench": "budget_bound", "seeds": args.seeds, **budget_bound(args.seeds, traces, args.jobs)},
         args.out,
