@@ -181,10 +181,11 @@ def test_no_flags_give_the_configurations_defaults() -> None:
 def test_the_evaluate_defaults_that_are_written_out_agree() -> None:
     """EvaluateConfig spells out the oracle's default so that --help does not import the
     simulator; the default service is core's, and it must be a preset the simulator has."""
+    from rlscale.core.spec import DEFAULT_SERVICE
     from rlscale.evaluation.runner import ORACLE_STEP_VIOLATION
-    from rlscale.sim.presets import DEFAULT_PRESET, PRESETS
+    from rlscale.sim.presets import PRESETS
 
-    assert EvaluateConfig().service == DEFAULT_PRESET and DEFAULT_PRESET in PRESETS
+    assert EvaluateConfig().service == DEFAULT_SERVICE and DEFAULT_SERVICE in PRESETS
     assert EvaluateConfig().oracle_step_violation == ORACLE_STEP_VIOLATION
 
 

@@ -6,7 +6,7 @@ from rlscale.sim.params import (
     KUBECOST_PRICE_MEMORY_GIB_HOUR,
     ServiceParams,
 )
-from rlscale.sim.presets import DEFAULT_PRESET, PRESETS, get_preset, load_service, save_service
+from rlscale.sim.presets import PRESETS, get_preset, load_service, save_service
 from rlscale.sim.queueing import (
     erlang_b,
     erlang_c,
@@ -29,7 +29,6 @@ from rlscale.sim.simulator import (
 )
 
 __all__ = [
-    "DEFAULT_PRESET",
     "KUBECOST_PRICE_CPU_CORE_HOUR",
     "KUBECOST_PRICE_MEMORY_GIB_HOUR",
     "PRESETS",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rlscale.core.atomic_file import write_text_atomic
 from rlscale.core.kubernetes_defaults import HPA_SYNC_PERIOD_S
-from rlscale.core.spec import DEFAULT_SERVICE, ServiceSpec
+from rlscale.core.spec import ServiceSpec
 from rlscale.sim.params import ServiceParams
 
 # --------------------------------------------------------------------------------------- web
@@ -122,7 +122,6 @@ PRESETS: dict[str, ServiceParams] = {"web": _web(), "lipari2025": _lipari2025()}
 from rlscale.sim.teastore import teastore_preset  # noqa: E402
 
 PRESETS["teastore"] = teastore_preset()
-DEFAULT_PRESET = DEFAULT_SERVICE
 
 
 def get_preset(name: str) -> ServiceParams:
