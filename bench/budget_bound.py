@@ -27,8 +27,14 @@ from typing import Any
 import numpy as np
 
 # the pieces and budgets of the validation view, its report readers (bench/ is sys.path[0])
-from budget_validation import VALIDATION_DAYS, VALIDATION_SHORT, VALIDATION_SYNTHETIC, prepare_piece
-from quality import BUDGETS, _budget_rows, _emit, _mean, budget_summary
+from budget_validation import (
+    SHORT_WARMUP_HOURS,
+    VALIDATION_DAYS,
+    VALIDATION_SHORT,
+    VALIDATION_SYNTHETIC,
+    prepare_piece,
+)
+from quality import BUDGETS, WARMUP_HOURS, _budget_rows, _emit, _mean, budget_summary
 from rlscale.agents.teacher import FixedActionPolicy
 from rlscale.core.actions import ActionConfig
 from rlscale.core.spec import ServiceSpec
@@ -100,10 +106,10 @@ def shipped_action() -> ActionConfig:
     return dataclasses.replace(shipped.action_config, budget_feedback=None)
 
 
-def piece_bound(trace: str, seeds: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
+def piece_bound(trace: str, seeds: int, warmup_hours: float) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """One piece: its cheapest rule per budget and the shipped policy's budget rows."""
     action = shipped_action()
-    prep = prepare_piece(trace, ["learned", "hpa"], seeds, "bench/budget_bound.py")
+    prep = prepare_piece(trace, ["learned", "hpa"], seeds, "bench/budget_bound.py", warmup_hours)
     rules = rule_entries(action)
     prep.services[0].entries.extend(entry for entry, _ in rules.values())  # the same list as prep.entries
     report, _ = run(prep)
@@ -115,11 +121,12 @@ def piece_bound(trace: str, seeds: int) -> tuple[str, dict[str, Any], dict[str, 
     )
 
 
-def budget_bound(seeds: int, traces: tuple[str, ...], jobs: int = 1) -> dict[str, Any]:
+def budget_bound(seeds: int, traces: tuple[str, ...], warmup_hours: float, jobs: int = 1) -> dict[str, Any]:
     """Every piece (``jobs`` at a time, one process each), then the summary over all cells."""
     action = shipped_action()
+    n = len(traces)
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        done = list(pool.map(piece_bound, traces, [seeds] * len(traces)))
+        done = list(pool.map(piece_bound, traces, [seeds] * n, [warmup_hours] * n))
     rules = {name: cells for name, cells, _ in done}
     learned = {k: v for _, _, rows in done for k, v in rows.items()}
     picks = [c["cost_vs_tuned_hpa"] for cells in rules.values() for c in cells.values() if c is not None]
@@ -150,8 +157,14 @@ def main() -> None:
     args = ap.parse_args()
     default = VALIDATION_SHORT if args.short else (*VALIDATION_DAYS, *VALIDATION_SYNTHETIC)
     traces = tuple(args.traces) if args.traces else default
+    warmup = SHORT_WARMUP_HOURS if args.short else WARMUP_HOURS
     _emit(
-        {"bench": "budget_bound", "seeds": args.seeds, **budget_bound(args.seeds, traces, args.jobs)},
+        {
+            "bench": "budget_bound",
+            "seeds": args.seeds,
+            "warmup_hours": warmup,
+            **budget_bound(args.seeds, traces, warmup, args.jobs),
+        },
         args.out,
     )
 

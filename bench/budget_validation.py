@@ -90,19 +90,20 @@ def checkpoint_with(path: Path, overrides: dict[str, float], into: Path) -> Path
     return into
 
 
-def prepare_piece(trace: str, policies: list[str], seeds: int, command: str) -> PreparedEvaluation:
-    """The evaluation of ``policies`` on ``trace``'s validation piece (named traces) or the
-    synthetic pattern, at the budget view's budgets and warm-up (a quarter of an hour on the
-    one-hour pieces)."""
+def prepare_piece(
+    trace: str, policies: list[str], seeds: int, command: str, warmup_hours: float = WARMUP_HOURS
+) -> PreparedEvaluation:
+    """The evaluation of ``policies`` on ``trace``'s validation piece (named traces: their own
+    warm-up of :data:`WARMUP_HOURS`) or the synthetic pattern after ``warmup_hours``
+    (:data:`SHORT_WARMUP_HOURS` on the one-hour pieces), at the budget view's budgets."""
     named = trace in VALIDATION_DAYS
-    warmup = SHORT_WARMUP_HOURS if trace in VALIDATION_SHORT else WARMUP_HOURS
     cfg = EvaluateConfig(
         # a named trace's test part is only loaded to build the evaluation; its piece replaces it
         traces=[trace],
         policies=policies,
         service="web",
         seeds=seeds,
-        warmup_hours=0.0 if named else warmup,
+        warmup_hours=0.0 if named else warmup_hours,
         slo_budgets=list(BUDGETS),
         command=command,
     )
@@ -112,11 +113,13 @@ def prepare_piece(trace: str, policies: list[str], seeds: int, command: str) -> 
     return prep
 
 
-def budget_validation(policy_spec: str, seeds: int, traces: tuple[str, ...]) -> dict[str, Any]:
+def budget_validation(
+    policy_spec: str, seeds: int, traces: tuple[str, ...], warmup_hours: float = WARMUP_HOURS
+) -> dict[str, Any]:
     per_trace: dict[str, dict[str, Any]] = {}
     for trace in traces:
         prep = prepare_piece(
-            trace, [policy_spec, "hpa"], seeds, f"bench/budget_validation.py ({policy_spec})"
+            trace, [policy_spec, "hpa"], seeds, f"bench/budget_validation.py ({policy_spec})", warmup_hours
         )
         report, _ = run(prep)
         per_trace.update(_budget_rows(report, policy_spec.split(":")[0]))
@@ -156,6 +159,7 @@ def main() -> None:
             ap.error(f"--feedback {item!r}: {value!r} is not a number")
     default = VALIDATION_SHORT if args.short else (*VALIDATION_DAYS, *VALIDATION_SYNTHETIC)
     traces = tuple(args.traces) if args.traces else default
+    warmup = SHORT_WARMUP_HOURS if args.short else WARMUP_HOURS
     with tempfile.TemporaryDirectory() as tmp:
         if overrides:
             path = checkpoint_with(path, overrides, Path(tmp) / "checkpoint")
@@ -164,9 +168,9 @@ def main() -> None:
             "checkpoint": str(args.checkpoint or "shipped"),
             "feedback_overrides": overrides,
             "seeds": args.seeds,
-            "warmup_hours": SHORT_WARMUP_HOURS if args.short else WARMUP_HOURS,
+            "warmup_hours": warmup,
             "validation_days": VALIDATION_DAYS,
-            "budget": budget_validation(f"learned:{path}", args.seeds, traces),
+            "budget": budget_validation(f"learned:{path}", args.seeds, traces, warmup),
         }
     _emit(out, args.out)
 
